@@ -1,0 +1,1 @@
+"""Core of the booking API: settings, database, authentication, the ASGI app and the CLI."""

@@ -1,0 +1,87 @@
+"""The GraphQL schema with its extensions: caches, size limits and the authentication gate."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import strawberry
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+    max_aliases,
+    query_depth_limiter,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from booking_api.context import Context, unauthenticated
+from booking_api.settings import QueryLimits
+from resolvers import Mutation, Query
+from schema.scalars import SCALARS
+
+
+class AuthGate(SchemaExtension):
+    """A token we could not accept fails the whole operation: never run it as anonymous."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.auth_error is not None:
+            raise unauthenticated(context.auth_error)
+        yield
+
+
+log = logging.getLogger("booking_api.graphql")
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """A bug, not the client's doing: an exception a resolver did not mean to raise."""
+    original = error.original_error
+    return (
+        error.path is not None and original is not None and not isinstance(original, GraphQLError)
+    )
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Refused queries and auth failures are the client's business; only bugs are errors here.
+        for error in errors:
+            if is_unexpected(error):
+                log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+            else:
+                log.debug("refused: %s", error.message)
+
+
+def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
+    limits = limits or QueryLimits()
+    # Built once: ValidationCache keys on the rule classes, so they must be the same each time.
+    size_rules: list[type[ASTValidationRule]] = [
+        query_depth_limiter.create_validator(limits.max_depth, should_ignore=None),
+        max_aliases.create_validator(limits.max_aliases),
+    ]
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(scalar_map=SCALARS),
+        extensions=[
+            # Token limit first: it sets the parser's option before the (cached) parse.
+            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: ParserCache(maxsize=512),
+            lambda: AddValidationRules(size_rules),
+            lambda: ValidationCache(maxsize=512),
+            AuthGate,
+            # Never show a client the text of an internal exception.
+            lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Internal error."),
+        ],
+    )
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,112 @@
+"""The ASGI app: /graphql (POST, GET, GraphiQL, graphql-transport-ws) and /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from booking_api.api import build_schema
+from booking_api.auth import AuthError, identity_from_header
+from booking_api.context import Context
+from booking_api.db import Database, create_engine, server_url
+from booking_api.settings import Settings
+
+log = logging.getLogger("booking_api")
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, settings: Settings, db: Database) -> None:
+        super().__init__(
+            build_schema(settings.limits),
+            graphql_ide="graphiql",
+            keep_alive=True,
+            keep_alive_interval=15,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=20,
+        )
+        self.settings = settings
+        self.db = db
+        self.secret = settings.jwt_secret()
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        context = Context(db=self.db, settings=self.settings, request=request, response=response)
+        if isinstance(request, Request):
+            try:
+                context.identity = identity_from_header(
+                    self.secret, request.headers.get("authorization")
+                )
+            except AuthError as error:
+                context.auth_error = str(error)
+        return context
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        header = context.connection_params.get("Authorization") or context.connection_params.get(
+            "authorization"
+        )
+        try:
+            context.identity = identity_from_header(
+                self.secret, header if isinstance(header, str) else None
+            )
+        except AuthError as error:
+            raise ConnectionRejectionError(
+                {"code": "UNAUTHENTICATED", "message": str(error)}
+            ) from None
+        return await super().on_ws_connect(context)
+
+
+def health(db: Database) -> Route:
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            async with asyncio.timeout(2):
+                async with db.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            return JSONResponse(
+                {"status": "unavailable", "database": type(error).__name__}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    return Route("/healthz", healthz, methods=["GET"])
+
+
+def build_app(settings: Settings, db: Database, lifespan: Any = None) -> Starlette:
+    graphql = GraphQLApp(settings, db)
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            health(db),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def create_app() -> Starlette:
+    """uvicorn's factory: settings from the environment; the engine lives as long as the app."""
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level)
+    db = Database(create_engine(server_url(settings), settings.db_pool_size))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await db.engine.dispose()
+
+    return build_app(settings, db, lifespan)

@@ -1,0 +1,133 @@
+"""`booking-api`: serve, migrate, token, export-schema, seed-demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from booking_api.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        sys.exit(f"booking-api: {error}")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from booking_api.db import server_url
+    from booking_api.migrate import upgrade
+
+    settings = _settings()
+    url = server_url(settings)
+    upgrade(url)
+    uvicorn.run(
+        "booking_api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=None if args.reload else args.workers,
+        reload=args.reload,
+        log_level=settings.log_level.lower(),
+        ws="websockets-sansio",
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from booking_api.db import server_url
+    from booking_api.migrate import upgrade
+
+    upgrade(server_url(_settings()), args.revision)
+    print(f"migrated to {args.revision}")
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    from booking_api.auth import mint_token
+
+    settings = _settings()
+    print(
+        mint_token(
+            settings.jwt_secret(),
+            args.sub,
+            name=args.name,
+            email=args.email,
+            ttl=timedelta(hours=args.hours),
+        )
+    )
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from booking_api.api import sdl
+
+    text = sdl()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> None:
+    from booking_api.db import server_url
+    from booking_api.migrate import upgrade
+    from booking_api.seed import seed_demo
+
+    settings = _settings()
+    url = server_url(settings)
+    upgrade(url)
+    print(asyncio.run(seed_demo(settings, url)))
+
+
+cmd_serve_doc = (
+    "Apply pending migrations (under an advisory lock), then serve /graphql and /healthz. "
+    "With no DATABASE_URL an embedded PostgreSQL is started in BOOKING_DATA_DIR (./.data)."
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="booking-api",
+        description="Booking engine for tutors, coaches and trainers (GraphQL API).",
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="apply pending migrations and serve the API", description=cmd_serve_doc
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (1)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply the database migrations")
+    migrate.add_argument("--revision", default="head", help="target revision (head)")
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = commands.add_parser("token", help="mint a signed JWT for local use")
+    token.add_argument("--sub", required=True, help="user id (the token's sub claim)")
+    token.add_argument("--name", help="display name claim")
+    token.add_argument("--email", help="email claim")
+    token.add_argument("--hours", type=float, default=24 * 30, help="lifetime in hours (720)")
+    token.set_defaults(func=cmd_token)
+
+    export = commands.add_parser("export-schema", help="write the served SDL")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.set_defaults(func=cmd_export_schema)
+
+    seed = commands.add_parser(
+        "seed-demo", help="create a demo tutor and student and print their tokens"
+    )
+    seed.set_defaults(func=cmd_seed_demo)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.func(args)

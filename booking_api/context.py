@@ -1,0 +1,43 @@
+"""What every resolver gets as info.context: the database, settings and who is asking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from booking_api.auth import Identity
+from booking_api.db import Database
+from booking_api.settings import Settings
+
+
+def unauthenticated(
+    message: str = "Sign in first: send Authorization: Bearer <token>",
+) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
+
+
+def forbidden(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "FORBIDDEN"})
+
+
+@dataclass
+class Context:
+    db: Database
+    settings: Settings
+    request: Request | WebSocket | None = None
+    response: Response | WebSocket | None = None
+    identity: Identity | None = None
+    # A token we had to refuse; the AuthGate extension turns it into an UNAUTHENTICATED error.
+    auth_error: str | None = None
+    # Set by Strawberry from graphql-transport-ws connection_init.
+    connection_params: dict[str, Any] = field(default_factory=dict)
+
+    def require_identity(self) -> Identity:
+        if self.identity is None:
+            raise unauthenticated()
+        return self.identity

@@ -1,0 +1,103 @@
+"""One typed settings object, read from the environment (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Limits that refuse an oversized GraphQL document before it runs."""
+
+    max_depth: int = 12
+    max_tokens: int = 3000
+    max_aliases: int = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+    auth_jwt_secret: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    db_pool_size: int = 10
+    limits: QueryLimits = field(default_factory=QueryLimits)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        database_url = env.get("DATABASE_URL") or None
+        if database_url is not None and not database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise SettingsError("DATABASE_URL must be a postgresql:// URL")
+        secret = env.get("AUTH_JWT_SECRET") or None
+        if secret is not None and len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"AUTH_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        if database_url is not None and secret is None:
+            raise SettingsError(
+                "AUTH_JWT_SECRET is not set: with DATABASE_URL (production) the service needs "
+                "a fixed secret to sign and check tokens"
+            )
+        return cls(
+            database_url=database_url,
+            data_dir=Path(env.get("BOOKING_DATA_DIR") or ".data").expanduser().resolve(),
+            auth_jwt_secret=secret,
+            public_base_url=(env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/"),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 10),
+            limits=QueryLimits(
+                max_depth=_int(env, "GRAPHQL_MAX_DEPTH", QueryLimits.max_depth),
+                max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", QueryLimits.max_tokens),
+                max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", QueryLimits.max_aliases),
+            ),
+        )
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    def jwt_secret(self) -> str:
+        """The signing secret; in embedded mode one is made once and kept in the data folder."""
+        if self.auth_jwt_secret is not None:
+            return self.auth_jwt_secret
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "jwt-secret"
+        try:
+            # O_EXCL: two processes starting at once must end up with the same secret.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            for _ in range(50):
+                value = path.read_text().strip()
+                if value:
+                    return value
+                time.sleep(0.02)  # the other process is still writing it
+            raise SettingsError(f"{path} is empty: delete it or set AUTH_JWT_SECRET") from None
+        value = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+        return value

@@ -1,0 +1,90 @@
+"""Tutor and student profiles."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking_api.auth import Identity
+from booking_api.db import Database
+from domain.errors import InvalidInput
+from models import Student, Tutor
+
+MAX_NAME = 200
+
+
+def clean_name(value: str, field: str) -> str:
+    name = " ".join(value.split())
+    if not name:
+        raise InvalidInput("The name must not be empty", field)
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"The name must be at most {MAX_NAME} characters", field)
+    return name
+
+
+async def tutor_of_user(session: AsyncSession, user_id: str) -> Tutor | None:
+    return (await session.exec(select(Tutor).where(Tutor.user_id == user_id))).first()
+
+
+async def create_tutor_profile(
+    db: Database, identity: Identity, display_name: str, time_zone: str
+) -> Tutor:
+    name = clean_name(display_name, "input.displayName")
+    try:
+        async with db.transaction() as session:
+            if await tutor_of_user(session, identity.sub) is not None:
+                raise InvalidInput("You already have a tutor profile")
+            tutor = Tutor(user_id=identity.sub, display_name=name, time_zone=time_zone)
+            session.add(tutor)
+    except IntegrityError:
+        # Two requests raced past the check: the unique user_id decided.
+        raise InvalidInput("You already have a tutor profile") from None
+    return tutor
+
+
+async def ensure_student(db: Database, identity: Identity) -> Student:
+    """The signed-in user's student profile, made from the token's claims on first use."""
+    async with db.transaction() as session:
+        existing = (
+            await session.exec(select(Student).where(Student.user_id == identity.sub))
+        ).first()
+        if existing is not None:
+            return existing
+        await session.exec(
+            insert(Student)
+            .values(
+                id=uuid.uuid4(),
+                user_id=identity.sub,
+                display_name=(identity.name or identity.sub)[:MAX_NAME],
+                email=(identity.email or "")[:320],
+            )
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+        return (await session.exec(select(Student).where(Student.user_id == identity.sub))).one()
+
+
+async def get_tutor(db: Database, tutor_id: uuid.UUID) -> Tutor | None:
+    async with db.session() as session:
+        return await session.get(Tutor, tutor_id)
+
+
+async def get_tutor_of_user(db: Database, user_id: str) -> Tutor | None:
+    async with db.session() as session:
+        return await tutor_of_user(session, user_id)
+
+
+async def visible_student(
+    db: Database, identity: Identity | None, student_id: uuid.UUID
+) -> Student | None:
+    """A student profile as the viewer may see it: for now, only their own."""
+    if identity is None:
+        return None
+    async with db.session() as session:
+        student = await session.get(Student, student_id)
+    if student is None or student.user_id != identity.sub:
+        return None
+    return student

@@ -1,0 +1,1 @@
+"""Alembic migrations, built from the SQLModel metadata in models/."""

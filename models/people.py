@@ -1,0 +1,33 @@
+"""Who books and who is booked. A user (the token's `sub`) may be a tutor, a student, or both."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from models.base import created_at_field, id_field
+
+
+class Tutor(SQLModel, table=True):
+    __tablename__ = "tutors"
+
+    id: uuid.UUID = id_field()
+    user_id: str = Field(unique=True, max_length=255)
+    display_name: str = Field(max_length=200)
+    time_zone: str = Field(max_length=64)
+    created_at: datetime = created_at_field()
+
+
+class Student(SQLModel, table=True):
+    """A signed-in student (user_id set) or a guest who booked without an account (user_id null)."""
+
+    __tablename__ = "students"
+
+    id: uuid.UUID = id_field()
+    user_id: str | None = Field(default=None, unique=True, max_length=255)
+    display_name: str = Field(max_length=200)
+    email: str = Field(max_length=320, index=True)
+    time_zone: str | None = Field(default=None, max_length=64)
+    created_at: datetime = created_at_field()

@@ -1,0 +1,60 @@
+"""Viewer, tutors and students."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.context import Context
+from domain import people
+from domain.errors import UserError
+from schema.errors import user_error
+from schema.node import decode_id_of
+from schema.people import (
+    CreateTutorProfileInput,
+    CreateTutorProfileResult,
+    Student,
+    Tutor,
+    TutorProfileCreated,
+    Viewer,
+)
+
+
+async def tutor_by_pk(info: Info[Context, None], pk: UUID) -> Tutor | None:
+    row = await people.get_tutor(info.context.db, pk)
+    return Tutor.from_row(row) if row else None
+
+
+async def student_by_pk(info: Info[Context, None], pk: UUID) -> Student | None:
+    row = await people.visible_student(info.context.db, info.context.identity, pk)
+    return Student.from_row(row) if row else None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def viewer(self, info: Info[Context, None]) -> Viewer:
+        return Viewer(identity=info.context.identity)
+
+    @strawberry.field
+    async def tutor(self, info: Info[Context, None], id: strawberry.ID) -> Tutor | None:
+        pk = decode_id_of(id, "Tutor")
+        return await tutor_by_pk(info, pk) if pk else None
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_tutor_profile(
+        self, info: Info[Context, None], input: CreateTutorProfileInput
+    ) -> CreateTutorProfileResult:
+        identity = info.context.require_identity()
+        try:
+            row = await people.create_tutor_profile(
+                info.context.db, identity, input.display_name, input.time_zone
+            )
+        except UserError as error:
+            return user_error(error)  # type: ignore[return-value]
+        return TutorProfileCreated(tutor=Tutor.from_row(row))

@@ -1,0 +1,84 @@
+"""Tutors, students and the viewer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.auth import Identity
+from booking_api.context import Context
+from domain import people
+from models import Student as StudentRow
+from models import Tutor as TutorRow
+from schema.errors import InvalidInput
+from schema.node import Node
+from schema.scalars import TimeZone
+
+
+@strawberry.type
+class Tutor(Node):
+    display_name: str
+    time_zone: TimeZone
+
+    @classmethod
+    def from_row(cls, row: TutorRow) -> Tutor:
+        return cls(pk=row.id, display_name=row.display_name, time_zone=TimeZone(row.time_zone))
+
+
+@strawberry.type
+class Student(Node):
+    display_name: str
+    email: str
+    time_zone: TimeZone | None
+    attendance_flagged: bool | None = strawberry.field(
+        default=None,
+        description=(
+            "Set when the student has 3 or more no-shows or 3 or more cancellations in the last "
+            "90 days. Only that student's tutors see it; null for everyone else."
+        ),
+    )
+
+    @classmethod
+    def from_row(cls, row: StudentRow) -> Student:
+        zone = TimeZone(row.time_zone) if row.time_zone else None
+        return cls(pk=row.id, display_name=row.display_name, email=row.email, time_zone=zone)
+
+
+@strawberry.type
+class Viewer:
+    identity: strawberry.Private[Identity | None]
+
+    @strawberry.field(description="Null when the request carries no valid token.")
+    def user_id(self) -> strawberry.ID | None:
+        return strawberry.ID(self.identity.sub) if self.identity else None
+
+    @strawberry.field
+    async def tutor(self, info: Info[Context, None]) -> Tutor | None:
+        if self.identity is None:
+            return None
+        row = await people.get_tutor_of_user(info.context.db, self.identity.sub)
+        return Tutor.from_row(row) if row else None
+
+    @strawberry.field
+    async def student(self, info: Info[Context, None]) -> Student | None:
+        if self.identity is None:
+            return None
+        return Student.from_row(await people.ensure_student(info.context.db, self.identity))
+
+
+@strawberry.input
+class CreateTutorProfileInput:
+    display_name: str
+    time_zone: TimeZone
+
+
+@strawberry.type
+class TutorProfileCreated:
+    tutor: Tutor
+
+
+CreateTutorProfileResult = Annotated[
+    TutorProfileCreated | InvalidInput, strawberry.union("CreateTutorProfileResult")
+]

@@ -1,0 +1,67 @@
+"""Scalars of the contract that need more care than Strawberry's defaults."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import NewType
+from zoneinfo import ZoneInfo, available_timezones
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+TimeZone = NewType("TimeZone", str)
+
+# Names zoneinfo knows that are not places: refusing them keeps schedules meaningful.
+_NOT_PLACES = frozenset({"Factory", "localtime", "posixrules"})
+
+
+@cache
+def known_time_zones() -> frozenset[str]:
+    return frozenset(available_timezones()) - _NOT_PLACES
+
+
+def parse_time_zone(value: object) -> TimeZone:
+    if not isinstance(value, str) or value not in known_time_zones():
+        raise ValueError(f"Unknown time zone {value!r}: use an IANA name such as America/New_York")
+    return TimeZone(value)
+
+
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def parse_datetime(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an ISO-8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO-8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise ValueError(
+            f"{value!r} has no UTC offset: write it as 2026-03-09T09:00:00-04:00 or ...Z"
+        )
+    return parsed
+
+
+def serialize_datetime(value: datetime) -> str:
+    return value.isoformat()
+
+
+SCALARS: dict[object, ScalarDefinition] = {
+    TimeZone: strawberry.scalar(
+        name="TimeZone",
+        description=(
+            "An IANA time zone name, such as America/New_York. An unknown name is rejected."
+        ),
+        serialize=str,
+        parse_value=parse_time_zone,
+    ),
+    datetime: strawberry.scalar(
+        name="DateTime",
+        description="An ISO-8601 instant with its UTC offset: 2026-03-09T09:00:00-04:00.",
+        serialize=serialize_datetime,
+        parse_value=parse_datetime,
+    ),
+}

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+import models  # noqa: F401  (every table)
+from booking_api.app import build_app
+from booking_api.db import Database, create_engine
+from booking_api.migrate import upgrade
+from booking_api.settings import Settings
+from tests.support import (
+    TEST_SECRET,
+    GraphQLClient,
+    create_database,
+    drop_database,
+    server_admin_url,
+)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """The database of this run, built by the migrations.
+
+    TEST_DATABASE_URL is used as it is (it must be disposable); otherwise a fresh database is
+    made on DATABASE_URL's server or on the embedded one, and dropped at the end.
+    """
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    if explicit:
+        upgrade(explicit)
+        yield explicit
+        return
+    admin = server_admin_url()
+    url = create_database(admin)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_database(admin, url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, auth_jwt_secret=TEST_SECRET)
+
+
+@pytest.fixture(scope="session")
+async def shared_db(database_url: str) -> AsyncIterator[Database]:
+    db = Database(create_engine(database_url, pool_size=10))
+    yield db
+    await db.engine.dispose()
+
+
+@pytest.fixture
+async def db(shared_db: Database) -> Database:
+    """The database, emptied: every test starts from nothing."""
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    async with shared_db.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return shared_db
+
+
+@pytest.fixture
+async def http(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(settings, db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)

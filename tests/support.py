@@ -1,0 +1,91 @@
+"""Helpers the tests share: fresh databases, tokens and a GraphQL client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from booking_api.auth import mint_token
+from booking_api.db import start_embedded, with_database
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def server_admin_url() -> str:
+    """The server tests make databases on: DATABASE_URL's, or the embedded one."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    data_dir = Path(os.environ.get("BOOKING_DATA_DIR") or REPO / ".data")
+    return start_embedded(data_dir)
+
+
+async def _admin(url: str, statement: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def create_database(admin_url: str, prefix: str = "booking_test") -> str:
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    return with_database(admin_url, name)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def token(sub: str, name: str | None = None, email: str | None = None, **kwargs: Any) -> str:
+    return mint_token(TEST_SECRET, sub, name=name or sub.title(), email=email, **kwargs)
+
+
+@dataclass
+class GraphQLClient:
+    http: httpx.AsyncClient
+
+    async def raw(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """The data of a request that must not fail."""
+        body = await self.raw(query, variables, token)
+        assert not body.get("errors"), body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def error(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """The first top-level error of a request that must fail."""
+        body = await self.raw(query, variables, token)
+        assert body.get("errors"), body
+        error: dict[str, Any] = body["errors"][0]
+        return error

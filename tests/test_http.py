@@ -1,0 +1,90 @@
+"""The HTTP surface: GET and POST, GraphiQL, /healthz, and refusal of oversized queries."""
+
+from __future__ import annotations
+
+import httpx
+
+from booking_api.app import build_app
+from booking_api.db import Database, create_engine
+from booking_api.settings import QueryLimits, Settings
+from tests.support import GraphQLClient, token
+
+
+async def test_get_and_post(http: httpx.AsyncClient) -> None:
+    got = await http.get("/graphql", params={"query": "{ viewer { userId } }"})
+    assert got.status_code == 200
+    assert got.json() == {"data": {"viewer": {"userId": None}}}
+    posted = await http.post(
+        "/graphql",
+        json={"query": "{ viewer { userId } }"},
+        headers={"Authorization": f"Bearer {token('ada')}"},
+    )
+    assert posted.json() == {"data": {"viewer": {"userId": "ada"}}}
+
+
+async def test_mutations_are_not_run_over_get(http: httpx.AsyncClient) -> None:
+    query = (
+        'mutation { createTutorProfile(input: {displayName: "A", timeZone: "UTC"}) { __typename } }'
+    )
+    response = await http.get("/graphql", params={"query": query})
+    assert response.status_code in (400, 405)
+
+
+async def test_graphiql_for_browsers(http: httpx.AsyncClient) -> None:
+    response = await http.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def test_malformed_requests_are_client_errors(http: httpx.AsyncClient) -> None:
+    for body in (b"{not json", b"[]", b'{"query": 5}'):
+        response = await http.post(
+            "/graphql", content=body, headers={"content-type": "application/json"}
+        )
+        assert 400 <= response.status_code < 500, (body, response.status_code)
+
+
+async def test_healthz(http: httpx.AsyncClient, settings: Settings) -> None:
+    response = await http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+    # Nothing listens on port 1: the database does not answer, so the service is not healthy.
+    down = Database(create_engine("postgresql://nobody@127.0.0.1:1/none", pool_size=1))
+    app = build_app(settings, down)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        response = await client.get("/healthz")
+    await down.engine.dispose()
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+
+
+async def test_alias_and_token_limits(gql: GraphQLClient) -> None:
+    limits = QueryLimits()
+    aliases = " ".join(f"a{i}: viewer {{ userId }}" for i in range(limits.max_aliases + 1))
+    error = await gql.error(f"{{ {aliases} }}")
+    assert "aliases" in error["message"].lower()
+
+    fields = " ".join("userId" for _ in range(limits.max_tokens))
+    error = await gql.error(f"{{ viewer {{ {fields} }} }}")
+    assert "token" in error["message"].lower()
+
+
+async def test_limits_come_from_settings(settings: Settings, db: Database) -> None:
+    strict = Settings(
+        database_url=settings.database_url,
+        auth_jwt_secret=settings.auth_jwt_secret,
+        limits=QueryLimits(max_depth=1, max_tokens=50, max_aliases=1),
+    )
+    app = build_app(strict, db)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        gql = GraphQLClient(client)
+        assert await gql("{ viewer { userId } }") == {"viewer": {"userId": None}}
+        error = await gql.error("{ viewer { tutor { id } } }")
+        assert error["message"] == "'anonymous' exceeds maximum operation depth of 1"
+        error = await gql.error("{ a: viewer { userId } b: viewer { userId } }")
+        assert "aliases" in error["message"].lower()

@@ -1,0 +1,50 @@
+"""Migrations build the database, agree with the models, and apply once under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+
+import asyncpg
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+import models  # noqa: F401
+from booking_api.db import Database
+from booking_api.migrate import alembic_config, upgrade
+from tests.support import create_database, drop_database, server_admin_url
+
+
+def _diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+async def test_models_and_migrations_agree(db: Database) -> None:
+    async with db.engine.connect() as connection:
+        diff = await connection.run_sync(_diff)
+    assert diff == [], f"models and migrations differ; make a revision: {diff}"
+
+
+async def _version(url: str) -> list[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        return [r[0] for r in await connection.fetch("SELECT version_num FROM alembic_version")]
+    finally:
+        await connection.close()
+
+
+def test_concurrent_upgrades_apply_once() -> None:
+    admin = server_admin_url()
+    url = create_database(admin, prefix="booking_migrate")
+    try:
+        # Separate processes, as two servers starting at once would be; a race raises here.
+        with multiprocessing.get_context("spawn").Pool(4) as pool:
+            pool.map(upgrade, [url] * 4)
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+        assert asyncio.run(_version(url)) == [head]
+    finally:
+        drop_database(admin, url)

@@ -1,0 +1,130 @@
+"""Viewer, authentication, tutor profiles and node(id), through GraphQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import jwt
+
+from booking_api.auth import mint_token
+from tests.support import TEST_SECRET, GraphQLClient, token
+
+VIEWER = "{ viewer { userId tutor { id displayName } student { id displayName email } } }"
+CREATE = """
+mutation($name: String!, $tz: TimeZone!) {
+  createTutorProfile(input: {displayName: $name, timeZone: $tz}) {
+    __typename
+    ... on TutorProfileCreated { tutor { id displayName timeZone } }
+    ... on InvalidInput { message field }
+  }
+}"""
+
+
+async def test_anonymous_viewer(gql: GraphQLClient) -> None:
+    data = await gql(VIEWER)
+    assert data["viewer"] == {"userId": None, "tutor": None, "student": None}
+
+
+async def test_student_profile_made_from_claims_on_first_use(gql: GraphQLClient) -> None:
+    ada = token("ada", name="Ada L", email="ada@example.com")
+    first = await gql(VIEWER, token=ada)
+    assert first["viewer"]["userId"] == "ada"
+    assert first["viewer"]["student"]["displayName"] == "Ada L"
+    assert first["viewer"]["student"]["email"] == "ada@example.com"
+    again = await gql(VIEWER, token=ada)
+    assert again["viewer"]["student"]["id"] == first["viewer"]["student"]["id"]
+
+
+async def test_concurrent_first_use_makes_one_student(gql: GraphQLClient) -> None:
+    ada = token("ada-race")
+    results = await asyncio.gather(*(gql(VIEWER, token=ada) for _ in range(10)))
+    assert len({r["viewer"]["student"]["id"] for r in results}) == 1
+
+
+async def test_bad_tokens_are_refused_not_anonymous(gql: GraphQLClient) -> None:
+    forged = mint_token("another-secret-" + "y" * 40, "ada")
+    expired = mint_token(TEST_SECRET, "ada", ttl=timedelta(minutes=-5))
+    no_sub = jwt.encode({"name": "x"}, TEST_SECRET, algorithm="HS256")
+    unsigned = jwt.encode({"sub": "ada"}, None, algorithm="none")
+    for bad in (forged, expired, no_sub, unsigned, "not-a-jwt"):
+        error = await gql.error(VIEWER, token=bad)
+        assert error["extensions"]["code"] == "UNAUTHENTICATED", bad
+    body = await gql.raw(VIEWER, headers={"Authorization": "Basic YWRhOnB3"})
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    expired_error = await gql.error(VIEWER, token=expired)
+    assert "expired" in expired_error["message"]
+
+
+async def test_create_tutor_profile_once(gql: GraphQLClient) -> None:
+    ada = token("ada")
+    created = await gql(CREATE, {"name": "  Ada   Lovelace ", "tz": "Europe/London"}, ada)
+    result = created["createTutorProfile"]
+    assert result["__typename"] == "TutorProfileCreated"
+    assert result["tutor"]["displayName"] == "Ada Lovelace"
+    assert result["tutor"]["timeZone"] == "Europe/London"
+
+    viewer = await gql(VIEWER, token=ada)
+    assert viewer["viewer"]["tutor"]["id"] == result["tutor"]["id"]
+
+    second = await gql(CREATE, {"name": "Ada again", "tz": "Europe/Paris"}, ada)
+    assert second["createTutorProfile"]["__typename"] == "InvalidInput"
+    assert "already" in second["createTutorProfile"]["message"]
+
+
+async def test_concurrent_profile_creation_makes_one(gql: GraphQLClient) -> None:
+    ada = token("ada")
+    results = await asyncio.gather(
+        *(gql(CREATE, {"name": f"Ada {i}", "tz": "UTC"}, ada) for i in range(12))
+    )
+    kinds = [r["createTutorProfile"]["__typename"] for r in results]
+    assert kinds.count("TutorProfileCreated") == 1
+    assert kinds.count("InvalidInput") == 11
+
+
+async def test_create_tutor_profile_refusals(gql: GraphQLClient) -> None:
+    anonymous = await gql.error(CREATE, {"name": "Ada", "tz": "UTC"})
+    assert anonymous["extensions"]["code"] == "UNAUTHENTICATED"
+
+    blank = await gql(CREATE, {"name": "   ", "tz": "UTC"}, token("ada"))
+    assert blank["createTutorProfile"] == {
+        "__typename": "InvalidInput",
+        "message": "The name must not be empty",
+        "field": "input.displayName",
+    }
+    long = await gql(CREATE, {"name": "x" * 201, "tz": "UTC"}, token("ada"))
+    assert long["createTutorProfile"]["field"] == "input.displayName"
+
+    for zone in ("Mars/Olympus", "localtime", "../../etc/passwd", ""):
+        error = await gql.error(CREATE, {"name": "Ada", "tz": zone}, token("ada"))
+        assert "Unknown time zone" in error["message"], zone
+
+
+async def test_tutor_and_node_lookup(gql: GraphQLClient) -> None:
+    created = await gql(CREATE, {"name": "Ada", "tz": "Asia/Kolkata"}, token("ada"))
+    tutor_id = created["createTutorProfile"]["tutor"]["id"]
+    query = """query($id: ID!) {
+      tutor(id: $id) { id displayName }
+      node(id: $id) { __typename id ... on Tutor { timeZone } }
+    }"""
+    data = await gql(query, {"id": tutor_id})  # anonymous: tutors are public
+    assert data["tutor"] == {"id": tutor_id, "displayName": "Ada"}
+    assert data["node"] == {"__typename": "Tutor", "id": tutor_id, "timeZone": "Asia/Kolkata"}
+
+    for garbage in ("", "nope", "VHV0b3I6bm90LWEtdXVpZA", tutor_id[:-2]):
+        data = await gql(query, {"id": garbage})
+        assert data == {"tutor": None, "node": None}, garbage
+
+
+async def test_student_node_visible_only_to_that_student(gql: GraphQLClient) -> None:
+    ada, bob = token("ada", email="ada@example.com"), token("bob")
+    student_id = (await gql(VIEWER, token=ada))["viewer"]["student"]["id"]
+    query = "query($id: ID!) { node(id: $id) { id ... on Student { email } } }"
+    assert (await gql(query, {"id": student_id}, ada))["node"]["email"] == "ada@example.com"
+    assert (await gql(query, {"id": student_id}, bob))["node"] is None
+    assert (await gql(query, {"id": student_id}))["node"] is None
+    # A student's id is not a tutor's: the type in the id must match.
+    assert (await gql("query($id: ID!) { tutor(id: $id) { id } }", {"id": student_id}))[
+        "tutor"
+    ] is None

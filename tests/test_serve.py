@@ -1,0 +1,166 @@
+"""The real thing: `booking-api` processes on a fresh data folder, over HTTP and websockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from websockets.typing import Subprotocol
+
+from booking_api.cli import main
+
+BIN = Path(sys.executable).parent / "booking-api"
+COMMANDS = ["serve", "migrate", "token", "export-schema", "seed-demo"]
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_command_has_help(command: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"] if command else ["--help"])
+    assert exited.value.code == 0
+    assert "usage: booking-api" in capsys.readouterr().out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AUTH_JWT_SECRET")}
+    env["BOOKING_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server on {port} exited with {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"server on {port} did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def two_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[dict[str, str], list[int]]]:
+    """Two `serve` processes started at the same moment on one new, empty data folder."""
+    env = embedded_env(tmp_path_factory.mktemp("embedded") / "data")
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [str(BIN), "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for port in ports
+    ]
+    try:
+        for port, process in zip(ports, processes, strict=True):
+            wait_healthy(port, process)
+        yield env, ports
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [str(BIN), *args], env=env, check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+
+
+def post(port: int, query: str, token: str | None = None) -> dict[str, object]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql", json={"query": query}, headers=headers, timeout=10
+    )
+    assert response.status_code == 200
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_two_servers_share_one_embedded_database(
+    two_servers: tuple[dict[str, str], list[int]],
+) -> None:
+    env, (first, second) = two_servers
+    token = cli(env, "token", "--sub", "ada", "--name", "Ada", "--email", "ada@example.com").strip()
+    created = post(
+        first,
+        'mutation { createTutorProfile(input: {displayName: "Ada", timeZone: "Europe/London"}) '
+        "{ ... on TutorProfileCreated { tutor { id } } } }",
+        token,
+    )
+    tutor_id = created["data"]["createTutorProfile"]["tutor"]["id"]  # type: ignore[index]
+    seen = post(
+        second, f'{{ tutor(id: "{tutor_id}") {{ displayName }} viewer {{ userId }} }}', token
+    )
+    assert seen == {"data": {"tutor": {"displayName": "Ada"}, "viewer": {"userId": "ada"}}}
+
+    forged = post(second, "{ viewer { userId } }", token[:-3] + "abc")
+    assert forged["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"  # type: ignore[index]
+
+
+def test_seed_demo_prints_tokens_that_work(
+    two_servers: tuple[dict[str, str], list[int]],
+) -> None:
+    env, (first, _) = two_servers
+    out = cli(env, "seed-demo")
+    tokens = [line for line in out.splitlines() if line.count(".") == 2 and " " not in line]
+    assert len(tokens) == 2, out
+    viewer = post(first, "{ viewer { userId tutor { displayName } } }", tokens[0])
+    assert viewer["data"] == {
+        "viewer": {"userId": "demo-tutor", "tutor": {"displayName": "Ada Tutor"}}
+    }
+    assert cli(env, "seed-demo").count("Tutor token") == 1  # runs again without failing
+
+
+PROTOCOL = Subprotocol("graphql-transport-ws")
+
+
+def init(authorization: str) -> str:
+    return json.dumps({"type": "connection_init", "payload": {"Authorization": authorization}})
+
+
+async def test_websocket_connection_init_takes_the_token(
+    two_servers: tuple[dict[str, str], list[int]],
+) -> None:
+    env, (first, _) = two_servers
+    token = cli(env, "token", "--sub", "ws-user").strip()
+    url = f"ws://127.0.0.1:{first}/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer forged"}})
+        )
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4403

@@ -1,0 +1,60 @@
+"""Settings from the environment, and the signing secret's rules."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from booking_api.settings import Settings, SettingsError
+
+SECRET = "s" * 40
+
+
+def test_production_needs_a_secret() -> None:
+    with pytest.raises(SettingsError, match="AUTH_JWT_SECRET"):
+        Settings.from_env({"DATABASE_URL": "postgresql://db.example/booking"})
+    settings = Settings.from_env(
+        {"DATABASE_URL": "postgresql://db.example/booking", "AUTH_JWT_SECRET": SECRET}
+    )
+    assert settings.jwt_secret() == SECRET
+    assert not settings.embedded
+
+
+def test_refusals_name_the_variable() -> None:
+    with pytest.raises(SettingsError, match="AUTH_JWT_SECRET"):
+        Settings.from_env({"AUTH_JWT_SECRET": "short"})
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        Settings.from_env({"DATABASE_URL": "mysql://x/y", "AUTH_JWT_SECRET": SECRET})
+    with pytest.raises(SettingsError, match="GRAPHQL_MAX_DEPTH"):
+        Settings.from_env({"GRAPHQL_MAX_DEPTH": "deep"})
+
+
+def test_defaults_and_overrides(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "BOOKING_DATA_DIR": str(tmp_path),
+            "PUBLIC_BASE_URL": "https://book.example/",
+            "LOG_LEVEL": "debug",
+            "GRAPHQL_MAX_ALIASES": "5",
+        }
+    )
+    assert settings.embedded
+    assert settings.data_dir == tmp_path
+    assert settings.public_base_url == "https://book.example"
+    assert settings.log_level == "DEBUG"
+    assert settings.limits.max_aliases == 5
+
+
+def _secret_in(path: str) -> str:
+    return Settings.from_env({"BOOKING_DATA_DIR": path}).jwt_secret()
+
+
+def test_embedded_secret_is_made_once_and_shared(tmp_path: Path) -> None:
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        secrets = pool.map(_secret_in, [str(tmp_path)] * 8)
+    assert len(set(secrets)) == 1
+    assert len(secrets[0]) >= 32
+    assert _secret_in(str(tmp_path)) == secrets[0]
+    assert (tmp_path / "jwt-secret").stat().st_mode & 0o077 == 0

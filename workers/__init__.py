@@ -1,0 +1,1 @@
+"""Dramatiq actors and the outbox relay (the background-work issue fills this package)."""
