@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from booking_api.auth import Identity
 from booking_api.db import Database
+from booking_api.loaders import Loaders
 from booking_api.settings import Settings
 
 
@@ -36,6 +37,13 @@ class Context:
     auth_error: str | None = None
     # Set by Strawberry from graphql-transport-ws connection_init.
     connection_params: dict[str, Any] = field(default_factory=dict)
+    _loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.db)
+        return self._loaders
 
     def require_identity(self) -> Identity:
         if self.identity is None:

@@ -18,3 +18,15 @@ class InvalidInput(UserError):
 
 class NotFound(UserError):
     pass
+
+
+class OverlappingRules(UserError):
+    pass
+
+
+class Forbidden(Exception):
+    """The viewer may not do this: a top-level FORBIDDEN error, not a union member."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -1,5 +1,18 @@
 """Tables, one module per domain. Importing this package registers all of them."""
 
+from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
+from models.bookings import Booking
 from models.people import Student, Tutor
+from models.services import Service, ServiceDuration, ServiceTutor
 
-__all__ = ["Student", "Tutor"]
+__all__ = [
+    "AvailabilityOverride",
+    "AvailabilityRule",
+    "Booking",
+    "Schedule",
+    "Service",
+    "ServiceDuration",
+    "ServiceTutor",
+    "Student",
+    "Tutor",
+]

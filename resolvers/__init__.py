@@ -5,9 +5,9 @@ Each domain module offers a Query (and Mutation) class; they are merged into the
 
 from strawberry.tools import merge_types
 
-from resolvers import node, people
+from resolvers import availability, node, people, services
 
-Query = merge_types("Query", (node.Query, people.Query))
-Mutation = merge_types("Mutation", (people.Mutation,))
+Query = merge_types("Query", (node.Query, people.Query, services.Query, availability.Query))
+Mutation = merge_types("Mutation", (people.Mutation, availability.Mutation, services.Mutation))
 
 __all__ = ["Mutation", "Query"]

@@ -9,14 +9,37 @@ import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
+from domain import availability
 from resolvers.people import student_by_pk, tutor_by_pk
+from resolvers.services import service_by_pk
+from schema.availability import AvailabilityOverride, Schedule
 from schema.node import Node, decode_id
+from schema.services import viewer_is_tutor
 
 NodeLoader = Callable[[Info[Context, None], UUID], Awaitable[Node | None]]
+
+
+async def schedule_by_pk(info: Info[Context, None], pk: UUID) -> Schedule | None:
+    row = await info.context.loaders.schedule.load(pk)
+    if row is None or not await viewer_is_tutor(info, row.tutor_id):
+        return None
+    return Schedule.from_row(row)
+
+
+async def override_by_pk(info: Info[Context, None], pk: UUID) -> AvailabilityOverride | None:
+    async with info.context.db.session() as session:
+        row = await session.get(availability.AvailabilityOverride, pk)
+    if row is None or await schedule_by_pk(info, row.schedule_id) is None:
+        return None
+    return AvailabilityOverride.from_row(row)
+
 
 NODE_LOADERS: dict[str, NodeLoader] = {
     "Tutor": tutor_by_pk,
     "Student": student_by_pk,
+    "Service": service_by_pk,
+    "Schedule": schedule_by_pk,
+    "AvailabilityOverride": override_by_pk,
 }
 
 

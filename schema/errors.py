@@ -24,10 +24,17 @@ class NotFound(UserError):
     pass
 
 
+@strawberry.type
+class OverlappingRules(UserError):
+    pass
+
+
 def user_error(error: errors.UserError) -> UserError:
     """The schema member for a domain error (each mutation's union lists the ones it can raise)."""
     if isinstance(error, errors.InvalidInput):
         return InvalidInput(message=error.message, field=error.field)
     if isinstance(error, errors.NotFound):
         return NotFound(message=error.message)
+    if isinstance(error, errors.OverlappingRules):
+        return OverlappingRules(message=error.message)
     raise TypeError(f"No schema type for {type(error).__name__}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -16,15 +16,50 @@ from schema.errors import InvalidInput
 from schema.node import Node
 from schema.scalars import TimeZone
 
+if TYPE_CHECKING:
+    from schema.availability import Schedule
+    from schema.services import Service
+
 
 @strawberry.type
 class Tutor(Node):
     display_name: str
     time_zone: TimeZone
 
+    user_id: strawberry.Private[str]
+
     @classmethod
     def from_row(cls, row: TutorRow) -> Tutor:
-        return cls(pk=row.id, display_name=row.display_name, time_zone=TimeZone(row.time_zone))
+        return cls(
+            pk=row.id,
+            user_id=row.user_id,
+            display_name=row.display_name,
+            time_zone=TimeZone(row.time_zone),
+        )
+
+    @strawberry.field
+    async def services(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Service, strawberry.lazy("schema.services")]]:
+        from schema.services import Service
+
+        return [
+            Service.from_info(s) for s in await info.context.loaders.services_of_tutor.load(self.pk)
+        ]
+
+    @strawberry.field(description="The tutor's own schedules; empty for everyone else.")
+    async def schedules(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Schedule, strawberry.lazy("schema.availability")]]:
+        from schema.availability import Schedule
+
+        identity = info.context.identity
+        if identity is None or identity.sub != self.user_id:
+            return []
+        return [
+            Schedule.from_row(s)
+            for s in await info.context.loaders.schedules_of_tutor.load(self.pk)
+        ]
 
 
 @strawberry.type

@@ -1,0 +1,61 @@
+"""Per-request DataLoaders: nested fields load in batches, never one query per parent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from sqlmodel import col, select
+from strawberry.dataloader import DataLoader
+
+from booking_api.db import Database
+from domain import availability, services
+from domain.services import ServiceInfo
+from models import AvailabilityRule, Schedule, Tutor
+
+V = TypeVar("V")
+
+
+def _loader(
+    db: Database,
+    fetch: Callable[[Database, Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, V]]],
+    empty: V,
+) -> DataLoader[uuid.UUID, V]:
+    async def load(keys: list[uuid.UUID]) -> list[V]:
+        found = await fetch(db, keys)
+        return [found.get(key, empty) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+async def _tutors(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Tutor | None]:
+    async with db.session() as session:
+        return {t.id: t for t in await session.exec(select(Tutor).where(col(Tutor.id).in_(ids)))}
+
+
+async def _schedules(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Schedule | None]:
+    async with db.session() as session:
+        return {
+            s.id: s for s in await session.exec(select(Schedule).where(col(Schedule.id).in_(ids)))
+        }
+
+
+async def _services(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ServiceInfo | None]:
+    async with db.session() as session:
+        return dict(await services.services_info(session, ids))
+
+
+async def _rules(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[AvailabilityRule]]:
+    async with db.session() as session:
+        return await availability.rules_of_schedules(session, ids)
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self.tutor = _loader(db, _tutors, None)
+        self.schedule = _loader(db, _schedules, None)
+        self.service = _loader(db, _services, None)
+        self.rules = _loader(db, _rules, [])
+        self.services_of_tutor = _loader(db, services.services_of_tutors, [])
+        self.schedules_of_tutor = _loader(db, availability.schedules_of_tutors, [])

@@ -1,0 +1,328 @@
+"""Services: what can be booked, by whom, for how long, at what price, under which rules."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking_api.auth import Identity
+from booking_api.db import Database
+from domain.currencies import ISO_4217
+from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.people import clean_name, tutor_of_user
+from models import Schedule, Service, ServiceDuration, ServiceTutor, Tutor
+
+MAX_DURATION = 12 * 60
+MAX_DURATIONS = 12
+MAX_TUTORS = 50
+MAX_MINUTES = 24 * 60  # buffers, interval
+MAX_NOTICE_MINUTES = 365 * 24 * 60
+MAX_WINDOW_DAYS = 730
+MAX_POLICY_HOURS = 365 * 24
+MAX_CAPACITY = 1000
+MAX_PRICE = 10**12
+
+
+@dataclass(frozen=True)
+class DurationInput:
+    minutes: int
+    price_amount_minor: int | None = None
+    price_currency: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceRules:
+    """Every setting of a service; None in an update means "leave as it is"."""
+
+    title: str | None = None
+    kind: str | None = None
+    tutor_ids: Sequence[uuid.UUID] | None = None
+    schedule_id: uuid.UUID | None = None
+    durations: Sequence[DurationInput] | None = None
+    buffer_before_minutes: int | None = None
+    buffer_after_minutes: int | None = None
+    capacity: int | None = None
+    slot_interval_minutes: int | None = None
+    minimum_notice_minutes: int | None = None
+    booking_window_days: int | None = None
+    cancellation_notice_hours: int | None = None
+    reschedule_notice_hours: int | None = None
+    max_reschedules: int | None = None
+    requires_package: bool | None = None
+    monthly_free_allowance: int | None = None
+    enrollment_required: bool | None = None
+    # Fields an update sets to null on purpose (maxReschedules: no limit; scheduleId: defaults).
+    cleared: frozenset[str] = field(default_factory=frozenset)
+
+
+DEFAULTS = ServiceRules(
+    kind="SESSION",
+    buffer_before_minutes=0,
+    buffer_after_minutes=0,
+    capacity=1,
+    slot_interval_minutes=15,
+    minimum_notice_minutes=0,
+    booking_window_days=60,
+    cancellation_notice_hours=0,
+    reschedule_notice_hours=0,
+    requires_package=False,
+    monthly_free_allowance=0,
+    enrollment_required=False,
+)
+
+# (field, GraphQL name, lowest, highest)
+BOUNDS = [
+    ("buffer_before_minutes", "bufferBeforeMinutes", 0, MAX_MINUTES),
+    ("buffer_after_minutes", "bufferAfterMinutes", 0, MAX_MINUTES),
+    ("capacity", "capacity", 1, MAX_CAPACITY),
+    ("slot_interval_minutes", "slotIntervalMinutes", 5, MAX_MINUTES),
+    ("minimum_notice_minutes", "minimumNoticeMinutes", 0, MAX_NOTICE_MINUTES),
+    ("booking_window_days", "bookingWindowDays", 0, MAX_WINDOW_DAYS),
+    ("cancellation_notice_hours", "cancellationNoticeHours", 0, MAX_POLICY_HOURS),
+    ("reschedule_notice_hours", "rescheduleNoticeHours", 0, MAX_POLICY_HOURS),
+    ("max_reschedules", "maxReschedules", 0, 1000),
+    ("monthly_free_allowance", "monthlyFreeAllowance", 0, 1000),
+]
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """A service with its lengths (in order) and its tutors (in order)."""
+
+    row: Service
+    durations: list[ServiceDuration]
+    tutor_ids: list[uuid.UUID]
+
+
+def _check_numbers(rules: ServiceRules) -> None:
+    for name, graphql_name, lowest, highest in BOUNDS:
+        value = getattr(rules, name)
+        if value is not None and not lowest <= value <= highest:
+            raise InvalidInput(
+                f"{graphql_name} must be between {lowest} and {highest}", f"input.{graphql_name}"
+            )
+
+
+def _check_durations(durations: Sequence[DurationInput]) -> list[DurationInput]:
+    if not durations:
+        raise InvalidInput("Offer at least one duration", "input.durations")
+    if len(durations) > MAX_DURATIONS:
+        raise InvalidInput(f"At most {MAX_DURATIONS} durations", "input.durations")
+    seen: set[int] = set()
+    currencies: set[str] = set()
+    checked = []
+    for index, option in enumerate(durations):
+        field_name = f"input.durations.{index}"
+        if not 5 <= option.minutes <= MAX_DURATION or option.minutes % 5:
+            raise InvalidInput(
+                "Durations are positive whole minutes on a 5-minute grid, up to 12 hours",
+                f"{field_name}.minutes",
+            )
+        if option.minutes in seen:
+            raise InvalidInput(
+                f"{option.minutes} minutes is offered twice", f"{field_name}.minutes"
+            )
+        seen.add(option.minutes)
+        currency = option.price_currency
+        if option.price_amount_minor is not None:
+            currency = (currency or "").upper()
+            if currency not in ISO_4217:
+                raise InvalidInput(
+                    f"{option.price_currency!r} is not an ISO 4217 currency code",
+                    f"{field_name}.price.currency",
+                )
+            if not 0 < option.price_amount_minor <= MAX_PRICE:
+                raise InvalidInput(
+                    "A price is a positive amount in minor units; leave price out for free",
+                    f"{field_name}.price.amountMinor",
+                )
+            currencies.add(currency)
+        checked.append(replace(option, price_currency=currency))
+    if len(currencies) > 1:
+        raise InvalidInput("All prices of a service are in one currency", "input.durations")
+    return checked
+
+
+async def _lock_tutors(session: AsyncSession, tutor_ids: Sequence[uuid.UUID]) -> list[Tutor]:
+    rows = list(await session.exec(select(Tutor).where(col(Tutor.id).in_(tutor_ids))))
+    if len(rows) != len(set(tutor_ids)):
+        raise NotFound("No such tutor in input.tutorIds")
+    return rows
+
+
+async def _check_schedule(
+    session: AsyncSession, schedule_id: uuid.UUID, tutor_ids: Sequence[uuid.UUID]
+) -> None:
+    schedule = await session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise NotFound("No such schedule (input.scheduleId)")
+    if schedule.tutor_id not in tutor_ids:
+        raise InvalidInput(
+            "The schedule must belong to one of the service's tutors", "input.scheduleId"
+        )
+
+
+def _apply(row: Service, rules: ServiceRules) -> None:
+    for f in fields(ServiceRules):
+        if f.name in ("tutor_ids", "durations", "cleared"):
+            continue
+        value = getattr(rules, f.name)
+        if value is not None:
+            setattr(row, f.name, value)
+        elif f.name in rules.cleared:
+            setattr(row, f.name, None)
+
+
+async def _write_children(
+    session: AsyncSession,
+    service_id: uuid.UUID,
+    durations: Sequence[DurationInput] | None,
+    tutor_ids: Sequence[uuid.UUID] | None,
+) -> None:
+    if durations is not None:
+        await session.exec(
+            delete(ServiceDuration).where(col(ServiceDuration.service_id) == service_id)
+        )
+        session.add_all(
+            ServiceDuration(
+                service_id=service_id,
+                minutes=d.minutes,
+                position=i,
+                price_amount_minor=d.price_amount_minor,
+                price_currency=d.price_currency if d.price_amount_minor is not None else None,
+            )
+            for i, d in enumerate(durations)
+        )
+    if tutor_ids is not None:
+        await session.exec(delete(ServiceTutor).where(col(ServiceTutor.service_id) == service_id))
+        session.add_all(
+            ServiceTutor(service_id=service_id, tutor_id=t, position=i)
+            for i, t in enumerate(tutor_ids)
+        )
+
+
+def _unique(ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    return list(dict.fromkeys(ids))
+
+
+async def create_service(db: Database, identity: Identity, rules: ServiceRules) -> ServiceInfo:
+    title = clean_name(rules.title or "", "input.title")
+    durations = _check_durations(rules.durations or [])
+    _check_numbers(rules)
+    async with db.transaction() as session:
+        me = await tutor_of_user(session, identity.sub)
+        if me is None:
+            raise Forbidden("Only tutors offer services: create a tutor profile first")
+        tutor_ids = _unique(rules.tutor_ids) if rules.tutor_ids else [me.id]
+        if len(tutor_ids) > MAX_TUTORS:
+            raise InvalidInput(f"At most {MAX_TUTORS} tutors", "input.tutorIds")
+        await _lock_tutors(session, tutor_ids)
+        if me.id not in tutor_ids:
+            raise InvalidInput("You must be one of the service's tutors", "input.tutorIds")
+        if rules.schedule_id is not None:
+            await _check_schedule(session, rules.schedule_id, tutor_ids)
+        row = Service(title=title)
+        _apply(row, DEFAULTS)
+        _apply(row, replace(rules, title=title))
+        session.add(row)
+        await session.flush()
+        await _write_children(session, row.id, durations, tutor_ids)
+    return await _info(db, row.id)
+
+
+async def update_service(
+    db: Database, identity: Identity, service_id: uuid.UUID, rules: ServiceRules
+) -> ServiceInfo:
+    title = clean_name(rules.title, "input.title") if rules.title is not None else None
+    durations = _check_durations(rules.durations) if rules.durations is not None else None
+    _check_numbers(rules)
+    async with db.transaction() as session:
+        row = (
+            await session.exec(select(Service).where(Service.id == service_id).with_for_update())
+        ).first()
+        if row is None:
+            raise NotFound("No such service")
+        current = list(
+            await session.exec(
+                select(ServiceTutor.tutor_id).where(ServiceTutor.service_id == service_id)
+            )
+        )
+        me = await tutor_of_user(session, identity.sub)
+        if me is None or me.id not in current:
+            raise Forbidden("Only the service's tutors may change it")
+        tutor_ids = _unique(rules.tutor_ids) if rules.tutor_ids is not None else current
+        if rules.tutor_ids is not None:
+            if not tutor_ids:
+                raise InvalidInput("A service needs at least one tutor", "input.tutorIds")
+            await _lock_tutors(session, tutor_ids)
+            if me.id not in tutor_ids:
+                raise InvalidInput("You must stay one of the service's tutors", "input.tutorIds")
+        schedule_id = rules.schedule_id or (
+            None if "schedule_id" in rules.cleared else row.schedule_id
+        )
+        if schedule_id is not None:
+            await _check_schedule(session, schedule_id, tutor_ids)
+        _apply(row, replace(rules, title=title))
+        session.add(row)
+        await _write_children(session, row.id, durations, rules.tutor_ids and tutor_ids)
+    return await _info(db, service_id)
+
+
+# ---------------------------------------------------------------- reads
+
+
+async def services_info(
+    session: AsyncSession, service_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ServiceInfo]:
+    rows = list(await session.exec(select(Service).where(col(Service.id).in_(service_ids))))
+    durations: dict[uuid.UUID, list[ServiceDuration]] = defaultdict(list)
+    for d in await session.exec(
+        select(ServiceDuration)
+        .where(col(ServiceDuration.service_id).in_(service_ids))
+        .order_by(col(ServiceDuration.position))
+    ):
+        durations[d.service_id].append(d)
+    tutors: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for link in await session.exec(
+        select(ServiceTutor)
+        .where(col(ServiceTutor.service_id).in_(service_ids))
+        .order_by(col(ServiceTutor.position))
+    ):
+        tutors[link.service_id].append(link.tutor_id)
+    return {r.id: ServiceInfo(r, durations[r.id], tutors[r.id]) for r in rows}
+
+
+async def _info(db: Database, service_id: uuid.UUID) -> ServiceInfo:
+    async with db.session() as session:
+        return (await services_info(session, [service_id]))[service_id]
+
+
+async def get_service(db: Database, service_id: uuid.UUID) -> ServiceInfo | None:
+    async with db.session() as session:
+        return (await services_info(session, [service_id])).get(service_id)
+
+
+async def services_of_tutors(
+    db: Database, tutor_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ServiceInfo]]:
+    async with db.session() as session:
+        links = list(
+            await session.exec(
+                select(ServiceTutor)
+                .where(col(ServiceTutor.tutor_id).in_(tutor_ids))
+                .order_by(col(ServiceTutor.service_id))
+            )
+        )
+        infos = await services_info(session, list({link.service_id for link in links}))
+    found: dict[uuid.UUID, list[ServiceInfo]] = defaultdict(list)
+    for link in links:
+        found[link.tutor_id].append(infos[link.service_id])
+    for items in found.values():
+        items.sort(key=lambda info: info.row.created_at)
+    return found

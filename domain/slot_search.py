@@ -1,0 +1,196 @@
+"""availableSlots: load what the engine needs in a constant number of queries, then ask it.
+
+Queries per search: the service (3: row, lengths, tutors), the tutors, their schedules, the rules,
+the overrides and the busy time of the range; the overrides and busy time once more when
+nextAvailable has to look past the range. Never one per day, per tutor or per slot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking_api.db import Database
+from domain import slots as engine
+from domain.availability import overrides_of_schedules, rules_of_schedules
+from domain.errors import InvalidInput, NotFound
+from domain.services import ServiceInfo, services_info
+from models import Booking, Schedule, ServiceDuration, Tutor
+
+MAX_RANGE = timedelta(days=93)
+# Busy time is read with a margin: a slot's span reaches past the range by its buffers and
+# length, and a booking's block can start well before the span it overlaps.
+MARGIN = timedelta(days=2)
+LONGEST_BLOCK = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class TutorSlot:
+    tutor_id: uuid.UUID
+    slot: engine.Slot
+
+
+@dataclass(frozen=True)
+class SlotSearchResult:
+    service: ServiceInfo
+    duration: ServiceDuration
+    tutors: dict[uuid.UUID, Tutor]
+    slots: list[TutorSlot]
+    next_available: TutorSlot | None
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """Each searched tutor's hours, and what loads them for a range."""
+
+    schedules: dict[uuid.UUID, Schedule]  # tutor -> the schedule used
+    rules: dict[uuid.UUID, list[engine.Rule]]  # schedule -> weekly rules
+
+
+def offer_of(info: ServiceInfo, minutes: int) -> engine.Offer:
+    row = info.row
+    return engine.Offer(
+        service_id=row.id,
+        duration_minutes=minutes,
+        interval_minutes=row.slot_interval_minutes,
+        buffer_before_minutes=row.buffer_before_minutes,
+        buffer_after_minutes=row.buffer_after_minutes,
+        capacity=row.capacity,
+        notice_minutes=row.minimum_notice_minutes,
+        window_days=row.booking_window_days,
+    )
+
+
+def choose_duration(info: ServiceInfo, minutes: int | None, field: str) -> ServiceDuration:
+    if minutes is None:
+        return info.durations[0]
+    for option in info.durations:
+        if option.minutes == minutes:
+            return option
+    offered = ", ".join(str(d.minutes) for d in info.durations)
+    raise InvalidInput(
+        f"This service is not offered for {minutes} minutes (offered: {offered})", field
+    )
+
+
+async def _calendar(
+    session: AsyncSession, info: ServiceInfo, tutor_ids: Sequence[uuid.UUID]
+) -> _Calendar:
+    """The service's own schedule for its tutor; every other tutor's default schedule."""
+    conditions = [col(Schedule.tutor_id).in_(tutor_ids) & col(Schedule.is_default)]
+    if info.row.schedule_id is not None:
+        conditions.append(col(Schedule.id) == info.row.schedule_id)
+    chosen: dict[uuid.UUID, Schedule] = {}
+    for schedule in await session.exec(select(Schedule).where(or_(*conditions))):
+        if schedule.tutor_id not in tutor_ids:
+            continue
+        if schedule.id == info.row.schedule_id or schedule.tutor_id not in chosen:
+            chosen[schedule.tutor_id] = schedule
+    rules = await rules_of_schedules(session, [s.id for s in chosen.values()])
+    return _Calendar(
+        schedules=chosen,
+        rules={
+            sid: [engine.Rule(r.weekday, r.start_time, r.end_time) for r in rows]
+            for sid, rows in rules.items()
+        },
+    )
+
+
+async def _busy(
+    session: AsyncSession, tutor_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> dict[uuid.UUID, list[engine.Busy]]:
+    low, high = start - MARGIN, end + MARGIN
+    rows = await session.exec(
+        select(Booking).where(
+            col(Booking.tutor_id).in_(tutor_ids),
+            col(Booking.status).in_(engine.BLOCKING),
+            # The first bound keeps the index range scan short; the second is the real test.
+            col(Booking.block_start) > low - LONGEST_BLOCK,
+            col(Booking.block_start) < high,
+            col(Booking.block_end) > low,
+        )
+    )
+    found: dict[uuid.UUID, list[engine.Busy]] = {t: [] for t in tutor_ids}
+    for b in rows:
+        found[b.tutor_id].append(
+            engine.Busy(b.block_start, b.block_end, b.service_id, b.status, b.hold_expires_at)
+        )
+    return found
+
+
+async def _search(
+    session: AsyncSession,
+    calendar: _Calendar,
+    offer: engine.Offer,
+    tutor_ids: Sequence[uuid.UUID],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> list[TutorSlot]:
+    schedules = calendar.schedules
+    overrides = await overrides_of_schedules(
+        session,
+        [s.id for s in schedules.values()],
+        (start - MARGIN).date(),
+        (end + MARGIN).date(),
+    )
+    busy = await _busy(session, tutor_ids, start, end)
+    found: list[TutorSlot] = []
+    for tutor_id in tutor_ids:
+        schedule = schedules.get(tutor_id)
+        if schedule is None:
+            continue
+        hours = engine.Hours(
+            schedule.time_zone,
+            calendar.rules.get(schedule.id, []),
+            [
+                engine.Override(o.on_date, o.start_time, o.end_time, o.available)
+                for o in overrides.get(schedule.id, [])
+            ],
+        )
+        for slot in engine.free_slots(hours, busy[tutor_id], offer, start=start, end=end, now=now):
+            found.append(TutorSlot(tutor_id, slot))
+    order = {t: i for i, t in enumerate(tutor_ids)}
+    found.sort(key=lambda ts: (ts.slot.start, order[ts.tutor_id]))
+    return found
+
+
+async def search_slots(
+    db: Database,
+    service_id: uuid.UUID,
+    tutor_id: uuid.UUID | None,
+    duration_minutes: int | None,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> SlotSearchResult:
+    if end <= start:
+        raise InvalidInput("to must be after from", "input.to")
+    if end - start > MAX_RANGE:
+        raise InvalidInput("A search covers at most 93 days", "input.to")
+    async with db.session() as session:
+        info = (await services_info(session, [service_id])).get(service_id)
+        if info is None:
+            raise NotFound("No such service")
+        duration = choose_duration(info, duration_minutes, "input.durationMinutes")
+        if tutor_id is not None and tutor_id not in info.tutor_ids:
+            raise InvalidInput("That tutor does not offer this service", "input.tutorId")
+        tutor_ids = [tutor_id] if tutor_id is not None else info.tutor_ids
+        tutors = {
+            t.id: t for t in await session.exec(select(Tutor).where(col(Tutor.id).in_(tutor_ids)))
+        }
+        calendar = await _calendar(session, info, tutor_ids)
+        offer = offer_of(info, duration.minutes)
+        found = await _search(session, calendar, offer, tutor_ids, start, end, now)
+        next_available = found[0] if found else None
+        window_end = now + timedelta(days=offer.window_days, seconds=1)
+        if next_available is None and window_end > end:
+            later = await _search(session, calendar, offer, tutor_ids, end, window_end, now)
+            next_available = later[0] if later else None
+    return SlotSearchResult(info, duration, tutors, found, next_available)

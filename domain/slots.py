@@ -1,0 +1,339 @@
+"""The slot engine: the only code that decides what time is free.
+
+Pure: no I/O and no clock reads (`now` is a parameter). Weekly rules are wall-clock times in the
+schedule's zone, expanded per local date with zoneinfo, so 09:00 stays 09:00 across DST:
+
+- a range runs from the instant its local start first occurs to the instant its local end last
+  occurs; a start or end that falls in a spring-forward gap moves to the end of the gap;
+- available = (weekly ranges - blocked ranges) | extra ranges, per date; touching ranges merge;
+- starts step by the interval from the start of each open range (weekly or extra hours, before
+  blocks are taken out, so a block never shifts the grid); a slot [s, s+d) must lie inside one
+  available range, with now + notice <= s <= now + window;
+- a booking occupies [start - its buffer before, end + its buffer after) (see `occupied`); a
+  candidate occupies the same with its own service's buffers. It is free when no booking of
+  another service overlaps that span and fewer than `capacity` bookings of its own service
+  overlap it at every instant.
+
+Internally instants are whole seconds since the epoch (UTC): integer arithmetic keeps a 60-day
+search to a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+MIDNIGHT = time(0, 0)
+DAY = 86400
+
+Span = tuple[int, int]  # [start, end) in epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Weekly hours: weekday 0 is Monday; end 00:00 means midnight at the end of the day."""
+
+    weekday: int
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A date in the schedule's zone: blocked (whole day when no times) or extra hours."""
+
+    on_date: date
+    start: time | None
+    end: time | None
+    available: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hours:
+    time_zone: str
+    rules: Sequence[Rule]
+    overrides: Sequence[Override] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """A booking as the engine sees it: the span it occupies (buffers included) and its status."""
+
+    start: datetime
+    end: datetime
+    service_id: UUID
+    status: str
+    hold_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What is being booked: one length of one service, with that service's rules."""
+
+    service_id: UUID
+    duration_minutes: int
+    interval_minutes: int
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    capacity: int = 1
+    notice_minutes: int = 0
+    window_days: int = 365
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    start: datetime
+    end: datetime
+    remaining: int
+
+
+# Statuses that hold time; PENDING_PAYMENT only until its hold expires.
+BLOCKING = frozenset({"PENDING_PAYMENT", "CONFIRMED", "COMPLETED", "NO_SHOW"})
+
+
+def is_blocking(status: str, hold_expires_at: datetime | None, now: datetime) -> bool:
+    if status == "PENDING_PAYMENT":
+        return hold_expires_at is not None and hold_expires_at > now
+    return status in BLOCKING
+
+
+def occupied(
+    start: datetime, end: datetime, buffer_before_minutes: int, buffer_after_minutes: int
+) -> tuple[datetime, datetime]:
+    """The time a booking keeps from others: its session plus its service's buffers."""
+    return (
+        start - timedelta(minutes=buffer_before_minutes),
+        end + timedelta(minutes=buffer_after_minutes),
+    )
+
+
+# ---------------------------------------------------------------- wall clock to instants
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _instant(day: date, wall: time, zone: ZoneInfo, *, last: bool) -> int:
+    """The instant a wall-clock time occurs on a date: its first (or last) occurrence, or the end
+    of the gap when the clock skips it."""
+    naive = datetime.combine(day, wall)
+    early = _seconds(naive.replace(tzinfo=zone, fold=0))
+    late = _seconds(naive.replace(tzinfo=zone, fold=1))
+    if early == late:
+        return early
+    low, high = min(early, late), max(early, late)
+    back = datetime.fromtimestamp(early, UTC).astimezone(zone).replace(tzinfo=None)
+    if back == naive:  # it happens twice (clocks fall back)
+        return high if last else low
+    # Skipped (clocks spring forward): find the transition, the first instant in (low, high]
+    # with the offset that follows the gap.
+    after = datetime.fromtimestamp(high, UTC).astimezone(zone).utcoffset()
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, UTC).astimezone(zone).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _range(day: date, start: time, end: time, zone: ZoneInfo) -> Span:
+    end_day = day + timedelta(days=1) if end == MIDNIGHT else day
+    return _instant(day, start, zone, last=False), _instant(end_day, end, zone, last=True)
+
+
+# ---------------------------------------------------------------- interval algebra
+
+
+def _merge(spans: Iterable[Span]) -> list[Span]:
+    """Sorted, disjoint; overlapping or touching spans become one."""
+    merged: list[Span] = []
+    for start, end in sorted(spans):
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
+    """Both sorted and disjoint."""
+    result: list[Span] = []
+    for start, end in spans:
+        cursor = start
+        for hole_start, hole_end in holes:
+            if hole_end <= cursor or hole_start >= end:
+                continue
+            if hole_start > cursor:
+                result.append((cursor, hole_start))
+            cursor = max(cursor, hole_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            result.append((cursor, end))
+    return result
+
+
+def _day_spans(
+    day: date, hours: Hours, zone: ZoneInfo, overrides: Sequence[Override]
+) -> tuple[list[Span], list[Span], list[Span]]:
+    """One local date's weekly, blocked and extra spans."""
+    weekly = [_range(day, r.start, r.end, zone) for r in hours.rules if r.weekday == day.weekday()]
+    blocked: list[Span] = []
+    extra: list[Span] = []
+    for override in overrides:
+        if override.start is None or override.end is None:
+            if not override.available:
+                blocked.append(_range(day, MIDNIGHT, MIDNIGHT, zone))
+        elif override.available:
+            extra.append(_range(day, override.start, override.end, zone))
+        else:
+            blocked.append(_range(day, override.start, override.end, zone))
+    return weekly, blocked, extra
+
+
+Piece = tuple[int, int, int]  # (grid origin, start, end)
+
+
+def available_pieces(hours: Hours, first: date, last: date) -> list[Piece]:
+    """Available time from local date `first` through `last`: sorted disjoint UTC spans, each with
+    the start of the open range (weekly or extra hours) it lies in. Starts step from that origin,
+    so blocked time and bookings remove starts but never shift the grid."""
+    zone = ZoneInfo(hours.time_zone)
+    by_date: dict[date, list[Override]] = {}
+    for override in hours.overrides:
+        if first <= override.on_date <= last:
+            by_date.setdefault(override.on_date, []).append(override)
+    weekly: list[Span] = []
+    blocked: list[Span] = []
+    extra: list[Span] = []
+    day = first
+    while day <= last:
+        day_weekly, day_blocked, day_extra = _day_spans(day, hours, zone, by_date.get(day, ()))
+        weekly += day_weekly
+        blocked += day_blocked
+        extra += day_extra
+        day += timedelta(days=1)
+    open_ranges = _merge(weekly + extra)
+    origins = [a for a, _ in open_ranges]
+    available = _merge(_subtract(_merge(weekly), _merge(blocked)) + extra)
+    return [(origins[bisect.bisect_right(origins, a) - 1], a, b) for a, b in available]
+
+
+def available_ranges(hours: Hours, first: date, last: date) -> list[tuple[datetime, datetime]]:
+    return [
+        (datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
+        for _, a, b in available_pieces(hours, first, last)
+    ]
+
+
+def grid_origins(hours: Hours, first: date, last: date) -> list[datetime]:
+    return [datetime.fromtimestamp(o, UTC) for o, _, _ in available_pieces(hours, first, last)]
+
+
+# ---------------------------------------------------------------- busy time
+
+
+def _concurrency(spans: list[Span]) -> list[tuple[int, int, int]]:
+    """(start, end, how many overlap) for every stretch where at least one does."""
+    events: list[tuple[int, int]] = []
+    for start, end in spans:
+        events.append((start, 1))
+        events.append((end, -1))
+    events.sort()
+    stretches: list[tuple[int, int, int]] = []
+    count = 0
+    previous = 0
+    for moment, change in events:
+        if count > 0 and moment > previous:
+            stretches.append((previous, moment, count))
+        count += change
+        previous = moment
+    return stretches
+
+
+@dataclass(frozen=True, slots=True)
+class _BusyTime:
+    blocked: list[Span]  # no candidate span may overlap these
+    load: list[tuple[int, int, int]]  # same-service concurrency, for remaining capacity
+    load_ends: list[int]
+
+
+def _busy_time(busy: Iterable[Busy], offer: Offer, now: datetime) -> _BusyTime:
+    other: list[Span] = []
+    same: list[Span] = []
+    for booking in busy:
+        if not is_blocking(booking.status, booking.hold_expires_at, now):
+            continue
+        span = (_seconds(booking.start), _seconds(booking.end))
+        (same if booking.service_id == offer.service_id else other).append(span)
+    load = _concurrency(same)
+    full = [(a, b) for a, b, count in load if count >= offer.capacity]
+    return _BusyTime(_merge(other + full), load, [b for _, b, _ in load])
+
+
+# ---------------------------------------------------------------- slots
+
+
+def free_slots(
+    hours: Hours,
+    busy: Iterable[Busy],
+    offer: Offer,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> list[Slot]:
+    """Every free slot starting in [start, end), sorted."""
+    zone = ZoneInfo(hours.time_zone)
+    earliest = max(_seconds(start), _seconds(now) + offer.notice_minutes * 60)
+    latest = min(_seconds(end) - 1, _seconds(now) + offer.window_days * DAY)
+    if latest < earliest:
+        return []
+    duration = offer.duration_minutes * 60
+    step = offer.interval_minutes * 60
+    before, after = offer.buffer_before_minutes * 60, offer.buffer_after_minutes * 60
+    # A range that begins the day before can still hold a slot that starts in the search.
+    first = datetime.fromtimestamp(earliest, UTC).astimezone(zone).date() - timedelta(days=1)
+    last = datetime.fromtimestamp(latest, UTC).astimezone(zone).date() + timedelta(days=1)
+    pieces = available_pieces(hours, first, last)
+    busy_time = _busy_time(busy, offer, now)
+    blocked, load, load_ends = busy_time.blocked, busy_time.load, busy_time.load_ends
+    blocked_ends = [b for _, b in blocked]
+
+    slots: list[Slot] = []
+    for origin, range_start, range_end in pieces:
+        if range_end - range_start < duration or range_end <= earliest:
+            continue
+        floor = max(range_start, earliest)
+        s = origin + -(-(floor - origin) // step) * step
+        while s + duration <= range_end and s <= latest:
+            low, high = s - before, s + duration + after
+            i = bisect.bisect_right(blocked_ends, low)
+            if i < len(blocked) and blocked[i][0] < high:
+                # Jump to the first grid start whose span clears this blocked stretch.
+                clear = blocked[i][1] + before
+                s += max(1, -(-(clear - s) // step)) * step
+                continue
+            peak = 0
+            j = bisect.bisect_right(load_ends, low)
+            while j < len(load) and load[j][0] < high:
+                peak = max(peak, load[j][2])
+                j += 1
+            slots.append(
+                Slot(
+                    datetime.fromtimestamp(s, UTC),
+                    datetime.fromtimestamp(s + duration, UTC),
+                    offer.capacity - peak,
+                )
+            )
+            s += step
+    return slots

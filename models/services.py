@@ -1,0 +1,72 @@
+"""Bookable offerings: their rules, the lengths (and prices) offered, and who offers them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Uuid
+from sqlmodel import Field, SQLModel
+
+from models.base import created_at_field, id_field
+
+
+class Service(SQLModel, table=True):
+    __tablename__ = "services"
+
+    id: uuid.UUID = id_field()
+    title: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    schedule_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid, ForeignKey("schedules.id", ondelete="SET NULL"), nullable=True),
+    )
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    capacity: int = 1
+    slot_interval_minutes: int = 15
+    minimum_notice_minutes: int = 0
+    booking_window_days: int = 60
+    cancellation_notice_hours: int = 0
+    reschedule_notice_hours: int = 0
+    max_reschedules: int | None = None
+    requires_package: bool = False
+    monthly_free_allowance: int = 0
+    enrollment_required: bool = False
+    created_at: datetime = created_at_field()
+
+
+class ServiceDuration(SQLModel, table=True):
+    """A length the service offers; position keeps the tutor's order (the first is the default)."""
+
+    __tablename__ = "service_durations"
+
+    service_id: uuid.UUID = Field(
+        sa_column=Column(
+            Uuid, ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    minutes: int = Field(primary_key=True)
+    position: int
+    price_amount_minor: int | None = Field(default=None, sa_type=BigInteger)
+    price_currency: str | None = Field(default=None, max_length=3)
+
+
+class ServiceTutor(SQLModel, table=True):
+    __tablename__ = "service_tutors"
+
+    service_id: uuid.UUID = Field(
+        sa_column=Column(
+            Uuid, ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    tutor_id: uuid.UUID = Field(
+        sa_column=Column(
+            Uuid,
+            ForeignKey("tutors.id", ondelete="CASCADE"),
+            primary_key=True,
+            nullable=False,
+            index=True,
+        )
+    )
+    position: int

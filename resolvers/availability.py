@@ -1,0 +1,165 @@
+"""Schedules and overrides (the tutor's own), and the public slot search."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.context import Context
+from domain import availability
+from domain.errors import InvalidInput, NotFound
+from domain.slot_search import SlotSearchResult, TutorSlot, search_slots
+from resolvers.common import mutate, query
+from schema.availability import (
+    AddOverrideInput,
+    AddOverrideResult,
+    AvailabilityOverride,
+    CreateScheduleInput,
+    OverrideAdded,
+    OverrideRemoved,
+    RemoveOverrideResult,
+    SaveScheduleResult,
+    Schedule,
+    ScheduleSaved,
+    SetWeeklyRulesInput,
+)
+from schema.node import decode_id_of
+from schema.people import Tutor
+from schema.services import price_of
+from schema.slots import Slot, SlotDay, SlotSearch, SlotSearchInput
+
+
+def parse_id(value: str | None, type_name: str, field: str) -> uuid.UUID:
+    """An input's global ID of the expected type, or InvalidInput naming the field."""
+    pk = decode_id_of(value or "", type_name)
+    if pk is None:
+        raise InvalidInput(f"Not a {type_name} id", field)
+    return pk
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_schedule(
+        self, info: Info[Context, None], input: CreateScheduleInput
+    ) -> SaveScheduleResult:
+        identity = info.context.require_identity()
+        work = availability.create_schedule(
+            info.context.db,
+            identity,
+            input.name,
+            input.time_zone,
+            [r.to_domain() for r in input.rules],
+            input.is_default,
+        )
+        return await mutate(work, lambda row: ScheduleSaved(schedule=Schedule.from_row(row)))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def set_weekly_rules(
+        self, info: Info[Context, None], input: SetWeeklyRulesInput
+    ) -> SaveScheduleResult:
+        identity = info.context.require_identity()
+
+        async def work() -> availability.Schedule:
+            schedule_id = parse_id(input.schedule_id, "Schedule", "input.scheduleId")
+            return await availability.set_weekly_rules(
+                info.context.db,
+                identity,
+                schedule_id,
+                input.time_zone,
+                [r.to_domain() for r in input.rules],
+            )
+
+        return await mutate(work(), lambda row: ScheduleSaved(schedule=Schedule.from_row(row)))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def add_override(
+        self, info: Info[Context, None], input: AddOverrideInput
+    ) -> AddOverrideResult:
+        identity = info.context.require_identity()
+
+        async def work() -> availability.AvailabilityOverride:
+            schedule_id = parse_id(input.schedule_id, "Schedule", "input.scheduleId")
+            return await availability.add_override(
+                info.context.db,
+                identity,
+                schedule_id,
+                input.date,
+                input.start,
+                input.end,
+                input.available,
+                today=datetime.now(UTC).date(),
+            )
+
+        return await mutate(  # type: ignore[no-any-return]
+            work(), lambda row: OverrideAdded(override=AvailabilityOverride.from_row(row))
+        )
+
+    @strawberry.mutation
+    async def remove_override(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> RemoveOverrideResult:
+        identity = info.context.require_identity()
+
+        async def work() -> uuid.UUID:
+            pk = decode_id_of(id, "AvailabilityOverride")
+            if pk is None:
+                raise NotFound("No such override")
+            return await availability.remove_override(info.context.db, identity, pk)
+
+        return await mutate(work(), lambda _: OverrideRemoved(id=id))  # type: ignore[no-any-return]
+
+
+def _slot(found: TutorSlot, result: SlotSearchResult, zone: ZoneInfo, viewer: str | None) -> Slot:
+    tutor = result.tutors[found.tutor_id]
+    return Slot(
+        start=found.slot.start.astimezone(zone),
+        end=found.slot.end.astimezone(zone),
+        duration_minutes=result.duration.minutes,
+        tutor=Tutor.from_row(tutor),
+        price=price_of(result.duration),
+        remaining_capacity=found.slot.remaining if viewer == tutor.user_id else None,
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def available_slots(
+        self, info: Info[Context, None], input: SlotSearchInput
+    ) -> SlotSearch:
+        async def work() -> SlotSearchResult:
+            service_id = parse_id(input.service_id, "Service", "input.serviceId")
+            tutor_id = (
+                parse_id(input.tutor_id, "Tutor", "input.tutorId")
+                if input.tutor_id is not None
+                else None
+            )
+            return await search_slots(
+                info.context.db,
+                service_id,
+                tutor_id,
+                input.duration_minutes,
+                input.from_,
+                input.to,
+                now=datetime.now(UTC),
+            )
+
+        result = await query(work())
+        zone = ZoneInfo(input.time_zone)
+        viewer = info.context.identity.sub if info.context.identity else None
+        slots = [_slot(found, result, zone, viewer) for found in result.slots]
+        per_day = Counter(slot.start.date() for slot in slots)
+        return SlotSearch(
+            time_zone=input.time_zone,
+            slots=slots,
+            days=[SlotDay(date=day, slot_count=count) for day, count in sorted(per_day.items())],
+            next_available=_slot(result.next_available, result, zone, viewer)
+            if result.next_available
+            else None,
+        )

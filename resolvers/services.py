@@ -1,0 +1,97 @@
+"""Services: public to read, changed only by their tutors."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import fields
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.context import Context
+from domain import services
+from domain.services import ServiceInfo, ServiceRules
+from resolvers.availability import parse_id
+from resolvers.common import mutate
+from schema.node import decode_id_of
+from schema.services import (
+    CreateServiceInput,
+    SaveServiceResult,
+    Service,
+    ServiceSaved,
+    UpdateServiceInput,
+)
+
+# Nullable settings where an explicit null means something (no limit; the default schedule).
+CLEARABLE = frozenset({"max_reschedules", "schedule_id"})
+
+
+def rules_from(input: CreateServiceInput | UpdateServiceInput) -> ServiceRules:
+    """Input to domain settings: ids parsed (naming the field), UNSET and null left out."""
+    values: dict[str, object] = {}
+    cleared: set[str] = set()
+    for f in fields(ServiceRules):
+        if f.name == "cleared" or not hasattr(input, f.name):
+            continue
+        value = getattr(input, f.name)
+        if value is strawberry.UNSET:
+            continue
+        if value is None:
+            if f.name in CLEARABLE:
+                cleared.add(f.name)
+            continue
+        if f.name == "tutor_ids":
+            value = [parse_id(v, "Tutor", f"input.tutorIds.{i}") for i, v in enumerate(value)]
+        elif f.name == "schedule_id":
+            value = parse_id(value, "Schedule", "input.scheduleId")
+        elif f.name == "durations":
+            value = [d.to_domain() for d in value]
+        elif f.name == "kind":
+            value = value.value
+        values[f.name] = value
+    return ServiceRules(**values, cleared=frozenset(cleared))  # type: ignore[arg-type]
+
+
+def _saved(info: ServiceInfo) -> ServiceSaved:
+    return ServiceSaved(service=Service.from_info(info))
+
+
+async def service_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Service | None:
+    found = await info.context.loaders.service.load(pk)
+    return Service.from_info(found) if found else None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def service(self, info: Info[Context, None], id: strawberry.ID) -> Service | None:
+        pk = decode_id_of(id, "Service")
+        return await service_by_pk(info, pk) if pk else None
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_service(
+        self, info: Info[Context, None], input: CreateServiceInput
+    ) -> SaveServiceResult:
+        identity = info.context.require_identity()
+
+        async def work() -> ServiceInfo:
+            return await services.create_service(info.context.db, identity, rules_from(input))
+
+        return await mutate(work(), _saved)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Change a service's settings; only its tutors may.")
+    async def update_service(
+        self, info: Info[Context, None], input: UpdateServiceInput
+    ) -> SaveServiceResult:
+        identity = info.context.require_identity()
+
+        async def work() -> ServiceInfo:
+            service_id = parse_id(input.id, "Service", "input.id")
+            return await services.update_service(
+                info.context.db, identity, service_id, rules_from(input)
+            )
+
+        return await mutate(work(), _saved)  # type: ignore[no-any-return]

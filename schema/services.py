@@ -1,0 +1,218 @@
+"""Services, their lengths and prices."""
+
+from __future__ import annotations
+
+import uuid
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.context import Context
+from domain.services import DurationInput, ServiceInfo
+from models import ServiceDuration
+from schema.errors import InvalidInput, NotFound
+from schema.node import Node
+
+if TYPE_CHECKING:
+    from schema.availability import Schedule
+    from schema.people import Tutor
+
+
+@strawberry.enum
+class ServiceKind(Enum):
+    SESSION = "SESSION"
+    CHECKIN = "CHECKIN"
+
+
+@strawberry.type
+class Money:
+    amount_minor: int = strawberry.field(description="In the currency's minor unit: cents for USD.")
+    currency: str = strawberry.field(description="ISO 4217 code, upper case: USD.")
+
+
+@strawberry.input
+class MoneyInput:
+    amount_minor: int
+    currency: str
+
+
+@strawberry.type
+class DurationOption:
+    minutes: int
+    price: Money | None = strawberry.field(
+        description="Null: no card payment for this length (free, or package credit only)."
+    )
+
+    @classmethod
+    def from_row(cls, row: ServiceDuration) -> DurationOption:
+        return cls(minutes=row.minutes, price=price_of(row))
+
+
+def price_of(row: ServiceDuration) -> Money | None:
+    if row.price_amount_minor is None or row.price_currency is None:
+        return None
+    return Money(amount_minor=row.price_amount_minor, currency=row.price_currency)
+
+
+@strawberry.input
+class DurationOptionInput:
+    minutes: int
+    price: MoneyInput | None = None
+
+    def to_domain(self) -> DurationInput:
+        if self.price is None:
+            return DurationInput(self.minutes)
+        return DurationInput(self.minutes, self.price.amount_minor, self.price.currency)
+
+
+@strawberry.type
+class Service(Node):
+    info: strawberry.Private[ServiceInfo]
+    title: str
+    kind: ServiceKind
+    durations: list[DurationOption]
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    capacity: int = strawberry.field(
+        description=(
+            "Students a tutor takes at once in this service: 1 is private; 2 or more allows "
+            "overlapping (staggered) sessions."
+        )
+    )
+    slot_interval_minutes: int
+    minimum_notice_minutes: int
+    booking_window_days: int
+    cancellation_notice_hours: int
+    reschedule_notice_hours: int
+    max_reschedules: int | None = strawberry.field(description="Null: no limit.")
+    requires_package: bool
+    monthly_free_allowance: int = strawberry.field(
+        description=(
+            "Free bookings each student gets per calendar month (a monthly check-in); 0 for none."
+        )
+    )
+    enrollment_required: bool = strawberry.field(
+        description="Only students enrolled in the service may book it."
+    )
+
+    @classmethod
+    def from_info(cls, info: ServiceInfo) -> Service:
+        row = info.row
+        return cls(
+            pk=row.id,
+            info=info,
+            title=row.title,
+            kind=ServiceKind(row.kind),
+            durations=[DurationOption.from_row(d) for d in info.durations],
+            buffer_before_minutes=row.buffer_before_minutes,
+            buffer_after_minutes=row.buffer_after_minutes,
+            capacity=row.capacity,
+            slot_interval_minutes=row.slot_interval_minutes,
+            minimum_notice_minutes=row.minimum_notice_minutes,
+            booking_window_days=row.booking_window_days,
+            cancellation_notice_hours=row.cancellation_notice_hours,
+            reschedule_notice_hours=row.reschedule_notice_hours,
+            max_reschedules=row.max_reschedules,
+            requires_package=row.requires_package,
+            monthly_free_allowance=row.monthly_free_allowance,
+            enrollment_required=row.enrollment_required,
+        )
+
+    @strawberry.field
+    async def tutors(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Tutor, strawberry.lazy("schema.people")]]:
+        from schema.people import Tutor
+
+        rows = await info.context.loaders.tutor.load_many(self.info.tutor_ids)
+        return [Tutor.from_row(r) for r in rows if r is not None]
+
+    @strawberry.field(
+        description=(
+            "The schedule its slots come from: the service's own, or its first tutor's default. "
+            "Only that schedule's tutor sees it."
+        )
+    )
+    async def schedule(
+        self, info: Info[Context, None]
+    ) -> Annotated[Schedule, strawberry.lazy("schema.availability")] | None:
+        from schema.availability import Schedule
+
+        loaders = info.context.loaders
+        if self.info.row.schedule_id is not None:
+            row = await loaders.schedule.load(self.info.row.schedule_id)
+        else:
+            defaults = await loaders.schedules_of_tutor.load(self.info.tutor_ids[0])
+            row = next((s for s in defaults if s.is_default), None)
+        if row is None or not await viewer_is_tutor(info, row.tutor_id):
+            return None
+        return Schedule.from_row(row)
+
+
+async def viewer_is_tutor(info: Info[Context, None], tutor_id: uuid.UUID) -> bool:
+    identity = info.context.identity
+    if identity is None:
+        return False
+    tutor = await info.context.loaders.tutor.load(tutor_id)
+    return tutor is not None and tutor.user_id == identity.sub
+
+
+@strawberry.input
+class CreateServiceInput:
+    title: str
+    durations: list[DurationOptionInput]
+    kind: ServiceKind | None = ServiceKind.SESSION
+    tutor_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Default: the viewer's own tutor profile only."
+    )
+    schedule_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Default: each tutor's default schedule."
+    )
+    buffer_before_minutes: int | None = 0
+    buffer_after_minutes: int | None = 0
+    capacity: int | None = 1
+    slot_interval_minutes: int | None = strawberry.field(default=None, description="Default: 15.")
+    minimum_notice_minutes: int | None = 0
+    booking_window_days: int | None = 60
+    cancellation_notice_hours: int | None = 0
+    reschedule_notice_hours: int | None = 0
+    max_reschedules: int | None = None
+    requires_package: bool | None = False
+    monthly_free_allowance: int | None = 0
+    enrollment_required: bool | None = False
+
+
+@strawberry.input(
+    description="Only the fields given change; null clears maxReschedules and scheduleId."
+)
+class UpdateServiceInput:
+    id: strawberry.ID
+    title: str | None = strawberry.UNSET
+    kind: ServiceKind | None = strawberry.UNSET
+    tutor_ids: list[strawberry.ID] | None = strawberry.UNSET
+    schedule_id: strawberry.ID | None = strawberry.UNSET
+    durations: list[DurationOptionInput] | None = strawberry.UNSET
+    buffer_before_minutes: int | None = strawberry.UNSET
+    buffer_after_minutes: int | None = strawberry.UNSET
+    capacity: int | None = strawberry.UNSET
+    slot_interval_minutes: int | None = strawberry.UNSET
+    minimum_notice_minutes: int | None = strawberry.UNSET
+    booking_window_days: int | None = strawberry.UNSET
+    cancellation_notice_hours: int | None = strawberry.UNSET
+    reschedule_notice_hours: int | None = strawberry.UNSET
+    max_reschedules: int | None = strawberry.UNSET
+    requires_package: bool | None = strawberry.UNSET
+    monthly_free_allowance: int | None = strawberry.UNSET
+    enrollment_required: bool | None = strawberry.UNSET
+
+
+@strawberry.type
+class ServiceSaved:
+    service: Service
+
+
+SaveServiceResult = Annotated[
+    ServiceSaved | InvalidInput | NotFound, strawberry.union("SaveServiceResult")
+]

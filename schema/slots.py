@@ -1,0 +1,60 @@
+"""Slot search: what a student sees as bookable."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+
+from schema.people import Tutor
+from schema.scalars import TimeZone
+from schema.services import Money
+
+
+@strawberry.type
+class Slot:
+    start: dt.datetime
+    end: dt.datetime
+    duration_minutes: int
+    tutor: Tutor
+    price: Money | None
+    remaining_capacity: int | None = strawberry.field(
+        description="Seats left at this time. Only the tutor sees it; null for everyone else."
+    )
+
+
+@strawberry.type
+class SlotDay:
+    date: dt.date
+    slot_count: int
+
+
+@strawberry.type
+class SlotSearch:
+    time_zone: TimeZone
+    slots: list[Slot]
+    days: list[SlotDay] = strawberry.field(
+        description="Every date of the range in timeZone that has at least one slot, for a month calendar."
+    )
+    next_available: Slot | None = strawberry.field(
+        description=(
+            "The first slot at or after the range's start, searching past its end up to the "
+            "booking window."
+        )
+    )
+
+
+@strawberry.input
+class SlotSearchInput:
+    service_id: strawberry.ID
+    from_: dt.datetime = strawberry.field(name="from")
+    to: dt.datetime = strawberry.field(description="At most 93 days after from.")
+    time_zone: TimeZone = strawberry.field(
+        description="The viewer's zone: slot times and days are written in it."
+    )
+    tutor_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Omit to search every tutor who offers the service."
+    )
+    duration_minutes: int | None = strawberry.field(
+        default=None, description="Default: the service's first duration."
+    )
