@@ -56,6 +56,10 @@ class Loaders:
         self.tutor = _loader(db, _tutors, None)
         self.schedule = _loader(db, _schedules, None)
         self.service = _loader(db, _services, None)
-        self.rules = _loader(db, _rules, [])
-        self.services_of_tutor = _loader(db, services.services_of_tutors, [])
-        self.schedules_of_tutor = _loader(db, availability.schedules_of_tutors, [])
+        self.rules: DataLoader[uuid.UUID, list[AvailabilityRule]] = _loader(db, _rules, [])
+        self.services_of_tutor: DataLoader[uuid.UUID, list[ServiceInfo]] = _loader(
+            db, services.services_of_tutors, []
+        )
+        self.schedules_of_tutor: DataLoader[uuid.UUID, list[Schedule]] = _loader(
+            db, availability.schedules_of_tutors, []
+        )

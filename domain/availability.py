@@ -1,4 +1,4 @@
-"""Schedules: named weekly hours in one zone, and per-date overrides. Only their tutor edits them."""
+"""Schedules: named weekly hours in one zone, and per-date overrides. Only their tutor edits."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, time
+from itertools import pairwise
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
@@ -60,7 +61,7 @@ def validate_rules(rules: Sequence[RuleInput]) -> list[RuleInput]:
         )
     for weekday, spans in by_day.items():
         spans.sort()
-        for (a, b), (c, d) in zip(spans, spans[1:], strict=False):
+        for (a, b), (c, d) in pairwise(spans):
             if c < b:
                 raise OverlappingRules(
                     f"{WEEKDAYS[weekday]} rules overlap: {a // 60:02}:{a % 60:02}-"

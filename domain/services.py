@@ -227,7 +227,7 @@ async def create_service(db: Database, identity: Identity, rules: ServiceRules) 
             raise InvalidInput("You must be one of the service's tutors", "input.tutorIds")
         if rules.schedule_id is not None:
             await _check_schedule(session, rules.schedule_id, tutor_ids)
-        row = Service(title=title)
+        row = Service(title=title, kind="SESSION")
         _apply(row, DEFAULTS)
         _apply(row, replace(rules, title=title))
         session.add(row)

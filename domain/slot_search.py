@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -83,7 +83,9 @@ async def _calendar(
     session: AsyncSession, info: ServiceInfo, tutor_ids: Sequence[uuid.UUID]
 ) -> _Calendar:
     """The service's own schedule for its tutor; every other tutor's default schedule."""
-    conditions = [col(Schedule.tutor_id).in_(tutor_ids) & col(Schedule.is_default)]
+    conditions: list[ColumnElement[bool]] = [
+        col(Schedule.tutor_id).in_(tutor_ids) & col(Schedule.is_default)
+    ]
     if info.row.schedule_id is not None:
         conditions.append(col(Schedule.id) == info.row.schedule_id)
     chosen: dict[uuid.UUID, Schedule] = {}

@@ -14,6 +14,8 @@ from booking_api.context import Context
 from domain import availability
 from domain.errors import InvalidInput, NotFound
 from domain.slot_search import SlotSearchResult, TutorSlot, search_slots
+from models import AvailabilityOverride as OverrideRow
+from models import Schedule as ScheduleRow
 from resolvers.common import mutate, query
 from schema.availability import (
     AddOverrideInput,
@@ -65,7 +67,7 @@ class Mutation:
     ) -> SaveScheduleResult:
         identity = info.context.require_identity()
 
-        async def work() -> availability.Schedule:
+        async def work() -> ScheduleRow:
             schedule_id = parse_id(input.schedule_id, "Schedule", "input.scheduleId")
             return await availability.set_weekly_rules(
                 info.context.db,
@@ -83,7 +85,7 @@ class Mutation:
     ) -> AddOverrideResult:
         identity = info.context.require_identity()
 
-        async def work() -> availability.AvailabilityOverride:
+        async def work() -> OverrideRow:
             schedule_id = parse_id(input.schedule_id, "Schedule", "input.scheduleId")
             return await availability.add_override(
                 info.context.db,

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
-from domain import availability
+from models import AvailabilityOverride as OverrideRow
 from resolvers.people import student_by_pk, tutor_by_pk
 from resolvers.services import service_by_pk
 from schema.availability import AvailabilityOverride, Schedule
@@ -28,7 +28,7 @@ async def schedule_by_pk(info: Info[Context, None], pk: UUID) -> Schedule | None
 
 async def override_by_pk(info: Info[Context, None], pk: UUID) -> AvailabilityOverride | None:
     async with info.context.db.session() as session:
-        row = await session.get(availability.AvailabilityOverride, pk)
+        row = await session.get(OverrideRow, pk)
     if row is None or await schedule_by_pk(info, row.schedule_id) is None:
         return None
     return AvailabilityOverride.from_row(row)

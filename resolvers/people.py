@@ -9,8 +9,7 @@ from strawberry.types import Info
 
 from booking_api.context import Context
 from domain import people
-from domain.errors import UserError
-from schema.errors import user_error
+from resolvers.common import mutate
 from schema.node import decode_id_of
 from schema.people import (
     CreateTutorProfileInput,
@@ -51,10 +50,7 @@ class Mutation:
         self, info: Info[Context, None], input: CreateTutorProfileInput
     ) -> CreateTutorProfileResult:
         identity = info.context.require_identity()
-        try:
-            row = await people.create_tutor_profile(
-                info.context.db, identity, input.display_name, input.time_zone
-            )
-        except UserError as error:
-            return user_error(error)  # type: ignore[return-value]
-        return TutorProfileCreated(tutor=Tutor.from_row(row))
+        work = people.create_tutor_profile(
+            info.context.db, identity, input.display_name, input.time_zone
+        )
+        return await mutate(work, lambda row: TutorProfileCreated(tutor=Tutor.from_row(row)))  # type: ignore[no-any-return]

@@ -34,7 +34,9 @@ class SlotSearch:
     time_zone: TimeZone
     slots: list[Slot]
     days: list[SlotDay] = strawberry.field(
-        description="Every date of the range in timeZone that has at least one slot, for a month calendar."
+        description=(
+            "Every date of the range in timeZone that has at least one slot, for a month calendar."
+        )
     )
     next_available: Slot | None = strawberry.field(
         description=(
