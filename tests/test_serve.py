@@ -18,6 +18,7 @@ import websockets
 from websockets.typing import Subprotocol
 
 from booking_api.cli import main
+from tests.factories import WEEKDAYS
 
 BIN = Path(sys.executable).parent / "booking-api"
 COMMANDS = ["serve", "migrate", "token", "export-schema", "seed-demo"]
@@ -131,10 +132,17 @@ def test_seed_demo_prints_tokens_that_work(
     out = cli(env, "seed-demo")
     tokens = [line for line in out.splitlines() if line.count(".") == 2 and " " not in line]
     assert len(tokens) == 2, out
-    viewer = post(first, "{ viewer { userId tutor { displayName } } }", tokens[0])
-    assert viewer["data"] == {
-        "viewer": {"userId": "demo-tutor", "tutor": {"displayName": "Ada Tutor"}}
+    query = (
+        "{ viewer { userId tutor { displayName services { title } "
+        "schedules { rules { weekday } } } } }"
+    )
+    viewer = post(first, query, tokens[0])
+    tutor = {
+        "displayName": "Ada Tutor",
+        "services": [{"title": "Trial lesson"}],
+        "schedules": [{"rules": [{"weekday": day} for day in WEEKDAYS[:5]]}],
     }
+    assert viewer["data"] == {"viewer": {"userId": "demo-tutor", "tutor": tutor}}
     assert cli(env, "seed-demo").count("Tutor token") == 1  # runs again without failing
 
 

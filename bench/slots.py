@@ -1,0 +1,317 @@
+"""Slot benchmark on the shared input (../shared/bench/slot-bench-input.json).
+
+    python -m bench.slots [--runs 200] [--requests 200] [--input PATH]
+
+Prints, for one tutor and for ten (an aggregated search): the slot count (and distinct starts),
+the engine alone (median and p95 over --runs after warm-up), then the same searches through
+`availableSlots` over HTTP on loopback against a real `booking-api serve` process, once the data
+is loaded into a fresh database (embedded PostgreSQL, or DATABASE_URL's server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time as clock
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from booking_api.db import Database, create_engine, server_url
+from booking_api.migrate import upgrade
+from booking_api.settings import Settings
+from domain.slots import Busy, Hours, Offer, Override, Rule, free_slots_of
+from models import (
+    AvailabilityOverride,
+    AvailabilityRule,
+    Booking,
+    Schedule,
+    Service,
+    ServiceDuration,
+    ServiceTutor,
+    Student,
+    Tutor,
+)
+from schema.node import encode_id
+from tests.support import create_database, drop_database
+
+DEFAULT_INPUT = Path(__file__).resolve().parents[2] / "shared" / "bench" / "slot-bench-input.json"
+SECRET = "bench-secret-" + "b" * 40
+SERVICE = uuid.UUID(int=1)
+BLOCKER = uuid.UUID(int=2)
+
+
+@dataclass(frozen=True)
+class Input:
+    zone: str
+    viewer_zone: str
+    start: datetime
+    end: datetime
+    rules: list[Rule]
+    overrides: list[Override]
+    offer: Offer
+    bookings: list[list[tuple[datetime, datetime]]]  # per host
+
+
+def _parse_time(text: str) -> time:
+    return time.fromisoformat(text)
+
+
+def read_input(path: Path) -> Input:
+    data = json.loads(path.read_text())
+    rules = [
+        Rule(day - 1, _parse_time(block["startTime"]), _parse_time(block["endTime"]))
+        for block in data["workingHours"]
+        for day in block["days"]
+    ]
+    overrides: list[Override] = []
+    for item in data["dateOverrides"]:
+        on = date.fromisoformat(item["date"])
+        overrides.append(Override(on, None, None, False))  # blocked, or "other hours that day"
+        if item["kind"] == "changed-hours":
+            overrides.append(
+                Override(on, _parse_time(item["startTime"]), _parse_time(item["endTime"]), True)
+            )
+    event = data["eventType"]
+    offer = Offer(
+        service_id=SERVICE,
+        duration_minutes=event["length"],
+        interval_minutes=event["slotInterval"],
+        buffer_before_minutes=event["beforeEventBuffer"],
+        buffer_after_minutes=event["afterEventBuffer"],
+        capacity=1,
+        notice_minutes=event["minimumBookingNotice"],
+        window_days=365,
+    )
+
+    def instant(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return Input(
+        zone=data["organizerTimeZone"],
+        viewer_zone=data["bookerTimeZone"],
+        start=instant(data["range"]["startTime"]),
+        end=instant(data["range"]["endTime"]),
+        rules=rules,
+        overrides=overrides,
+        offer=offer,
+        bookings=[
+            [(instant(b["start"]), instant(b["end"])) for b in host["bookings"]]
+            for host in data["hosts"]
+        ],
+    )
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def figures(seconds: list[float]) -> str:
+    ms = [s * 1000 for s in seconds]
+    return f"median {statistics.median(ms):7.2f} ms   p95 {percentile(ms, 0.95):7.2f} ms"
+
+
+def engine_case(data: Input, hosts: int, runs: int) -> tuple[int, int, str]:
+    hours = Hours(data.zone, data.rules, data.overrides)
+    calendars = [
+        (i, hours, [Busy(a, b, BLOCKER, "CONFIRMED") for a, b in data.bookings[i]])
+        for i in range(hosts)
+    ]
+
+    def once() -> list[Any]:
+        return free_slots_of(calendars, data.offer, start=data.start, end=data.end, now=data.start)
+
+    for _ in range(5):
+        once()
+    times = []
+    for _ in range(runs):
+        began = clock.perf_counter()
+        found = once()
+        times.append(clock.perf_counter() - began)
+    return len(found), len({slot.start for _, slot in found}), figures(times)
+
+
+# ---------------------------------------------------------------- over HTTP
+
+
+async def load(url: str, data: Input) -> tuple[str, list[str]]:
+    """The input as rows: ten tutors on one service, their bookings on a zero-buffer service."""
+    db = Database(create_engine(url, pool_size=2))
+    tutor_ids = [uuid.uuid4() for _ in data.bookings]
+    async with db.transaction() as session:
+        student = Student(display_name="Bench", email="bench@example.com")
+        session.add(student)
+        session.add_all(
+            Tutor(id=t, user_id=f"bench-{i}", display_name=f"Tutor {i}", time_zone=data.zone)
+            for i, t in enumerate(tutor_ids)
+        )
+        offer = data.offer
+        service = Service(
+            title="Bench",
+            kind="SESSION",
+            buffer_before_minutes=offer.buffer_before_minutes,
+            buffer_after_minutes=offer.buffer_after_minutes,
+            slot_interval_minutes=offer.interval_minutes,
+            minimum_notice_minutes=offer.notice_minutes,
+            booking_window_days=offer.window_days,
+        )
+        blocker = Service(title="Elsewhere", kind="SESSION")
+        session.add_all([service, blocker])
+        await session.flush()
+        session.add(
+            ServiceDuration(service_id=service.id, minutes=offer.duration_minutes, position=0)
+        )
+        session.add(ServiceDuration(service_id=blocker.id, minutes=60, position=0))
+        for i, tutor_id in enumerate(tutor_ids):
+            session.add(ServiceTutor(service_id=service.id, tutor_id=tutor_id, position=i))
+            schedule = Schedule(
+                tutor_id=tutor_id, name="Hours", time_zone=data.zone, is_default=True
+            )
+            session.add(schedule)
+            await session.flush()
+            session.add_all(
+                AvailabilityRule(
+                    schedule_id=schedule.id, weekday=r.weekday, start_time=r.start, end_time=r.end
+                )
+                for r in data.rules
+            )
+            session.add_all(
+                AvailabilityOverride(
+                    schedule_id=schedule.id,
+                    on_date=o.on_date,
+                    start_time=o.start,
+                    end_time=o.end,
+                    available=o.available,
+                )
+                for o in data.overrides
+            )
+            session.add_all(
+                Booking(
+                    service_id=blocker.id,
+                    tutor_id=tutor_id,
+                    student_id=student.id,
+                    status="CONFIRMED",
+                    start_at=a,
+                    end_at=b,
+                    block_start=a,
+                    block_end=b,
+                )
+                for a, b in data.bookings[i]
+            )
+    await db.engine.dispose()
+    return encode_id("Service", service.id), [encode_id("Tutor", t) for t in tutor_ids]
+
+
+QUERY = """query($input: SlotSearchInput!) { availableSlots(input: $input) {
+  slots { start end tutor { id } } days { date slotCount } } }"""
+
+
+async def http_case(
+    port: int, variables: dict[str, Any], requests: int, concurrency: int
+) -> tuple[int, str, float]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+
+        async def once() -> tuple[float, int]:
+            began = clock.perf_counter()
+            response = await client.post("/graphql", json={"query": QUERY, "variables": variables})
+            body = response.json()
+            assert "errors" not in body, body["errors"]
+            return clock.perf_counter() - began, len(body["data"]["availableSlots"]["slots"])
+
+        for _ in range(10):
+            _, count = await once()
+        latencies = [(await once())[0] for _ in range(requests)]
+
+        pending = iter(range(requests))
+
+        async def worker() -> None:
+            for _ in pending:
+                await once()
+
+        began = clock.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        rate = requests / (clock.perf_counter() - began)
+    return count, figures(latencies), rate
+
+
+def serve(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, DATABASE_URL=url, AUTH_JWT_SECRET=SECRET, LOG_LEVEL="WARNING")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "booking_api", "serve", "--port", str(port)], env=env
+    )
+    deadline = clock.monotonic() + 60
+    while clock.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            clock.sleep(0.2)
+    process.kill()
+    raise SystemExit("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT)
+    parser.add_argument("--runs", type=int, default=200, help="engine runs per case (200)")
+    parser.add_argument("--requests", type=int, default=200, help="HTTP requests per case (200)")
+    parser.add_argument("--concurrency", type=int, default=8, help="HTTP clients for throughput")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    data = read_input(args.input)
+
+    print(f"input: {args.input.name}, {data.zone} -> viewer {data.viewer_zone}")
+    print(f"range {data.start:%Y-%m-%d} .. {data.end:%Y-%m-%d}, now = range start\n")
+    print("engine alone (in process)")
+    for hosts in (1, 10):
+        slots, starts, timing = engine_case(data, hosts, args.runs)
+        distinct = f", {starts} distinct starts" if hosts > 1 else ""
+        print(f"  {hosts:2} tutor(s): {slots} slots{distinct}; {timing} ({args.runs} runs)")
+
+    if datetime.now(UTC) > data.start:
+        print("\n(the input's range has begun: over HTTP, `now` is the real clock, so fewer slots)")
+    settings = Settings.from_env()
+    admin = settings.database_url or server_url(settings)
+    url = create_database(admin, prefix="booking_bench")
+    try:
+        upgrade(url)
+        service_id, tutor_ids = asyncio.run(load(url, data))
+        server = serve(url, args.port)
+        try:
+            print(
+                f"\navailableSlots over HTTP (one uvicorn worker; {args.requests} sequential "
+                f"requests, then {args.concurrency} clients for throughput)"
+            )
+            for hosts in (1, 10):
+                variables = {
+                    "input": {
+                        "serviceId": service_id,
+                        "from": data.start.isoformat(),
+                        "to": data.end.isoformat(),
+                        "timeZone": data.viewer_zone,
+                        **({"tutorId": tutor_ids[0]} if hosts == 1 else {}),
+                    }
+                }
+                count, timing, rate = asyncio.run(
+                    http_case(args.port, variables, args.requests, args.concurrency)
+                )
+                print(f"  {hosts:2} tutor(s): {count} slots; {timing}; {rate:6.1f} req/s")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    finally:
+        drop_database(admin, url)
+
+
+if __name__ == "__main__":
+    main()

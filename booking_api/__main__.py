@@ -1,0 +1,3 @@
+from booking_api.cli import main
+
+main()
