@@ -88,3 +88,12 @@ async def test_limits_come_from_settings(settings: Settings, db: Database) -> No
         assert error["message"] == "'anonymous' exceeds maximum operation depth of 1"
         error = await gql.error("{ a: viewer { userId } b: viewer { userId } }")
         assert "aliases" in error["message"].lower()
+
+
+async def test_default_depth_limit_refuses_a_deep_query(gql: GraphQLClient) -> None:
+    inner = "id"
+    for level in range(QueryLimits().max_depth + 1):
+        inner = f"services {{ tutors {{ {inner} }} }}" if level % 2 == 0 else inner
+    error = await gql.error(f'{{ tutor(id: "x") {{ {inner} }} }}')
+    assert "exceeds maximum operation depth" in error["message"]
+    assert await gql('{ tutor(id: "x") { services { tutors { id } } } }') == {"tutor": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -90,7 +91,12 @@ offers = st.builds(
     window_days=st.integers(1, DAYS + 2),
 )
 
-common = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# HYPOTHESIS_EXAMPLES=5000 pytest tests/test_slot_properties.py for a longer hunt.
+common = settings(
+    max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def search(hours: Hours, busy: list[Busy], offer: Offer) -> list[Slot]:
