@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +28,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = _settings()
     url = server_url(settings)
     upgrade(url)
+    # uvicorn re-raises SIGTERM once it has shut down; exiting normally instead lets the
+    # embedded PostgreSQL stop with its last process (pgserver cleans up at exit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "booking_api.app:create_app",
         factory=True,

@@ -88,6 +88,21 @@ def two_servers(
                 process.kill()
 
 
+def test_embedded_server_stops_with_its_last_process(tmp_path: Path) -> None:
+    env = embedded_env(tmp_path / "data")
+    port = free_port()
+    process = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env)
+    wait_healthy(port, process)
+    pid_file = tmp_path / "data" / "pg" / "postmaster.pid"
+    assert pid_file.exists()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    deadline = time.monotonic() + 15
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pid_file.exists(), "the embedded PostgreSQL outlived the server"
+
+
 def cli(env: dict[str, str], *args: str) -> str:
     return subprocess.run(
         [str(BIN), *args], env=env, check=True, capture_output=True, text=True, timeout=120
