@@ -261,24 +261,53 @@ def _concurrency(spans: list[Span]) -> list[tuple[int, int, int]]:
     return stretches
 
 
-@dataclass(frozen=True, slots=True)
 class _BusyTime:
-    blocked: list[Span]  # no candidate span may overlap these
-    load: list[tuple[int, int, int]]  # same-service concurrency, for remaining capacity
-    load_ends: list[int]
+    """Busy time as one offer sees it: what blocks a span outright, and its own service's load."""
+
+    def __init__(self, busy: Iterable[Busy], offer: Offer, now: datetime) -> None:
+        other: list[Span] = []
+        same: list[Span] = []
+        for booking in busy:
+            if not is_blocking(booking.status, booking.hold_expires_at, now):
+                continue
+            span = (_seconds(booking.start), _seconds(booking.end))
+            (same if booking.service_id == offer.service_id else other).append(span)
+        self.load = _concurrency(same)
+        self.load_ends = [b for _, b, _ in self.load]
+        full = [(a, b) for a, b, count in self.load if count >= offer.capacity]
+        self.blocked = _merge(other + full)
+        self.blocked_ends = [b for _, b in self.blocked]
+        self.capacity = offer.capacity
+        self.before = offer.buffer_before_minutes * 60
+        self.after = offer.buffer_after_minutes * 60
+        self.duration = offer.duration_minutes * 60
+
+    def blocked_until(self, s: int) -> int | None:
+        """None when a session starting at s fits; else the end of the stretch it runs into."""
+        low, high = s - self.before, s + self.duration + self.after
+        i = bisect.bisect_right(self.blocked_ends, low)
+        if i < len(self.blocked) and self.blocked[i][0] < high:
+            return self.blocked[i][1]
+        return None
+
+    def remaining(self, s: int) -> int:
+        """Seats left for a session starting at s (which fits)."""
+        low, high = s - self.before, s + self.duration + self.after
+        peak = 0
+        j = bisect.bisect_right(self.load_ends, low)
+        while j < len(self.load) and self.load[j][0] < high:
+            peak = max(peak, self.load[j][2])
+            j += 1
+        return self.capacity - peak
 
 
-def _busy_time(busy: Iterable[Busy], offer: Offer, now: datetime) -> _BusyTime:
-    other: list[Span] = []
-    same: list[Span] = []
-    for booking in busy:
-        if not is_blocking(booking.status, booking.hold_expires_at, now):
-            continue
-        span = (_seconds(booking.start), _seconds(booking.end))
-        (same if booking.service_id == offer.service_id else other).append(span)
-    load = _concurrency(same)
-    full = [(a, b) for a, b, count in load if count >= offer.capacity]
-    return _BusyTime(_merge(other + full), load, [b for _, b, _ in load])
+def fits(busy: Iterable[Busy], offer: Offer, start: datetime, now: datetime) -> int | None:
+    """Seats left if a session of `offer` at `start` fits around the busy time, else None.
+
+    Hours, notice and window are not asked: this is for a tutor booking outside them."""
+    busy_time = _BusyTime(busy, offer, now)
+    s = _seconds(start)
+    return None if busy_time.blocked_until(s) is not None else busy_time.remaining(s)
 
 
 # ---------------------------------------------------------------- slots
@@ -301,14 +330,11 @@ def free_slots(
         return []
     duration = offer.duration_minutes * 60
     step = offer.interval_minutes * 60
-    before, after = offer.buffer_before_minutes * 60, offer.buffer_after_minutes * 60
     # A range that begins the day before can still hold a slot that starts in the search.
     first = datetime.fromtimestamp(earliest, UTC).astimezone(zone).date() - timedelta(days=1)
     last = datetime.fromtimestamp(latest, UTC).astimezone(zone).date() + timedelta(days=1)
     pieces = available_pieces(hours, first, last)
-    busy_time = _busy_time(busy, offer, now)
-    blocked, load, load_ends = busy_time.blocked, busy_time.load, busy_time.load_ends
-    blocked_ends = [b for _, b in blocked]
+    busy_time = _BusyTime(busy, offer, now)
 
     slots: list[Slot] = []
     for origin, range_start, range_end in pieces:
@@ -317,23 +343,17 @@ def free_slots(
         floor = max(range_start, earliest)
         s = origin + -(-(floor - origin) // step) * step
         while s + duration <= range_end and s <= latest:
-            low, high = s - before, s + duration + after
-            i = bisect.bisect_right(blocked_ends, low)
-            if i < len(blocked) and blocked[i][0] < high:
+            until = busy_time.blocked_until(s)
+            if until is not None:
                 # Jump to the first grid start whose span clears this blocked stretch.
-                clear = blocked[i][1] + before
+                clear = until + busy_time.before
                 s += max(1, -(-(clear - s) // step)) * step
                 continue
-            peak = 0
-            j = bisect.bisect_right(load_ends, low)
-            while j < len(load) and load[j][0] < high:
-                peak = max(peak, load[j][2])
-                j += 1
             slots.append(
                 Slot(
                     datetime.fromtimestamp(s, UTC),
                     datetime.fromtimestamp(s + duration, UTC),
-                    offer.capacity - peak,
+                    busy_time.remaining(s),
                 )
             )
             s += step

@@ -1,4 +1,4 @@
-"""Bookings: what the slot engine sees as busy time.
+"""Bookings, their history, and the idempotency keys that make retries safe.
 
 `block_start`/`block_end` are the time the booking keeps from others, its service's buffers
 included, fixed when it was booked; the busy-time query reads them through one index.
@@ -9,13 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, Uuid
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Text, UniqueConstraint, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, id_field
-
-# Statuses that hold time (PENDING_PAYMENT only until its hold expires).
-BLOCKING_STATUSES = ("PENDING_PAYMENT", "CONFIRMED", "COMPLETED", "NO_SHOW")
 
 
 def _ts(*, nullable: bool = False) -> Column[datetime]:
@@ -24,20 +22,60 @@ def _ts(*, nullable: bool = False) -> Column[datetime]:
 
 class Booking(SQLModel, table=True):
     __tablename__ = "bookings"
-    __table_args__ = (Index("ix_bookings_tutor_block", "tutor_id", "block_start"),)
+    __table_args__ = (
+        Index("ix_bookings_tutor_block", "tutor_id", "block_start"),
+        Index("ix_bookings_student_start", "student_id", "start_at"),
+        Index("ix_bookings_tutor_start_id", "tutor_id", "start_at", "id"),
+        UniqueConstraint("manage_token_hash", name="uq_bookings_manage_token_hash"),
+    )
 
     id: uuid.UUID = id_field()
     service_id: uuid.UUID = Field(
         sa_column=Column(Uuid, ForeignKey("services.id"), nullable=False, index=True)
     )
     tutor_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("tutors.id"), nullable=False))
-    student_id: uuid.UUID = Field(
-        sa_column=Column(Uuid, ForeignKey("students.id"), nullable=False, index=True)
-    )
+    student_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("students.id"), nullable=False))
     status: str = Field(max_length=20)
     start_at: datetime = Field(sa_column=_ts())
     end_at: datetime = Field(sa_column=_ts())
     block_start: datetime = Field(sa_column=_ts())
     block_end: datetime = Field(sa_column=_ts())
     hold_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    duration_minutes: int = 60
+    student_time_zone: str = Field(default="UTC", max_length=64)
+    notes: str | None = Field(default=None, sa_type=Text)
+    price_amount_minor: int | None = Field(default=None, sa_type=BigInteger)
+    price_currency: str | None = Field(default=None, max_length=3)
+    meeting_url: str | None = Field(default=None, sa_type=Text)
+    reschedule_count: int = 0
+    cancellation_reason: str | None = Field(default=None, sa_type=Text)
+    # A guest's secret is shown once; only its SHA-256 is kept.
+    manage_token_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = created_at_field()
+
+
+class BookingHistory(SQLModel, table=True):
+    __tablename__ = "booking_history"
+
+    id: uuid.UUID = id_field()
+    booking_id: uuid.UUID = Field(
+        sa_column=Column(
+            Uuid, ForeignKey("bookings.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    action: str = Field(max_length=20)
+    at: datetime = Field(sa_column=_ts())
+    actor_id: str | None = Field(default=None, max_length=255)
+    reason: str | None = Field(default=None, sa_type=Text)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first answer to (caller, key): a retry gets it again instead of booking twice."""
+
+    __tablename__ = "idempotency_keys"
+
+    owner: str = Field(primary_key=True, max_length=300)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    booking_ids: list[str] = Field(sa_column=Column(JSONB, nullable=False))
     created_at: datetime = created_at_field()

@@ -30,4 +30,5 @@ class Student(SQLModel, table=True):
     display_name: str = Field(max_length=200)
     email: str = Field(max_length=320, index=True)
     time_zone: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_at_field()
