@@ -7,7 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -20,11 +20,14 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+import models
 from booking_api.api import build_schema
 from booking_api.auth import AuthError, identity_from_header
 from booking_api.context import Context
 from booking_api.db import Database, create_engine, server_url
 from booking_api.settings import Settings
+from domain import ics
+from schema.node import decode_id_of
 
 log = logging.getLogger("booking_api")
 
@@ -47,7 +50,13 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        context = Context(db=self.db, settings=self.settings, request=request, response=response)
+        context = Context(
+            db=self.db,
+            settings=self.settings,
+            secret=self.secret,
+            request=request,
+            response=response,
+        )
         if isinstance(request, Request):
             try:
                 context.identity = identity_from_header(
@@ -87,6 +96,34 @@ def health(db: Database) -> Route:
     return Route("/healthz", healthz, methods=["GET"])
 
 
+def calendar_file(db: Database, secret: str) -> Route:
+    """A booking's .ics through its signed link: no session, that booking only."""
+
+    async def booking_ics(request: Request) -> Response:
+        pk = decode_id_of(request.path_params["booking"], "Booking")
+        signature = request.query_params.get("sig", "")
+        if pk is None or not ics.valid(secret, pk, signature):
+            return Response("Not found", status_code=404)
+        async with db.session() as session:
+            booking = await session.get(models.Booking, pk)
+            if booking is None:
+                return Response("Not found", status_code=404)
+            service = await session.get(models.Service, booking.service_id)
+            tutor = await session.get(models.Tutor, booking.tutor_id)
+            student = await session.get(models.Student, booking.student_id)
+        assert service is not None and tutor is not None and student is not None
+        body = ics.render(
+            booking, service.title, tutor.display_name, student.display_name, datetime.now(UTC)
+        )
+        return Response(
+            body,
+            media_type="text/calendar; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="booking.ics"'},
+        )
+
+    return Route("/bookings/{booking}.ics", booking_ics, methods=["GET"])
+
+
 def build_app(settings: Settings, db: Database, lifespan: Any = None) -> Starlette:
     graphql = GraphQLApp(settings, db)
     return Starlette(
@@ -94,6 +131,7 @@ def build_app(settings: Settings, db: Database, lifespan: Any = None) -> Starlet
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             health(db),
+            calendar_file(db, graphql.secret),
         ],
         lifespan=lifespan,
     )

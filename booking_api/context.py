@@ -30,6 +30,7 @@ def forbidden(message: str) -> GraphQLError:
 class Context:
     db: Database
     settings: Settings
+    secret: str = ""  # the signing secret (tokens, calendar links)
     request: Request | WebSocket | None = None
     response: Response | WebSocket | None = None
     identity: Identity | None = None
@@ -42,7 +43,7 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.db)
+            self._loaders = Loaders(self.db, self.identity)
         return self._loaders
 
     def require_identity(self) -> Identity:

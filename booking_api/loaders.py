@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlmodel import col, select
 from strawberry.dataloader import DataLoader
 
+from booking_api.auth import Identity
 from booking_api.db import Database
-from domain import availability, services
+from domain import availability, booking_queries, services
 from domain.services import ServiceInfo
-from models import AvailabilityRule, Schedule, Tutor
+from models import AvailabilityRule, BookingHistory, Schedule, Student, Tutor
 
 V = TypeVar("V")
 
 
 def _loader(
     db: Database,
-    fetch: Callable[[Database, Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, V]]],
+    fetch: Callable[[Database, Sequence[uuid.UUID]], Awaitable[Mapping[uuid.UUID, V]]],
     empty: V,
 ) -> DataLoader[uuid.UUID, V]:
     async def load(keys: list[uuid.UUID]) -> list[V]:
@@ -52,7 +54,7 @@ async def _rules(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list
 
 
 class Loaders:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, identity: Identity | None) -> None:
         self.tutor = _loader(db, _tutors, None)
         self.schedule = _loader(db, _schedules, None)
         self.service = _loader(db, _services, None)
@@ -63,3 +65,15 @@ class Loaders:
         self.schedules_of_tutor: DataLoader[uuid.UUID, list[Schedule]] = _loader(
             db, availability.schedules_of_tutors, []
         )
+        self.student: DataLoader[uuid.UUID, Student | None] = _loader(
+            db, booking_queries.students_by_id, None
+        )
+        self.history: DataLoader[uuid.UUID, list[BookingHistory]] = _loader(
+            db, booking_queries.history_of, []
+        )
+
+        async def flags(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool | None]:
+            return await booking_queries.attendance_flags(db, identity, ids, datetime.now(UTC))
+
+        # Per viewer: only a student's own tutors learn whether they are flagged.
+        self.attendance_flag: DataLoader[uuid.UUID, bool | None] = _loader(db, flags, None)

@@ -3,6 +3,8 @@ is committed; the GraphQL layer turns each into a member of the mutation's resul
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class UserError(Exception):
     def __init__(self, message: str) -> None:
@@ -30,3 +32,27 @@ class Forbidden(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class StudentBusy(UserError):
+    pass
+
+
+class PolicyViolation(UserError):
+    def __init__(self, message: str, policy: str) -> None:
+        super().__init__(message)
+        self.policy = policy
+
+
+class NotEligible(UserError):
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SlotUnavailable(UserError):
+    """The time is taken; `alternatives` are free slots nearby, as (tutor row, duration, slot)."""
+
+    def __init__(self, message: str, alternatives: list[Any]) -> None:
+        super().__init__(message)
+        self.alternatives = alternatives

@@ -49,22 +49,26 @@ async def create_tutor_profile(
 async def ensure_student(db: Database, identity: Identity) -> Student:
     """The signed-in user's student profile, made from the token's claims on first use."""
     async with db.transaction() as session:
-        existing = (
-            await session.exec(select(Student).where(Student.user_id == identity.sub))
-        ).first()
-        if existing is not None:
-            return existing
-        await session.exec(
-            insert(Student)
-            .values(
-                id=uuid.uuid4(),
-                user_id=identity.sub,
-                display_name=(identity.name or identity.sub)[:MAX_NAME],
-                email=(identity.email or "")[:320],
-            )
-            .on_conflict_do_nothing(index_elements=["user_id"])
+        return await student_of_user(session, identity)
+
+
+async def student_of_user(session: AsyncSession, identity: Identity) -> Student:
+    """ensure_student, inside a unit of work that is already open."""
+    query = select(Student).where(Student.user_id == identity.sub)
+    existing = (await session.exec(query)).first()
+    if existing is not None:
+        return existing
+    await session.exec(
+        insert(Student)
+        .values(
+            id=uuid.uuid4(),
+            user_id=identity.sub,
+            display_name=(identity.name or identity.sub)[:MAX_NAME],
+            email=(identity.email or "")[:320],
         )
-        return (await session.exec(select(Student).where(Student.user_id == identity.sub))).one()
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    return (await session.exec(query)).one()
 
 
 async def get_tutor(db: Database, tutor_id: uuid.UUID) -> Tutor | None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -102,9 +102,15 @@ async def _calendar(
     )
 
 
-async def _busy(
-    session: AsyncSession, tutor_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+async def load_busy(
+    session: AsyncSession,
+    tutor_ids: Sequence[uuid.UUID],
+    start: datetime,
+    end: datetime,
+    exclude: uuid.UUID | None = None,
 ) -> dict[uuid.UUID, list[engine.Busy]]:
+    """Each tutor's bookings that may block [start, end) (the margin included); `exclude` leaves
+    out a booking being moved."""
     low, high = start - MARGIN, end + MARGIN
     # Plain columns, not ORM objects: a busy month can be thousands of rows (5,000 rows: 60 ms
     # as objects, 15 ms as tuples). SQLModel's exec() has no typed overload for six columns.
@@ -123,6 +129,7 @@ async def _busy(
             col(Booking.block_start) > low - LONGEST_BLOCK,
             col(Booking.block_start) < high,
             col(Booking.block_end) > low,
+            col(Booking.id) != exclude if exclude is not None else true(),
         )
     )
     found: dict[uuid.UUID, list[engine.Busy]] = {t: [] for t in tutor_ids}
@@ -140,31 +147,39 @@ async def _search(
     end: datetime,
     now: datetime,
 ) -> list[TutorSlot]:
+    hours = await _hours(session, calendar, start, end)
+    busy = await load_busy(session, tutor_ids, start, end)
+    calendars = [(t, hours[t], busy[t]) for t in tutor_ids if t in hours]
+    return engine.free_slots_of(calendars, offer, start=start, end=end, now=now)
+
+
+async def _hours(
+    session: AsyncSession, calendar: _Calendar, start: datetime, end: datetime
+) -> dict[uuid.UUID, engine.Hours]:
+    """Each tutor's hours around [start, end): weekly rules plus that stretch's overrides."""
     schedules = calendar.schedules
     overrides = await overrides_of_schedules(
-        session,
-        [s.id for s in schedules.values()],
-        (start - MARGIN).date(),
-        (end + MARGIN).date(),
+        session, [s.id for s in schedules.values()], (start - MARGIN).date(), (end + MARGIN).date()
     )
-    busy = await _busy(session, tutor_ids, start, end)
-    calendars = [
-        (
-            tutor_id,
-            engine.Hours(
-                schedule.time_zone,
-                calendar.rules.get(schedule.id, []),
-                [
-                    engine.Override(o.on_date, o.start_time, o.end_time, o.available)
-                    for o in overrides.get(schedule.id, [])
-                ],
-            ),
-            busy[tutor_id],
+    return {
+        tutor_id: engine.Hours(
+            schedule.time_zone,
+            calendar.rules.get(schedule.id, []),
+            [
+                engine.Override(o.on_date, o.start_time, o.end_time, o.available)
+                for o in overrides.get(schedule.id, [])
+            ],
         )
-        for tutor_id in tutor_ids
-        if (schedule := schedules.get(tutor_id)) is not None
-    ]
-    return engine.free_slots_of(calendars, offer, start=start, end=end, now=now)
+        for tutor_id, schedule in schedules.items()
+    }
+
+
+async def tutor_hours(
+    session: AsyncSession, info: ServiceInfo, tutor_id: uuid.UUID, start: datetime, end: datetime
+) -> engine.Hours | None:
+    """One tutor's hours for this service around [start, end); None without a schedule."""
+    calendar = await _calendar(session, info, [tutor_id])
+    return (await _hours(session, calendar, start, end)).get(tutor_id)
 
 
 async def search_slots(

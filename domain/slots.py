@@ -148,6 +148,12 @@ def _range(day: date, start: time, end: time, zone: ZoneInfo) -> Span:
     return _instant(day, start, zone, last=False), _instant(end_day, end, zone, last=True)
 
 
+def local_span(day: date, start: time, end: time, time_zone: str) -> tuple[datetime, datetime]:
+    """The instants a wall-clock range of one date covers (end 00:00: midnight after it)."""
+    a, b = _range(day, start, end, ZoneInfo(time_zone))
+    return datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)
+
+
 # ---------------------------------------------------------------- interval algebra
 
 

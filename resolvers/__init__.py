@@ -5,9 +5,14 @@ Each domain module offers a Query (and Mutation) class; they are merged into the
 
 from strawberry.tools import merge_types
 
-from resolvers import availability, node, people, services
+from resolvers import availability, bookings, node, people, services
 
-Query = merge_types("Query", (node.Query, people.Query, services.Query, availability.Query))
-Mutation = merge_types("Mutation", (people.Mutation, availability.Mutation, services.Mutation))
+Query = merge_types(
+    "Query", (node.Query, people.Query, services.Query, availability.Query, bookings.Query)
+)
+Mutation = merge_types(
+    "Mutation",
+    (people.Mutation, availability.Mutation, services.Mutation, bookings.Mutation),
+)
 
 __all__ = ["Mutation", "Query"]

@@ -32,8 +32,7 @@ from schema.availability import (
 )
 from schema.node import decode_id_of
 from schema.people import Tutor
-from schema.services import price_of
-from schema.slots import Slot, SlotDay, SlotSearch, SlotSearchInput
+from schema.slots import Slot, SlotDay, SlotSearch, SlotSearchInput, slot_of
 
 
 def parse_id(value: str | None, type_name: str, field: str) -> uuid.UUID:
@@ -99,7 +98,7 @@ class Mutation:
             )
 
         return await mutate(  # type: ignore[no-any-return]
-            work(), lambda row: OverrideAdded(override=AvailabilityOverride.from_row(row))
+            work(), lambda row: OverrideAdded(row=row, override=AvailabilityOverride.from_row(row))
         )
 
     @strawberry.mutation
@@ -115,24 +114,6 @@ class Mutation:
             return await availability.remove_override(info.context.db, identity, pk)
 
         return await mutate(work(), lambda _: OverrideRemoved(id=id))  # type: ignore[no-any-return]
-
-
-def _slot(
-    found: TutorSlot,
-    result: SlotSearchResult,
-    tutors: dict[uuid.UUID, Tutor],
-    zone: ZoneInfo,
-    mine: uuid.UUID | None,
-) -> Slot:
-    tutor_id, slot = found
-    return Slot(
-        start=slot.start.astimezone(zone),
-        end=slot.end.astimezone(zone),
-        duration_minutes=result.duration.minutes,
-        tutor=tutors[tutor_id],
-        price=price_of(result.duration),
-        remaining_capacity=slot.remaining if tutor_id == mine else None,
-    )
 
 
 @strawberry.type
@@ -164,13 +145,17 @@ class Query:
         # One Tutor object per tutor, shared by their slots; seats only on the viewer's own.
         tutors = {pk: Tutor.from_row(row) for pk, row in result.tutors.items()}
         mine = next((pk for pk, row in result.tutors.items() if row.user_id == viewer), None)
-        slots = [_slot(found, result, tutors, zone, mine) for found in result.slots]
+
+        def shape(found: TutorSlot) -> Slot:
+            tutor_id, slot = found
+            seats = slot.remaining if tutor_id == mine else None
+            return slot_of(tutors[tutor_id], result.duration, slot, zone, seats)
+
+        slots = [shape(found) for found in result.slots]
         per_day = Counter(slot.start.date() for slot in slots)
         return SlotSearch(
             time_zone=input.time_zone,
             slots=slots,
             days=[SlotDay(date=day, slot_count=count) for day, count in sorted(per_day.items())],
-            next_available=_slot(result.next_available, result, tutors, zone, mine)
-            if result.next_available
-            else None,
+            next_available=shape(result.next_available) if result.next_available else None,
         )

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
-from domain import availability
+from domain import availability, booking_queries
 from models import AvailabilityOverride as OverrideRow
 from models import AvailabilityRule as RuleRow
 from models import Schedule as ScheduleRow
 from schema.errors import InvalidInput, NotFound, OverlappingRules
 from schema.node import Node
 from schema.scalars import TimeZone
+
+if TYPE_CHECKING:
+    from schema.bookings import Booking
 
 
 @strawberry.enum
@@ -147,7 +150,21 @@ class AddOverrideInput:
 
 @strawberry.type
 class OverrideAdded:
+    row: strawberry.Private[OverrideRow]
     override: AvailabilityOverride
+
+    @strawberry.field(
+        description=(
+            "Active bookings the new blocked time overlaps: they stay booked; the tutor decides."
+        )
+    )
+    async def conflicting_bookings(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Booking, strawberry.lazy("schema.bookings")]]:
+        from schema.bookings import Booking
+
+        rows = await booking_queries.conflicting_bookings(info.context.db, self.row)
+        return [Booking.from_row(r) for r in rows]
 
 
 AddOverrideResult = Annotated[

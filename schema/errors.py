@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
 import strawberry
 
 from domain import errors
+
+if TYPE_CHECKING:
+    from schema.slots import Slot
 
 
 @strawberry.interface
@@ -29,6 +36,60 @@ class OverlappingRules(UserError):
     pass
 
 
+@strawberry.type
+class StudentBusy(UserError):
+    pass
+
+
+@strawberry.enum
+class Policy(Enum):
+    MINIMUM_NOTICE = "MINIMUM_NOTICE"
+    BOOKING_WINDOW = "BOOKING_WINDOW"
+    CANCELLATION_NOTICE = "CANCELLATION_NOTICE"
+    RESCHEDULE_NOTICE = "RESCHEDULE_NOTICE"
+    MAX_RESCHEDULES = "MAX_RESCHEDULES"
+    MONTHLY_ALLOWANCE_USED = "MONTHLY_ALLOWANCE_USED"
+    PACKAGE_REQUIRED = "PACKAGE_REQUIRED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+
+
+@strawberry.type
+class PolicyViolation(UserError):
+    policy: Policy
+
+
+@strawberry.enum
+class NotEligibleReason(Enum):
+    NOT_ENROLLED = "NOT_ENROLLED"
+    NOT_OFFERED_BY_TUTOR = "NOT_OFFERED_BY_TUTOR"
+
+
+@strawberry.type
+class NotEligible(UserError):
+    reason: NotEligibleReason
+
+
+@strawberry.enum
+class PackageUnusableReason(Enum):
+    EXPIRED = "EXPIRED"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    WRONG_TUTOR = "WRONG_TUTOR"
+    WRONG_DURATION = "WRONG_DURATION"
+    NOT_OWNER = "NOT_OWNER"
+
+
+@strawberry.type
+class PackageUnusable(UserError):
+    reason: PackageUnusableReason
+
+
+@strawberry.type
+class SlotUnavailable(UserError):
+    alternatives: list[Annotated[Slot, strawberry.lazy("schema.slots")]] = strawberry.field(
+        description="A few free slots near the one asked for."
+    )
+
+
 def user_error(error: errors.UserError) -> UserError:
     """The schema member for a domain error (each mutation's union lists the ones it can raise)."""
     if isinstance(error, errors.InvalidInput):
@@ -37,4 +98,21 @@ def user_error(error: errors.UserError) -> UserError:
         return NotFound(message=error.message)
     if isinstance(error, errors.OverlappingRules):
         return OverlappingRules(message=error.message)
+    if isinstance(error, errors.StudentBusy):
+        return StudentBusy(message=error.message)
+    if isinstance(error, errors.PolicyViolation):
+        return PolicyViolation(message=error.message, policy=Policy(error.policy))
+    if isinstance(error, errors.NotEligible):
+        return NotEligible(message=error.message, reason=NotEligibleReason(error.reason))
+    if isinstance(error, errors.SlotUnavailable):
+        from schema.people import Tutor
+        from schema.slots import slot_of
+
+        return SlotUnavailable(
+            message=error.message,
+            alternatives=[
+                slot_of(Tutor.from_row(tutor), option, slot, ZoneInfo(zone))
+                for tutor, option, slot, zone in error.alternatives
+            ],
+        )
     raise TypeError(f"No schema type for {type(error).__name__}")

@@ -67,13 +67,15 @@ class Student(Node):
     display_name: str
     email: str
     time_zone: TimeZone | None
-    attendance_flagged: bool | None = strawberry.field(
-        default=None,
+
+    @strawberry.field(
         description=(
             "Set when the student has 3 or more no-shows or 3 or more cancellations in the last "
             "90 days. Only that student's tutors see it; null for everyone else."
-        ),
+        )
     )
+    async def attendance_flagged(self, info: Info[Context, None]) -> bool | None:
+        return await info.context.loaders.attendance_flag.load(self.pk)
 
     @classmethod
     def from_row(cls, row: StudentRow) -> Student:

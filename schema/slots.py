@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import strawberry
 
+from domain import slots as engine
+from models import ServiceDuration
 from schema.people import Tutor
 from schema.scalars import TimeZone
-from schema.services import Money
+from schema.services import Money, price_of
 
 
 @strawberry.type
@@ -59,4 +62,22 @@ class SlotSearchInput:
     )
     duration_minutes: int | None = strawberry.field(
         default=None, description="Default: the service's first duration."
+    )
+
+
+def slot_of(
+    tutor: Tutor,
+    option: ServiceDuration,
+    slot: engine.Slot,
+    zone: ZoneInfo,
+    remaining: int | None = None,
+) -> Slot:
+    """A slot written in the viewer's zone; seats only when the viewer is its tutor."""
+    return Slot(
+        start=slot.start.astimezone(zone),
+        end=slot.end.astimezone(zone),
+        duration_minutes=option.minutes,
+        tutor=tutor,
+        price=price_of(option),
+        remaining_capacity=remaining,
     )

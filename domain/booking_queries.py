@@ -1,0 +1,274 @@
+"""Reading bookings: who may see which, the paginated list, history and attendance flags.
+
+A booking is visible to its tutor and to its student (a guest sees theirs through its manage
+token only). Nobody sees another tutor's bookings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, tuple_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking_api.auth import Identity
+from booking_api.db import Database
+from domain import slots as engine
+from domain.bookings import ACTIVE, token_hash
+from domain.errors import InvalidInput
+from models import AvailabilityOverride, Booking, BookingHistory, Schedule, Student, Tutor
+
+MAX_PAGE = 100
+FLAG_WINDOW = timedelta(days=90)
+FLAG_COUNT = 3
+
+
+@dataclass(frozen=True)
+class BookingFilter:
+    tutor_id: uuid.UUID | None = None
+    student_id: uuid.UUID | None = None
+    statuses: Sequence[str] | None = None
+    range: str = "ALL"
+    start_from: datetime | None = None
+    start_to: datetime | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Booking]
+    total: int
+    has_next: bool
+    has_previous: bool
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The viewer's own profiles, as far as bookings are concerned."""
+
+    tutor_id: uuid.UUID | None
+    student_id: uuid.UUID | None
+
+    def condition(self) -> ColumnElement[bool]:
+        mine = []
+        if self.tutor_id is not None:
+            mine.append(col(Booking.tutor_id) == self.tutor_id)
+        if self.student_id is not None:
+            mine.append(col(Booking.student_id) == self.student_id)
+        return or_(*mine) if mine else false()
+
+
+async def viewer_of(session: AsyncSession, identity: Identity | None) -> Viewer:
+    if identity is None:
+        return Viewer(None, None)
+    tutor = (await session.exec(select(Tutor.id).where(Tutor.user_id == identity.sub))).first()
+    student = (
+        await session.exec(select(Student.id).where(Student.user_id == identity.sub))
+    ).first()
+    return Viewer(tutor, student)
+
+
+async def visible_bookings(
+    db: Database, identity: Identity | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Booking]:
+    async with db.session() as session:
+        viewer = await viewer_of(session, identity)
+        rows = await session.exec(
+            select(Booking).where(col(Booking.id).in_(ids), viewer.condition())
+        )
+        return {b.id: b for b in rows}
+
+
+async def booking_by_token(db: Database, token: str) -> Booking | None:
+    if not token or len(token) > 200:
+        return None
+    async with db.session() as session:
+        query = select(Booking).where(Booking.manage_token_hash == token_hash(token))
+        return (await session.exec(query)).first()
+
+
+def encode_cursor(booking: Booking) -> str:
+    raw = json.dumps([booking.start_at.isoformat(), str(booking.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        start, key = json.loads(raw)
+        return datetime.fromisoformat(start), uuid.UUID(key)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidInput("Not a cursor from this list", "after") from None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_bookings(
+    db: Database,
+    identity: Identity,
+    where: BookingFilter,
+    first: int,
+    after: str | None,
+    now: datetime,
+) -> Page:
+    if not 1 <= first <= MAX_PAGE:
+        raise InvalidInput(f"first is 1 to {MAX_PAGE}", "first")
+    if where.search is not None and len(where.search) > 200:
+        raise InvalidInput("At most 200 characters", "filter.search")
+    cursor = decode_cursor(after) if after else None
+    async with db.session() as session:
+        viewer = await viewer_of(session, identity)
+        conditions: list[ColumnElement[bool]] = [viewer.condition()]
+        if where.tutor_id is not None:
+            conditions.append(col(Booking.tutor_id) == where.tutor_id)
+        if where.student_id is not None:
+            conditions.append(col(Booking.student_id) == where.student_id)
+        if where.statuses:
+            conditions.append(col(Booking.status).in_(where.statuses))
+        if where.range == "UPCOMING":
+            conditions.append(col(Booking.start_at) >= now)
+        elif where.range == "PAST":
+            conditions.append(col(Booking.start_at) < now)
+        if where.start_from is not None:
+            conditions.append(col(Booking.start_at) >= where.start_from)
+        if where.start_to is not None:
+            conditions.append(col(Booking.start_at) < where.start_to)
+        if where.search and where.search.strip():
+            pattern = _like(where.search.strip())
+            matching = select(Student.id).where(
+                or_(col(Student.display_name).ilike(pattern), col(Student.email).ilike(pattern))
+            )
+            conditions.append(col(Booking.student_id).in_(matching))
+
+        total = (
+            await session.exec(select(func.count()).select_from(Booking).where(*conditions))
+        ).one()
+        # Past bookings newest first; otherwise soonest first. (start, id) is the keyset.
+        newest_first = where.range == "PAST"
+        key = tuple_(col(Booking.start_at), col(Booking.id))
+        page = select(Booking).where(*conditions)
+        if cursor is not None:
+            page = page.where(key < tuple_(*cursor) if newest_first else key > tuple_(*cursor))
+        order = (
+            (col(Booking.start_at).desc(), col(Booking.id).desc())
+            if newest_first
+            else (col(Booking.start_at), col(Booking.id))
+        )
+        rows = list(await session.exec(page.order_by(*order).limit(first + 1)))
+    return Page(rows[:first], total, len(rows) > first, cursor is not None)
+
+
+async def history_of(
+    db: Database, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[BookingHistory]]:
+    async with db.session() as session:
+        rows = await session.exec(
+            select(BookingHistory)
+            .where(col(BookingHistory.booking_id).in_(ids))
+            .order_by(col(BookingHistory.at), col(BookingHistory.id))
+        )
+        found: dict[uuid.UUID, list[BookingHistory]] = defaultdict(list)
+        for row in rows:
+            found[row.booking_id].append(row)
+    # Same instant (created and confirmed at once): the order they were written in.
+    order = {"CREATED": 0, "CONFIRMED": 1}
+    for entries in found.values():
+        entries.sort(key=lambda e: (e.at, order.get(e.action, 2)))
+    return found
+
+
+async def students_by_id(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Student]:
+    async with db.session() as session:
+        return {
+            s.id: s for s in await session.exec(select(Student).where(col(Student.id).in_(ids)))
+        }
+
+
+async def attendance_flags(
+    db: Database, identity: Identity | None, student_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, bool | None]:
+    """For each student: flagged or not, when the viewer is one of their tutors; else None.
+
+    Flagged: 3 or more no-shows, or 3 or more cancellations the student made, in 90 days."""
+    async with db.session() as session:
+        viewer = await viewer_of(session, identity)
+        if viewer.tutor_id is None:
+            return {}
+        theirs = set(
+            await session.exec(
+                select(Booking.student_id)
+                .where(
+                    col(Booking.student_id).in_(student_ids), Booking.tutor_id == viewer.tutor_id
+                )
+                .distinct()
+            )
+        )
+        if not theirs:
+            return {}
+        counts = await session.exec(
+            select(Booking.student_id, BookingHistory.action, func.count())
+            .join(BookingHistory, col(BookingHistory.booking_id) == col(Booking.id))
+            .join(Student, col(Student.id) == col(Booking.student_id))
+            .where(
+                col(Booking.student_id).in_(theirs),
+                col(BookingHistory.at) >= now - FLAG_WINDOW,
+                or_(
+                    col(BookingHistory.action) == "NO_SHOW",
+                    and_(
+                        col(BookingHistory.action) == "CANCELLED",
+                        # A guest (no account) or the student themself; not the tutor.
+                        or_(
+                            col(BookingHistory.actor_id).is_(None),
+                            col(BookingHistory.actor_id) == col(Student.user_id),
+                        ),
+                    ),
+                ),
+            )
+            .group_by(col(Booking.student_id), col(BookingHistory.action))
+        )
+        flagged = {student for student, _, count in counts if count >= FLAG_COUNT}
+    return {s: s in flagged for s in theirs}
+
+
+async def conflicting_bookings(db: Database, override: AvailabilityOverride) -> list[Booking]:
+    """Active bookings in the time a blocking override takes away (none for extra hours)."""
+    if override.available:
+        return []
+    async with db.session() as session:
+        schedule = await session.get(Schedule, override.schedule_id)
+        assert schedule is not None
+        start, end = engine.local_span(
+            override.on_date,
+            override.start_time or time(0),
+            override.end_time or time(0),
+            schedule.time_zone,
+        )
+        rows = await session.exec(
+            select(Booking)
+            .where(
+                Booking.tutor_id == schedule.tutor_id,
+                col(Booking.status).in_(ACTIVE),
+                Booking.start_at < end,
+                Booking.end_at > start,
+            )
+            .order_by(col(Booking.start_at))
+        )
+        return list(rows)
+
+
+def cursor_of(rows: list[Any]) -> tuple[str | None, str | None]:
+    if not rows:
+        return None, None
+    return encode_cursor(rows[0]), encode_cursor(rows[-1])

@@ -1,0 +1,629 @@
+"""The booking transaction: the only code that writes bookings.
+
+Every change that takes time locks the tutor row, then the student row (always in that order,
+so two changes never wait on each other in a cycle), re-checks the time with the same slot engine
+that lists slots, checks the student is not booked elsewhere then, writes the booking and its
+history, and commits. Row locks in PostgreSQL make "never over capacity, never a student in two
+places" hold across any number of server processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking_api.auth import Identity
+from booking_api.db import Database
+from domain import slots as engine
+from domain.errors import (
+    Forbidden,
+    InvalidInput,
+    NotEligible,
+    NotFound,
+    PolicyViolation,
+    SlotUnavailable,
+    StudentBusy,
+)
+from domain.people import clean_name, student_of_user, tutor_of_user
+from domain.services import ServiceInfo, services_info
+from domain.slot_search import choose_duration, load_busy, offer_of, tutor_hours
+from models import Booking, BookingHistory, IdempotencyKey, ServiceDuration, Student, Tutor
+
+MAX_SLOTS = 20
+MAX_TEXT = 2000
+ALTERNATIVES = 5
+ACTIVE = ("PENDING_PAYMENT", "CONFIRMED")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# ---------------------------------------------------------------- requests and results
+
+
+@dataclass(frozen=True)
+class Guest:
+    name: str
+    email: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    start: datetime
+    duration_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    service_id: uuid.UUID
+    tutor_id: uuid.UUID
+    slots: Sequence[SlotChoice]
+    time_zone: str
+    notes: str | None = None
+    guest: Guest | None = None
+    student_id: uuid.UUID | None = None
+    package_id: uuid.UUID | None = None
+    idempotency_key: str | None = None
+    # createBooking names its fields input.start; createBookings input.slots.N.start.
+    single: bool = True
+
+    def field(self, index: int, name: str) -> str:
+        return f"input.{name}" if self.single else f"input.slots.{index}.{name}"
+
+    def fingerprint(self) -> str:
+        body = {
+            "service": str(self.service_id),
+            "tutor": str(self.tutor_id),
+            "slots": [[s.start.isoformat(), s.duration_minutes] for s in self.slots],
+            "zone": self.time_zone,
+            "notes": self.notes,
+            "guest": [self.guest.name, self.guest.email, self.guest.phone] if self.guest else None,
+            "student": str(self.student_id) if self.student_id else None,
+            "package": str(self.package_id) if self.package_id else None,
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class Booked:
+    bookings: list[Booking]
+    manage_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    booking: Booking
+    refund_kind: str
+    refund_amount: int
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: a signed-in user, or a guest holding a booking's manage token."""
+
+    identity: Identity | None = None
+    token: str | None = None
+
+    @property
+    def actor(self) -> str | None:
+        return self.identity.sub if self.identity else None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _text(value: str | None, field_name: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"At most {MAX_TEXT} characters", field_name)
+    return value.strip()
+
+
+def _clip(value: str | None) -> str | None:
+    """For results with no InvalidInput member (cancel, attendance): keep the first part."""
+    return value.strip()[:MAX_TEXT] or None if value else None
+
+
+def _record(
+    booking: Booking, action: str, at: datetime, actor: str | None, reason: str | None = None
+) -> BookingHistory:
+    return BookingHistory(
+        booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason
+    )
+
+
+async def _lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:
+    # FOR NO KEY UPDATE: serializes writers without blocking inserts that reference the row.
+    query = select(model).where(model.id == pk).with_for_update(key_share=True)
+    return (await session.exec(query)).first()
+
+
+# ---------------------------------------------------------------- the check every write makes
+
+
+@dataclass
+class _Desk:
+    """One tutor's time as a booking transaction sees it, once the locks are held."""
+
+    tutor: Tutor
+    info: ServiceInfo
+    hours: engine.Hours | None
+    busy: list[engine.Busy]
+    student_busy: list[tuple[datetime, datetime]]
+    as_tutor: bool
+    now: datetime
+    zone: str  # the student's: alternatives are written in it
+    placed: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def check(self, start: datetime, option: ServiceDuration, start_field: str) -> datetime:
+        """The end of a session that may start then; otherwise raises why it may not.
+
+        Students and guests get what availableSlots offers them (hours, grid, notice, window);
+        a tutor booking for a student skips hours, notice and window, never capacity."""
+        row = self.info.row
+        offer = offer_of(self.info, option.minutes)
+        end = start + timedelta(minutes=option.minutes)
+        if self.as_tutor:
+            free = engine.fits(self.busy, offer, start, self.now) is not None
+        else:
+            if start < self.now + timedelta(minutes=row.minimum_notice_minutes):
+                raise PolicyViolation(
+                    f"Bookings need {row.minimum_notice_minutes} minutes' notice", "MINIMUM_NOTICE"
+                )
+            if start > self.now + timedelta(days=row.booking_window_days):
+                raise PolicyViolation(
+                    f"Bookings open at most {row.booking_window_days} days ahead", "BOOKING_WINDOW"
+                )
+            offered = engine.free_slots(
+                self.hours or engine.Hours("UTC", []),
+                self.busy,
+                offer,
+                start=start,
+                end=start + timedelta(seconds=1),
+                now=self.now,
+            )
+            free = bool(offered) and offered[0].start == start
+        if not free:
+            raise SlotUnavailable(
+                f"{start.isoformat()} is not available ({start_field})",
+                self._alternatives(start, option),
+            )
+        for other_start, other_end in self.student_busy + self.placed:
+            if other_start < end and other_end > start:
+                raise StudentBusy("The student has another booking at that time")
+        return end
+
+    def _alternatives(self, start: datetime, option: ServiceDuration) -> list[Any]:
+        """Up to five free slots closest to the time asked for, within a day and a half."""
+        if self.hours is None:
+            return []
+        nearby = engine.free_slots(
+            self.hours,
+            self.busy,
+            offer_of(self.info, option.minutes),
+            start=start - timedelta(hours=12),
+            end=start + timedelta(hours=36),
+            now=self.now,
+        )
+        closest = sorted(nearby, key=lambda s: abs((s.start - start).total_seconds()))
+        chosen = sorted(closest[:ALTERNATIVES], key=lambda s: s.start)
+        return [(self.tutor, option, slot, self.zone) for slot in chosen]
+
+    def place(self, booking: Booking) -> None:
+        """A booking made earlier in this transaction counts against the next one."""
+        self.busy.append(
+            engine.Busy(booking.block_start, booking.block_end, booking.service_id, booking.status)
+        )
+        self.placed.append((booking.start_at, booking.end_at))
+
+
+async def _student_busy(
+    session: AsyncSession,
+    student_id: uuid.UUID | None,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    exclude: uuid.UUID | None,
+) -> list[tuple[datetime, datetime]]:
+    if student_id is None:
+        return []
+    rows = await session.exec(
+        select(Booking).where(
+            Booking.student_id == student_id,
+            col(Booking.status).in_(engine.BLOCKING),
+            Booking.start_at < end,
+            Booking.end_at > start,
+        )
+    )
+    return [
+        (b.start_at, b.end_at)
+        for b in rows
+        if b.id != exclude and engine.is_blocking(b.status, b.hold_expires_at, now)
+    ]
+
+
+async def _desk(
+    session: AsyncSession,
+    info: ServiceInfo,
+    tutor: Tutor,
+    student_id: uuid.UUID | None,
+    as_tutor: bool,
+    span: tuple[datetime, datetime],
+    now: datetime,
+    zone: str,
+    exclude: uuid.UUID | None = None,
+) -> _Desk:
+    first, last = span
+    hours = await tutor_hours(session, info, tutor.id, first, last)
+    busy = (await load_busy(session, [tutor.id], first, last, exclude))[tutor.id]
+    student_busy = await _student_busy(
+        session, student_id, first - timedelta(days=1), last + timedelta(days=1), now, exclude
+    )
+    return _Desk(tutor, info, hours, busy, student_busy, as_tutor, now, zone)
+
+
+def _make(
+    desk: _Desk,
+    student: Student,
+    start: datetime,
+    end: datetime,
+    option: ServiceDuration,
+    request: BookingRequest,
+    notes: str | None,
+) -> Booking:
+    row = desk.info.row
+    block_start, block_end = engine.occupied(
+        start, end, row.buffer_before_minutes, row.buffer_after_minutes
+    )
+    return Booking(
+        id=uuid.uuid4(),
+        service_id=row.id,
+        tutor_id=desk.tutor.id,
+        student_id=student.id,
+        status="CONFIRMED",
+        start_at=start,
+        end_at=end,
+        block_start=block_start,
+        block_end=block_end,
+        duration_minutes=option.minutes,
+        student_time_zone=request.time_zone,
+        notes=notes,
+    )
+
+
+# ---------------------------------------------------------------- create
+
+
+def _check_guest(guest: Guest) -> Guest:
+    name = clean_name(guest.name, "input.guest.name")
+    email = guest.email.strip()
+    if len(email) > 320 or not EMAIL.match(email):
+        raise InvalidInput("Give a valid email address", "input.guest.email")
+    phone = (guest.phone or "").strip() or None
+    if phone is not None and len(phone) > 40:
+        raise InvalidInput("At most 40 characters", "input.guest.phone")
+    return Guest(name, email, phone)
+
+
+async def _replay(session: AsyncSession, owner: str, request: BookingRequest) -> Booked | None:
+    """Claim the idempotency key; when it was used already, the first answer."""
+    key = request.idempotency_key
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200:
+        raise InvalidInput("An idempotency key is 1 to 200 characters", "input.idempotencyKey")
+    # A concurrent request with the same key waits here until the first one commits or fails.
+    claimed = await session.exec(
+        insert(IdempotencyKey)
+        .values(owner=owner, key=key, request_hash=request.fingerprint(), booking_ids=[])
+        .on_conflict_do_nothing()
+        .returning(col(IdempotencyKey.owner))
+    )
+    if claimed.first() is not None:
+        return None
+    first = await session.get(IdempotencyKey, (owner, key))
+    assert first is not None
+    if first.request_hash != request.fingerprint():
+        raise InvalidInput(
+            "This idempotency key was used with different input", "input.idempotencyKey"
+        )
+    ids = [uuid.UUID(i) for i in first.booking_ids]
+    rows = {b.id: b for b in await session.exec(select(Booking).where(col(Booking.id).in_(ids)))}
+    # A guest's manage token was shown once and is not kept: a replay cannot show it again.
+    return Booked([rows[i] for i in ids])
+
+
+async def _student_for(
+    session: AsyncSession, identity: Identity | None, tutor: Tutor, request: BookingRequest
+) -> tuple[Student, bool]:
+    """The student the booking is for, and whether the caller books as that student's tutor."""
+    caller_tutor = await tutor_of_user(session, identity.sub) if identity else None
+    as_tutor = caller_tutor is not None and caller_tutor.id == tutor.id
+    if request.student_id is not None:
+        if not as_tutor:
+            raise Forbidden("Only the booking's tutor may book for a student (studentId)")
+        student = await _lock(session, Student, request.student_id)
+        if student is None:
+            raise NotFound("No such student (input.studentId)")
+        return student, True
+    if request.guest is not None:
+        if identity is not None and not as_tutor:
+            raise InvalidInput(
+                "Signed-in students book as themselves: leave guest out", "input.guest"
+            )
+        guest = _check_guest(request.guest)
+        student = Student(
+            display_name=guest.name,
+            email=guest.email,
+            phone=guest.phone,
+            time_zone=request.time_zone,
+        )
+        session.add(student)
+        await session.flush()
+        return student, as_tutor
+    if identity is None:
+        raise InvalidInput("Sign in, or give the guest's name and email", "input.guest")
+    student = await student_of_user(session, identity)
+    return await _lock(session, Student, student.id), False
+
+
+async def create_bookings(
+    db: Database, identity: Identity | None, request: BookingRequest, now: datetime
+) -> Booked:
+    if not 1 <= len(request.slots) <= MAX_SLOTS:
+        raise InvalidInput(f"Choose 1 to {MAX_SLOTS} slots", "input.slots")
+    notes = _text(request.notes, "input.notes")
+    if request.package_id is not None:
+        raise InvalidInput("Package credit is not available on this server yet", "input.packageId")
+    owner = (
+        identity.sub
+        if identity
+        else f"guest:{request.guest.email.strip().lower() if request.guest else ''}"
+    )
+    async with db.transaction() as session:
+        replay = await _replay(session, owner, request)
+        if replay is not None:
+            return replay
+        tutor = await _lock(session, Tutor, request.tutor_id)
+        if tutor is None:
+            raise NotFound("No such tutor (input.tutorId)")
+        info = (await services_info(session, [request.service_id])).get(request.service_id)
+        if info is None:
+            raise NotFound("No such service (input.serviceId)")
+        if tutor.id not in info.tutor_ids:
+            raise NotEligible("This tutor does not offer this service", "NOT_OFFERED_BY_TUTOR")
+        student, as_tutor = await _student_for(session, identity, tutor, request)
+        if info.row.enrollment_required and not as_tutor:
+            raise NotEligible("Only students enrolled in this service may book it", "NOT_ENROLLED")
+        if info.row.requires_package and not as_tutor:
+            raise PolicyViolation("This service is paid with package credit", "PACKAGE_REQUIRED")
+
+        options = [
+            choose_duration(info, choice.duration_minutes, request.field(i, "durationMinutes"))
+            for i, choice in enumerate(request.slots)
+        ]
+        for i, option in enumerate(options):
+            if option.price_amount_minor is not None:
+                raise InvalidInput(
+                    "Card payments are not configured on this server: this length has a price",
+                    request.field(i, "durationMinutes"),
+                )
+        starts = [choice.start for choice in request.slots]
+        desk = await _desk(
+            session,
+            info,
+            tutor,
+            student.id,
+            as_tutor,
+            (min(starts), max(starts) + timedelta(hours=12)),
+            now,
+            request.time_zone,
+        )
+        made: list[Booking] = []
+        for i, (choice, option) in enumerate(zip(request.slots, options, strict=True)):
+            end = desk.check(choice.start, option, request.field(i, "start"))
+            booking = _make(desk, student, choice.start, end, option, request, notes)
+            desk.place(booking)
+            made.append(booking)
+
+        token = secrets.token_urlsafe(32) if request.guest is not None and request.single else None
+        if token is not None:
+            made[0].manage_token_hash = token_hash(token)
+        session.add_all(made)
+        await session.flush()
+        actor = identity.sub if identity else None
+        for booking in made:
+            session.add(_record(booking, "CREATED", now, actor))
+            session.add(_record(booking, "CONFIRMED", now, actor))
+        if request.idempotency_key is not None:
+            claimed = await session.get(IdempotencyKey, (owner, request.idempotency_key))
+            assert claimed is not None
+            claimed.booking_ids = [str(b.id) for b in made]
+            session.add(claimed)
+    return Booked(made, token)
+
+
+# ---------------------------------------------------------------- change
+
+
+@dataclass
+class _Held:
+    booking: Booking
+    as_tutor: bool
+
+
+async def _find(session: AsyncSession, caller: Caller, booking_id: uuid.UUID | None) -> Booking:
+    if booking_id is not None:
+        booking = await session.get(Booking, booking_id)
+    elif caller.token:
+        booking = (
+            await session.exec(
+                select(Booking).where(Booking.manage_token_hash == token_hash(caller.token))
+            )
+        ).first()
+    else:
+        raise NotFound("Give bookingId, or the guest's token")
+    if booking is None:
+        raise NotFound("No such booking")
+    return booking
+
+
+async def _hold(
+    session: AsyncSession, caller: Caller, booking_id: uuid.UUID | None, *, lock_tutor: bool
+) -> _Held:
+    """The booking locked for a change, with whether the caller acts as its tutor.
+
+    A caller who may not see the booking gets NotFound, as if it did not exist."""
+    found = await _find(session, caller, booking_id)
+    if lock_tutor:
+        await _lock(session, Tutor, found.tutor_id)
+        await _lock(session, Student, found.student_id)
+    booking = await _lock(session, Booking, found.id)
+    if (
+        caller.token
+        and booking.manage_token_hash == token_hash(caller.token)
+        and booking_id is None
+    ):
+        return _Held(booking, False)
+    if caller.identity is None:
+        raise NotFound("No such booking")
+    tutor = await session.get(Tutor, booking.tutor_id)
+    if tutor is not None and tutor.user_id == caller.identity.sub:
+        return _Held(booking, True)
+    student = await session.get(Student, booking.student_id)
+    if student is not None and student.user_id == caller.identity.sub:
+        return _Held(booking, False)
+    raise NotFound("No such booking")
+
+
+async def reschedule_booking(
+    db: Database,
+    caller: Caller,
+    booking_id: uuid.UUID | None,
+    new_start: datetime,
+    duration_minutes: int | None,
+    now: datetime,
+) -> Booking:
+    async with db.transaction() as session:
+        held = await _hold(session, caller, booking_id, lock_tutor=True)
+        booking = held.booking
+        if booking.status not in ACTIVE:
+            raise PolicyViolation(
+                f"A {booking.status.lower()} booking cannot be moved", "INVALID_TRANSITION"
+            )
+        info = (await services_info(session, [booking.service_id]))[booking.service_id]
+        row = info.row
+        if not held.as_tutor:
+            if now > booking.start_at - timedelta(hours=row.reschedule_notice_hours):
+                raise PolicyViolation(
+                    f"Bookings can be moved up to {row.reschedule_notice_hours} hours before they start",
+                    "RESCHEDULE_NOTICE",
+                )
+            if row.max_reschedules is not None and booking.reschedule_count >= row.max_reschedules:
+                raise PolicyViolation(
+                    f"This booking has been moved the most times allowed ({row.max_reschedules})",
+                    "MAX_RESCHEDULES",
+                )
+        option = choose_duration(
+            info, duration_minutes or booking.duration_minutes, "input.durationMinutes"
+        )
+        if option.price_amount_minor is not None and option.minutes != booking.duration_minutes:
+            raise InvalidInput(
+                "Changing to a priced length needs card payments", "input.durationMinutes"
+            )
+        tutor = await session.get(Tutor, booking.tutor_id)
+        assert tutor is not None
+        desk = await _desk(
+            session,
+            info,
+            tutor,
+            booking.student_id,
+            held.as_tutor,
+            (new_start, new_start + timedelta(hours=12)),
+            now,
+            booking.student_time_zone,
+            exclude=booking.id,
+        )
+        end = desk.check(new_start, option, "input.newStart")
+        was = booking.start_at
+        booking.start_at, booking.end_at = new_start, end
+        booking.block_start, booking.block_end = engine.occupied(
+            new_start, end, row.buffer_before_minutes, row.buffer_after_minutes
+        )
+        booking.duration_minutes = option.minutes
+        booking.reschedule_count += 1
+        session.add(booking)
+        session.add(
+            _record(
+                booking,
+                "RESCHEDULED",
+                now,
+                caller.actor,
+                f"from {was.isoformat()} to {new_start.isoformat()}",
+            )
+        )
+    return booking
+
+
+async def cancel_booking(
+    db: Database, caller: Caller, booking_id: uuid.UUID | None, reason: str | None, now: datetime
+) -> Cancelled:
+    reason = _clip(reason)
+    async with db.transaction() as session:
+        # Freeing time never over-books: the booking's own lock is enough.
+        held = await _hold(session, caller, booking_id, lock_tutor=False)
+        booking = held.booking
+        if booking.status not in ACTIVE:
+            raise PolicyViolation(
+                f"A {booking.status.lower()} booking cannot be cancelled", "INVALID_TRANSITION"
+            )
+        if booking.start_at <= now:
+            raise PolicyViolation(
+                "A session that has started cannot be cancelled", "INVALID_TRANSITION"
+            )
+        booking.status = "CANCELLED"
+        booking.cancellation_reason = reason
+        session.add(booking)
+        session.add(_record(booking, "CANCELLED", now, caller.actor, reason))
+    # Free bookings have nothing to give back; card and package refunds come with payments.
+    return Cancelled(booking, "NONE", 0)
+
+
+async def mark_attendance(
+    db: Database,
+    identity: Identity,
+    booking_id: uuid.UUID,
+    status: str,
+    notes: str | None,
+    now: datetime,
+) -> Booking:
+    notes = _clip(notes)
+    async with db.transaction() as session:
+        held = await _hold(session, Caller(identity), booking_id, lock_tutor=False)
+        if not held.as_tutor:
+            raise Forbidden("Only the booking's tutor marks attendance")
+        booking = held.booking
+        if booking.status != "CONFIRMED":
+            raise PolicyViolation(
+                f"A {booking.status.lower()} booking cannot be marked", "INVALID_TRANSITION"
+            )
+        if booking.start_at > now:
+            raise PolicyViolation(
+                "Attendance is marked once the session has started", "INVALID_TRANSITION"
+            )
+        booking.status = status
+        session.add(booking)
+        session.add(_record(booking, status, now, identity.sub, notes))
+    return booking

@@ -1,0 +1,240 @@
+"""Booking, changing and listing bookings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.context import Context
+from domain import booking_queries, bookings
+from domain.bookings import Booked, Caller, Cancelled
+from domain.errors import InvalidInput, NotFound
+from models import Booking as BookingRow
+from resolvers.availability import parse_id
+from resolvers.common import mutate, query
+from schema.bookings import (
+    AttendanceMarked,
+    Booking,
+    BookingCancelled,
+    BookingConnection,
+    BookingCreated,
+    BookingEdge,
+    BookingFilter,
+    BookingRescheduled,
+    BookingsCreated,
+    CancelBookingInput,
+    CancelBookingResult,
+    CreateBookingInput,
+    CreateBookingResult,
+    CreateBookingsInput,
+    CreateBookingsResult,
+    MarkAttendanceInput,
+    MarkAttendanceResult,
+    PageInfo,
+    Refund,
+    RefundKind,
+    RescheduleBookingInput,
+    RescheduleBookingResult,
+)
+from schema.node import decode_id_of
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _optional_id(value: str | None, type_name: str, field: str) -> uuid.UUID | None:
+    return parse_id(value, type_name, field) if value is not None else None
+
+
+def _booking_id(value: str | None) -> uuid.UUID | None:
+    """A booking id for results with no InvalidInput member: an unknown one is NotFound."""
+    if value is None:
+        return None
+    pk = decode_id_of(value, "Booking")
+    if pk is None:
+        raise NotFound("No such booking")
+    return pk
+
+
+async def booking_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Booking | None:
+    found = await booking_queries.visible_bookings(info.context.db, info.context.identity, [pk])
+    return Booking.from_row(found[pk]) if pk in found else None
+
+
+def _filter(where: BookingFilter | None) -> booking_queries.BookingFilter:
+    if where is None:
+        return booking_queries.BookingFilter()
+    return booking_queries.BookingFilter(
+        tutor_id=_optional_id(where.tutor_id, "Tutor", "filter.tutorId"),
+        student_id=_optional_id(where.student_id, "Student", "filter.studentId"),
+        statuses=[s.value for s in where.status] if where.status else None,
+        range=where.range.value if where.range else "ALL",
+        start_from=where.from_,
+        start_to=where.to,
+        search=where.search,
+    )
+
+
+def _connection(page: booking_queries.Page) -> BookingConnection:
+    edges = [
+        BookingEdge(cursor=booking_queries.encode_cursor(b), node=Booking.from_row(b))
+        for b in page.rows
+    ]
+    return BookingConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total,
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def booking(self, info: Info[Context, None], id: strawberry.ID) -> Booking | None:
+        pk = decode_id_of(id, "Booking")
+        return await booking_by_pk(info, pk) if pk else None
+
+    @strawberry.field(description="For guests: the booking a manage token belongs to.")
+    async def booking_by_token(self, info: Info[Context, None], token: str) -> Booking | None:
+        row = await booking_queries.booking_by_token(info.context.db, token)
+        return Booking.from_row(row) if row else None
+
+    @strawberry.field(
+        description="The viewer's bookings, as tutor or as student; first is 1 to 100."
+    )
+    async def bookings(
+        self,
+        info: Info[Context, None],
+        filter: BookingFilter | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> BookingConnection:
+        identity = info.context.require_identity()
+
+        async def work() -> booking_queries.Page:
+            return await booking_queries.list_bookings(
+                info.context.db, identity, _filter(filter), first or 20, after, _now()
+            )
+
+        return _connection(await query(work()))
+
+
+def _booked(result: Booked) -> BookingCreated:
+    return BookingCreated(
+        booking=Booking.from_row(result.bookings[0]), manage_token=result.manage_token
+    )
+
+
+def _cancelled(result: Cancelled) -> BookingCancelled:
+    return BookingCancelled(
+        booking=Booking.from_row(result.booking),
+        refund=Refund(kind=RefundKind(result.refund_kind), amount=result.refund_amount),
+    )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_booking(
+        self, info: Info[Context, None], input: CreateBookingInput
+    ) -> CreateBookingResult:
+        async def work() -> Booked:
+            request = bookings.BookingRequest(
+                service_id=parse_id(input.service_id, "Service", "input.serviceId"),
+                tutor_id=parse_id(input.tutor_id, "Tutor", "input.tutorId"),
+                slots=[bookings.SlotChoice(input.start, input.duration_minutes)],
+                time_zone=input.time_zone,
+                notes=input.notes,
+                guest=bookings.Guest(input.guest.name, input.guest.email, input.guest.phone)
+                if input.guest
+                else None,
+                student_id=_optional_id(input.student_id, "Student", "input.studentId"),
+                package_id=_optional_id(input.package_id, "Package", "input.packageId"),
+                idempotency_key=input.idempotency_key,
+            )
+            return await bookings.create_bookings(
+                info.context.db, info.context.identity, request, _now()
+            )
+
+        return await mutate(work(), _booked)  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def create_bookings(
+        self, info: Info[Context, None], input: CreateBookingsInput
+    ) -> CreateBookingsResult:
+        identity = info.context.require_identity()
+
+        async def work() -> Booked:
+            request = bookings.BookingRequest(
+                service_id=parse_id(input.service_id, "Service", "input.serviceId"),
+                tutor_id=parse_id(input.tutor_id, "Tutor", "input.tutorId"),
+                slots=[bookings.SlotChoice(s.start, s.duration_minutes) for s in input.slots],
+                time_zone=input.time_zone,
+                notes=input.notes,
+                student_id=_optional_id(input.student_id, "Student", "input.studentId"),
+                package_id=_optional_id(input.package_id, "Package", "input.packageId"),
+                idempotency_key=input.idempotency_key,
+                single=False,
+            )
+            return await bookings.create_bookings(info.context.db, identity, request, _now())
+
+        return await mutate(  # type: ignore[no-any-return]
+            work(), lambda r: BookingsCreated(bookings=[Booking.from_row(b) for b in r.bookings])
+        )
+
+    @strawberry.mutation
+    async def reschedule_booking(
+        self, info: Info[Context, None], input: RescheduleBookingInput
+    ) -> RescheduleBookingResult:
+        async def work() -> BookingRow:
+            if input.booking_id is None and not input.token:
+                raise InvalidInput("Give bookingId, or the guest's token", "input.bookingId")
+            return await bookings.reschedule_booking(
+                info.context.db,
+                Caller(info.context.identity, input.token),
+                _optional_id(input.booking_id, "Booking", "input.bookingId"),
+                input.new_start,
+                input.duration_minutes,
+                _now(),
+            )
+
+        return await mutate(work(), lambda b: BookingRescheduled(booking=Booking.from_row(b)))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def cancel_booking(
+        self, info: Info[Context, None], input: CancelBookingInput
+    ) -> CancelBookingResult:
+        async def work() -> Cancelled:
+            return await bookings.cancel_booking(
+                info.context.db,
+                Caller(info.context.identity, input.token),
+                _booking_id(input.booking_id),
+                input.reason,
+                _now(),
+            )
+
+        return await mutate(work(), _cancelled)  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def mark_attendance(
+        self, info: Info[Context, None], input: MarkAttendanceInput
+    ) -> MarkAttendanceResult:
+        identity = info.context.require_identity()
+
+        async def work() -> BookingRow:
+            booking_id = _booking_id(input.booking_id)
+            assert booking_id is not None
+            return await bookings.mark_attendance(
+                info.context.db, identity, booking_id, input.status.value, input.notes, _now()
+            )
+
+        return await mutate(work(), lambda b: AttendanceMarked(booking=Booking.from_row(b)))  # type: ignore[no-any-return]

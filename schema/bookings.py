@@ -1,0 +1,372 @@
+"""Bookings, their history, the booking list, and the booking mutations' inputs and results."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.context import Context
+from domain import ics
+from models import Booking as BookingRow
+from models import BookingHistory
+from schema.errors import (
+    InvalidInput,
+    NotEligible,
+    NotFound,
+    PackageUnusable,
+    PolicyViolation,
+    SlotUnavailable,
+    StudentBusy,
+)
+from schema.node import Node, encode_id
+from schema.people import Student, Tutor
+from schema.scalars import TimeZone
+from schema.services import Money, Service
+
+
+@strawberry.enum
+class BookingStatus(Enum):
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+    CONFIRMED = "CONFIRMED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    NO_SHOW = "NO_SHOW"
+    EXPIRED = "EXPIRED"
+
+
+@strawberry.enum
+class BookingAction(Enum):
+    CREATED = "CREATED"
+    CONFIRMED = "CONFIRMED"
+    RESCHEDULED = "RESCHEDULED"
+    CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"
+    NO_SHOW = "NO_SHOW"
+    EXPIRED = "EXPIRED"
+
+
+@strawberry.type
+class BookingHistoryEntry:
+    action: BookingAction
+    at: dt.datetime
+    actor_id: strawberry.ID | None = strawberry.field(
+        description="Who did it: a user id, or null for the system (payment webhooks, expiry)."
+    )
+    reason: str | None
+
+    @classmethod
+    def from_row(cls, row: BookingHistory) -> BookingHistoryEntry:
+        return cls(
+            action=BookingAction(row.action),
+            at=row.at,
+            actor_id=strawberry.ID(row.actor_id) if row.actor_id else None,
+            reason=row.reason,
+        )
+
+
+def _in_zone(moment: dt.datetime, zone: str | None) -> dt.datetime:
+    return moment.astimezone(ZoneInfo(zone)) if zone else moment
+
+
+@strawberry.type
+class Booking(Node):
+    row: strawberry.Private[BookingRow]
+    status: BookingStatus
+    duration_minutes: int
+    student_time_zone: TimeZone
+    notes: str | None
+    price: Money | None = strawberry.field(
+        description="The price when booked; null when free or paid with package credit."
+    )
+    checkout_url: str | None = strawberry.field(
+        description="While PENDING_PAYMENT: where to pay, and when the held slot is released."
+    )
+    hold_expires_at: dt.datetime | None
+    meeting_url: str | None
+    reschedule_count: int
+    cancellation_reason: str | None
+
+    @classmethod
+    def from_row(cls, row: BookingRow) -> Booking:
+        price = (
+            Money(amount_minor=row.price_amount_minor, currency=row.price_currency)
+            if row.price_amount_minor is not None and row.price_currency
+            else None
+        )
+        return cls(
+            pk=row.id,
+            row=row,
+            status=BookingStatus(row.status),
+            duration_minutes=row.duration_minutes,
+            student_time_zone=TimeZone(row.student_time_zone),
+            notes=row.notes,
+            price=price,
+            checkout_url=None,
+            hold_expires_at=row.hold_expires_at,
+            meeting_url=row.meeting_url,
+            reschedule_count=row.reschedule_count,
+            cancellation_reason=row.cancellation_reason,
+        )
+
+    @strawberry.field(description="In UTC, or in timeZone when given.")
+    def start(self, time_zone: TimeZone | None = None) -> dt.datetime:
+        return _in_zone(self.row.start_at, time_zone)
+
+    @strawberry.field(description="In UTC, or in timeZone when given.")
+    def end(self, time_zone: TimeZone | None = None) -> dt.datetime:
+        return _in_zone(self.row.end_at, time_zone)
+
+    @strawberry.field
+    async def service(self, info: Info[Context, None]) -> Service:
+        found = await info.context.loaders.service.load(self.row.service_id)
+        assert found is not None
+        return Service.from_info(found)
+
+    @strawberry.field
+    async def tutor(self, info: Info[Context, None]) -> Tutor:
+        found = await info.context.loaders.tutor.load(self.row.tutor_id)
+        assert found is not None
+        return Tutor.from_row(found)
+
+    @strawberry.field
+    async def student(self, info: Info[Context, None]) -> Student:
+        found = await info.context.loaders.student.load(self.row.student_id)
+        assert found is not None
+        return Student.from_row(found)
+
+    @strawberry.field(description="An iCalendar (RFC 5545) file for this booking.")
+    def ics_url(self, info: Info[Context, None]) -> str:
+        context = info.context
+        signature = ics.signature(context.secret, self.pk)
+        return f"{context.settings.public_base_url}/bookings/{encode_id('Booking', self.pk)}.ics?sig={signature}"
+
+    @strawberry.field
+    async def history(self, info: Info[Context, None]) -> list[BookingHistoryEntry]:
+        rows = await info.context.loaders.history.load(self.pk)
+        return [BookingHistoryEntry.from_row(r) for r in rows]
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class BookingEdge:
+    cursor: str
+    node: Booking
+
+
+@strawberry.type
+class BookingConnection:
+    edges: list[BookingEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.enum
+class BookingRange(Enum):
+    UPCOMING = "UPCOMING"
+    PAST = "PAST"
+    ALL = "ALL"
+
+
+@strawberry.input
+class BookingFilter:
+    tutor_id: strawberry.ID | None = None
+    student_id: strawberry.ID | None = None
+    status: list[BookingStatus] | None = None
+    range: BookingRange | None = None
+    from_: dt.datetime | None = strawberry.field(default=None, name="from")
+    to: dt.datetime | None = None
+    search: str | None = strawberry.field(
+        default=None, description="Matches the student's name or email."
+    )
+
+
+# ---------------------------------------------------------------- mutations
+
+
+@strawberry.input
+class GuestInput:
+    name: str
+    email: str
+    phone: str | None = None
+
+
+@strawberry.input
+class CreateBookingInput:
+    service_id: strawberry.ID
+    tutor_id: strawberry.ID
+    start: dt.datetime
+    time_zone: TimeZone = strawberry.field(
+        description="The student's zone, kept on the booking for reminders and display."
+    )
+    duration_minutes: int | None = strawberry.field(
+        default=None, description="Default: the service's first duration."
+    )
+    notes: str | None = None
+    guest: GuestInput | None = strawberry.field(
+        default=None,
+        description=(
+            "Who the booking is for when the request has no student token. A tutor booking for "
+            "a student gives studentId instead."
+        ),
+    )
+    student_id: strawberry.ID | None = None
+    package_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Pay with this package's credit instead of a card."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="The same key from the same user returns the first result instead of booking twice.",
+    )
+
+
+@strawberry.type
+class BookingCreated:
+    booking: Booking
+    manage_token: str | None = strawberry.field(
+        description=(
+            "A secret for a guest to manage this booking without an account (bookingByToken, "
+            "reschedule, cancel)."
+        )
+    )
+
+
+CreateBookingResult = Annotated[
+    BookingCreated
+    | SlotUnavailable
+    | StudentBusy
+    | NotEligible
+    | PackageUnusable
+    | PolicyViolation
+    | InvalidInput
+    | NotFound,
+    strawberry.union("CreateBookingResult"),
+]
+
+
+@strawberry.input
+class SlotChoiceInput:
+    start: dt.datetime
+    duration_minutes: int | None = None
+
+
+@strawberry.input
+class CreateBookingsInput:
+    service_id: strawberry.ID
+    tutor_id: strawberry.ID
+    slots: list[SlotChoiceInput]
+    time_zone: TimeZone
+    notes: str | None = None
+    student_id: strawberry.ID | None = None
+    package_id: strawberry.ID | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type(description="All slots were booked, or none was.")
+class BookingsCreated:
+    bookings: list[Booking]
+
+
+CreateBookingsResult = Annotated[
+    BookingsCreated
+    | SlotUnavailable
+    | StudentBusy
+    | NotEligible
+    | PackageUnusable
+    | PolicyViolation
+    | InvalidInput
+    | NotFound,
+    strawberry.union("CreateBookingsResult"),
+]
+
+
+@strawberry.input
+class RescheduleBookingInput:
+    new_start: dt.datetime
+    booking_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A signed-in user gives bookingId; a guest gives the manageToken instead.",
+    )
+    token: str | None = None
+    duration_minutes: int | None = None
+
+
+@strawberry.type
+class BookingRescheduled:
+    booking: Booking
+
+
+RescheduleBookingResult = Annotated[
+    BookingRescheduled | SlotUnavailable | StudentBusy | PolicyViolation | InvalidInput | NotFound,
+    strawberry.union("RescheduleBookingResult"),
+]
+
+
+@strawberry.input
+class CancelBookingInput:
+    booking_id: strawberry.ID | None = None
+    token: str | None = None
+    reason: str | None = None
+
+
+@strawberry.enum
+class RefundKind(Enum):
+    NONE = "NONE"
+    PACKAGE_CREDIT = "PACKAGE_CREDIT"
+    CARD = "CARD"
+
+
+@strawberry.type
+class Refund:
+    kind: RefundKind
+    amount: int = strawberry.field(
+        description=(
+            "For PACKAGE_CREDIT, in the package's unit; for CARD, in minor units of the "
+            "booking's price."
+        )
+    )
+
+
+@strawberry.type
+class BookingCancelled:
+    booking: Booking
+    refund: Refund
+
+
+CancelBookingResult = Annotated[
+    BookingCancelled | PolicyViolation | NotFound, strawberry.union("CancelBookingResult")
+]
+
+
+@strawberry.enum
+class AttendanceStatus(Enum):
+    COMPLETED = "COMPLETED"
+    NO_SHOW = "NO_SHOW"
+
+
+@strawberry.input
+class MarkAttendanceInput:
+    booking_id: strawberry.ID
+    status: AttendanceStatus
+    notes: str | None = None
+
+
+@strawberry.type
+class AttendanceMarked:
+    booking: Booking
+
+
+MarkAttendanceResult = Annotated[
+    AttendanceMarked | PolicyViolation | NotFound, strawberry.union("MarkAttendanceResult")
+]
