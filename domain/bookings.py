@@ -219,7 +219,10 @@ class _Desk:
         )
         closest = sorted(nearby, key=lambda s: abs((s.start - start).total_seconds()))
         chosen = sorted(closest[:ALTERNATIVES], key=lambda s: s.start)
-        return [(self.tutor, option, slot, self.zone) for slot in chosen]
+        # Copies: the error outlives the transaction, whose rollback expires its rows.
+        tutor = Tutor(**self.tutor.model_dump())
+        length = ServiceDuration(**option.model_dump())
+        return [(tutor, length, slot, self.zone) for slot in chosen]
 
     def place(self, booking: Booking) -> None:
         """A booking made earlier in this transaction counts against the next one."""
