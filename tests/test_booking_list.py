@@ -23,7 +23,13 @@ async def seed(gql: GraphQLClient, count: int = 5) -> tuple[object, dict[str, ob
     ids = []
     for i in range(count):
         who = token(f"student{i}", name=f"Student {i}", email=f"s{i}@example.com")
-        made = await book(gql, who, serviceId=service["id"], tutorId=ada.id, start=at(monday() + timedelta(days=i // 10), 9 + i % 10))
+        made = await book(
+            gql,
+            who,
+            serviceId=service["id"],
+            tutorId=ada.id,
+            start=at(monday() + timedelta(days=i // 10), 9 + i % 10),
+        )
         ids.append(made["booking"]["id"])
     return ada, service, ids
 
@@ -72,11 +78,13 @@ async def test_filters_and_search(gql: GraphQLClient) -> None:
 
 
 async def test_each_sees_only_their_own(gql: GraphQLClient) -> None:
-    ada, service, ids = await seed(gql, 3)
+    ada, _, ids = await seed(gql, 3)
     bob = await make_tutor(gql, "bob")
     assert (await gql(LIST, {}, bob.token))["bookings"]["totalCount"] == 0
     # Filtering by another tutor's id shows nothing of theirs.
-    assert (await gql(LIST, {"filter": {"tutorId": ada.id}}, bob.token))["bookings"]["totalCount"] == 0  # type: ignore[attr-defined]
+    assert (await gql(LIST, {"filter": {"tutorId": ada.id}}, bob.token))["bookings"][
+        "totalCount"
+    ] == 0  # type: ignore[attr-defined]
     student0 = (await gql(LIST, {}, token("student0")))["bookings"]
     assert [e["node"]["id"] for e in student0["edges"]] == [ids[0]]
     one = "query($id: ID!) { booking(id: $id) { id } node(id: $id) { id } }"
@@ -86,7 +94,9 @@ async def test_each_sees_only_their_own(gql: GraphQLClient) -> None:
     assert (await gql(one, {"id": ids[1]}))["booking"] is None
 
 
-async def test_a_page_of_fifty_takes_a_constant_number_of_statements(gql: GraphQLClient, db: Database) -> None:
+async def test_a_page_of_fifty_takes_a_constant_number_of_statements(
+    gql: GraphQLClient, db: Database
+) -> None:
     ada, _, _ = await seed(gql, 50)
     query = """query($first: Int) { bookings(first: $first) { edges { node {
       id tutor { displayName } service { title } student { displayName email attendanceFlagged }
@@ -106,9 +116,35 @@ async def test_blocking_override_lists_conflicting_bookings(gql: GraphQLClient) 
     add = """mutation($i: AddOverrideInput!) { addOverride(input: $i) {
       ... on OverrideAdded { conflictingBookings { id } } } }"""
     day = str(monday())
-    blocked = await gql(add, {"i": {"scheduleId": ada.schedule_id, "date": day, "start": "09:30", "end": "10:30", "available": False}}, ada.token)  # type: ignore[attr-defined]
+    blocked = await gql(
+        add,
+        {
+            "i": {
+                "scheduleId": ada.schedule_id,
+                "date": day,
+                "start": "09:30",
+                "end": "10:30",
+                "available": False,
+            }
+        },
+        ada.token,
+    )  # type: ignore[attr-defined]
     assert [b["id"] for b in blocked["addOverride"]["conflictingBookings"]] == ids[:2]
-    whole = await gql(add, {"i": {"scheduleId": ada.schedule_id, "date": day, "available": False}}, ada.token)  # type: ignore[attr-defined]
+    whole = await gql(
+        add, {"i": {"scheduleId": ada.schedule_id, "date": day, "available": False}}, ada.token
+    )  # type: ignore[attr-defined]
     assert len(whole["addOverride"]["conflictingBookings"]) == 3
-    extra = await gql(add, {"i": {"scheduleId": ada.schedule_id, "date": day, "start": "09:00", "end": "12:00", "available": True}}, ada.token)  # type: ignore[attr-defined]
+    extra = await gql(
+        add,
+        {
+            "i": {
+                "scheduleId": ada.schedule_id,
+                "date": day,
+                "start": "09:00",
+                "end": "12:00",
+                "available": True,
+            }
+        },
+        ada.token,
+    )  # type: ignore[attr-defined]
     assert extra["addOverride"]["conflictingBookings"] == []

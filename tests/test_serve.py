@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +16,8 @@ from websockets.typing import Subprotocol
 
 from booking_api.cli import main
 from tests.factories import WEEKDAYS
+from tests.processes import BIN, base_env, free_port, servers, start, wait_healthy
 
-BIN = Path(sys.executable).parent / "booking-api"
 COMMANDS = ["serve", "migrate", "token", "export-schema", "seed-demo"]
 
 
@@ -32,30 +29,8 @@ def test_every_command_has_help(command: str | None, capsys: pytest.CaptureFixtu
     assert "usage: booking-api" in capsys.readouterr().out
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def embedded_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AUTH_JWT_SECRET")}
-    env["BOOKING_DATA_DIR"] = str(data_dir)
-    return env
-
-
-def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server on {port} exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"server on {port} did not become healthy")
+    return base_env(BOOKING_DATA_DIR=str(data_dir))
 
 
 @pytest.fixture(scope="module")
@@ -64,43 +39,8 @@ def two_servers(
 ) -> Iterator[tuple[dict[str, str], list[int]]]:
     """Two `serve` processes started at the same moment on one new, empty data folder."""
     env = embedded_env(tmp_path_factory.mktemp("embedded") / "data")
-    ports = [free_port(), free_port()]
-    processes = [
-        subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for port in ports
-    ]
-    try:
-        for port, process in zip(ports, processes, strict=True):
-            wait_healthy(port, process)
+    with servers(env) as ports:
         yield env, ports
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def test_embedded_server_stops_with_its_last_process(tmp_path: Path) -> None:
-    env = embedded_env(tmp_path / "data")
-    port = free_port()
-    process = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env)
-    wait_healthy(port, process)
-    pid_file = tmp_path / "data" / "pg" / "postmaster.pid"
-    assert pid_file.exists()
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
-    deadline = time.monotonic() + 15
-    while pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not pid_file.exists(), "the embedded PostgreSQL outlived the server"
 
 
 def cli(env: dict[str, str], *args: str) -> str:
@@ -187,3 +127,18 @@ async def test_websocket_connection_init_takes_the_token(
             await ws.recv()
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4403
+
+
+def test_embedded_server_stops_with_its_last_process(tmp_path: Path) -> None:
+    env = embedded_env(tmp_path / "data")
+    port = free_port()
+    process = start(env, port)
+    wait_healthy(port, process)
+    pid_file = tmp_path / "data" / "pg" / "postmaster.pid"
+    assert pid_file.exists()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    deadline = time.monotonic() + 15
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pid_file.exists(), "the embedded PostgreSQL outlived the server"

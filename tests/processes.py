@@ -1,0 +1,74 @@
+"""Real `booking-api serve` processes for the tests that need them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent / "booking-api"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(**changes: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AUTH_JWT_SECRET")}
+    env.update(changes)
+    return env
+
+
+def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server on {port} exited with {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"server on {port} did not become healthy")
+
+
+def start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port)],
+        env={**env, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def servers(env: dict[str, str], count: int = 2) -> Iterator[list[int]]:
+    """`count` servers started at the same moment; their ports once all are healthy."""
+    ports = [free_port() for _ in range(count)]
+    processes = [start(env, port) for port in ports]
+    try:
+        for port, process in zip(ports, processes, strict=True):
+            wait_healthy(port, process)
+        yield ports
+    finally:
+        stop(processes)
