@@ -531,7 +531,8 @@ async def reschedule_booking(
         if not held.as_tutor:
             if now > booking.start_at - timedelta(hours=row.reschedule_notice_hours):
                 raise PolicyViolation(
-                    f"Bookings can be moved up to {row.reschedule_notice_hours} hours before they start",
+                    f"Bookings can be moved up to {row.reschedule_notice_hours} hours "
+                    "before they start",
                     "RESCHEDULE_NOTICE",
                 )
             if row.max_reschedules is not None and booking.reschedule_count >= row.max_reschedules:

@@ -143,7 +143,8 @@ class Booking(Node):
     def ics_url(self, info: Info[Context, None]) -> str:
         context = info.context
         signature = ics.signature(context.secret, self.pk)
-        return f"{context.settings.public_base_url}/bookings/{encode_id('Booking', self.pk)}.ics?sig={signature}"
+        path = f"/bookings/{encode_id('Booking', self.pk)}.ics?sig={signature}"
+        return context.settings.public_base_url + path
 
     @strawberry.field
     async def history(self, info: Info[Context, None]) -> list[BookingHistoryEntry]:
@@ -227,7 +228,9 @@ class CreateBookingInput:
     )
     idempotency_key: str | None = strawberry.field(
         default=None,
-        description="The same key from the same user returns the first result instead of booking twice.",
+        description=(
+            "The same key from the same user returns the first result instead of booking twice."
+        ),
     )
 
 

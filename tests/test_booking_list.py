@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from booking_api.db import Database
 from tests.booking_support import at, book, monday
-from tests.factories import make_tutor, weekly
+from tests.factories import Tutor, make_tutor, weekly
 from tests.support import GraphQLClient, token
 from tests.test_slots_api import count_statements
 
@@ -17,7 +18,7 @@ LIST = """query($filter: BookingFilter, $first: Int, $after: String) {
     edges { cursor node { id start status student { displayName } } } } }"""
 
 
-async def seed(gql: GraphQLClient, count: int = 5) -> tuple[object, dict[str, object], list[str]]:
+async def seed(gql: GraphQLClient, count: int = 5) -> tuple[Tutor, dict[str, Any], list[str]]:
     ada = await make_tutor(gql, "ada", "UTC", weekly("00:00", "00:00"))
     service = (await ada.service(slotIntervalMinutes=60))["service"]
     ids = []
@@ -39,16 +40,16 @@ async def test_pages_walk_every_booking_once(gql: GraphQLClient) -> None:
     seen: list[str] = []
     after = None
     while True:
-        page = (await gql(LIST, {"first": 2, "after": after}, ada.token))["bookings"]  # type: ignore[attr-defined]
+        page = (await gql(LIST, {"first": 2, "after": after}, ada.token))["bookings"]
         assert page["totalCount"] == 5
         seen += [e["node"]["id"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
     assert seen == ids  # soonest first, each once
-    error = await gql.error(LIST, {"first": 101}, ada.token)  # type: ignore[attr-defined]
+    error = await gql.error(LIST, {"first": 101}, ada.token)
     assert error["extensions"]["field"] == "first"
-    bad = await gql.error(LIST, {"after": "nonsense"}, ada.token)  # type: ignore[attr-defined]
+    bad = await gql.error(LIST, {"after": "nonsense"}, ada.token)
     assert bad["extensions"]["field"] == "after"
     anonymous = await gql.error(LIST)
     assert anonymous["extensions"]["code"] == "UNAUTHENTICATED"
@@ -59,11 +60,11 @@ async def test_filters_and_search(gql: GraphQLClient) -> None:
     await gql(
         "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { __typename } }",
         {"i": {"bookingId": ids[1]}},
-        ada.token,  # type: ignore[attr-defined]
+        ada.token,
     )
 
     async def total(**filter: object) -> int:
-        page = (await gql(LIST, {"filter": filter}, ada.token))["bookings"]  # type: ignore[attr-defined]
+        page = (await gql(LIST, {"filter": filter}, ada.token))["bookings"]
         return int(page["totalCount"])
 
     assert await total() == 4
@@ -84,13 +85,13 @@ async def test_each_sees_only_their_own(gql: GraphQLClient) -> None:
     # Filtering by another tutor's id shows nothing of theirs.
     assert (await gql(LIST, {"filter": {"tutorId": ada.id}}, bob.token))["bookings"][
         "totalCount"
-    ] == 0  # type: ignore[attr-defined]
+    ] == 0
     student0 = (await gql(LIST, {}, token("student0")))["bookings"]
     assert [e["node"]["id"] for e in student0["edges"]] == [ids[0]]
     one = "query($id: ID!) { booking(id: $id) { id } node(id: $id) { id } }"
     assert (await gql(one, {"id": ids[1]}, token("student0"))) == {"booking": None, "node": None}
     assert (await gql(one, {"id": ids[1]}, bob.token)) == {"booking": None, "node": None}
-    assert (await gql(one, {"id": ids[1]}, ada.token))["booking"]["id"] == ids[1]  # type: ignore[attr-defined]
+    assert (await gql(one, {"id": ids[1]}, ada.token))["booking"]["id"] == ids[1]
     assert (await gql(one, {"id": ids[1]}))["booking"] is None
 
 
@@ -104,7 +105,7 @@ async def test_a_page_of_fifty_takes_a_constant_number_of_statements(
 
     async def statements(first: int) -> int:
         with count_statements(db) as seen:
-            data = await gql(query, {"first": first}, ada.token)  # type: ignore[attr-defined]
+            data = await gql(query, {"first": first}, ada.token)
         assert len(data["bookings"]["edges"]) == first
         return len(seen)
 
@@ -128,11 +129,11 @@ async def test_blocking_override_lists_conflicting_bookings(gql: GraphQLClient) 
             }
         },
         ada.token,
-    )  # type: ignore[attr-defined]
+    )
     assert [b["id"] for b in blocked["addOverride"]["conflictingBookings"]] == ids[:2]
     whole = await gql(
         add, {"i": {"scheduleId": ada.schedule_id, "date": day, "available": False}}, ada.token
-    )  # type: ignore[attr-defined]
+    )
     assert len(whole["addOverride"]["conflictingBookings"]) == 3
     extra = await gql(
         add,
@@ -146,5 +147,5 @@ async def test_blocking_override_lists_conflicting_bookings(gql: GraphQLClient) 
             }
         },
         ada.token,
-    )  # type: ignore[attr-defined]
+    )
     assert extra["addOverride"]["conflictingBookings"] == []
