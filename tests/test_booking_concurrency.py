@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.booking_support import CANCEL, CREATE, at, monday
+from tests.booking_support import CREATE, at, monday
 from tests.factories import CREATE_SCHEDULE, CREATE_SERVICE, CREATE_TUTOR, weekly
 from tests.processes import base_env, servers
 from tests.support import TEST_SECRET, create_database, drop_database, server_admin_url, token
