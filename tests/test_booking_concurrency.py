@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.booking_support import CREATE, at, monday
+from tests.booking_support import CANCEL, CREATE, at, monday
 from tests.factories import CREATE_SCHEDULE, CREATE_SERVICE, CREATE_TUTOR, weekly
 from tests.processes import base_env, servers
 from tests.support import TEST_SECRET, create_database, drop_database, server_admin_url, token
@@ -131,9 +131,8 @@ async def test_a_student_booking_two_tutors_at_once_gets_one(ports: list[int]) -
             )
             for who, page in (("twin-ada", ada_bookings), ("twin-bob", bob_bookings)):
                 for edge in page["bookings"]["edges"]:
-                    cancel = "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { __typename } }"
                     await call(
-                        clients[0], cancel, {"i": {"bookingId": edge["node"]["id"]}}, token(who)
+                        clients[0], CANCEL, {"input": {"bookingId": edge["node"]["id"]}}, token(who)
                     )
     finally:
         for client in clients:
