@@ -1,0 +1,255 @@
+"""Booking throughput through the GraphQL endpoint, beside pgbench on the same server.
+
+    python -m bench.bookings [--requests 2000] [--concurrency 32] [--workers 1]
+
+Loads 100 tutors (open all week, one 60-minute service each) and their students into a fresh
+database (embedded, or DATABASE_URL's server), starts `booking-api serve`, then:
+- distinct: every request books a different (tutor, hour) with a different student;
+- one tutor: every request fights for the same tutor's 50 hours (most are refused);
+then pgbench runs a transaction of similar shape (lock one tutor row, insert one row) on the
+same database server with the same number of clients, uniform and all on one row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bench.slots import serve
+from booking_api.auth import mint_token
+from booking_api.db import Database, create_engine, server_url
+from booking_api.migrate import upgrade
+from booking_api.settings import Settings
+from models import (
+    AvailabilityRule,
+    Schedule,
+    Service,
+    ServiceDuration,
+    ServiceTutor,
+    Student,
+    Tutor,
+)
+from schema.node import encode_id
+from tests.support import create_database, drop_database
+
+SECRET = "bench-secret-" + "b" * 40
+TUTORS = 100
+MUTATION = (
+    """mutation($input: CreateBookingInput!) { createBooking(input: $input) { __typename } }"""
+)
+
+
+async def load(url: str, students: int) -> tuple[list[str], list[str]]:
+    db = Database(create_engine(url, pool_size=2))
+    tutor_ids = [uuid.uuid4() for _ in range(TUTORS)]
+    service_ids = [uuid.uuid4() for _ in range(TUTORS)]
+    async with db.transaction() as session:
+        for i, (tutor_id, service_id) in enumerate(zip(tutor_ids, service_ids, strict=True)):
+            session.add(Tutor(id=tutor_id, user_id=f"t{i}", display_name=f"T{i}", time_zone="UTC"))
+            session.add(
+                Service(
+                    id=service_id,
+                    title="Lesson",
+                    kind="SESSION",
+                    slot_interval_minutes=60,
+                    booking_window_days=365,
+                )
+            )
+        await session.flush()
+        for tutor_id, service_id in zip(tutor_ids, service_ids, strict=True):
+            schedule = Schedule(
+                tutor_id=tutor_id, name="All week", time_zone="UTC", is_default=True
+            )
+            session.add(schedule)
+            session.add(ServiceDuration(service_id=service_id, minutes=60, position=0))
+            session.add(ServiceTutor(service_id=service_id, tutor_id=tutor_id, position=0))
+            await session.flush()
+            session.add_all(
+                AvailabilityRule(
+                    schedule_id=schedule.id,
+                    weekday=d,
+                    start_time=datetime.min.time(),
+                    end_time=datetime.min.time(),
+                )
+                for d in range(7)
+            )
+        session.add_all(
+            Student(user_id=f"s{i}", display_name=f"S{i}", email=f"s{i}@example.com")
+            for i in range(students)
+        )
+    await db.engine.dispose()
+    return [encode_id("Tutor", t) for t in tutor_ids], [
+        encode_id("Service", s) for s in service_ids
+    ]
+
+
+async def hammer(
+    port: int, inputs: list[tuple[str, dict[str, object]]], concurrency: int
+) -> tuple[float, dict[str, int]]:
+    outcomes: dict[str, int] = {}
+    pending = iter(inputs)
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits
+    ) as client:
+
+        async def worker() -> None:
+            for who, input in pending:
+                response = await client.post(
+                    "/graphql",
+                    json={"query": MUTATION, "variables": {"input": input}},
+                    headers={"Authorization": f"Bearer {who}"},
+                )
+                body = response.json()
+                kind = body["data"]["createBooking"]["__typename"] if body.get("data") else "error"
+                outcomes[kind] = outcomes.get(kind, 0) + 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - began, outcomes
+
+
+def pgbench(url: str, clients: int, seconds: int, contended: bool) -> float:
+    """pgbench's transactions per second for: lock one tutor row, insert one row."""
+    binary = shutil.which(
+        "pgbench", path=os.pathsep.join([str(_pg_bin()), os.environ.get("PATH", "")])
+    )
+    assert binary, "pgbench not found"
+    parsed = make_url(url)
+    pick = "\\set t 1" if contended else f"\\set t random(1, {TUTORS})"
+    script = f"""{pick}
+BEGIN;
+SELECT n FROM bench_pg_tutors WHERE n = :t FOR NO KEY UPDATE;
+INSERT INTO bench_pg_bookings (tutor_n, at) VALUES (:t, now());
+COMMIT;
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+        handle.write(script)
+    host = parsed.query.get("host") or parsed.host or "127.0.0.1"
+    command = [
+        binary,
+        "-n",
+        "-f",
+        handle.name,
+        "-c",
+        str(clients),
+        "-j",
+        "2",
+        "-T",
+        str(seconds),
+        "-h",
+        str(host),
+        "-p",
+        str(parsed.port or 5432),
+        "-U",
+        parsed.username or "postgres",
+        parsed.database or "postgres",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    Path(handle.name).unlink()
+    match = re.search(r"tps = ([0-9.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def _pg_bin() -> Path:
+    import pgserver
+
+    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+
+async def prepare_pgbench(url: str) -> None:
+    db = Database(create_engine(url, pool_size=1))
+    async with db.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE bench_pg_tutors (n int PRIMARY KEY)"))
+        await connection.execute(
+            text(f"INSERT INTO bench_pg_tutors SELECT generate_series(1, {TUTORS})")
+        )
+        await connection.execute(
+            text(
+                "CREATE TABLE bench_pg_bookings (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
+                "tutor_n int NOT NULL REFERENCES bench_pg_tutors, at timestamptz NOT NULL)"
+            )
+        )
+    await db.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10, help="pgbench run length")
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args()
+
+    settings = Settings.from_env()
+    admin = settings.database_url or server_url(settings)
+    url = create_database(admin, prefix="booking_bench")
+    try:
+        upgrade(url)
+        tutors, services = asyncio.run(load(url, args.requests * 2))
+        tokens = [mint_token(SECRET, f"s{i}") for i in range(args.requests * 2)]
+        day = (datetime.now(UTC) + timedelta(days=7)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+
+        def input(tutor: int, hour: int) -> dict[str, object]:
+            start = day + timedelta(hours=hour)
+            return {
+                "serviceId": services[tutor],
+                "tutorId": tutors[tutor],
+                "start": start.isoformat(),
+                "timeZone": "UTC",
+            }
+
+        distinct = [(tokens[i], input(i % TUTORS, i // TUTORS)) for i in range(args.requests)]
+        fight = [(tokens[args.requests + i], input(0, i % 50)) for i in range(args.requests)]
+        server = serve(url, args.port)
+        try:
+            print(
+                f"GraphQL createBooking, one uvicorn worker, {args.concurrency} clients, {args.requests} requests each"
+            )
+            for name, inputs in (
+                ("distinct slots, 100 tutors", distinct),
+                ("everyone on one tutor", fight),
+            ):
+                seconds, outcomes = asyncio.run(hammer(args.port, inputs, args.concurrency))
+                rate = len(inputs) / seconds
+                made = outcomes.get("BookingCreated", 0)
+                print(
+                    f"  {name:28} {rate:7.1f} requests/s   {made / seconds:7.1f} bookings/s   {outcomes}"
+                )
+                if name.startswith("distinct"):
+                    ours = made / seconds
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        asyncio.run(prepare_pgbench(url))
+        print(
+            f"pgbench, same server, {args.concurrency} clients, {args.seconds} s: lock a tutor row, insert a row"
+        )
+        uniform = pgbench(url, args.concurrency, args.seconds, contended=False)
+        single = pgbench(url, args.concurrency, args.seconds, contended=True)
+        print(f"  {'uniform over 100 tutors':28} {uniform:7.1f} tps")
+        print(f"  {'all on one tutor row':28} {single:7.1f} tps")
+        print(f"ours / pgbench (distinct slots vs uniform): {ours / uniform:.1%}")
+    finally:
+        drop_database(admin, url)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
