@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -221,7 +220,8 @@ def main() -> None:
         server = serve(url, args.port)
         try:
             print(
-                f"GraphQL createBooking, one uvicorn worker, {args.concurrency} clients, {args.requests} requests each"
+                f"GraphQL createBooking, one uvicorn worker, {args.concurrency} clients, "
+                f"{args.requests} requests each"
             )
             for name, inputs in (
                 ("distinct slots, 100 tutors", distinct),
@@ -231,7 +231,8 @@ def main() -> None:
                 rate = len(inputs) / seconds
                 made = outcomes.get("BookingCreated", 0)
                 print(
-                    f"  {name:28} {rate:7.1f} requests/s   {made / seconds:7.1f} bookings/s   {outcomes}"
+                    f"  {name:28} {rate:7.1f} requests/s   "
+                    f"{made / seconds:7.1f} bookings/s   {outcomes}"
                 )
                 if name.startswith("distinct"):
                     ours = made / seconds
@@ -240,7 +241,8 @@ def main() -> None:
             server.wait(timeout=30)
         asyncio.run(prepare_pgbench(url))
         print(
-            f"pgbench, same server, {args.concurrency} clients, {args.seconds} s: lock a tutor row, insert a row"
+            f"pgbench, same server, {args.concurrency} clients, {args.seconds} s: "
+            "lock a tutor row, insert a row"
         )
         uniform = pgbench(url, args.concurrency, args.seconds, contended=False)
         single = pgbench(url, args.concurrency, args.seconds, contended=True)
@@ -252,4 +254,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
