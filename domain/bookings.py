@@ -35,7 +35,7 @@ from domain.errors import (
     SlotUnavailable,
     StudentBusy,
 )
-from domain.people import clean_name, student_of_user, tutor_of_user
+from domain.people import clean_name, student_of_user
 from domain.services import ServiceInfo, services_info
 from domain.slot_search import choose_duration, load_busy, offer_of, tutor_hours
 from models import Booking, BookingHistory, IdempotencyKey, ServiceDuration, Student, Tutor
@@ -352,8 +352,8 @@ async def _student_for(
     session: AsyncSession, identity: Identity | None, tutor: Tutor, request: BookingRequest
 ) -> tuple[Student, bool]:
     """The student the booking is for, and whether the caller books as that student's tutor."""
-    caller_tutor = await tutor_of_user(session, identity.sub) if identity else None
-    as_tutor = caller_tutor is not None and caller_tutor.id == tutor.id
+    # The tutor row is already held: the caller books as the tutor when it is theirs.
+    as_tutor = identity is not None and tutor.user_id == identity.sub
     if request.student_id is not None:
         if not as_tutor:
             raise Forbidden("Only the booking's tutor may book for a student (studentId)")
@@ -378,8 +378,7 @@ async def _student_for(
         return student, as_tutor
     if identity is None:
         raise InvalidInput("Sign in, or give the guest's name and email", "input.guest")
-    student = await student_of_user(session, identity)
-    return await _lock(session, Student, student.id), False
+    return await student_of_user(session, identity, lock=True), False
 
 
 async def create_bookings(

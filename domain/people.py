@@ -52,9 +52,11 @@ async def ensure_student(db: Database, identity: Identity) -> Student:
         return await student_of_user(session, identity)
 
 
-async def student_of_user(session: AsyncSession, identity: Identity) -> Student:
-    """ensure_student, inside a unit of work that is already open."""
+async def student_of_user(session: AsyncSession, identity: Identity, lock: bool = False) -> Student:
+    """ensure_student, inside a unit of work that is already open (`lock`: hold its row)."""
     query = select(Student).where(Student.user_id == identity.sub)
+    if lock:
+        query = query.with_for_update(key_share=True)
     existing = (await session.exec(query)).first()
     if existing is not None:
         return existing
