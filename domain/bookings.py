@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
 from booking_api.db import Database
+from domain import packages
 from domain import slots as engine
 from domain.errors import (
     Forbidden,
@@ -38,7 +39,15 @@ from domain.errors import (
 from domain.people import clean_name, student_of_user
 from domain.services import ServiceInfo, services_info
 from domain.slot_search import choose_duration, load_busy, offer_of, tutor_hours
-from models import Booking, BookingHistory, IdempotencyKey, ServiceDuration, Student, Tutor
+from models import (
+    Booking,
+    BookingHistory,
+    IdempotencyKey,
+    Service,
+    ServiceDuration,
+    Student,
+    Tutor,
+)
 
 MAX_SLOTS = 20
 MAX_TEXT = 2000
@@ -387,8 +396,6 @@ async def create_bookings(
     if not 1 <= len(request.slots) <= MAX_SLOTS:
         raise InvalidInput(f"Choose 1 to {MAX_SLOTS} slots", "input.slots")
     notes = _text(request.notes, "input.notes")
-    if request.package_id is not None:
-        raise InvalidInput("Package credit is not available on this server yet", "input.packageId")
     owner = (
         identity.sub
         if identity
@@ -407,9 +414,16 @@ async def create_bookings(
         if tutor.id not in info.tutor_ids:
             raise NotEligible("This tutor does not offer this service", "NOT_OFFERED_BY_TUTOR")
         student, as_tutor = await _student_for(session, identity, tutor, request)
-        if info.row.enrollment_required and not as_tutor:
+        row = info.row
+        enrolled = not row.enrollment_required or as_tutor
+        if not enrolled and not await packages.is_enrolled(session, row.id, student.id):
             raise NotEligible("Only students enrolled in this service may book it", "NOT_ENROLLED")
-        if info.row.requires_package and not as_tutor:
+        package = (
+            await packages.lock_for(session, request.package_id, student.id, tutor.id)
+            if request.package_id is not None
+            else None
+        )
+        if row.requires_package and package is None and not as_tutor:
             raise PolicyViolation("This service is paid with package credit", "PACKAGE_REQUIRED")
 
         options = [
@@ -417,11 +431,21 @@ async def create_bookings(
             for i, choice in enumerate(request.slots)
         ]
         for i, option in enumerate(options):
-            if option.price_amount_minor is not None:
+            if option.price_amount_minor is not None and package is None:
                 raise InvalidInput(
                     "Card payments are not configured on this server: this length has a price",
                     request.field(i, "durationMinutes"),
                 )
+        costs = (
+            [
+                packages.cost(package, option.minutes, choice.start)
+                for choice, option in zip(request.slots, options, strict=True)
+            ]
+            if package is not None
+            else []
+        )
+        if package is not None:
+            packages.spend(package, sum(costs))
         starts = [choice.start for choice in request.slots]
         desk = await _desk(
             session,
@@ -439,22 +463,53 @@ async def create_bookings(
             booking = _make(desk, student, choice.start, end, option, request, notes)
             desk.place(booking)
             made.append(booking)
+        if package is None and row.monthly_free_allowance > 0 and not as_tutor:
+            await _within_allowance(session, desk, student.id, made)
 
         token = secrets.token_urlsafe(32) if request.guest is not None and request.single else None
         if token is not None:
             made[0].manage_token_hash = token_hash(token)
+        actor = identity.sub if identity else None
+        if package is not None:
+            for booking, credit in zip(made, costs, strict=True):
+                booking.package_id, booking.package_credit = package.id, credit
         session.add_all(made)
         await session.flush()
-        actor = identity.sub if identity else None
         for booking in made:
             session.add(_record(booking, "CREATED", now, actor))
             session.add(_record(booking, "CONFIRMED", now, actor))
+            if package is not None and booking.package_credit:
+                line = packages.ledger_line(
+                    package, "REDEMPTION", -booking.package_credit, now, actor, "booked", booking.id
+                )
+                session.add(line)
+        if package is not None:
+            session.add(package)
         if request.idempotency_key is not None:
             claimed = await session.get(IdempotencyKey, (owner, request.idempotency_key))
             assert claimed is not None
             claimed.booking_ids = [str(b.id) for b in made]
             session.add(claimed)
     return Booked(made, token)
+
+
+async def _within_allowance(
+    session: AsyncSession, desk: _Desk, student_id: uuid.UUID, made: list[Booking]
+) -> None:
+    """Free bookings per calendar month of the session's start, in the schedule's zone."""
+    row = desk.info.row
+    zone = desk.hours.time_zone if desk.hours else desk.tutor.time_zone
+    by_month: dict[datetime, int] = {}
+    for booking in made:
+        first, _ = packages.month_bounds(booking.start_at, zone)
+        by_month[first] = by_month.get(first, 0) + 1
+    for first, new in by_month.items():
+        used = await packages.free_bookings_in_month(session, row.id, student_id, first, zone)
+        if used + new > row.monthly_free_allowance:
+            raise PolicyViolation(
+                f"{row.monthly_free_allowance} free booking(s) a month: this month's are used",
+                "MONTHLY_ALLOWANCE_USED",
+            )
 
 
 # ---------------------------------------------------------------- change
@@ -600,7 +655,27 @@ async def cancel_booking(
         booking.cancellation_reason = reason
         session.add(booking)
         session.add(_record(booking, "CANCELLED", now, caller.actor, reason))
-    # Free bookings have nothing to give back; card and package refunds come with payments.
+        service = await session.get(Service, booking.service_id)
+        assert service is not None
+        # The policy: a tutor's cancellation always refunds; a student's only with enough notice.
+        notice = timedelta(hours=service.cancellation_notice_hours)
+        refunds = held.as_tutor or now <= booking.start_at - notice
+        if refunds and booking.package_id is not None and booking.package_credit:
+            package = await packages.lock(session, booking.package_id)
+            assert package is not None
+            session.add(
+                packages.ledger_line(
+                    package,
+                    "REFUND",
+                    booking.package_credit,
+                    now,
+                    caller.actor,
+                    "cancelled",
+                    booking.id,
+                )
+            )
+            session.add(package)
+            return Cancelled(booking, "PACKAGE_CREDIT", booking.package_credit)
     return Cancelled(booking, "NONE", 0)
 
 

@@ -56,3 +56,9 @@ class SlotUnavailable(UserError):
     def __init__(self, message: str, alternatives: list[Any]) -> None:
         super().__init__(message)
         self.alternatives = alternatives
+
+
+class PackageUnusable(UserError):
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

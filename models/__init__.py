@@ -2,6 +2,7 @@
 
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingHistory, IdempotencyKey
+from models.packages import Enrollment, Package, PackageAdjustment, PackageTemplate
 from models.people import Student, Tutor
 from models.services import Service, ServiceDuration, ServiceTutor
 
@@ -10,7 +11,11 @@ __all__ = [
     "AvailabilityRule",
     "Booking",
     "BookingHistory",
+    "Enrollment",
     "IdempotencyKey",
+    "Package",
+    "PackageAdjustment",
+    "PackageTemplate",
     "Schedule",
     "Service",
     "ServiceDuration",

@@ -47,6 +47,14 @@ class Booking(SQLModel, table=True):
     price_amount_minor: int | None = Field(default=None, sa_type=BigInteger)
     price_currency: str | None = Field(default=None, max_length=3)
     meeting_url: str | None = Field(default=None, sa_type=Text)
+    # Paid with package credit: which package, and how much it took (given back on refund).
+    package_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(
+            Uuid, ForeignKey("packages.id", name="fk_bookings_package_id"), nullable=True
+        ),
+    )
+    package_credit: int | None = None
     reschedule_count: int = 0
     cancellation_reason: str | None = Field(default=None, sa_type=Text)
     # A guest's secret is shown once; only its SHA-256 is kept.

@@ -102,6 +102,8 @@ def user_error(error: errors.UserError) -> UserError:
         return StudentBusy(message=error.message)
     if isinstance(error, errors.PolicyViolation):
         return PolicyViolation(message=error.message, policy=Policy(error.policy))
+    if isinstance(error, errors.PackageUnusable):
+        return PackageUnusable(message=error.message, reason=PackageUnusableReason(error.reason))
     if isinstance(error, errors.NotEligible):
         return NotEligible(message=error.message, reason=NotEligibleReason(error.reason))
     if isinstance(error, errors.SlotUnavailable):
