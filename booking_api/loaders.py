@@ -12,9 +12,17 @@ from strawberry.dataloader import DataLoader
 
 from booking_api.auth import Identity
 from booking_api.db import Database
-from domain import availability, booking_queries, services
+from domain import availability, booking_queries, packages, services
 from domain.services import ServiceInfo
-from models import AvailabilityRule, BookingHistory, Schedule, Student, Tutor
+from models import (
+    AvailabilityRule,
+    BookingHistory,
+    Package,
+    PackageAdjustment,
+    Schedule,
+    Student,
+    Tutor,
+)
 
 V = TypeVar("V")
 
@@ -74,6 +82,13 @@ class Loaders:
 
         async def flags(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool | None]:
             return await booking_queries.attendance_flags(db, identity, ids, datetime.now(UTC))
+
+        self.ledger: DataLoader[uuid.UUID, list[PackageAdjustment]] = _loader(
+            db, packages.ledgers, []
+        )
+        self.package: DataLoader[uuid.UUID, Package | None] = _loader(
+            db, packages.packages_by_id, None
+        )
 
         # Per viewer: only a student's own tutors learn whether they are flagged.
         self.attendance_flag: DataLoader[uuid.UUID, bool | None] = _loader(db, flags, None)

@@ -43,6 +43,7 @@ from models import (
     Booking,
     BookingHistory,
     IdempotencyKey,
+    Package,
     Service,
     ServiceDuration,
     Student,
@@ -705,3 +706,33 @@ async def mark_attendance(
         session.add(booking)
         session.add(_record(booking, status, now, identity.sub, notes))
     return booking
+
+
+async def redeem_package(
+    db: Database, identity: Identity, booking_id: uuid.UUID, package_id: uuid.UUID, now: datetime
+) -> tuple[Booking, Package]:
+    """Pay for a booking that waits for payment with package credit, and confirm it."""
+    async with db.transaction() as session:
+        held = await _hold(session, Caller(identity), booking_id, lock_tutor=False)
+        booking = held.booking
+        if booking.status != "PENDING_PAYMENT" or not engine.is_blocking(
+            booking.status, booking.hold_expires_at, now
+        ):
+            raise PolicyViolation(
+                "Only a booking waiting for payment can be paid", "INVALID_TRANSITION"
+            )
+        package = await packages.lock_for(session, package_id, booking.student_id, booking.tutor_id)
+        credit = packages.cost(package, booking.duration_minutes, booking.start_at)
+        packages.spend(package, credit)
+        booking.status = "CONFIRMED"
+        booking.hold_expires_at = None
+        booking.price_amount_minor = booking.price_currency = None
+        booking.package_id, booking.package_credit = package.id, credit
+        session.add(
+            packages.ledger_line(
+                package, "REDEMPTION", -credit, now, identity.sub, "paid a booking", booking.id
+            )
+        )
+        session.add_all([booking, package])
+        session.add(_record(booking, "CONFIRMED", now, identity.sub, "paid with package credit"))
+    return booking, package

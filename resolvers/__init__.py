@@ -5,14 +5,20 @@ Each domain module offers a Query (and Mutation) class; they are merged into the
 
 from strawberry.tools import merge_types
 
-from resolvers import availability, bookings, node, people, services
+from resolvers import availability, bookings, node, packages, people, services
 
 Query = merge_types(
     "Query", (node.Query, people.Query, services.Query, availability.Query, bookings.Query)
 )
 Mutation = merge_types(
     "Mutation",
-    (people.Mutation, availability.Mutation, services.Mutation, bookings.Mutation),
+    (
+        people.Mutation,
+        availability.Mutation,
+        services.Mutation,
+        bookings.Mutation,
+        packages.Mutation,
+    ),
 )
 
 __all__ = ["Mutation", "Query"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import strawberry
@@ -27,6 +27,9 @@ from schema.node import Node, encode_id
 from schema.people import Student, Tutor
 from schema.scalars import TimeZone
 from schema.services import Money, Service
+
+if TYPE_CHECKING:
+    from schema.packages import Package
 
 
 @strawberry.enum
@@ -138,6 +141,17 @@ class Booking(Node):
         found = await info.context.loaders.student.load(self.row.student_id)
         assert found is not None
         return Student.from_row(found)
+
+    @strawberry.field
+    async def package(
+        self, info: Info[Context, None]
+    ) -> Annotated[Package, strawberry.lazy("schema.packages")] | None:
+        from schema.packages import Package
+
+        if self.row.package_id is None:
+            return None
+        found = await info.context.loaders.package.load(self.row.package_id)
+        return Package.from_row(found) if found else None
 
     @strawberry.field(description="An iCalendar (RFC 5545) file for this booking.")
     def ics_url(self, info: Info[Context, None]) -> str:

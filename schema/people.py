@@ -18,6 +18,7 @@ from schema.scalars import TimeZone
 
 if TYPE_CHECKING:
     from schema.availability import Schedule
+    from schema.packages import Package
     from schema.services import Service
 
 
@@ -103,6 +104,17 @@ class Viewer:
         if self.identity is None:
             return None
         return Student.from_row(await people.ensure_student(info.context.db, self.identity))
+
+    @strawberry.field(description="The viewer's own packages, as a student.")
+    async def packages(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Package, strawberry.lazy("schema.packages")]]:
+        from domain.packages import packages_of_user
+        from schema.packages import Package
+
+        if self.identity is None:
+            return []
+        return [Package.from_row(p) for p in await packages_of_user(info.context.db, self.identity)]
 
 
 @strawberry.input

@@ -1,0 +1,131 @@
+"""Packages: granted and adjusted by tutors, spent by bookings, seen by their student and tutor."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.context import Context
+from domain import bookings, packages, services
+from domain.errors import NotFound
+from domain.services import ServiceInfo
+from models import Booking as BookingRow
+from models import Package as PackageRow
+from models import Student as StudentRow
+from resolvers.availability import parse_id
+from resolvers.common import mutate
+from schema.bookings import Booking
+from schema.node import decode_id_of
+from schema.packages import (
+    AdjustPackageInput,
+    AdjustPackageResult,
+    EnrollStudentInput,
+    EnrollStudentResult,
+    GrantPackageInput,
+    GrantPackageResult,
+    Package,
+    PackageAdjusted,
+    PackageGranted,
+    PackageRedeemed,
+    RedeemPackageInput,
+    RedeemPackageResult,
+    StudentEnrolled,
+)
+from schema.people import Student
+from schema.services import Service
+
+
+async def package_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Package | None:
+    row = await packages.visible_package(info.context.db, info.context.identity, pk)
+    return Package.from_row(row) if row else None
+
+
+def _known(value: str, type_name: str) -> uuid.UUID:
+    """For results with no InvalidInput member: an id that is not one is NotFound."""
+    pk = decode_id_of(value, type_name)
+    if pk is None:
+        raise NotFound(f"No such {type_name.lower()}")
+    return pk
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def grant_package(
+        self, info: Info[Context, None], input: GrantPackageInput
+    ) -> GrantPackageResult:
+        identity = info.context.require_identity()
+
+        async def work() -> PackageRow:
+            grant = packages.Grant(
+                student_id=parse_id(input.student_id, "Student", "input.studentId"),
+                unit=input.unit.value,
+                total=input.total,
+                session_duration_minutes=input.session_duration_minutes,
+                expires_at=input.expires_at,
+                notes=input.notes,
+            )
+            return await packages.grant_package(info.context.db, identity, grant, datetime.now(UTC))
+
+        return await mutate(work(), lambda row: PackageGranted(package=Package.from_row(row)))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def adjust_package(
+        self, info: Info[Context, None], input: AdjustPackageInput
+    ) -> AdjustPackageResult:
+        identity = info.context.require_identity()
+
+        async def work() -> PackageRow:
+            package_id = parse_id(input.package_id, "Package", "input.packageId")
+            return await packages.adjust_package(
+                info.context.db, identity, package_id, input.delta, input.reason, datetime.now(UTC)
+            )
+
+        return await mutate(work(), lambda row: PackageAdjusted(package=Package.from_row(row)))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def redeem_package(
+        self, info: Info[Context, None], input: RedeemPackageInput
+    ) -> RedeemPackageResult:
+        identity = info.context.require_identity()
+
+        async def work() -> tuple[BookingRow, PackageRow]:
+            return await bookings.redeem_package(
+                info.context.db,
+                identity,
+                _known(input.booking_id, "Booking"),
+                _known(input.package_id, "Package"),
+                datetime.now(UTC),
+            )
+
+        return await mutate(  # type: ignore[no-any-return]
+            work(),
+            lambda pair: PackageRedeemed(
+                booking=Booking.from_row(pair[0]), package=Package.from_row(pair[1])
+            ),
+        )
+
+    @strawberry.mutation
+    async def enroll_student(
+        self, info: Info[Context, None], input: EnrollStudentInput
+    ) -> EnrollStudentResult:
+        identity = info.context.require_identity()
+
+        async def work() -> tuple[ServiceInfo, StudentRow]:
+            service_id = _known(input.service_id, "Service")
+            _, student = await packages.enroll(
+                info.context.db, identity, service_id, _known(input.student_id, "Student")
+            )
+            found = await services.get_service(info.context.db, service_id)
+            assert found is not None
+            return found, student
+
+        return await mutate(  # type: ignore[no-any-return]
+            work(),
+            lambda pair: StudentEnrolled(
+                service=Service.from_info(pair[0]), student=Student.from_row(pair[1])
+            ),
+        )

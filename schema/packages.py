@@ -1,0 +1,165 @@
+"""Packages of session credit, their ledger, and the package mutations' inputs and results."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.context import Context
+from models import Package as PackageRow
+from models import PackageAdjustment as AdjustmentRow
+from schema.errors import InvalidInput, NotFound, PackageUnusable, PolicyViolation
+from schema.node import Node
+from schema.people import Student, Tutor
+from schema.services import Service
+
+if TYPE_CHECKING:
+    from schema.bookings import Booking
+
+
+@strawberry.enum
+class PackageUnit(Enum):
+    SESSIONS = "SESSIONS"
+    MINUTES = "MINUTES"
+
+
+@strawberry.type
+class PackageAdjustment:
+    row: strawberry.Private[AdjustmentRow]
+    delta: int
+    reason: str | None
+    at: dt.datetime
+
+    @strawberry.field
+    async def booking(
+        self, info: Info[Context, None]
+    ) -> Annotated[Booking, strawberry.lazy("schema.bookings")] | None:
+        from resolvers.bookings import booking_by_pk
+
+        return await booking_by_pk(info, self.row.booking_id) if self.row.booking_id else None
+
+
+@strawberry.type
+class Package(Node):
+    row: strawberry.Private[PackageRow]
+    unit: PackageUnit
+    total: int
+    remaining: int
+    session_duration_minutes: int | None = strawberry.field(
+        description="For SESSIONS: the length of session one credit buys."
+    )
+    expires_at: dt.datetime | None
+    notes: str | None
+
+    @classmethod
+    def from_row(cls, row: PackageRow) -> Package:
+        return cls(
+            pk=row.id,
+            row=row,
+            unit=PackageUnit(row.unit),
+            total=row.total,
+            remaining=row.remaining,
+            session_duration_minutes=row.session_duration_minutes,
+            expires_at=row.expires_at,
+            notes=row.notes,
+        )
+
+    @strawberry.field
+    async def student(self, info: Info[Context, None]) -> Student:
+        found = await info.context.loaders.student.load(self.row.student_id)
+        assert found is not None
+        return Student.from_row(found)
+
+    @strawberry.field
+    async def tutor(self, info: Info[Context, None]) -> Tutor:
+        found = await info.context.loaders.tutor.load(self.row.tutor_id)
+        assert found is not None
+        return Tutor.from_row(found)
+
+    @strawberry.field(
+        description=(
+            "Every change to the balance, oldest first: grants, redemptions, refunds, manual "
+            "adjustments."
+        )
+    )
+    async def adjustments(self, info: Info[Context, None]) -> list[PackageAdjustment]:
+        rows = await info.context.loaders.ledger.load(self.pk)
+        return [PackageAdjustment(row=r, delta=r.delta, reason=r.reason, at=r.at) for r in rows]
+
+
+@strawberry.input
+class GrantPackageInput:
+    student_id: strawberry.ID
+    unit: PackageUnit
+    total: int
+    session_duration_minutes: int | None = None
+    expires_at: dt.datetime | None = None
+    notes: str | None = None
+
+
+@strawberry.type
+class PackageGranted:
+    package: Package
+
+
+GrantPackageResult = Annotated[
+    PackageGranted | InvalidInput | NotFound, strawberry.union("GrantPackageResult")
+]
+
+
+@strawberry.input
+class AdjustPackageInput:
+    package_id: strawberry.ID
+    delta: int
+    reason: str | None = None
+
+
+@strawberry.type
+class PackageAdjusted:
+    package: Package
+
+
+AdjustPackageResult = Annotated[
+    PackageAdjusted | InvalidInput | NotFound, strawberry.union("AdjustPackageResult")
+]
+
+
+@strawberry.input
+class RedeemPackageInput:
+    booking_id: strawberry.ID = strawberry.field(
+        description=(
+            "A booking waiting for payment: the package pays for it instead, and it is confirmed."
+        )
+    )
+    package_id: strawberry.ID
+
+
+@strawberry.type
+class PackageRedeemed:
+    booking: Annotated[Booking, strawberry.lazy("schema.bookings")]
+    package: Package
+
+
+RedeemPackageResult = Annotated[
+    PackageRedeemed | PackageUnusable | PolicyViolation | NotFound,
+    strawberry.union("RedeemPackageResult"),
+]
+
+
+@strawberry.input
+class EnrollStudentInput:
+    service_id: strawberry.ID
+    student_id: strawberry.ID
+
+
+@strawberry.type
+class StudentEnrolled:
+    service: Service
+    student: Student
+
+
+EnrollStudentResult = Annotated[StudentEnrolled | NotFound, strawberry.union("EnrollStudentResult")]
