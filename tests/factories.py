@@ -100,24 +100,28 @@ async def add_booking(
     status: str = "CONFIRMED",
     buffers: tuple[int, int] = (0, 0),
     hold_expires_at: datetime | None = None,
-) -> None:
-    """A booking row as the booking transaction (next issue) will write it."""
+    student_id: Any = None,
+) -> Any:
+    """A booking row written directly: busy time, or a booking waiting for payment."""
     end = start + timedelta(minutes=minutes)
     block_start, block_end = occupied(start, end, *buffers)
     async with db.transaction() as session:
-        student = Student(display_name="Busy", email="busy@example.com")
-        session.add(student)
-        await session.flush()
-        session.add(
-            Booking(
-                service_id=pk(service_id),
-                tutor_id=pk(tutor_id),
-                student_id=student.id,
-                status=status,
-                start_at=start,
-                end_at=end,
-                block_start=block_start,
-                block_end=block_end,
-                hold_expires_at=hold_expires_at,
-            )
+        if student_id is None:
+            student = Student(display_name="Busy", email="busy@example.com")
+            session.add(student)
+            await session.flush()
+            student_id = student.id
+        booking = Booking(
+            service_id=pk(service_id),
+            tutor_id=pk(tutor_id),
+            student_id=student_id,
+            status=status,
+            start_at=start,
+            end_at=end,
+            block_start=block_start,
+            block_end=block_end,
+            hold_expires_at=hold_expires_at,
+            duration_minutes=minutes,
         )
+        session.add(booking)
+    return booking.id
