@@ -77,10 +77,6 @@ class Settings:
             ),
         )
 
-    @property
-    def embedded(self) -> bool:
-        return self.database_url is None
-
     def jwt_secret(self) -> str:
         """The signing secret; in embedded mode one is made once and kept in the data folder."""
         if self.auth_jwt_secret is not None:

@@ -214,11 +214,6 @@ async def schedules_of_tutors(
     return found
 
 
-async def get_schedule(db: Database, schedule_id: uuid.UUID) -> Schedule | None:
-    async with db.session() as session:
-        return await session.get(Schedule, schedule_id)
-
-
 async def rules_of_schedules(
     session: AsyncSession, schedule_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[AvailabilityRule]]:

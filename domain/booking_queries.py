@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, tuple_
 from sqlmodel import col, select
@@ -266,9 +265,3 @@ async def conflicting_bookings(db: Database, override: AvailabilityOverride) -> 
             .order_by(col(Booking.start_at))
         )
         return list(rows)
-
-
-def cursor_of(rows: list[Any]) -> tuple[str | None, str | None]:
-    if not rows:
-        return None, None
-    return encode_cursor(rows[0]), encode_cursor(rows[-1])

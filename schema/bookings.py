@@ -24,7 +24,7 @@ from schema.errors import (
     StudentBusy,
 )
 from schema.node import Node, encode_id
-from schema.people import Student, Tutor
+from schema.people import Student, Tutor, student_of, tutor_of
 from schema.scalars import TimeZone
 from schema.services import Money, Service
 
@@ -132,15 +132,11 @@ class Booking(Node):
 
     @strawberry.field
     async def tutor(self, info: Info[Context, None]) -> Tutor:
-        found = await info.context.loaders.tutor.load(self.row.tutor_id)
-        assert found is not None
-        return Tutor.from_row(found)
+        return await tutor_of(info, self.row.tutor_id)
 
     @strawberry.field
     async def student(self, info: Info[Context, None]) -> Student:
-        found = await info.context.loaders.student.load(self.row.student_id)
-        assert found is not None
-        return Student.from_row(found)
+        return await student_of(info, self.row.student_id)
 
     @strawberry.field
     async def package(

@@ -14,7 +14,7 @@ from models import Package as PackageRow
 from models import PackageAdjustment as AdjustmentRow
 from schema.errors import InvalidInput, NotFound, PackageUnusable, PolicyViolation
 from schema.node import Node
-from schema.people import Student, Tutor
+from schema.people import Student, Tutor, student_of, tutor_of
 from schema.services import Service
 
 if TYPE_CHECKING:
@@ -70,15 +70,11 @@ class Package(Node):
 
     @strawberry.field
     async def student(self, info: Info[Context, None]) -> Student:
-        found = await info.context.loaders.student.load(self.row.student_id)
-        assert found is not None
-        return Student.from_row(found)
+        return await student_of(info, self.row.student_id)
 
     @strawberry.field
     async def tutor(self, info: Info[Context, None]) -> Tutor:
-        found = await info.context.loaders.tutor.load(self.row.tutor_id)
-        assert found is not None
-        return Tutor.from_row(found)
+        return await tutor_of(info, self.row.tutor_id)
 
     @strawberry.field(
         description=(

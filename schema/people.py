@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -131,3 +132,17 @@ class TutorProfileCreated:
 CreateTutorProfileResult = Annotated[
     TutorProfileCreated | InvalidInput, strawberry.union("CreateTutorProfileResult")
 ]
+
+
+async def tutor_of(info: Info[Context, None], tutor_id: uuid.UUID) -> Tutor:
+    """A related object's tutor, through the request's loader."""
+    found = await info.context.loaders.tutor.load(tutor_id)
+    assert found is not None
+    return Tutor.from_row(found)
+
+
+async def student_of(info: Info[Context, None], student_id: uuid.UUID) -> Student:
+    """A related object's student, through the request's loader."""
+    found = await info.context.loaders.student.load(student_id)
+    assert found is not None
+    return Student.from_row(found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from typing import NewType
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
@@ -25,10 +25,6 @@ def parse_time_zone(value: object) -> TimeZone:
     if not isinstance(value, str) or value not in known_time_zones():
         raise ValueError(f"Unknown time zone {value!r}: use an IANA name such as America/New_York")
     return TimeZone(value)
-
-
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def parse_datetime(value: object) -> datetime:

@@ -131,7 +131,8 @@ async def test_overrides(gql: GraphQLClient) -> None:
 
     whole = await add(date="2027-01-04", available=False)
     assert whole["__typename"] == "OverrideAdded"
-    assert await add(date="2027-01-05", start="10:00", end="12:00", available=False)
+    blocked = await add(date="2027-01-05", start="10:00", end="12:00", available=False)
+    assert blocked["__typename"] == "OverrideAdded"
     extra = await add(date="2027-01-09", start="10:00", end="00:00", available=True)
     assert extra["__typename"] == "OverrideAdded"
     assert (await add(date="2027-01-06", available=True))["field"] == "input.start"

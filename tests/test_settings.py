@@ -19,7 +19,7 @@ def test_production_needs_a_secret() -> None:
         {"DATABASE_URL": "postgresql://db.example/booking", "AUTH_JWT_SECRET": SECRET}
     )
     assert settings.jwt_secret() == SECRET
-    assert not settings.embedded
+    assert settings.database_url == "postgresql://db.example/booking"
 
 
 def test_refusals_name_the_variable() -> None:
@@ -40,7 +40,7 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
             "GRAPHQL_MAX_ALIASES": "5",
         }
     )
-    assert settings.embedded
+    assert settings.database_url is None
     assert settings.data_dir == tmp_path
     assert settings.public_base_url == "https://book.example"
     assert settings.log_level == "DEBUG"
