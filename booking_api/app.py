@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -26,14 +27,15 @@ from booking_api.auth import AuthError, identity_from_header
 from booking_api.context import Context
 from booking_api.db import Database, create_engine, server_url
 from booking_api.settings import Settings
-from domain import ics
+from domain import ics, payments
+from domain.stripe import BadSignature, Cards
 from schema.node import decode_id_of
 
 log = logging.getLogger("booking_api")
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, cards: Cards | None) -> None:
         super().__init__(
             build_schema(settings.limits),
             graphql_ide="graphiql",
@@ -45,6 +47,7 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         self.settings = settings
         self.db = db
+        self.cards = cards
         self.secret = settings.jwt_secret()
 
     async def get_context(
@@ -54,6 +57,7 @@ class GraphQLApp(GraphQL[Context, None]):
             db=self.db,
             settings=self.settings,
             secret=self.secret,
+            cards=self.cards,
             request=request,
             response=response,
         )
@@ -124,14 +128,56 @@ def calendar_file(db: Database, secret: str) -> Route:
     return Route("/bookings/{booking}.ics", booking_ics, methods=["GET"])
 
 
+def stripe_webhook(db: Database, cards: Cards | None) -> Route:
+    """Stripe's events: verified on the raw body, stored once, applied in one transaction.
+
+    Refunds owed are sent to Stripe after the response, so Stripe hears back quickly."""
+
+    async def webhook(request: Request) -> Response:
+        if cards is None:
+            return JSONResponse({"error": "card payments are not configured"}, status_code=404)
+        body = await request.body()
+        try:
+            event = cards.event(body, request.headers.get("stripe-signature"))
+        except BadSignature as error:
+            return JSONResponse({"error": f"bad signature: {error}"}, status_code=400)
+        handled = await payments.handle_event(db, event, datetime.now(UTC))
+        task = (
+            BackgroundTask(cards.settle_refunds, db, handled.refund_ids)
+            if handled.refund_ids
+            else None
+        )
+        return JSONResponse({"received": True, "outcome": handled.outcome}, background=task)
+
+    return Route("/webhooks/stripe", webhook, methods=["POST"])
+
+
+def checkout_pages() -> list[Route]:
+    """Where Checkout sends the payer back when no CHECKOUT_*_URL points to the client's app."""
+
+    def page(text: str) -> Any:
+        async def show(request: Request) -> Response:
+            return PlainTextResponse(text)
+
+        return show
+
+    return [
+        Route("/checkout/success", page("Payment received: your booking is confirmed shortly.")),
+        Route("/checkout/cancelled", page("Payment cancelled: nothing was charged.")),
+    ]
+
+
 def build_app(settings: Settings, db: Database, lifespan: Any = None) -> Starlette:
-    graphql = GraphQLApp(settings, db)
+    cards = Cards(settings.stripe, settings.payment_hold_minutes) if settings.stripe else None
+    graphql = GraphQLApp(settings, db, cards)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             health(db),
             calendar_file(db, graphql.secret),
+            stripe_webhook(db, cards),
+            *checkout_pages(),
         ],
         lifespan=lifespan,
     )

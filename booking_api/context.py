@@ -14,6 +14,7 @@ from booking_api.auth import Identity
 from booking_api.db import Database
 from booking_api.loaders import Loaders
 from booking_api.settings import Settings
+from domain.stripe import Cards
 
 
 def unauthenticated(
@@ -31,6 +32,7 @@ class Context:
     db: Database
     settings: Settings
     secret: str = ""  # the signing secret (tokens, calendar links)
+    cards: Cards | None = None  # card payments, when Stripe is configured
     request: Request | WebSocket | None = None
     response: Response | WebSocket | None = None
     identity: Identity | None = None

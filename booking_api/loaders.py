@@ -12,13 +12,15 @@ from strawberry.dataloader import DataLoader
 
 from booking_api.auth import Identity
 from booking_api.db import Database
-from domain import availability, booking_queries, packages, services
+from domain import availability, booking_queries, packages, payments, services
 from domain.services import ServiceInfo
 from models import (
     AvailabilityRule,
     BookingHistory,
     Package,
     PackageAdjustment,
+    PackageTemplate,
+    Payment,
     Schedule,
     Student,
     Tutor,
@@ -88,6 +90,13 @@ class Loaders:
         )
         self.package: DataLoader[uuid.UUID, Package | None] = _loader(
             db, packages.packages_by_id, None
+        )
+
+        self.templates_of_tutor: DataLoader[uuid.UUID, list[PackageTemplate]] = _loader(
+            db, packages.templates_of_tutors, []
+        )
+        self.payment: DataLoader[uuid.UUID, Payment | None] = _loader(
+            db, payments.payments_by_id, None
         )
 
         # Per viewer: only a student's own tutors learn whether they are flagged.

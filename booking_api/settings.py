@@ -28,6 +28,27 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _stripe(env: dict[str, str], public_base_url: str) -> StripeSettings | None:
+    key = env.get("STRIPE_SECRET_KEY") or None
+    if key is None:
+        return None
+    webhook_secret = env.get("STRIPE_WEBHOOK_SECRET") or ""
+    if not webhook_secret.strip():
+        # An empty secret verifies signatures made with an empty key: anyone could forge events.
+        raise SettingsError(
+            "STRIPE_WEBHOOK_SECRET is not set: with STRIPE_SECRET_KEY the webhook needs "
+            "the endpoint's signing secret (whsec_…)"
+        )
+    return StripeSettings(
+        secret_key=key,
+        webhook_secret=webhook_secret,
+        api_base=(env.get("STRIPE_API_BASE") or StripeSettings.api_base).rstrip("/"),
+        success_url=env.get("CHECKOUT_SUCCESS_URL")
+        or f"{public_base_url}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=env.get("CHECKOUT_CANCEL_URL") or f"{public_base_url}/checkout/cancelled",
+    )
+
+
 @dataclass(frozen=True)
 class QueryLimits:
     """Limits that refuse an oversized GraphQL document before it runs."""
@@ -35,6 +56,18 @@ class QueryLimits:
     max_depth: int = 12
     max_tokens: int = 3000
     max_aliases: int = 30
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """Card payments through Stripe Checkout; absent when STRIPE_SECRET_KEY is unset."""
+
+    secret_key: str
+    webhook_secret: str
+    # Where the `stripe` library sends API calls: Stripe itself, or a compatible test server.
+    api_base: str = "https://api.stripe.com"
+    success_url: str = ""
+    cancel_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,6 +79,9 @@ class Settings:
     log_level: str = "INFO"
     db_pool_size: int = 10
     limits: QueryLimits = field(default_factory=QueryLimits)
+    stripe: StripeSettings | None = None
+    # How long a booking waiting for payment keeps its slot.
+    payment_hold_minutes: int = 15
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -63,11 +99,12 @@ class Settings:
                 "AUTH_JWT_SECRET is not set: with DATABASE_URL (production) the service needs "
                 "a fixed secret to sign and check tokens"
             )
+        public_base_url = (env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/")
         return cls(
             database_url=database_url,
             data_dir=Path(env.get("BOOKING_DATA_DIR") or ".data").expanduser().resolve(),
             auth_jwt_secret=secret,
-            public_base_url=(env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/"),
+            public_base_url=public_base_url,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             limits=QueryLimits(
@@ -75,6 +112,8 @@ class Settings:
                 max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", QueryLimits.max_tokens),
                 max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", QueryLimits.max_aliases),
             ),
+            stripe=_stripe(env, public_base_url),
+            payment_hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 15),
         )
 
     def jwt_secret(self) -> str:

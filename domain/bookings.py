@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
@@ -39,11 +40,14 @@ from domain.errors import (
 from domain.people import clean_name, student_of_user
 from domain.services import ServiceInfo, services_info
 from domain.slot_search import choose_duration, load_busy, offer_of, tutor_hours
+from domain.stripe import CardError, Cards, LineItem, checkout_expiry
 from models import (
     Booking,
     BookingHistory,
     IdempotencyKey,
     Package,
+    Payment,
+    PaymentRefund,
     Service,
     ServiceDuration,
     Student,
@@ -392,7 +396,11 @@ async def _student_for(
 
 
 async def create_bookings(
-    db: Database, identity: Identity | None, request: BookingRequest, now: datetime
+    db: Database,
+    identity: Identity | None,
+    request: BookingRequest,
+    now: datetime,
+    cards: Cards | None = None,
 ) -> Booked:
     if not 1 <= len(request.slots) <= MAX_SLOTS:
         raise InvalidInput(f"Choose 1 to {MAX_SLOTS} slots", "input.slots")
@@ -431,12 +439,15 @@ async def create_bookings(
             choose_duration(info, choice.duration_minutes, request.field(i, "durationMinutes"))
             for i, choice in enumerate(request.slots)
         ]
-        for i, option in enumerate(options):
-            if option.price_amount_minor is not None and package is None:
-                raise InvalidInput(
-                    "Card payments are not configured on this server: this length has a price",
-                    request.field(i, "durationMinutes"),
-                )
+        # A priced length is paid by card unless a package pays, or a tutor books it (and
+        # settles payment with the student themselves).
+        by_card = package is None and not as_tutor
+        priced = [i for i, option in enumerate(options) if option.price_amount_minor is not None]
+        if by_card and priced and cards is None:
+            raise InvalidInput(
+                "Card payments are not configured on this server: this length has a price",
+                request.field(priced[0], "durationMinutes"),
+            )
         costs = (
             [
                 packages.cost(package, option.minutes, choice.start)
@@ -462,10 +473,16 @@ async def create_bookings(
         for i, (choice, option) in enumerate(zip(request.slots, options, strict=True)):
             end = desk.check(choice.start, option, request.field(i, "start"))
             booking = _make(desk, student, choice.start, end, option, request, notes)
+            if package is None and option.price_amount_minor is not None:
+                booking.price_amount_minor = option.price_amount_minor
+                booking.price_currency = option.price_currency
             desk.place(booking)
             made.append(booking)
         if package is None and row.monthly_free_allowance > 0 and not as_tutor:
             await _within_allowance(session, desk, student.id, made)
+        payment = None
+        if by_card and priced and cards is not None:
+            payment = await _hold_for_payment(session, made, student, tutor, now + cards.hold, now)
 
         token = secrets.token_urlsafe(32) if request.guest is not None and request.single else None
         if token is not None:
@@ -478,7 +495,8 @@ async def create_bookings(
         await session.flush()
         for booking in made:
             session.add(_record(booking, "CREATED", now, actor))
-            session.add(_record(booking, "CONFIRMED", now, actor))
+            if booking.status == "CONFIRMED":
+                session.add(_record(booking, "CONFIRMED", now, actor))
             if package is not None and booking.package_credit:
                 line = packages.ledger_line(
                     package, "REDEMPTION", -booking.package_credit, now, actor, "booked", booking.id
@@ -491,7 +509,79 @@ async def create_bookings(
             assert claimed is not None
             claimed.booking_ids = [str(b.id) for b in made]
             session.add(claimed)
+    if payment is not None:
+        assert cards is not None
+        await _open_checkout(db, cards, payment, made, info.row.title, student.email, now)
     return Booked(made, token)
+
+
+async def _hold_for_payment(
+    session: AsyncSession,
+    made: list[Booking],
+    student: Student,
+    tutor: Tutor,
+    hold_until: datetime,
+    now: datetime,
+) -> Payment:
+    """The priced bookings wait for one card payment, holding their time until `hold_until`."""
+    owed = [b for b in made if b.price_amount_minor is not None]
+    payment = Payment(
+        id=uuid.uuid4(),
+        purpose="BOOKING",
+        status="OPEN",
+        student_id=student.id,
+        tutor_id=tutor.id,
+        amount_minor=sum(b.price_amount_minor or 0 for b in owed),
+        currency=owed[0].price_currency or "",
+        booking_amounts={str(b.id): b.price_amount_minor or 0 for b in owed},
+        checkout_expires_at=checkout_expiry(hold_until, now),
+    )
+    session.add(payment)
+    await session.flush()  # the bookings refer to it
+    for booking in owed:
+        booking.status = "PENDING_PAYMENT"
+        booking.hold_expires_at = hold_until
+        booking.payment_id = payment.id
+    return payment
+
+
+async def _open_checkout(
+    db: Database,
+    cards: Cards,
+    payment: Payment,
+    made: list[Booking],
+    title: str,
+    email: str | None,
+    now: datetime,
+) -> None:
+    """After commit: the Checkout Session. If Stripe can't be reached, the holds are let go."""
+    items = [
+        LineItem(
+            f"{title} ({b.duration_minutes} min)",
+            b.price_amount_minor or 0,
+            payment.currency,
+            b.start_at.astimezone(ZoneInfo(b.student_time_zone)).strftime("%A %d %B %Y, %H:%M %Z"),
+        )
+        for b in made
+        if b.payment_id == payment.id
+    ]
+    try:
+        await cards.open_checkout(db, payment, items, email)
+    except CardError:
+        async with db.transaction() as session:
+            locked = await lock_payment(session, payment.id)
+            assert locked is not None
+            await expire_unpaid(session, locked, "FAILED", now, "card payment could not start")
+            # A retry with the same idempotency key books afresh.
+            await session.exec(
+                delete(IdempotencyKey).where(
+                    col(IdempotencyKey.booking_ids).contains([str(made[0].id)])
+                )
+            )
+        raise PolicyViolation(
+            "Card payments are unavailable right now, so nothing was booked: try again shortly",
+            "PAYMENT_UNAVAILABLE",
+        ) from None
 
 
 async def _within_allowance(
@@ -577,9 +667,13 @@ async def reschedule_booking(
     async with db.transaction() as session:
         held = await _hold(session, caller, booking_id, lock_tutor=True)
         booking = held.booking
-        if booking.status not in ACTIVE:
+        if booking.status not in ACTIVE or not engine.is_blocking(
+            booking.status, booking.hold_expires_at, now
+        ):
             raise PolicyViolation(
-                f"A {booking.status.lower()} booking cannot be moved", "INVALID_TRANSITION"
+                "This booking cannot be moved: it is "
+                + ("no longer held" if booking.status in ACTIVE else booking.status.lower()),
+                "INVALID_TRANSITION",
             )
         info = (await services_info(session, [booking.service_id]))[booking.service_id]
         row = info.row
@@ -600,7 +694,8 @@ async def reschedule_booking(
         )
         if option.price_amount_minor is not None and option.minutes != booking.duration_minutes:
             raise InvalidInput(
-                "Changing to a priced length needs card payments", "input.durationMinutes"
+                "A priced length is chosen when booking: cancel and book again to change it",
+                "input.durationMinutes",
             )
         tutor = await session.get(Tutor, booking.tutor_id)
         assert tutor is not None
@@ -637,9 +732,16 @@ async def reschedule_booking(
 
 
 async def cancel_booking(
-    db: Database, caller: Caller, booking_id: uuid.UUID | None, reason: str | None, now: datetime
+    db: Database,
+    caller: Caller,
+    booking_id: uuid.UUID | None,
+    reason: str | None,
+    now: datetime,
+    cards: Cards | None = None,
 ) -> Cancelled:
     reason = _clip(reason)
+    refund: PaymentRefund | None = None
+    close_checkout: str | None = None
     async with db.transaction() as session:
         # Freeing time never over-books: the booking's own lock is enough.
         held = await _hold(session, caller, booking_id, lock_tutor=False)
@@ -652,6 +754,7 @@ async def cancel_booking(
             raise PolicyViolation(
                 "A session that has started cannot be cancelled", "INVALID_TRANSITION"
             )
+        was = booking.status
         booking.status = "CANCELLED"
         booking.cancellation_reason = reason
         session.add(booking)
@@ -661,6 +764,11 @@ async def cancel_booking(
         # The policy: a tutor's cancellation always refunds; a student's only with enough notice.
         notice = timedelta(hours=service.cancellation_notice_hours)
         refunds = held.as_tutor or now <= booking.start_at - notice
+        # Read after the booking's lock: a payment settling now has committed, or will see
+        # this cancellation and refund it itself.
+        payment = await session.get(Payment, booking.payment_id) if booking.payment_id else None
+        if was == "PENDING_PAYMENT" and payment is not None and payment.status == "OPEN":
+            close_checkout = await _unpaid_checkout(session, payment)
         if refunds and booking.package_id is not None and booking.package_credit:
             package = await packages.lock(session, booking.package_id)
             assert package is not None
@@ -677,7 +785,145 @@ async def cancel_booking(
             )
             session.add(package)
             return Cancelled(booking, "PACKAGE_CREDIT", booking.package_credit)
-    return Cancelled(booking, "NONE", 0)
+        if refunds and was == "CONFIRMED" and payment is not None and payment.status == "PAID":
+            refund = _refund(payment, booking, "cancelled")
+            session.add(refund)
+    if cards is not None and close_checkout is not None:
+        await cards.expire_checkout(close_checkout)
+    if refund is None:
+        return Cancelled(booking, "NONE", 0)
+    if cards is not None:
+        await cards.settle_refunds(db, [refund.id])
+    return Cancelled(booking, "CARD", refund.amount_minor)
+
+
+def _refund(payment: Payment, booking: Booking, reason: str) -> PaymentRefund:
+    return PaymentRefund(
+        id=uuid.uuid4(),
+        payment_id=payment.id,
+        booking_id=booking.id,
+        amount_minor=payment.booking_amounts.get(str(booking.id), 0),
+        reason=reason,
+        status="PENDING",
+    )
+
+
+async def _unpaid_checkout(session: AsyncSession, payment: Payment) -> str | None:
+    """The Checkout Session to close once none of its bookings waits for it any more."""
+    waiting = await session.exec(
+        select(Booking.id).where(
+            Booking.payment_id == payment.id, Booking.status == "PENDING_PAYMENT"
+        )
+    )
+    return None if waiting.first() is not None else payment.checkout_session_id
+
+
+# ---------------------------------------------------------------- card payments settle
+
+
+async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment | None:
+    """Payments are locked before their tutor and bookings, as the webhook settles them."""
+    payment: Payment | None = await _lock(session, Payment, payment_id)
+    return payment
+
+
+async def expire_unpaid(
+    session: AsyncSession, payment: Payment, status: str, now: datetime, reason: str
+) -> None:
+    """An open payment that will not be paid: its bookings waiting for it let their time go."""
+    if payment.status != "OPEN":
+        return
+    payment.status = status
+    session.add(payment)
+    rows = await session.exec(
+        select(Booking)
+        .where(Booking.payment_id == payment.id, Booking.status == "PENDING_PAYMENT")
+        .with_for_update()
+    )
+    for booking in rows:
+        booking.status = "EXPIRED"
+        booking.hold_expires_at = None
+        session.add(booking)
+        session.add(_record(booking, "EXPIRED", now, None, reason))
+
+
+async def confirm_paid(
+    session: AsyncSession, payment: Payment, now: datetime
+) -> list[PaymentRefund]:
+    """A booking payment has succeeded (the payment row is locked and now PAID).
+
+    Bookings still holding their time are confirmed. One whose hold lapsed is confirmed if its
+    time is still free (re-checked here under the tutor's lock, like any booking), otherwise
+    it is EXPIRED and refunded; so is one cancelled or paid with a package meanwhile. Never
+    double-booked: the same check as every other write."""
+    await _lock(session, Tutor, payment.tutor_id)
+    await _lock(session, Student, payment.student_id)
+    rows = list(
+        await session.exec(
+            select(Booking)
+            .where(Booking.payment_id == payment.id)
+            .order_by(col(Booking.start_at))
+            .with_for_update()
+        )
+    )
+    refunds: list[PaymentRefund] = []
+    for booking in rows:
+        if booking.status == "PENDING_PAYMENT" and engine.is_blocking(
+            booking.status, booking.hold_expires_at, now
+        ):
+            _confirm(session, booking, now, "paid by card")
+        elif booking.status in ("PENDING_PAYMENT", "EXPIRED") and await _still_free(
+            session, booking, now
+        ):
+            _confirm(session, booking, now, "paid by card after the hold lapsed")
+        else:
+            reason = "paid after the hold lapsed and the time was taken: refunded"
+            if booking.status == "PENDING_PAYMENT":
+                booking.status = "EXPIRED"
+                session.add(_record(booking, "EXPIRED", now, None, reason))
+            elif booking.status != "EXPIRED":
+                reason = f"paid by card while {booking.status.lower()}: refunded"
+            booking.hold_expires_at = None
+            session.add(booking)
+            refunds.append(_refund(payment, booking, reason))
+    session.add_all(refunds)
+    return refunds
+
+
+def _confirm(session: AsyncSession, booking: Booking, now: datetime, reason: str) -> None:
+    booking.status = "CONFIRMED"
+    booking.hold_expires_at = None
+    session.add(booking)
+    session.add(_record(booking, "CONFIRMED", now, None, reason))
+
+
+async def _still_free(session: AsyncSession, booking: Booking, now: datetime) -> bool:
+    """Whether a lapsed hold's time could be booked again by its tutor now."""
+    if booking.start_at <= now:
+        return False
+    info = (await services_info(session, [booking.service_id]))[booking.service_id]
+    tutor = await session.get(Tutor, booking.tutor_id)
+    assert tutor is not None
+    desk = await _desk(
+        session,
+        info,
+        tutor,
+        booking.student_id,
+        True,
+        (booking.start_at, booking.start_at + timedelta(hours=12)),
+        now,
+        booking.student_time_zone,
+        exclude=booking.id,
+    )
+    # The length as booked, even if the service has stopped offering it since.
+    option = ServiceDuration(
+        service_id=booking.service_id, minutes=booking.duration_minutes, position=0
+    )
+    try:
+        desk.check(booking.start_at, option, "start")
+    except (SlotUnavailable, StudentBusy):
+        return False
+    return True
 
 
 async def mark_attendance(
@@ -709,9 +955,15 @@ async def mark_attendance(
 
 
 async def redeem_package(
-    db: Database, identity: Identity, booking_id: uuid.UUID, package_id: uuid.UUID, now: datetime
+    db: Database,
+    identity: Identity,
+    booking_id: uuid.UUID,
+    package_id: uuid.UUID,
+    now: datetime,
+    cards: Cards | None = None,
 ) -> tuple[Booking, Package]:
     """Pay for a booking that waits for payment with package credit, and confirm it."""
+    close_checkout: str | None = None
     async with db.transaction() as session:
         held = await _hold(session, Caller(identity), booking_id, lock_tutor=False)
         booking = held.booking
@@ -735,4 +987,9 @@ async def redeem_package(
         )
         session.add_all([booking, package])
         session.add(_record(booking, "CONFIRMED", now, identity.sub, "paid with package credit"))
+        payment = await session.get(Payment, booking.payment_id) if booking.payment_id else None
+        if payment is not None:
+            close_checkout = await _unpaid_checkout(session, payment)
+    if cards is not None and close_checkout is not None:
+        await cards.expire_checkout(close_checkout)
     return booking, package

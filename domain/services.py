@@ -109,6 +109,21 @@ def _check_numbers(rules: ServiceRules) -> None:
             )
 
 
+def check_price(amount_minor: int, currency: str | None, field_name: str) -> str:
+    """A price's currency, upper case, once amount and code are known to be sound."""
+    code = (currency or "").upper()
+    if code not in ISO_4217:
+        raise InvalidInput(
+            f"{currency!r} is not an ISO 4217 currency code", f"{field_name}.currency"
+        )
+    if not 0 < amount_minor <= MAX_PRICE:
+        raise InvalidInput(
+            "A price is a positive amount in minor units; leave price out for free",
+            f"{field_name}.amountMinor",
+        )
+    return code
+
+
 def _check_durations(durations: Sequence[DurationInput]) -> list[DurationInput]:
     if not durations:
         raise InvalidInput("Offer at least one duration", "input.durations")
@@ -131,17 +146,7 @@ def _check_durations(durations: Sequence[DurationInput]) -> list[DurationInput]:
         seen.add(option.minutes)
         currency = option.price_currency
         if option.price_amount_minor is not None:
-            currency = (currency or "").upper()
-            if currency not in ISO_4217:
-                raise InvalidInput(
-                    f"{option.price_currency!r} is not an ISO 4217 currency code",
-                    f"{field_name}.price.currency",
-                )
-            if not 0 < option.price_amount_minor <= MAX_PRICE:
-                raise InvalidInput(
-                    "A price is a positive amount in minor units; leave price out for free",
-                    f"{field_name}.price.amountMinor",
-                )
+            currency = check_price(option.price_amount_minor, currency, f"{field_name}.price")
             currencies.add(currency)
         checked.append(replace(option, price_currency=currency))
     if len(currencies) > 1:

@@ -3,6 +3,7 @@
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingHistory, IdempotencyKey
 from models.packages import Enrollment, Package, PackageAdjustment, PackageTemplate
+from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
 from models.services import Service, ServiceDuration, ServiceTutor
 
@@ -16,10 +17,13 @@ __all__ = [
     "Package",
     "PackageAdjustment",
     "PackageTemplate",
+    "Payment",
+    "PaymentRefund",
     "Schedule",
     "Service",
     "ServiceDuration",
     "ServiceTutor",
+    "StripeEvent",
     "Student",
     "Tutor",
 ]

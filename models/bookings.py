@@ -55,6 +55,16 @@ class Booking(SQLModel, table=True):
         ),
     )
     package_credit: int | None = None
+    # Waiting for or paid by card: the Checkout payment.
+    payment_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(
+            Uuid,
+            ForeignKey("payments.id", name="fk_bookings_payment_id"),
+            nullable=True,
+            index=True,
+        ),
+    )
     reschedule_count: int = 0
     cancellation_reason: str | None = Field(default=None, sa_type=Text)
     # A guest's secret is shown once; only its SHA-256 is kept.

@@ -68,6 +68,10 @@ class PackageTemplate(SQLModel, table=True):
     valid_days: int | None = None
     price_amount_minor: int | None = Field(default=None, sa_type=BigInteger)
     price_currency: str | None = Field(default=None, max_length=3)
+    # An archived template is no longer offered; packages granted from it are kept.
+    archived_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
     created_at: datetime = created_at_field()
 
 

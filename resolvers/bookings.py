@@ -162,7 +162,7 @@ class Mutation:
                 idempotency_key=input.idempotency_key,
             )
             return await bookings.create_bookings(
-                info.context.db, info.context.identity, request, _now()
+                info.context.db, info.context.identity, request, _now(), info.context.cards
             )
 
         return await mutate(work(), _booked)  # type: ignore[no-any-return]
@@ -185,7 +185,9 @@ class Mutation:
                 idempotency_key=input.idempotency_key,
                 single=False,
             )
-            return await bookings.create_bookings(info.context.db, identity, request, _now())
+            return await bookings.create_bookings(
+                info.context.db, identity, request, _now(), info.context.cards
+            )
 
         return await mutate(  # type: ignore[no-any-return]
             work(), lambda r: BookingsCreated(bookings=[Booking.from_row(b) for b in r.bookings])
@@ -220,6 +222,7 @@ class Mutation:
                 _booking_id(input.booking_id),
                 input.reason,
                 _now(),
+                info.context.cards,
             )
 
         return await mutate(work(), _cancelled)  # type: ignore[no-any-return]

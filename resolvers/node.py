@@ -11,7 +11,7 @@ from strawberry.types import Info
 from booking_api.context import Context
 from models import AvailabilityOverride as OverrideRow
 from resolvers.bookings import booking_by_pk
-from resolvers.packages import package_by_pk
+from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
 from resolvers.services import service_by_pk
 from schema.availability import AvailabilityOverride, Schedule
@@ -44,6 +44,7 @@ NODE_LOADERS: dict[str, NodeLoader] = {
     "AvailabilityOverride": override_by_pk,
     "Booking": booking_by_pk,
     "Package": package_by_pk,
+    "PackageTemplate": template_by_pk,
 }
 
 

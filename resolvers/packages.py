@@ -9,11 +9,13 @@ import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
-from domain import bookings, packages, services
+from domain import bookings, packages, payments, services
 from domain.errors import NotFound
 from domain.services import ServiceInfo
 from models import Booking as BookingRow
 from models import Package as PackageRow
+from models import PackageTemplate as TemplateRow
+from models import Payment as PaymentRow
 from models import Student as StudentRow
 from resolvers.availability import parse_id
 from resolvers.common import mutate
@@ -22,16 +24,24 @@ from schema.node import decode_id_of
 from schema.packages import (
     AdjustPackageInput,
     AdjustPackageResult,
+    BuyPackageInput,
+    BuyPackageResult,
+    CreatePackageTemplateInput,
     EnrollStudentInput,
     EnrollStudentResult,
+    GrantPackageFromTemplateInput,
     GrantPackageInput,
     GrantPackageResult,
     Package,
     PackageAdjusted,
+    PackageCheckoutStarted,
     PackageGranted,
     PackageRedeemed,
+    PackageTemplate,
+    PackageTemplateSaved,
     RedeemPackageInput,
     RedeemPackageResult,
+    SavePackageTemplateResult,
     StudentEnrolled,
 )
 from schema.people import Student
@@ -41,6 +51,21 @@ from schema.services import Service
 async def package_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Package | None:
     row = await packages.visible_package(info.context.db, info.context.identity, pk)
     return Package.from_row(row) if row else None
+
+
+async def template_by_pk(info: Info[Context, None], pk: uuid.UUID) -> PackageTemplate | None:
+    """Templates on offer are public, like the tutor's services."""
+    async with info.context.db.session() as session:
+        row = await session.get(TemplateRow, pk)
+    return PackageTemplate.from_row(row) if row and row.archived_at is None else None
+
+
+def _template_saved(row: TemplateRow) -> PackageTemplateSaved:
+    return PackageTemplateSaved(template=PackageTemplate.from_row(row))
+
+
+def _granted(row: PackageRow) -> PackageGranted:
+    return PackageGranted(package=Package.from_row(row))
 
 
 def _known(value: str, type_name: str) -> uuid.UUID:
@@ -70,7 +95,7 @@ class Mutation:
             )
             return await packages.grant_package(info.context.db, identity, grant, datetime.now(UTC))
 
-        return await mutate(work(), lambda row: PackageGranted(package=Package.from_row(row)))  # type: ignore[no-any-return]
+        return await mutate(work(), _granted)  # type: ignore[no-any-return]
 
     @strawberry.mutation
     async def adjust_package(
@@ -99,6 +124,7 @@ class Mutation:
                 _known(input.booking_id, "Booking"),
                 _known(input.package_id, "Package"),
                 datetime.now(UTC),
+                info.context.cards,
             )
 
         return await mutate(  # type: ignore[no-any-return]
@@ -127,5 +153,79 @@ class Mutation:
             work(),
             lambda pair: StudentEnrolled(
                 service=Service.from_info(pair[0]), student=Student.from_row(pair[1])
+            ),
+        )
+
+    @strawberry.mutation
+    async def create_package_template(
+        self, info: Info[Context, None], input: CreatePackageTemplateInput
+    ) -> SavePackageTemplateResult:
+        identity = info.context.require_identity()
+        template = packages.TemplateInput(
+            name=input.name,
+            unit=input.unit.value,
+            total=input.total,
+            session_duration_minutes=input.session_duration_minutes,
+            valid_days=input.valid_days,
+            price_amount_minor=input.price.amount_minor if input.price else None,
+            price_currency=input.price.currency if input.price else None,
+        )
+        work = packages.create_template(info.context.db, identity, template)
+        return await mutate(work, _template_saved)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Stop offering a template; packages made from it stay.")
+    async def archive_package_template(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> SavePackageTemplateResult:
+        identity = info.context.require_identity()
+
+        async def work() -> TemplateRow:
+            return await packages.archive_template(
+                info.context.db, identity, _known(id, "PackageTemplate"), datetime.now(UTC)
+            )
+
+        return await mutate(work(), _template_saved)  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def grant_package_from_template(
+        self, info: Info[Context, None], input: GrantPackageFromTemplateInput
+    ) -> GrantPackageResult:
+        identity = info.context.require_identity()
+
+        async def work() -> PackageRow:
+            return await packages.grant_from_template(
+                info.context.db,
+                identity,
+                parse_id(input.template_id, "PackageTemplate", "input.templateId"),
+                parse_id(input.student_id, "Student", "input.studentId"),
+                input.notes,
+                datetime.now(UTC),
+            )
+
+        return await mutate(work(), _granted)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(
+        description="Buy a priced package template by card: pay at the returned checkoutUrl."
+    )
+    async def buy_package(
+        self, info: Info[Context, None], input: BuyPackageInput
+    ) -> BuyPackageResult:
+        identity = info.context.require_identity()
+
+        async def work() -> tuple[PaymentRow, TemplateRow]:
+            return await payments.buy_package(
+                info.context.db,
+                info.context.cards,
+                identity,
+                parse_id(input.template_id, "PackageTemplate", "input.templateId"),
+                datetime.now(UTC),
+            )
+
+        return await mutate(  # type: ignore[no-any-return]
+            work(),
+            lambda pair: PackageCheckoutStarted(
+                checkout_url=pair[0].checkout_url or "",
+                expires_at=pair[0].checkout_expires_at,
+                template=PackageTemplate.from_row(pair[1]),
             ),
         )

@@ -86,9 +86,6 @@ class Booking(Node):
     price: Money | None = strawberry.field(
         description="The price when booked; null when free or paid with package credit."
     )
-    checkout_url: str | None = strawberry.field(
-        description="While PENDING_PAYMENT: where to pay, and when the held slot is released."
-    )
     hold_expires_at: dt.datetime | None
     meeting_url: str | None
     reschedule_count: int
@@ -109,7 +106,6 @@ class Booking(Node):
             student_time_zone=TimeZone(row.student_time_zone),
             notes=row.notes,
             price=price,
-            checkout_url=None,
             hold_expires_at=row.hold_expires_at,
             meeting_url=row.meeting_url,
             reschedule_count=row.reschedule_count,
@@ -148,6 +144,15 @@ class Booking(Node):
             return None
         found = await info.context.loaders.package.load(self.row.package_id)
         return Package.from_row(found) if found else None
+
+    @strawberry.field(
+        description="While PENDING_PAYMENT: where to pay, and when the held slot is released."
+    )
+    async def checkout_url(self, info: Info[Context, None]) -> str | None:
+        if self.row.status != "PENDING_PAYMENT" or self.row.payment_id is None:
+            return None
+        payment = await info.context.loaders.payment.load(self.row.payment_id)
+        return payment.checkout_url if payment is not None else None
 
     @strawberry.field(description="An iCalendar (RFC 5545) file for this booking.")
     def ics_url(self, info: Info[Context, None]) -> str:

@@ -12,10 +12,11 @@ from strawberry.types import Info
 from booking_api.context import Context
 from models import Package as PackageRow
 from models import PackageAdjustment as AdjustmentRow
+from models import PackageTemplate as TemplateRow
 from schema.errors import InvalidInput, NotFound, PackageUnusable, PolicyViolation
 from schema.node import Node
 from schema.people import Student, Tutor, student_of, tutor_of
-from schema.services import Service
+from schema.services import Money, MoneyInput, Service
 
 if TYPE_CHECKING:
     from schema.bookings import Booking
@@ -159,3 +160,89 @@ class StudentEnrolled:
 
 
 EnrollStudentResult = Annotated[StudentEnrolled | NotFound, strawberry.union("EnrollStudentResult")]
+
+
+# ---------------------------------------------------------------- templates and purchases
+
+
+@strawberry.type(description="What a tutor sells or grants: 8 sessions of 60 minutes, 90 days.")
+class PackageTemplate(Node):
+    row: strawberry.Private[TemplateRow]
+    name: str
+    unit: PackageUnit
+    total: int
+    session_duration_minutes: int | None
+    valid_days: int | None = strawberry.field(
+        description="A package made from it expires this many days after it is granted or bought."
+    )
+    price: Money | None = strawberry.field(description="Null: granted only, not for sale.")
+    archived: bool = strawberry.field(description="No longer offered.")
+
+    @classmethod
+    def from_row(cls, row: TemplateRow) -> PackageTemplate:
+        return cls(
+            pk=row.id,
+            row=row,
+            name=row.name,
+            unit=PackageUnit(row.unit),
+            total=row.total,
+            session_duration_minutes=row.session_duration_minutes,
+            valid_days=row.valid_days,
+            price=Money(amount_minor=row.price_amount_minor, currency=row.price_currency)
+            if row.price_amount_minor is not None and row.price_currency
+            else None,
+            archived=row.archived_at is not None,
+        )
+
+    @strawberry.field
+    async def tutor(self, info: Info[Context, None]) -> Tutor:
+        return await tutor_of(info, self.row.tutor_id)
+
+
+@strawberry.input
+class CreatePackageTemplateInput:
+    name: str
+    unit: PackageUnit
+    total: int
+    session_duration_minutes: int | None = None
+    valid_days: int | None = None
+    price: MoneyInput | None = strawberry.field(
+        default=None, description="Students can buy it by card when it has a price."
+    )
+
+
+@strawberry.type
+class PackageTemplateSaved:
+    template: PackageTemplate
+
+
+SavePackageTemplateResult = Annotated[
+    PackageTemplateSaved | InvalidInput | NotFound, strawberry.union("SavePackageTemplateResult")
+]
+
+
+@strawberry.input
+class GrantPackageFromTemplateInput:
+    template_id: strawberry.ID
+    student_id: strawberry.ID
+    notes: str | None = None
+
+
+@strawberry.input
+class BuyPackageInput:
+    template_id: strawberry.ID
+
+
+@strawberry.type(
+    description="Pay at checkoutUrl; the package is granted when the payment completes."
+)
+class PackageCheckoutStarted:
+    checkout_url: str
+    expires_at: dt.datetime
+    template: PackageTemplate
+
+
+BuyPackageResult = Annotated[
+    PackageCheckoutStarted | InvalidInput | NotFound | PolicyViolation,
+    strawberry.union("BuyPackageResult"),
+]

@@ -19,7 +19,7 @@ from schema.scalars import TimeZone
 
 if TYPE_CHECKING:
     from schema.availability import Schedule
-    from schema.packages import Package
+    from schema.packages import Package, PackageTemplate
     from schema.services import Service
 
 
@@ -48,6 +48,15 @@ class Tutor(Node):
         return [
             Service.from_info(s) for s in await info.context.loaders.services_of_tutor.load(self.pk)
         ]
+
+    @strawberry.field(description="The package templates the tutor offers now.")
+    async def package_templates(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[PackageTemplate, strawberry.lazy("schema.packages")]]:
+        from schema.packages import PackageTemplate
+
+        rows = await info.context.loaders.templates_of_tutor.load(self.pk)
+        return [PackageTemplate.from_row(r) for r in rows]
 
     @strawberry.field(description="The tutor's own schedules; empty for everyone else.")
     async def schedules(

@@ -1,0 +1,184 @@
+"""Stripe, through the real `stripe` library: Checkout Sessions, refunds and webhook signatures.
+
+Every call that moves money carries a fixed idempotency key made from our own row's id, so a
+retried request (ours, or the library's own network retries) never pays or refunds twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import stripe
+from sqlmodel import col, select, update
+
+from booking_api.db import Database
+from booking_api.settings import StripeSettings
+from models import Payment, PaymentRefund
+
+log = logging.getLogger("booking_api.stripe")
+
+# Stripe refuses a Checkout Session that expires less than 30 minutes after it is made.
+CHECKOUT_MINIMUM = timedelta(minutes=31)
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+class CardError(Exception):
+    """Stripe could not be reached, or refused the call."""
+
+
+class BadSignature(Exception):
+    """A webhook body that was not signed with our endpoint's secret, or signed too long ago."""
+
+
+@dataclass(frozen=True)
+class LineItem:
+    name: str
+    amount_minor: int
+    currency: str
+    description: str | None = None
+
+
+def checkout_expiry(hold_until: datetime, now: datetime) -> datetime:
+    """When the Checkout Session closes: with the hold, or as soon after as Stripe allows.
+
+    A payment made after the hold lapsed takes the late path: confirmed if the time is still
+    free, refunded otherwise."""
+    return max(hold_until, now + CHECKOUT_MINIMUM)
+
+
+class Cards:
+    """Card payments as configured: the Stripe client, the hold length and the return pages."""
+
+    def __init__(self, settings: StripeSettings, hold_minutes: int) -> None:
+        self.settings = settings
+        self.hold = timedelta(minutes=hold_minutes)
+        self.client = stripe.StripeClient(
+            settings.secret_key,
+            base_addresses={"api": settings.api_base},
+            http_client=stripe.HTTPXClient(timeout=15),
+            max_network_retries=2,
+        )
+
+    async def open_checkout(
+        self, db: Database, payment: Payment, items: Sequence[LineItem], email: str | None
+    ) -> str:
+        """A Checkout Session for the committed payment, recorded on it; the URL to pay at."""
+        metadata = {"payment_id": str(payment.id), "purpose": payment.purpose}
+        if payment.booking_amounts:
+            metadata["booking_id"] = next(iter(payment.booking_amounts))
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "client_reference_id": str(payment.id),
+            "success_url": self.settings.success_url,
+            "cancel_url": self.settings.cancel_url,
+            "expires_at": int(payment.checkout_expires_at.timestamp()),
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": item.currency.lower(),
+                        "unit_amount": item.amount_minor,
+                        "product_data": {
+                            "name": item.name,
+                            **({"description": item.description} if item.description else {}),
+                        },
+                    },
+                }
+                for item in items
+            ],
+        }
+        if email:
+            params["customer_email"] = email
+        try:
+            session = await self.client.v1.checkout.sessions.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": f"checkout-{payment.id}"},
+            )
+        except stripe.StripeError as error:
+            log.warning("checkout for payment %s failed: %s", payment.id, error)
+            raise CardError(str(error)) from error
+        payment.checkout_session_id, payment.checkout_url = str(session.id), str(session.url)
+        async with db.transaction() as transaction:
+            # Only these two columns: a webhook may already have settled the payment.
+            await transaction.exec(
+                update(Payment)
+                .where(col(Payment.id) == payment.id)
+                .values(checkout_session_id=session.id, checkout_url=session.url)
+            )
+        return payment.checkout_url
+
+    async def expire_checkout(self, session_id: str) -> None:
+        """Close a Checkout Session nobody should pay any more. Best effort: a payment that
+        still arrives is refunded by the webhook."""
+        try:
+            await self.client.v1.checkout.sessions.expire_async(session_id)
+        except stripe.StripeError as error:
+            log.warning("could not expire checkout %s: %s", session_id, error)
+
+    async def _refund(self, refund: PaymentRefund, payment_intent: str) -> str:
+        created = await self.client.v1.refunds.create_async(
+            {
+                "payment_intent": payment_intent,
+                "amount": refund.amount_minor,
+                "metadata": {"refund_id": str(refund.id), "payment_id": str(refund.payment_id)},
+            },
+            {"idempotency_key": f"refund-{refund.id}"},
+        )
+        return str(created.id)
+
+    async def settle_refunds(self, db: Database, ids: Sequence[uuid.UUID]) -> None:
+        """Send owed refunds to Stripe; one that fails stays PENDING with its error, to retry."""
+        for refund_id in ids:
+            async with db.transaction() as session:
+                refund = (
+                    await session.exec(
+                        select(PaymentRefund)
+                        .where(PaymentRefund.id == refund_id, PaymentRefund.status == "PENDING")
+                        .with_for_update(skip_locked=True)
+                    )
+                ).first()
+                if refund is None:
+                    continue  # done already, or another process is sending it
+                payment = await session.get(Payment, refund.payment_id)
+                assert payment is not None and payment.payment_intent_id is not None
+                refund.attempts += 1
+                try:
+                    refund.stripe_refund_id = await self._refund(refund, payment.payment_intent_id)
+                    refund.status = "SUCCEEDED"
+                    refund.last_error = None
+                except stripe.StripeError as error:
+                    log.warning("refund %s failed: %s", refund.id, error)
+                    refund.last_error = str(error)[:2000]
+                session.add(refund)
+
+    def event(self, body: bytes, header: str | None) -> dict[str, Any]:
+        """The webhook event in `body`, once its signature is checked against the raw bytes."""
+        try:
+            payload = body.decode("utf-8")
+            stripe.WebhookSignature.verify_header(
+                payload, header or "", self.settings.webhook_secret, SIGNATURE_TOLERANCE_SECONDS
+            )
+            event = json.loads(payload)
+        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
+            raise BadSignature(str(error)) from None
+        if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+            raise BadSignature("not a Stripe event")
+        return event
+
+
+async def pending_refunds(db: Database, payment_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    async with db.session() as session:
+        rows = await session.exec(
+            select(PaymentRefund.id).where(
+                col(PaymentRefund.payment_id).in_(payment_ids), PaymentRefund.status == "PENDING"
+            )
+        )
+        return list(rows)
