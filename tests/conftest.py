@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -12,7 +13,8 @@ import models  # noqa: F401  (every table)
 from booking_api.app import build_app
 from booking_api.db import Database, create_engine
 from booking_api.migrate import upgrade
-from booking_api.settings import Settings
+from booking_api.settings import Settings, StripeSettings
+from tests import stripe_server
 from tests.support import (
     TEST_SECRET,
     GraphQLClient,
@@ -75,3 +77,42 @@ async def http(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncCli
 @pytest.fixture
 def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
+
+
+@pytest.fixture(scope="session")
+def stripe_fake_server() -> Iterator[stripe_server.FakeStripe]:
+    fake, server = stripe_server.start()
+    yield fake
+    server.should_exit = True
+
+
+@pytest.fixture
+def stripe_fake(stripe_fake_server: stripe_server.FakeStripe) -> stripe_server.FakeStripe:
+    """The Stripe-compatible test server, emptied for this test."""
+    stripe_fake_server.reset()
+    return stripe_fake_server
+
+
+@pytest.fixture
+def card_settings(settings: Settings, stripe_fake: stripe_server.FakeStripe) -> Settings:
+    stripe = StripeSettings(
+        secret_key=stripe_server.API_KEY,
+        webhook_secret=stripe_server.WEBHOOK_SECRET,
+        api_base=stripe_fake.base,
+        success_url="https://app.example/paid?session={CHECKOUT_SESSION_ID}",
+        cancel_url="https://app.example/not-paid",
+    )
+    return replace(settings, stripe=stripe)
+
+
+@pytest.fixture
+async def card_http(card_settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with card payments on, aimed at the fake Stripe."""
+    transport = httpx.ASGITransport(app=build_app(card_settings, db))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def card_gql(card_http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(card_http)

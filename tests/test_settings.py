@@ -58,3 +58,24 @@ def test_embedded_secret_is_made_once_and_shared(tmp_path: Path) -> None:
     assert len(secrets[0]) >= 32
     assert _secret_in(str(tmp_path)) == secrets[0]
     assert (tmp_path / "jwt-secret").stat().st_mode & 0o077 == 0
+
+
+def test_stripe_needs_its_webhook_secret() -> None:
+    assert Settings.from_env({}).stripe is None
+    with pytest.raises(SettingsError, match="STRIPE_WEBHOOK_SECRET"):
+        Settings.from_env({"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": " "})
+    settings = Settings.from_env(
+        {
+            "STRIPE_SECRET_KEY": "sk_test_x",
+            "STRIPE_WEBHOOK_SECRET": "whsec_x",
+            "STRIPE_API_BASE": "http://127.0.0.1:12111/",
+            "PUBLIC_BASE_URL": "https://book.example",
+            "PAYMENT_HOLD_MINUTES": "20",
+        }
+    )
+    assert settings.stripe is not None and settings.payment_hold_minutes == 20
+    assert settings.stripe.api_base == "http://127.0.0.1:12111"
+    assert settings.stripe.success_url.startswith("https://book.example/checkout/success")
+    assert settings.stripe.cancel_url == "https://book.example/checkout/cancelled"
+    with pytest.raises(SettingsError, match="PAYMENT_HOLD_MINUTES"):
+        Settings.from_env({"PAYMENT_HOLD_MINUTES": "0"})
