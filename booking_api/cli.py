@@ -88,6 +88,28 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     print(asyncio.run(seed_demo(settings, url)))
 
 
+def cmd_settle_refunds(args: argparse.Namespace) -> None:
+    from booking_api.db import Database, create_engine, server_url
+    from domain.stripe import Cards
+
+    settings = _settings()
+    if settings.stripe is None:
+        sys.exit("booking-api: STRIPE_SECRET_KEY is not set: there are no card refunds to send")
+    cards = Cards(settings.stripe, settings.payment_hold_minutes)
+
+    async def run() -> tuple[int, int]:
+        db = Database(create_engine(server_url(settings), pool_size=1))
+        try:
+            return await cards.settle_pending(db)
+        finally:
+            await db.engine.dispose()
+
+    sent, left = asyncio.run(run())
+    print(f"{sent} refund(s) sent, {left} still pending")
+    if left:
+        sys.exit(1)
+
+
 cmd_serve_doc = (
     "Apply pending migrations (under an advisory lock), then serve /graphql and /healthz. "
     "With no DATABASE_URL an embedded PostgreSQL is started in BOOKING_DATA_DIR (./.data)."
@@ -129,6 +151,11 @@ def parser() -> argparse.ArgumentParser:
         "seed-demo", help="create a demo tutor and student and print their tokens"
     )
     seed.set_defaults(func=cmd_seed_demo)
+
+    settle = commands.add_parser(
+        "settle-refunds", help="send Stripe the card refunds that could not be sent at the time"
+    )
+    settle.set_defaults(func=cmd_settle_refunds)
     return root
 
 

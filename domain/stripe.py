@@ -159,6 +159,25 @@ class Cards:
                     refund.last_error = str(error)[:2000]
                 session.add(refund)
 
+    async def settle_pending(self, db: Database) -> tuple[int, int]:
+        """Retry every refund still owed: (sent now, still pending)."""
+        async with db.session() as session:
+            owed = list(
+                await session.exec(
+                    select(PaymentRefund.id).where(PaymentRefund.status == "PENDING")
+                )
+            )
+        await self.settle_refunds(db, owed)
+        async with db.session() as session:
+            left = list(
+                await session.exec(
+                    select(PaymentRefund.id).where(
+                        col(PaymentRefund.id).in_(owed), PaymentRefund.status == "PENDING"
+                    )
+                )
+            )
+        return len(owed) - len(left), len(left)
+
     def event(self, body: bytes, header: str | None) -> dict[str, Any]:
         """The webhook event in `body`, once its signature is checked against the raw bytes."""
         try:
@@ -172,13 +191,3 @@ class Cards:
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):
             raise BadSignature("not a Stripe event")
         return event
-
-
-async def pending_refunds(db: Database, payment_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-    async with db.session() as session:
-        rows = await session.exec(
-            select(PaymentRefund.id).where(
-                col(PaymentRefund.payment_id).in_(payment_ids), PaymentRefund.status == "PENDING"
-            )
-        )
-        return list(rows)

@@ -16,6 +16,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from booking_api.db import Database
+from domain.stripe import Cards
 from models import Booking, PaymentRefund, StripeEvent
 from tests.booking_support import CANCEL, ERRORS, RESCHEDULE, at, book, monday
 from tests.factories import Tutor, make_tutor, pk, weekly
@@ -505,3 +506,73 @@ async def test_package_templates_granted_and_bought_by_card(
     unconfigured = (await gql(BUY, {"input": {"templateId": trial["id"]}}, sam))["buyPackage"]
     assert unconfigured["field"] == "input.templateId"
     assert "not configured" in unconfigured["message"]
+
+
+async def test_a_refund_stripe_could_not_take_is_kept_and_sent_later(
+    card_gql: GraphQLClient,
+    card_http: httpx.AsyncClient,
+    card_settings: Any,
+    stripe_fake: FakeStripe,
+    db: Database,
+) -> None:
+    ada, service, sam = await setup(card_gql)
+    made = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
+    checkout = session_of(stripe_fake, made["booking"]["id"])
+    assert await outcome(card_http, stripe_fake.pay(checkout["id"])) == "paid: confirmed"
+    stripe_fake.down = True
+    cancelled = await card_gql(CANCEL, {"input": {"bookingId": made["booking"]["id"]}}, sam)
+    # The refund is owed and recorded with the cancellation, whatever Stripe says right now.
+    assert cancelled["cancelBooking"]["refund"] == {"kind": "CARD", "amount": 5000}
+    async with db.session() as session:
+        [owed] = list(await session.exec(select(PaymentRefund)))
+    assert (owed.status, owed.attempts) == ("PENDING", 1) and owed.last_error
+    stripe_fake.down = False
+    cards = Cards(card_settings.stripe, card_settings.payment_hold_minutes)
+    assert await cards.settle_pending(db) == (1, 0)
+    assert await cards.settle_pending(db) == (0, 0)
+    assert [r["amount"] for r in stripe_fake.refunds.values()] == [5000]
+
+
+async def test_a_late_payment_racing_a_new_booking_never_double_books(
+    card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe, db: Database
+) -> None:
+    """Sam's hold has lapsed; Sam's payment and Kim's booking of the same hour arrive at once."""
+    ada, service, sam = await setup(card_gql)
+    free = (await ada.service(title="Chat", durations=[{"minutes": 60}]))["service"]["id"]
+    outcomes = set()
+    for hour in range(9, 17):
+        start = at(monday(2), hour)
+        held = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=start)
+        async with db.transaction() as session:
+            await session.exec(
+                update(Booking)
+                .where(col(Booking.id) == pk(held["booking"]["id"]))
+                .values(hold_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        paid = stripe_fake.pay(session_of(stripe_fake, held["booking"]["id"])["id"])
+        kim = token(f"kim{hour}")
+
+        async def books(who: str, start: str, delay: float) -> dict[str, Any]:
+            await asyncio.sleep(delay)  # staggered, so either side gets there first sometimes
+            return await book(card_gql, who, serviceId=free, tutorId=ada.id, start=start)
+
+        webhook, booked = await asyncio.gather(
+            outcome(card_http, paid), books(kim, start, (hour % 4) * 0.01)
+        )
+        outcomes.add((webhook, booked["__typename"]))
+        async with db.session() as session:
+            active = list(
+                await session.exec(
+                    select(Booking.status).where(
+                        Booking.tutor_id == pk(ada.id),
+                        Booking.start_at == datetime.fromisoformat(start),
+                        col(Booking.status).in_(("CONFIRMED", "PENDING_PAYMENT")),
+                    )
+                )
+            )
+        assert active == ["CONFIRMED"], (hour, webhook, booked["__typename"])
+    # Whichever won, the loser was told: a refund, or SlotUnavailable.
+    assert outcomes <= {
+        ("paid: confirmed", "SlotUnavailable"),
+        ("paid: 1 refund(s) owed", "BookingCreated"),
+    }

@@ -18,7 +18,7 @@ from booking_api.cli import main
 from tests.factories import WEEKDAYS
 from tests.processes import BIN, base_env, free_port, servers, start, wait_healthy
 
-COMMANDS = ["serve", "migrate", "token", "export-schema", "seed-demo"]
+COMMANDS = ["serve", "migrate", "token", "export-schema", "seed-demo", "settle-refunds"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
