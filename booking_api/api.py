@@ -22,7 +22,7 @@ from strawberry.types import ExecutionContext
 
 from booking_api.context import Context, unauthenticated
 from booking_api.settings import QueryLimits
-from resolvers import Mutation, Query
+from resolvers import Mutation, Query, Subscription
 from schema.scalars import SCALARS
 
 
@@ -69,6 +69,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
             # Token limit first: it sets the parser's option before the (cached) parse.

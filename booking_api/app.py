@@ -26,6 +26,7 @@ from booking_api.api import build_schema
 from booking_api.auth import AuthError, identity_from_header
 from booking_api.context import Context
 from booking_api.db import Database, create_engine, server_url
+from booking_api.pubsub import Hub, backend_for
 from booking_api.settings import Settings
 from domain import ics, payments
 from domain.stripe import BadSignature, Cards
@@ -35,7 +36,9 @@ log = logging.getLogger("booking_api")
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, settings: Settings, db: Database, cards: Cards | None) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, cards: Cards | None, hub: Hub | None
+    ) -> None:
         super().__init__(
             build_schema(settings.limits),
             graphql_ide="graphiql",
@@ -48,6 +51,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.settings = settings
         self.db = db
         self.cards = cards
+        self.hub = hub
         self.secret = settings.jwt_secret()
 
     async def get_context(
@@ -58,6 +62,7 @@ class GraphQLApp(GraphQL[Context, None]):
             settings=self.settings,
             secret=self.secret,
             cards=self.cards,
+            hub=self.hub,
             request=request,
             response=response,
         )
@@ -167,9 +172,11 @@ def checkout_pages() -> list[Route]:
     ]
 
 
-def build_app(settings: Settings, db: Database, lifespan: Any = None) -> Starlette:
+def build_app(
+    settings: Settings, db: Database, lifespan: Any = None, hub: Hub | None = None
+) -> Starlette:
     cards = Cards(settings.stripe, settings.payment_hold_minutes) if settings.stripe else None
-    graphql = GraphQLApp(settings, db, cards)
+    graphql = GraphQLApp(settings, db, cards, hub)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -187,7 +194,9 @@ def create_app() -> Starlette:
     """uvicorn's factory: settings from the environment; the engine lives as long as the app."""
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level)
-    db = Database(create_engine(server_url(settings), settings.db_pool_size))
+    url = server_url(settings)
+    db = Database(create_engine(url, settings.db_pool_size))
+    hub = Hub(backend_for(settings.broadcast_url, lambda: url))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -197,7 +206,11 @@ def create_app() -> Starlette:
         gc.collect()
         gc.freeze()
         gc.set_threshold(10_000, 20, 20)
+        await hub.connect()
+        db.publish = hub.publish_all
         yield
+        db.publish = None
+        await hub.disconnect()
         await db.engine.dispose()
 
-    return build_app(settings, db, lifespan)
+    return build_app(settings, db, lifespan, hub)

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket
 from booking_api.auth import Identity
 from booking_api.db import Database
 from booking_api.loaders import Loaders
+from booking_api.pubsub import Hub
 from booking_api.settings import Settings
 from domain.stripe import Cards
 
@@ -33,6 +34,7 @@ class Context:
     settings: Settings
     secret: str = ""  # the signing secret (tokens, calendar links)
     cards: Cards | None = None  # card payments, when Stripe is configured
+    hub: Hub | None = None  # live updates
     request: Request | WebSocket | None = None
     response: Response | WebSocket | None = None
     identity: Identity | None = None
@@ -47,6 +49,18 @@ class Context:
         if self._loaders is None:
             self._loaders = Loaders(self.db, self.identity)
         return self._loaders
+
+    def fresh_loaders(self) -> None:
+        """A websocket's context lives as long as the connection: each subscription event
+        loads afresh instead of from what the connection cached before."""
+        self._loaders = None
+
+    def live(self) -> Hub:
+        if self.hub is None:
+            raise GraphQLError(
+                "Live updates are not available on this server", extensions={"code": "UNAVAILABLE"}
+            )
+        return self.hub
 
     def require_identity(self) -> Identity:
         if self.identity is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.settings import Settings
+
+log = logging.getLogger("booking_api.db")
+
+Messages = list[tuple[str, str]]
+PUBLISHED = "published"  # session.info key: messages to publish once the transaction commits
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -62,6 +68,8 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        # Live updates: set by the app once its pub/sub hub is connected.
+        self.publish: Callable[[Messages], Awaitable[None]] | None = None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -71,6 +79,20 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: committed when the block ends, rolled back if it raises."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A unit of work: committed when the block ends, rolled back if it raises.
+
+        Messages the work queued (`queue_message`) are published only after the commit, so a
+        rolled-back change tells nobody anything."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            messages: Messages = session.info.pop(PUBLISHED, [])
+        if messages and self.publish is not None:
+            try:
+                await self.publish(messages)
+            except Exception:  # at-most-once: the change stands; subscribers refetch
+                log.exception("could not publish %d live update(s)", len(messages))
+
+
+def queue_message(session: AsyncSession, channel: str, message: str) -> None:
+    session.info.setdefault(PUBLISHED, []).append((channel, message))

@@ -49,6 +49,13 @@ def _stripe(env: dict[str, str], public_base_url: str) -> StripeSettings | None:
     )
 
 
+def _broadcast_url(env: dict[str, str]) -> str:
+    url = env.get("BROADCAST_URL") or Settings.broadcast_url
+    if not url.startswith(("memory://", "postgresql://", "postgres://", "redis://", "rediss://")):
+        raise SettingsError("BROADCAST_URL must be a memory://, postgresql:// or redis:// URL")
+    return url
+
+
 @dataclass(frozen=True)
 class QueryLimits:
     """Limits that refuse an oversized GraphQL document before it runs."""
@@ -82,6 +89,8 @@ class Settings:
     stripe: StripeSettings | None = None
     # How long a booking waiting for payment keeps its slot.
     payment_hold_minutes: int = 15
+    # Pub/sub for live updates: memory://, postgresql:// (bare: the service's database), redis://.
+    broadcast_url: str = "postgresql://"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -114,6 +123,7 @@ class Settings:
             ),
             stripe=_stripe(env, public_base_url),
             payment_hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 15),
+            broadcast_url=_broadcast_url(env),
         )
 
     def jwt_secret(self) -> str:

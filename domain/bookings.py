@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
 from booking_api.db import Database
-from domain import packages
+from domain import events, packages
 from domain import slots as engine
 from domain.errors import (
     Forbidden,
@@ -151,11 +151,18 @@ def _clip(value: str | None) -> str | None:
 
 
 def _record(
-    booking: Booking, action: str, at: datetime, actor: str | None, reason: str | None = None
-) -> BookingHistory:
-    return BookingHistory(
-        booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason
+    session: AsyncSession,
+    booking: Booking,
+    action: str,
+    at: datetime,
+    actor: str | None,
+    reason: str | None = None,
+) -> None:
+    """Every change is a history entry, and news for the tutor's dashboard once committed."""
+    session.add(
+        BookingHistory(booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason)
     )
+    events.booking_changed(session, booking, action, at)
 
 
 async def _lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:
@@ -494,9 +501,10 @@ async def create_bookings(
         session.add_all(made)
         await session.flush()
         for booking in made:
-            session.add(_record(booking, "CREATED", now, actor))
+            _record(session, booking, "CREATED", now, actor)
+            events.slot_changed(session, "TAKEN", booking)
             if booking.status == "CONFIRMED":
-                session.add(_record(booking, "CONFIRMED", now, actor))
+                _record(session, booking, "CONFIRMED", now, actor)
             if package is not None and booking.package_credit:
                 line = packages.ledger_line(
                     package, "REDEMPTION", -booking.package_credit, now, actor, "booked", booking.id
@@ -711,7 +719,7 @@ async def reschedule_booking(
             exclude=booking.id,
         )
         end = desk.check(new_start, option, "input.newStart")
-        was = booking.start_at
+        was, was_end = booking.start_at, booking.end_at
         booking.start_at, booking.end_at = new_start, end
         booking.block_start, booking.block_end = engine.occupied(
             new_start, end, row.buffer_before_minutes, row.buffer_after_minutes
@@ -719,15 +727,10 @@ async def reschedule_booking(
         booking.duration_minutes = option.minutes
         booking.reschedule_count += 1
         session.add(booking)
-        session.add(
-            _record(
-                booking,
-                "RESCHEDULED",
-                now,
-                caller.actor,
-                f"from {was.isoformat()} to {new_start.isoformat()}",
-            )
-        )
+        reason = f"from {was.isoformat()} to {new_start.isoformat()}"
+        _record(session, booking, "RESCHEDULED", now, caller.actor, reason)
+        events.slot_changed(session, "RELEASED", booking, was, was_end)
+        events.slot_changed(session, "TAKEN", booking)
     return booking
 
 
@@ -758,7 +761,8 @@ async def cancel_booking(
         booking.status = "CANCELLED"
         booking.cancellation_reason = reason
         session.add(booking)
-        session.add(_record(booking, "CANCELLED", now, caller.actor, reason))
+        _record(session, booking, "CANCELLED", now, caller.actor, reason)
+        events.slot_changed(session, "RELEASED", booking)
         service = await session.get(Service, booking.service_id)
         assert service is not None
         # The policy: a tutor's cancellation always refunds; a student's only with enough notice.
@@ -844,7 +848,8 @@ async def expire_unpaid(
         booking.status = "EXPIRED"
         booking.hold_expires_at = None
         session.add(booking)
-        session.add(_record(booking, "EXPIRED", now, None, reason))
+        _record(session, booking, "EXPIRED", now, None, reason)
+        events.slot_changed(session, "RELEASED", booking)
 
 
 async def confirm_paid(
@@ -876,11 +881,12 @@ async def confirm_paid(
             session, booking, now
         ):
             _confirm(session, booking, now, "paid by card after the hold lapsed")
+            events.slot_changed(session, "TAKEN", booking)
         else:
             reason = "paid after the hold lapsed and the time was taken: refunded"
             if booking.status == "PENDING_PAYMENT":
                 booking.status = "EXPIRED"
-                session.add(_record(booking, "EXPIRED", now, None, reason))
+                _record(session, booking, "EXPIRED", now, None, reason)
             elif booking.status != "EXPIRED":
                 reason = f"paid by card while {booking.status.lower()}: refunded"
             booking.hold_expires_at = None
@@ -894,7 +900,7 @@ def _confirm(session: AsyncSession, booking: Booking, now: datetime, reason: str
     booking.status = "CONFIRMED"
     booking.hold_expires_at = None
     session.add(booking)
-    session.add(_record(booking, "CONFIRMED", now, None, reason))
+    _record(session, booking, "CONFIRMED", now, None, reason)
 
 
 async def _still_free(session: AsyncSession, booking: Booking, now: datetime) -> bool:
@@ -950,7 +956,7 @@ async def mark_attendance(
             )
         booking.status = status
         session.add(booking)
-        session.add(_record(booking, status, now, identity.sub, notes))
+        _record(session, booking, status, now, identity.sub, notes)
     return booking
 
 
@@ -986,7 +992,7 @@ async def redeem_package(
             )
         )
         session.add_all([booking, package])
-        session.add(_record(booking, "CONFIRMED", now, identity.sub, "paid with package credit"))
+        _record(session, booking, "CONFIRMED", now, identity.sub, "paid with package credit")
         payment = await session.get(Payment, booking.payment_id) if booking.payment_id else None
         if payment is not None:
             close_checkout = await _unpaid_checkout(session, payment)

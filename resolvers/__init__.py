@@ -5,7 +5,7 @@ Each domain module offers a Query (and Mutation) class; they are merged into the
 
 from strawberry.tools import merge_types
 
-from resolvers import availability, bookings, node, packages, people, services
+from resolvers import availability, bookings, events, node, packages, people, services
 
 Query = merge_types(
     "Query", (node.Query, people.Query, services.Query, availability.Query, bookings.Query)
@@ -21,4 +21,6 @@ Mutation = merge_types(
     ),
 )
 
-__all__ = ["Mutation", "Query"]
+Subscription = events.Subscription
+
+__all__ = ["Mutation", "Query", "Subscription"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 BIN = Path(sys.executable).parent / "booking-api"
+PIDS: dict[int, int] = {}  # port -> pid of the server started on it
 
 
 def free_port() -> int:
@@ -44,11 +45,13 @@ def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 9
 
 
 def start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [str(BIN), "serve", "--port", str(port)],
         env={**env, "LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
     )
+    PIDS[port] = process.pid
+    return process
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -1,0 +1,305 @@
+"""Pub/sub for live updates, through broadcaster, with the parts of it we own.
+
+broadcaster 0.3.1 has four bugs that bite (../shared/STACK-NOTES.md); each has a test in
+tests/test_pubsub.py that fails on the stock class and passes on ours:
+
+1. Its Redis backend marks itself ready before SUBSCRIBE completes; with redis-py 8 its listener
+   leaves at once and nothing is ever delivered. Ours reads with `get_message` in one loop.
+2. A dropped Redis or PostgreSQL connection kills its listener; subscribers hang forever. Ours
+   reconnect with backoff and subscribe to every channel again.
+3. Its PostgreSQL backend publishes on the LISTEN connection: concurrent publishes fail with
+   "another operation is in progress". Ours publishes through a small pool of its own.
+4. Two tasks subscribing at once to a channel nobody listens to: one's queue is overwritten and it
+   never receives. Our Hub registers every queue before it awaits anything.
+
+Also: each subscriber's queue is bounded. One that falls behind is dropped from its channel at
+once (so a slow client can't grow the server's memory) and is told why on its next read.
+Delivery is at-most-once: a client that reconnects refetches (README, "Live updates").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+from urllib.parse import urlparse
+
+import asyncpg
+from broadcaster import Broadcast, Event
+from broadcaster._backends.base import BroadcastBackend
+from broadcaster._backends.memory import MemoryBackend
+from redis import asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger("booking_api.pubsub")
+
+QUEUE_SIZE = 256
+RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)  # then every 2 s while the broker stays away
+HEALTH_CHECK_SECONDS = 5.0
+
+
+class SubscriberTooSlow(Exception):
+    """The subscriber fell more than QUEUE_SIZE events behind and was dropped."""
+
+
+class _Queue(asyncio.Queue[Event | None]):
+    overflowed = False  # then None is put last, to wake a reader parked on get()
+
+
+class Feed:
+    """One subscriber's events, in order, until it unsubscribes or falls behind."""
+
+    def __init__(self, queue: _Queue) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> Feed:
+        return self
+
+    async def __anext__(self) -> Event:
+        event = None if self._queue.overflowed else await self._queue.get()
+        if event is None:
+            raise SubscriberTooSlow(
+                f"More than {QUEUE_SIZE} events were waiting for this subscriber: it was "
+                "closed. Refetch what you show, then subscribe again."
+            )
+        return event
+
+
+class Hub(Broadcast):
+    """broadcaster's Broadcast with bounded queues and a safe first subscription (bug 4)."""
+
+    def __init__(self, backend: BroadcastBackend, queue_size: int = QUEUE_SIZE) -> None:
+        super().__init__(backend=backend)
+        self.queue_size = queue_size
+        self._ready: dict[str, asyncio.Event] = {}
+        self._subscribers: dict[str, set[_Queue]] = {}  # type: ignore[assignment]
+
+    async def _listener(self) -> None:
+        while True:
+            event = await self._backend.next_published()
+            subscribers = self._subscribers.get(event.channel, set())
+            for queue in list(subscribers):
+                try:
+                    queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    # Never wait for one slow subscriber: everyone else would wait too.
+                    queue.overflowed = True
+                    subscribers.discard(queue)
+                    while not queue.empty():  # what it will never read
+                        queue.get_nowait()
+                    queue.put_nowait(None)
+
+    async def publish_all(self, messages: Iterable[tuple[str, str]]) -> None:
+        for channel, message in messages:
+            await self.publish(channel, message)
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Feed]:  # type: ignore[override]
+        queue = _Queue(maxsize=self.queue_size)
+        subscribers = self._subscribers.get(channel)
+        first = subscribers is None
+        if subscribers is None:
+            subscribers = self._subscribers[channel] = set()
+            self._ready[channel] = asyncio.Event()
+        ready = self._ready[channel]
+        # Registered before any await: a second "first" subscriber finds the set and joins it.
+        subscribers.add(queue)
+        try:
+            if first:
+                try:
+                    await self._backend.subscribe(channel)
+                finally:
+                    ready.set()
+            else:
+                await ready.wait()
+            yield Feed(queue)
+        finally:
+            subscribers.discard(queue)
+            if not subscribers and self._subscribers.get(channel) is subscribers:
+                del self._subscribers[channel]
+                del self._ready[channel]
+                await self._backend.unsubscribe(channel)
+
+
+async def _backoff(attempt: int) -> None:
+    await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+
+
+class PostgresBackend(BroadcastBackend):
+    """LISTEN on one connection that is watched and re-made when lost (bug 2); NOTIFY through a
+    pool of other connections, so publishes never share the listener's (bug 3)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._channels: set[str] = set()
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._listen: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._lost = asyncio.Event()
+
+    async def connect(self) -> None:
+        self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=4)
+        await self._open()
+        self._watch = asyncio.create_task(self._watchdog())
+
+    async def disconnect(self) -> None:
+        self._watch.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._watch
+        if self._listen is not None:
+            await self._listen.close()
+        await self._pool.close()
+
+    def _deliver(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        self._events.put_nowait(Event(channel=channel, message=payload))
+
+    async def _open(self) -> None:
+        listen = await asyncpg.connect(
+            self._url, server_settings={"application_name": "booking_api_listener"}
+        )
+        listen.add_termination_listener(lambda _: self._lost.set())
+        for channel in self._channels:
+            await listen.add_listener(channel, self._deliver)
+        self._listen = listen
+
+    async def _healthy(self) -> bool:
+        if self._listen is None or self._listen.is_closed():
+            return False
+        try:
+            async with self._lock:
+                await asyncio.wait_for(self._listen.execute("SELECT 1"), HEALTH_CHECK_SECONDS)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+        return True
+
+    async def _watchdog(self) -> None:
+        while True:
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), HEALTH_CHECK_SECONDS)
+            if not self._lost.is_set() and await self._healthy():
+                continue
+            log.warning("pub/sub: the LISTEN connection was lost; reconnecting")
+            attempt = 0
+            while True:
+                try:
+                    async with self._lock:
+                        if self._listen is not None:
+                            self._listen.terminate()
+                        self._lost.clear()
+                        await self._open()
+                    break
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                    log.warning("pub/sub: reconnect failed: %s", error)
+                    await _backoff(attempt)
+                    attempt += 1
+            log.warning("pub/sub: listening again on %d channel(s)", len(self._channels))
+
+    async def subscribe(self, channel: str) -> None:
+        async with self._lock:
+            self._channels.add(channel)
+            if self._listen is not None and not self._listen.is_closed():
+                with suppress(OSError, asyncpg.InterfaceError):  # the watchdog re-listens
+                    await self._listen.add_listener(channel, self._deliver)
+
+    async def unsubscribe(self, channel: str) -> None:
+        async with self._lock:
+            self._channels.discard(channel)
+            if self._listen is not None and not self._listen.is_closed():
+                with suppress(OSError, asyncpg.InterfaceError):
+                    await self._listen.remove_listener(channel, self._deliver)
+
+    async def publish(self, channel: str, message: Any) -> None:
+        await self._pool.execute("SELECT pg_notify($1, $2)", channel, str(message))
+
+    async def next_published(self) -> Event:
+        return await self._events.get()
+
+
+class RedisBackend(BroadcastBackend):
+    """One reader loop on a pub/sub connection: subscribes first, then reads (bug 1); on a lost
+    connection it reconnects and subscribes to every channel again (bug 2)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._channels: set[str] = set()
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._pubsub: Any = None
+        self._connected = asyncio.Event()
+
+    async def connect(self) -> None:
+        self._publisher = aioredis.Redis.from_url(self._url)
+        self._reader = asyncio.create_task(self._read())
+        await asyncio.wait_for(self._connected.wait(), 10)
+
+    async def disconnect(self) -> None:
+        self._reader.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._reader
+        await self._publisher.aclose()
+
+    async def _read(self) -> None:
+        attempt = 0
+        while True:
+            client = aioredis.Redis.from_url(self._url, health_check_interval=HEALTH_CHECK_SECONDS)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.ping()
+                if self._channels:
+                    await pubsub.subscribe(*self._channels)
+                self._pubsub = pubsub
+                self._connected.set()
+                if attempt:
+                    log.warning("pub/sub: Redis is back; %d channel(s)", len(self._channels))
+                attempt = 0
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] == "message":
+                        self._events.put_nowait(
+                            Event(message["channel"].decode(), message["data"].decode())
+                        )
+            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                self._pubsub = None
+                log.warning("pub/sub: Redis connection lost (%s); reconnecting", error)
+                await _backoff(attempt)
+                attempt += 1
+            finally:
+                with suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await client.aclose()
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        if self._pubsub is not None:
+            with suppress(RedisConnectionError, OSError):  # the reader subscribes on reconnect
+                await self._pubsub.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        if self._pubsub is not None:
+            with suppress(RedisConnectionError, OSError):
+                await self._pubsub.unsubscribe(channel)
+
+    async def publish(self, channel: str, message: Any) -> None:
+        await self._publisher.publish(channel, message)
+
+    async def next_published(self) -> Event:
+        return await self._events.get()
+
+
+def backend_for(url: str, database_url: Callable[[], str]) -> BroadcastBackend:
+    """BROADCAST_URL's backend; a bare postgresql:// means the service's own database."""
+    scheme = urlparse(url).scheme
+    if scheme == "memory":
+        return MemoryBackend(url)
+    if scheme in ("postgres", "postgresql"):
+        return PostgresBackend(
+            database_url() if url.rstrip("/") in ("postgresql:", "postgres:") else url
+        )
+    if scheme in ("redis", "rediss"):
+        return RedisBackend(url)
+    raise ValueError(
+        f"BROADCAST_URL: no pub/sub backend for {scheme}:// (memory, postgresql, redis)"
+    )

@@ -1,0 +1,81 @@
+"""Live updates: what is published when time or a booking changes, and how it reads back.
+
+Messages are small JSON with ids only (PostgreSQL NOTIFY caps a payload at 8000 bytes): a
+subscriber loads what it may see itself. They are queued on the transaction's session and
+published once it commits (booking_api.db).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking_api.db import queue_message
+from models import Booking
+
+
+def slots_channel(tutor_id: uuid.UUID) -> str:
+    return f"slots:{tutor_id}"
+
+
+def bookings_channel(tutor_id: uuid.UUID) -> str:
+    return f"bookings:{tutor_id}"
+
+
+@dataclass(frozen=True)
+class SlotChange:
+    kind: str  # TAKEN or RELEASED
+    tutor_id: uuid.UUID
+    service_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def read(cls, message: str) -> SlotChange:
+        data = json.loads(message)
+        return cls(
+            data["kind"],
+            uuid.UUID(data["tutor"]),
+            uuid.UUID(data["service"]),
+            datetime.fromisoformat(data["start"]),
+            datetime.fromisoformat(data["end"]),
+        )
+
+
+@dataclass(frozen=True)
+class BookingChange:
+    action: str
+    booking_id: uuid.UUID
+    at: datetime
+
+    @classmethod
+    def read(cls, message: str) -> BookingChange:
+        data = json.loads(message)
+        return cls(data["action"], uuid.UUID(data["booking"]), datetime.fromisoformat(data["at"]))
+
+
+def slot_changed(
+    session: AsyncSession,
+    kind: str,
+    booking: Booking,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> None:
+    """Time taken or freed: the booking's own, or the span it was moved from."""
+    message = {
+        "kind": kind,
+        "tutor": str(booking.tutor_id),
+        "service": str(booking.service_id),
+        "start": (start or booking.start_at).isoformat(),
+        "end": (end or booking.end_at).isoformat(),
+    }
+    queue_message(session, slots_channel(booking.tutor_id), json.dumps(message))
+
+
+def booking_changed(session: AsyncSession, booking: Booking, action: str, at: datetime) -> None:
+    message = {"action": action, "booking": str(booking.id), "at": at.isoformat()}
+    queue_message(session, bookings_channel(booking.tutor_id), json.dumps(message))
