@@ -269,7 +269,7 @@ async def test_a_slow_consumer_is_closed_and_the_server_memory_stays_flat(
         await asyncio.sleep(2)  # let the server take in what was published
         grown = rss_kib(pid) - before
         # 50,000 events (about 11 MB of JSON) were published to this one subscriber.
-        assert grown < 20_000, f"server memory grew by {grown} KiB"
+        assert grown < 10_000, f"server memory grew by {grown} KiB"  # unbounded: ~32,000
         received = 0
         while True:
             reply = await slow.message(timeout=30)
