@@ -1,0 +1,253 @@
+"""Fan-out of live updates: many websocket subscribers over two server processes.
+
+    python -m bench.live [--subscribers 1000] [--bookings 100] [--backends postgresql,redis]
+
+Loads tutors into a fresh database (embedded, or DATABASE_URL's server), starts two
+`booking-api serve` processes per backend, opens the subscribers (half on each process, all on
+one tutor's slotEvents), then books that tutor's hours one after another through the two
+processes in turn. The benchmark also listens on the broker itself: the moment it sees an event
+there is the publish time, and publish-to-receive latency is each subscriber's receive time minus
+that (one machine, one clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import websockets
+from redis import asyncio as aioredis
+
+from bench.bookings import MUTATION, SECRET, load
+from bench.slots import serve
+from booking_api.auth import mint_token
+from booking_api.db import server_url
+from booking_api.migrate import upgrade
+from booking_api.settings import Settings
+from domain.events import slots_channel
+from schema.node import decode_id
+from tests.live_support import PROTOCOL, SLOTS, broker_publish
+from tests.support import create_database, drop_database
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PROBE = "2000-01-01T00:00:00+00:00"
+
+
+class Subscriber:
+    def __init__(self, port: int, tutor_id: str) -> None:
+        self.port, self.tutor_id = port, tutor_id
+        self.seen: dict[str, float] = {}  # event start -> receive time
+        self.live = asyncio.Event()
+
+    async def run(self, opened: asyncio.Semaphore) -> None:
+        async with opened:
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{self.port}/graphql", subprotocols=[PROTOCOL], max_queue=None
+            )
+        try:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+            await ws.recv()
+            query = {"query": SLOTS, "variables": {"tutorId": self.tutor_id}}
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": query}))
+            async for raw in ws:
+                now = time.perf_counter()
+                message = json.loads(raw)
+                if message["type"] == "ping":
+                    await ws.send(json.dumps({"type": "pong"}))
+                    continue
+                if message["type"] != "next":
+                    continue
+                start = message["payload"]["data"]["slotEvents"]["start"]
+                if start == PROBE:
+                    self.live.set()
+                else:
+                    self.seen.setdefault(start, now)
+        finally:
+            await ws.close()
+
+
+@asynccontextmanager
+async def broker_clock(broker: str, channel: str) -> AsyncIterator[dict[str, float]]:
+    """When each event appears on the broker itself: its publish time."""
+    published: dict[str, float] = {}
+
+    def note(message: str) -> None:
+        start = json.loads(message)["start"]
+        if start != PROBE:
+            published.setdefault(datetime.fromisoformat(start).isoformat(), time.perf_counter())
+
+    if broker.startswith("redis"):
+        client = aioredis.Redis.from_url(broker)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(channel)
+
+        async def read() -> None:
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    note(message["data"].decode())
+
+        reader = asyncio.create_task(read())
+        try:
+            yield published
+        finally:
+            reader.cancel()
+            with suppress(asyncio.CancelledError):
+                await reader
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await client.aclose()
+        return
+    connection = await asyncpg.connect(broker)
+    await connection.add_listener(channel, lambda *args: note(args[3]))
+    try:
+        yield published
+    finally:
+        await connection.close()
+
+
+async def probe_until_live(broker: str, channel: str, subscribers: list[Subscriber]) -> float:
+    began = time.perf_counter()
+    message = json.dumps(
+        {
+            "kind": "TAKEN",
+            "tutor": channel.split(":")[1],
+            "service": str(uuid.UUID(int=0)),
+            "start": PROBE,
+            "end": PROBE,
+        }
+    )
+    while not all(s.live.is_set() for s in subscribers):
+        await broker_publish(broker, channel, [message])
+        await asyncio.sleep(0.2)
+        if time.perf_counter() - began > 120:
+            raise SystemExit("subscribers did not become live")
+    return time.perf_counter() - began
+
+
+async def fan_out(
+    ports: list[int],
+    broker: str,
+    tutor: str,
+    service: str,
+    count: int,
+    bookings: int,
+    weeks_ahead: int,
+) -> dict[str, Any]:
+    tutor_pk = decode_id(tutor)
+    assert tutor_pk is not None
+    channel = slots_channel(tutor_pk[1])
+    subscribers = [Subscriber(ports[i % 2], tutor) for i in range(count)]
+    opened = asyncio.Semaphore(50)
+    tasks = [asyncio.create_task(s.run(opened)) for s in subscribers]
+    try:
+        ready_in = await probe_until_live(broker, channel, subscribers)
+        # The same students book in each backend's run: a week apart, so they are free.
+        day = (datetime.now(UTC) + timedelta(weeks=weeks_ahead)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        starts = [(day + timedelta(hours=h)).isoformat() for h in range(bookings)]
+        async with (
+            broker_clock(broker, channel) as published,
+            httpx.AsyncClient(timeout=60) as http,
+        ):
+            for i, start in enumerate(starts):
+                input = {"serviceId": service, "tutorId": tutor, "start": start, "timeZone": "UTC"}
+                response = await http.post(
+                    f"http://127.0.0.1:{ports[i % 2]}/graphql",
+                    json={"query": MUTATION, "variables": {"input": input}},
+                    headers={"Authorization": f"Bearer {mint_token(SECRET, f's{i}')}"},
+                )
+                outcome = response.json()["data"]["createBooking"]["__typename"]
+                assert outcome == "BookingCreated", (i, start, response.text)
+            deadline = time.perf_counter() + 15
+            expected = count * bookings
+            while time.perf_counter() < deadline:
+                if sum(len(s.seen) for s in subscribers) >= expected:
+                    break
+                await asyncio.sleep(0.1)
+        latencies = [
+            (s.seen[start] - published[start]) * 1000
+            for s in subscribers
+            for start in starts
+            if start in s.seen and start in published
+        ]
+        received = sum(len(s.seen) for s in subscribers)
+        return {
+            "ready_in": ready_in,
+            "received": received,
+            "lost": expected - received,
+            "p50": statistics.median(latencies),
+            "p99": statistics.quantiles(latencies, n=100)[98],
+            "max": max(latencies),
+            "broker_saw": len(published),
+        }
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--bookings", type=int, default=100)
+    parser.add_argument("--backends", default="postgresql,redis")
+    parser.add_argument("--port", type=int, default=8770)
+    args = parser.parse_args()
+
+    settings = Settings.from_env()
+    admin = settings.database_url or server_url(settings)
+    url = create_database(admin, prefix="booking_bench")
+    try:
+        upgrade(url)
+        tutors, services = asyncio.run(load(url, args.bookings))
+        print(
+            f"{args.subscribers} websocket subscribers on one tutor's slotEvents, over two "
+            f"server processes; {args.bookings} bookings, one after another"
+        )
+        for index, backend in enumerate(args.backends.split(",")):
+            broker = url if backend == "postgresql" else REDIS_URL
+            os.environ["BROADCAST_URL"] = "postgresql://" if backend == "postgresql" else broker
+            ports = [args.port + 2 * index, args.port + 2 * index + 1]
+            servers = [serve(url, port) for port in ports]
+            try:
+                result = asyncio.run(
+                    fan_out(
+                        ports,
+                        broker,
+                        tutors[index],
+                        services[index],
+                        args.subscribers,
+                        args.bookings,
+                        weeks_ahead=index + 1,
+                    )
+                )
+            finally:
+                for server in servers:
+                    server.terminate()
+                for server in servers:
+                    server.wait(timeout=30)
+            print(
+                f"  {backend:10} publish-to-receive p50 {result['p50']:6.1f} ms  "
+                f"p99 {result['p99']:6.1f} ms  max {result['max']:6.1f} ms  "
+                f"received {result['received']}  lost {result['lost']}  "
+                f"(all live in {result['ready_in']:.1f} s)"
+            )
+    finally:
+        os.environ.pop("BROADCAST_URL", None)
+        drop_database(admin, url)
+
+
+if __name__ == "__main__":
+    main()
