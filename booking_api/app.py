@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -21,7 +22,6 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-import models
 from booking_api.api import build_schema
 from booking_api.auth import AuthError, identity_from_header
 from booking_api.context import Context
@@ -31,6 +31,7 @@ from booking_api.settings import Settings
 from domain import ics, payments
 from domain.stripe import BadSignature, Cards
 from schema.node import decode_id_of
+from workers.service import in_process
 
 log = logging.getLogger("booking_api")
 
@@ -114,16 +115,10 @@ def calendar_file(db: Database, secret: str) -> Route:
         if pk is None or not ics.valid(secret, pk, signature):
             return Response("Not found", status_code=404)
         async with db.session() as session:
-            booking = await session.get(models.Booking, pk)
-            if booking is None:
-                return Response("Not found", status_code=404)
-            service = await session.get(models.Service, booking.service_id)
-            tutor = await session.get(models.Tutor, booking.tutor_id)
-            student = await session.get(models.Student, booking.student_id)
-        assert service is not None and tutor is not None and student is not None
-        body = ics.render(
-            booking, service.title, tutor.display_name, student.display_name, datetime.now(UTC)
-        )
+            parts = await ics.load(session, pk)
+        if parts is None:
+            return Response("Not found", status_code=404)
+        body = ics.render([parts], datetime.now(UTC))
         return Response(
             body,
             media_type="text/calendar; charset=utf-8",
@@ -131,6 +126,18 @@ def calendar_file(db: Database, secret: str) -> Route:
         )
 
     return Route("/bookings/{booking}.ics", booking_ics, methods=["GET"])
+
+
+def calendar_feed(db: Database) -> Route:
+    """A tutor's bookings as a calendar feed, for calendar apps to subscribe to (webcal)."""
+
+    async def tutor_feed(request: Request) -> Response:
+        body = await ics.feed(db, request.path_params["token"], datetime.now(UTC))
+        if body is None:
+            return Response("Not found", status_code=404)
+        return Response(body, media_type="text/calendar; charset=utf-8")
+
+    return Route("/calendar/{token}.ics", tutor_feed, methods=["GET"])
 
 
 def stripe_webhook(db: Database, cards: Cards | None) -> Route:
@@ -183,6 +190,7 @@ def build_app(
             WebSocketRoute("/graphql", graphql),
             health(db),
             calendar_file(db, graphql.secret),
+            calendar_feed(db),
             stripe_webhook(db, cards),
             *checkout_pages(),
         ],
@@ -208,7 +216,11 @@ def create_app() -> Starlette:
         gc.set_threshold(10_000, 20, 20)
         await hub.connect()
         db.publish = hub.publish_all
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.broker_url is None:
+                # No broker: this process runs background work itself (workers.service).
+                await stack.enter_async_context(in_process(settings, db))
+            yield
         db.publish = None
         await hub.disconnect()
         await db.engine.dispose()

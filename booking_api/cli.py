@@ -1,4 +1,4 @@
-"""`booking-api`: serve, migrate, token, export-schema, seed-demo."""
+"""`booking-api`: serve, worker, migrate, token, export-schema, seed-demo, settle-refunds."""
 
 from __future__ import annotations
 
@@ -113,6 +113,20 @@ def cmd_settle_refunds(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    import logging
+
+    from booking_api.db import server_url
+    from booking_api.migrate import upgrade
+    from workers.service import run_worker
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level)
+    url = server_url(settings)
+    upgrade(url)
+    asyncio.run(run_worker(settings, url, args.threads))
+
+
 cmd_serve_doc = (
     "Apply pending migrations (under an advisory lock), then serve /graphql and /healthz. "
     "With no DATABASE_URL an embedded PostgreSQL is started in BOOKING_DATA_DIR (./.data)."
@@ -134,6 +148,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (1)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run background work: the outbox relay and the jobs (Dramatiq with BROKER_URL)",
+    )
+    worker.add_argument("--threads", type=int, default=8, help="jobs at once (8)")
+    worker.set_defaults(func=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply the database migrations")
     migrate.add_argument("--revision", default="head", help="target revision (head)")

@@ -7,6 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 MIN_SECRET_LENGTH = 32
 
@@ -56,6 +57,74 @@ def _broadcast_url(env: dict[str, str]) -> str:
     return url
 
 
+def _broker_url(env: dict[str, str]) -> str | None:
+    url = env.get("BROKER_URL") or None
+    if url is not None and not url.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+        raise SettingsError("BROKER_URL must be a redis:// or amqp:// URL")
+    return url
+
+
+def _smtp(env: dict[str, str]) -> SmtpSettings | None:
+    url = env.get("SMTP_URL") or None
+    if url is None:
+        return None
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
+        raise SettingsError("SMTP_URL must look like smtp://user:password@host:587 or smtps://…")
+    sender = env.get("EMAIL_FROM") or ""
+    if "@" not in sender:
+        raise SettingsError("EMAIL_FROM must be the sender's address when SMTP_URL is set")
+    return SmtpSettings(
+        host=parsed.hostname,
+        port=parsed.port or (465 if parsed.scheme == "smtps" else 25),
+        tls=parsed.scheme == "smtps",
+        username=unquote(parsed.username) if parsed.username else None,
+        password=unquote(parsed.password) if parsed.password else None,
+        sender=sender,
+    )
+
+
+def _manage_url(env: dict[str, str], public_base_url: str) -> str:
+    url = env.get("MANAGE_URL") or f"{public_base_url}/manage?token={{token}}"
+    if "{token}" not in url:
+        raise SettingsError("MANAGE_URL must contain {token}, where the manage token goes")
+    return url
+
+
+def _hour(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, minimum=0)
+    if value > 23:
+        raise SettingsError(f"{name} must be an hour from 0 to 23, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    # smtps:// is TLS from the start; smtp:// upgrades with STARTTLS when the server offers it.
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Background work: the relay's pace, retries, and when the periodic jobs run."""
+
+    # A row handed to the broker but not done after this long is handed over again (its
+    # worker died, or the broker lost the message).
+    lease_seconds: int = 300
+    poll_seconds: int = 1
+    max_attempts: int = 8
+    hold_sweep_seconds: int = 60
+    # Sweeps of packages running low or expiring, and of tutors due a summary.
+    sweep_seconds: int = 300
+    # Local hour (tutor's zone) at which each tutor gets tomorrow's sessions.
+    daily_summary_hour: int = 18
+
+
 @dataclass(frozen=True)
 class QueryLimits:
     """Limits that refuse an oversized GraphQL document before it runs."""
@@ -83,6 +152,8 @@ class Settings:
     data_dir: Path = Path(".data")
     auth_jwt_secret: str | None = None
     public_base_url: str = "http://127.0.0.1:8000"
+    # The guest's manage link in emails: the platform's page that takes the manage token.
+    manage_url: str = "http://127.0.0.1:8000/manage?token={token}"
     log_level: str = "INFO"
     db_pool_size: int = 10
     limits: QueryLimits = field(default_factory=QueryLimits)
@@ -91,6 +162,10 @@ class Settings:
     payment_hold_minutes: int = 15
     # Pub/sub for live updates: memory://, postgresql:// (bare: the service's database), redis://.
     broadcast_url: str = "postgresql://"
+    # Dramatiq's broker (redis:// or amqp://); None: `serve` runs background work itself.
+    broker_url: str | None = None
+    smtp: SmtpSettings | None = None
+    jobs: JobSettings = field(default_factory=JobSettings)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -114,6 +189,7 @@ class Settings:
             data_dir=Path(env.get("BOOKING_DATA_DIR") or ".data").expanduser().resolve(),
             auth_jwt_secret=secret,
             public_base_url=public_base_url,
+            manage_url=_manage_url(env, public_base_url),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             limits=QueryLimits(
@@ -124,6 +200,16 @@ class Settings:
             stripe=_stripe(env, public_base_url),
             payment_hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 15),
             broadcast_url=_broadcast_url(env),
+            broker_url=_broker_url(env),
+            smtp=_smtp(env),
+            jobs=JobSettings(
+                lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", JobSettings.lease_seconds),
+                poll_seconds=_int(env, "OUTBOX_POLL_SECONDS", JobSettings.poll_seconds),
+                max_attempts=_int(env, "JOB_MAX_ATTEMPTS", JobSettings.max_attempts),
+                hold_sweep_seconds=_int(env, "HOLD_SWEEP_SECONDS", JobSettings.hold_sweep_seconds),
+                sweep_seconds=_int(env, "SWEEP_SECONDS", JobSettings.sweep_seconds),
+                daily_summary_hour=_hour(env, "DAILY_SUMMARY_HOUR", JobSettings.daily_summary_hour),
+            ),
         )
 
     def jwt_secret(self) -> str:

@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
 from booking_api.db import Database
-from domain import events, packages
+from domain import events, notifications, packages
 from domain import slots as engine
 from domain.errors import (
     Forbidden,
@@ -88,6 +88,7 @@ class BookingRequest:
     student_id: uuid.UUID | None = None
     package_id: uuid.UUID | None = None
     idempotency_key: str | None = None
+    reminders_enabled: bool = True
     # createBooking names its fields input.start; createBookings input.slots.N.start.
     single: bool = True
 
@@ -163,6 +164,7 @@ def _record(
         BookingHistory(booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason)
     )
     events.booking_changed(session, booking, action, at)
+    notifications.booking_changed(session, booking, action, at)
 
 
 async def _lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:
@@ -324,6 +326,7 @@ def _make(
         duration_minutes=option.minutes,
         student_time_zone=request.time_zone,
         notes=notes,
+        reminders_enabled=request.reminders_enabled,
     )
 
 
@@ -494,6 +497,7 @@ async def create_bookings(
         token = secrets.token_urlsafe(32) if request.guest is not None and request.single else None
         if token is not None:
             made[0].manage_token_hash = token_hash(token)
+            notifications.park_manage_token(session, made[0], token)
         actor = identity.sub if identity else None
         if package is not None:
             for booking, credit in zip(made, costs, strict=True):
@@ -512,6 +516,7 @@ async def create_bookings(
                 session.add(line)
         if package is not None:
             session.add(package)
+            notifications.package_spent(session, package, now)
         if request.idempotency_key is not None:
             claimed = await session.get(IdempotencyKey, (owner, request.idempotency_key))
             assert claimed is not None
@@ -852,6 +857,31 @@ async def expire_unpaid(
         events.slot_changed(session, "RELEASED", booking)
 
 
+async def expire_lapsed_holds(db: Database, now: datetime) -> int:
+    """Bookings whose payment hold lapsed become EXPIRED, with their history and RELEASED event.
+
+    Availability has ignored them since the moment they lapsed; this makes it official. The
+    Checkout Session stays open until Stripe expires it: a late payment is still confirmed if
+    the time is free, and refunded if not (confirm_paid)."""
+    async with db.session() as session:
+        lapsed = await session.exec(
+            select(Booking.payment_id)
+            .where(
+                Booking.status == "PENDING_PAYMENT",
+                col(Booking.hold_expires_at) <= now,
+                col(Booking.payment_id).is_not(None),
+            )
+            .distinct()
+        )
+        payment_ids = [pid for pid in lapsed if pid is not None]
+    for payment_id in payment_ids:
+        async with db.transaction() as session:
+            payment = await lock_payment(session, payment_id)
+            if payment is not None:
+                await expire_unpaid(session, payment, "EXPIRED", now, "the hold lapsed unpaid")
+    return len(payment_ids)
+
+
 async def confirm_paid(
     session: AsyncSession, payment: Payment, now: datetime
 ) -> list[PaymentRefund]:
@@ -992,6 +1022,7 @@ async def redeem_package(
             )
         )
         session.add_all([booking, package])
+        notifications.package_spent(session, package, now)
         _record(session, booking, "CONFIRMED", now, identity.sub, "paid with package credit")
         payment = await session.get(Payment, booking.payment_id) if booking.payment_id else None
         if payment is not None:

@@ -1,17 +1,26 @@
-"""Calendar files for bookings (RFC 5545), reached through a signed link that needs no session."""
+"""Calendar files (RFC 5545): one booking through a signed link, and a tutor's secret feed."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Booking
+from booking_api.db import Database
+from models import Booking, Service, Student, Tutor
 
 PRODID = "-//booking-api//bookings//EN"
+# A feed shows what is coming and the last month, which calendars keep as history.
+FEED_PAST = timedelta(days=30)
+FEED_STATUSES = ("CONFIRMED", "COMPLETED", "NO_SHOW")
 
 
 def signature(secret: str, booking_id: uuid.UUID) -> str:
@@ -24,23 +33,96 @@ def valid(secret: str, booking_id: uuid.UUID, given: str) -> bool:
     return hmac.compare_digest(signature(secret, booking_id), given)
 
 
-def render(booking: Booking, service: str, tutor: str, student: str, now: datetime) -> bytes:
-    calendar = Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
+@dataclass(frozen=True)
+class BookingParts:
+    """A booking with the names a calendar entry or an email shows."""
+
+    booking: Booking
+    service: Service
+    tutor: Tutor
+    student: Student
+
+
+async def load(session: AsyncSession, booking_id: uuid.UUID) -> BookingParts | None:
+    booking = await session.get(Booking, booking_id)
+    if booking is None:
+        return None
+    service = await session.get(Service, booking.service_id)
+    tutor = await session.get(Tutor, booking.tutor_id)
+    student = await session.get(Student, booking.student_id)
+    assert service is not None and tutor is not None and student is not None
+    return BookingParts(booking, service, tutor, student)
+
+
+def _event(parts: BookingParts, now: datetime) -> Event:
+    booking = parts.booking
     event = Event()
     # Stable across reschedules; SEQUENCE tells calendars which version is newer.
     event.add("uid", f"{booking.id}@booking-api")
     event.add("dtstamp", now)
     event.add("dtstart", booking.start_at)
     event.add("dtend", booking.end_at)
-    event.add("summary", f"{service} with {tutor}")
-    event.add("description", f"{service}: {tutor} and {student}")
+    event.add("summary", f"{parts.service.title} with {parts.tutor.display_name}")
+    event.add(
+        "description",
+        f"{parts.service.title}: {parts.tutor.display_name} and {parts.student.display_name}",
+    )
     event.add("sequence", booking.reschedule_count)
     event.add("status", "CANCELLED" if booking.status in ("CANCELLED", "EXPIRED") else "CONFIRMED")
     if booking.meeting_url:
         event.add("location", booking.meeting_url)
-    calendar.add_component(event)
+    return event
+
+
+def render(bookings: Sequence[BookingParts], now: datetime, name: str | None = None) -> bytes:
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    if name is not None:
+        calendar.add("x-wr-calname", name)
+    for parts in bookings:
+        calendar.add_component(_event(parts, now))
     ical: bytes = calendar.to_ical()
     return ical
+
+
+# ---------------------------------------------------------------- the tutor's feed
+
+
+def new_feed_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+async def feed_token(db: Database, tutor_id: uuid.UUID, rotate: bool = False) -> str:
+    """The tutor's feed secret, made on first use; `rotate` replaces it (old URLs stop)."""
+    async with db.transaction() as session:
+        tutor = await session.get(Tutor, tutor_id, with_for_update=True)
+        assert tutor is not None
+        if tutor.calendar_feed_token is None or rotate:
+            tutor.calendar_feed_token = new_feed_token()
+            session.add(tutor)
+        return tutor.calendar_feed_token
+
+
+async def feed(db: Database, token: str, now: datetime) -> bytes | None:
+    """The feed behind a secret, or None for an unknown one."""
+    async with db.session() as session:
+        tutor = (
+            await session.exec(select(Tutor).where(Tutor.calendar_feed_token == token))
+        ).first()
+        if tutor is None:
+            return None
+        rows = await session.exec(
+            select(Booking, Service, Student)
+            .join(Service, col(Service.id) == Booking.service_id)
+            .join(Student, col(Student.id) == Booking.student_id)
+            .where(
+                Booking.tutor_id == tutor.id,
+                col(Booking.end_at) >= now - FEED_PAST,
+                col(Booking.status).in_(FEED_STATUSES),
+            )
+            .order_by(col(Booking.start_at))
+        )
+        parts = [BookingParts(b, service, tutor, s) for b, service, s in rows]
+    return render(parts, now, name=f"{tutor.display_name}: bookings")

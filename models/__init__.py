@@ -2,6 +2,7 @@
 
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingHistory, IdempotencyKey
+from models.outbox import OutboxJob
 from models.packages import Enrollment, Package, PackageAdjustment, PackageTemplate
 from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
@@ -14,6 +15,7 @@ __all__ = [
     "BookingHistory",
     "Enrollment",
     "IdempotencyKey",
+    "OutboxJob",
     "Package",
     "PackageAdjustment",
     "PackageTemplate",

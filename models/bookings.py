@@ -66,6 +66,7 @@ class Booking(SQLModel, table=True):
         ),
     )
     reschedule_count: int = 0
+    reminders_enabled: bool = True
     cancellation_reason: str | None = Field(default=None, sa_type=Text)
     # A guest's secret is shown once; only its SHA-256 is kept.
     manage_token_hash: str | None = Field(default=None, max_length=64)

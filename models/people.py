@@ -17,6 +17,12 @@ class Tutor(SQLModel, table=True):
     user_id: str = Field(unique=True, max_length=255)
     display_name: str = Field(max_length=200)
     time_zone: str = Field(max_length=64)
+    # Where booking emails and the daily summary go; none sent while unset.
+    email: str | None = Field(default=None, max_length=320)
+    # A student's package at or below this balance gets a low-balance email.
+    low_balance_threshold: int = 2
+    # The secret in the tutor's calendar feed URL; rotating it cuts off old subscribers.
+    calendar_feed_token: str | None = Field(default=None, max_length=64, unique=True)
     created_at: datetime = created_at_field()
 
 

@@ -160,6 +160,7 @@ class Mutation:
                 student_id=_optional_id(input.student_id, "Student", "input.studentId"),
                 package_id=_optional_id(input.package_id, "Package", "input.packageId"),
                 idempotency_key=input.idempotency_key,
+                reminders_enabled=input.reminders_enabled,
             )
             return await bookings.create_bookings(
                 info.context.db, info.context.identity, request, _now(), info.context.cards
@@ -183,6 +184,7 @@ class Mutation:
                 student_id=_optional_id(input.student_id, "Student", "input.studentId"),
                 package_id=_optional_id(input.package_id, "Package", "input.packageId"),
                 idempotency_key=input.idempotency_key,
+                reminders_enabled=input.reminders_enabled,
                 single=False,
             )
             return await bookings.create_bookings(

@@ -241,6 +241,10 @@ class CreateBookingInput:
     package_id: strawberry.ID | None = strawberry.field(
         default=None, description="Pay with this package's credit instead of a card."
     )
+    reminders_enabled: bool = strawberry.field(
+        default=True,
+        description="Email the student 24 hours, 1 hour and 15 minutes before the session.",
+    )
     idempotency_key: str | None = strawberry.field(
         default=None,
         description=(
@@ -289,6 +293,10 @@ class CreateBookingsInput:
     student_id: strawberry.ID | None = None
     package_id: strawberry.ID | None = None
     idempotency_key: str | None = None
+    reminders_enabled: bool = strawberry.field(
+        default=True,
+        description="Email the student 24 hours, 1 hour and 15 minutes before each session.",
+    )
 
 
 @strawberry.type(description="All slots were booked, or none was.")

@@ -1,1 +1,1 @@
-"""Dramatiq actors and the outbox relay (the background-work issue fills this package)."""
+"""Background work: the outbox relay, the job runner and the Dramatiq actor."""

@@ -1,0 +1,328 @@
+"""Email: what a change sets in motion (outbox rows), and the jobs that write and send it.
+
+Each email is its own outbox row, one recipient each, so a retry never resends one that went.
+Times are shown in the recipient's zone: the student's as kept on the booking, the tutor's own.
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from email.message import EmailMessage
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import DateTime, Integer, String, cast, func, literal
+from sqlalchemy import select as sql_select
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking_api.mailer import Mailer
+from domain import ics, outbox
+from domain.outbox import JobContext
+from models import Booking, OutboxJob, Package, Service, Student, Tutor
+
+REMINDER_MINUTES = (24 * 60, 60, 15)
+EXPIRY_NOTICE_DAYS = (30, 7)
+PARKED_TOKEN_DAYS = 2  # a Checkout Session lasts at most a day: a parked token is no use after
+
+
+# ---------------------------------------------------------------- what changes set in motion
+
+
+def booking_changed(session: AsyncSession, booking: Booking, action: str, at: datetime) -> None:
+    """Emails (and reminders) for a booking's change, sent once the change commits."""
+    if action not in ("CONFIRMED", "RESCHEDULED", "CANCELLED"):
+        return
+    if action == "RESCHEDULED" and booking.status != "CONFIRMED":
+        return  # a booking still waiting for payment is announced when it is confirmed
+    for to in ("student", "tutor"):
+        email = {"booking": str(booking.id), "action": action, "to": to}
+        outbox.add(session, "email.booking", email, at)
+    if action != "CANCELLED" and booking.reminders_enabled:
+        for minutes in REMINDER_MINUTES:
+            due = booking.start_at - timedelta(minutes=minutes)
+            if due > at:
+                # The job checks the booking still starts at `start`: a moved or cancelled
+                # booking's old reminders then do nothing.
+                payload: dict[str, Any] = {
+                    "booking": str(booking.id),
+                    "start": booking.start_at.isoformat(),
+                    "minutes": minutes,
+                }
+                outbox.add(session, "email.reminder", payload, due)
+
+
+def _token_key(booking_id: uuid.UUID) -> str:
+    return f"manage-token:{booking_id}"
+
+
+def park_manage_token(session: AsyncSession, booking: Booking, token: str) -> None:
+    """A guest's manage token, kept (parked, never run) until the confirmation email takes it."""
+    outbox.add(session, "parked.token", {"token": token}, None, key=_token_key(booking.id))
+
+
+def package_spent(session: AsyncSession, package: Package, at: datetime) -> None:
+    outbox.add(session, "email.package_low", {"package": str(package.id)}, at)
+
+
+# ---------------------------------------------------------------- periodic sweeps
+
+
+async def schedule_expiry_notices(session: AsyncSession, now: datetime) -> None:
+    """One notice per package per threshold: 30 days before expiry, then 7 (only the nearest
+    when it is granted late)."""
+    bounds = [*EXPIRY_NOTICE_DAYS[1:], 0]
+    for days, nearer in zip(EXPIRY_NOTICE_DAYS, bounds, strict=True):
+        rows = sql_select(
+            func.gen_random_uuid(),
+            literal("email.package_expiring"),
+            literal(f"package-expiring:{days}:") + cast(Package.id, String),
+            func.jsonb_build_object("package", cast(Package.id, String), "days", days),
+            literal(now, DateTime(timezone=True)),
+            literal(0),
+            literal(now, DateTime(timezone=True)),
+        ).where(
+            col(Package.remaining) > 0,
+            col(Package.expires_at) > now + timedelta(days=nearer),
+            col(Package.expires_at) <= now + timedelta(days=days),
+        )
+        await session.execute(_insert_new(rows))
+
+
+async def schedule_summaries(session: AsyncSession, now: datetime, hour: int) -> None:
+    """Each tutor with an email gets tomorrow's sessions once a day, from `hour` in their zone."""
+    local = func.timezone(Tutor.time_zone, literal(now, DateTime(timezone=True)))
+    local_date = cast(func.date(local), String)
+    rows = sql_select(
+        func.gen_random_uuid(),
+        literal("email.tutor_summary"),
+        literal("tutor-summary:") + cast(Tutor.id, String) + literal(":") + local_date,
+        func.jsonb_build_object("tutor", cast(Tutor.id, String), "date", local_date),
+        literal(now, DateTime(timezone=True)),
+        literal(0),
+        literal(now, DateTime(timezone=True)),
+    ).where(
+        col(Tutor.email).is_not(None),
+        cast(func.extract("hour", local), Integer) >= hour,
+    )
+    await session.execute(_insert_new(rows))
+
+
+def _insert_new(rows: Any) -> Any:
+    columns = ["id", "kind", "key", "payload", "due_at", "attempts", "created_at"]
+    return (
+        insert(OutboxJob).from_select(columns, rows).on_conflict_do_nothing(index_elements=["key"])
+    )
+
+
+async def drop_stale_tokens(session: AsyncSession, now: datetime) -> None:
+    """Parked manage tokens of bookings that were never confirmed."""
+    stale = await session.exec(
+        select(OutboxJob).where(
+            OutboxJob.kind == "parked.token",
+            col(OutboxJob.created_at) < now - timedelta(days=PARKED_TOKEN_DAYS),
+        )
+    )
+    for row in stale:
+        await session.delete(row)
+
+
+# ---------------------------------------------------------------- the jobs
+
+
+async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    parts = await ics.load(session, uuid.UUID(job["booking"]))
+    if parts is None or ctx.mailer is None:
+        return
+    action, to = job["action"], job["to"]
+    manage = None
+    if to == "student" and action == "CONFIRMED":
+        parked = await outbox.take_parked(session, _token_key(parts.booking.id))
+        if parked is not None:
+            manage = ctx.settings.manage_url.format(token=parked["token"])
+    recipient = _recipient(parts, to)
+    if recipient is None:
+        return
+    address, zone, other = recipient
+    title = f"{parts.service.title} with {other}"
+    when = _when(parts.booking, zone)
+    subject, opening = {
+        "CONFIRMED": (f"Booked: {title}", "Your booking is confirmed."),
+        "RESCHEDULED": (f"Moved: {title}", "Your booking has moved to a new time."),
+        "CANCELLED": (f"Cancelled: {title}", "This booking has been cancelled."),
+    }[action]
+    paragraphs: list[str | tuple[str, str]] = [opening, f"{title}\n{when}"]
+    if action == "CANCELLED" and parts.booking.cancellation_reason:
+        paragraphs.append(f"Reason: {parts.booking.cancellation_reason}")
+    if action != "CANCELLED" and parts.booking.meeting_url:
+        paragraphs.append(("Join the session", parts.booking.meeting_url))
+    if manage is not None:
+        paragraphs.append(("Reschedule or cancel", manage))
+    attachment = ics.render([parts], ctx.now) if action != "CANCELLED" else None
+    await ctx.mailer.send(_compose(ctx.mailer, address, subject, paragraphs, attachment))
+
+
+async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    parts = await ics.load(session, uuid.UUID(job["booking"]))
+    if parts is None or ctx.mailer is None:
+        return
+    booking = parts.booking
+    if (
+        booking.status != "CONFIRMED"
+        or not booking.reminders_enabled
+        or booking.start_at != datetime.fromisoformat(job["start"])
+    ):
+        return  # cancelled, moved (its new reminders are on their way) or switched off
+    title = f"{parts.service.title} with {parts.tutor.display_name}"
+    paragraphs: list[str | tuple[str, str]] = [
+        f"Your session starts in {_duration(job['minutes'])}.",
+        f"{title}\n{_when(booking, booking.student_time_zone)}",
+    ]
+    if booking.meeting_url:
+        paragraphs.append(("Join the session", booking.meeting_url))
+    message = _compose(ctx.mailer, parts.student.email, f"Reminder: {title}", paragraphs)
+    await ctx.mailer.send(message)
+
+
+async def send_package_low(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    found = await _package(session, job["package"])
+    if found is None or ctx.mailer is None:
+        return
+    package, tutor, student = found
+    if package.remaining > tutor.low_balance_threshold:
+        return
+    left = _balance(package)
+    paragraphs: list[str | tuple[str, str]] = [
+        f"Your package with {tutor.display_name} has {left} left.",
+        "Ask your tutor for a new package before it runs out.",
+    ]
+    subject = f"{left} left with {tutor.display_name}"
+    await ctx.mailer.send(_compose(ctx.mailer, student.email, subject, paragraphs))
+
+
+async def send_package_expiring(
+    ctx: JobContext, session: AsyncSession, job: dict[str, Any]
+) -> None:
+    found = await _package(session, job["package"])
+    if found is None or ctx.mailer is None:
+        return
+    package, tutor, student = found
+    if package.remaining <= 0 or package.expires_at is None or package.expires_at <= ctx.now:
+        return
+    zone = student.time_zone or tutor.time_zone
+    on = package.expires_at.astimezone(ZoneInfo(zone)).strftime("%A %-d %B %Y, %H:%M")
+    paragraphs: list[str | tuple[str, str]] = [
+        f"Your package with {tutor.display_name} expires on {on} ({zone}).",
+        f"It still has {_balance(package)}: book them before then.",
+    ]
+    subject = f"Your package with {tutor.display_name} expires in {job['days']} days or less"
+    await ctx.mailer.send(_compose(ctx.mailer, student.email, subject, paragraphs))
+
+
+async def send_tutor_summary(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    tutor = await session.get(Tutor, uuid.UUID(job["tutor"]))
+    if tutor is None or tutor.email is None or ctx.mailer is None:
+        return
+    zone = ZoneInfo(tutor.time_zone)
+    tomorrow = date.fromisoformat(job["date"]) + timedelta(days=1)
+    start = datetime.combine(tomorrow, time(), zone)
+    end = datetime.combine(tomorrow + timedelta(days=1), time(), zone)
+    rows = list(
+        await session.exec(
+            select(Booking, Service, Student)
+            .join(Service, col(Service.id) == Booking.service_id)
+            .join(Student, col(Student.id) == Booking.student_id)
+            .where(
+                Booking.tutor_id == tutor.id,
+                Booking.status == "CONFIRMED",
+                col(Booking.start_at) >= start,
+                col(Booking.start_at) < end,
+            )
+            .order_by(col(Booking.start_at))
+        )
+    )
+    if not rows:
+        return  # nothing tomorrow: no email
+    lines = [
+        f"{b.start_at.astimezone(zone):%H:%M}–{b.end_at.astimezone(zone):%H:%M}  "
+        f"{service.title} with {student.display_name}"
+        for b, service, student in rows
+    ]
+    paragraphs: list[str | tuple[str, str]] = [
+        f"Your sessions on {tomorrow:%A %-d %B} ({tutor.time_zone}):",
+        "\n".join(lines),
+    ]
+    subject = f"Tomorrow: {len(rows)} session{'s' if len(rows) != 1 else ''}"
+    await ctx.mailer.send(_compose(ctx.mailer, tutor.email, subject, paragraphs))
+
+
+# ---------------------------------------------------------------- composing
+
+
+def _recipient(parts: ics.BookingParts, to: str) -> tuple[str, str, str] | None:
+    """(address, zone, the other party's name), or None for a tutor with no email."""
+    if to == "student":
+        return parts.student.email, parts.booking.student_time_zone, parts.tutor.display_name
+    if parts.tutor.email is None:
+        return None
+    return parts.tutor.email, parts.tutor.time_zone, parts.student.display_name
+
+
+def _when(booking: Booking, zone: str) -> str:
+    tz = ZoneInfo(zone)
+    start, end = booking.start_at.astimezone(tz), booking.end_at.astimezone(tz)
+    return f"{start:%A %-d %B %Y}, {start:%H:%M}–{end:%H:%M} ({zone}, {start:%Z})"
+
+
+def _duration(minutes: int) -> str:
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
+
+
+def _balance(package: Package) -> str:
+    unit = "session" if package.unit == "SESSIONS" else "minute"
+    return f"{package.remaining} {unit}{'s' if package.remaining != 1 else ''}"
+
+
+async def _package(session: AsyncSession, package_id: str) -> tuple[Package, Tutor, Student] | None:
+    package = await session.get(Package, uuid.UUID(package_id))
+    if package is None:
+        return None
+    tutor = await session.get(Tutor, package.tutor_id)
+    student = await session.get(Student, package.student_id)
+    assert tutor is not None and student is not None
+    return package, tutor, student
+
+
+def _compose(
+    mailer: Mailer,
+    to: str,
+    subject: str,
+    paragraphs: Sequence[str | tuple[str, str]],
+    calendar: bytes | None = None,
+) -> EmailMessage:
+    """Plain text and HTML with the same paragraphs; (label, url) pairs become links."""
+    message = EmailMessage()
+    message["From"] = mailer.sender
+    message["To"] = to
+    message["Subject"] = subject
+    text = "\n\n".join(p if isinstance(p, str) else f"{p[0]}: {p[1]}" for p in paragraphs)
+    message.set_content(text + "\n")
+    body = "".join(
+        f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>"
+        if isinstance(p, str)
+        else f'<p><a href="{html.escape(p[1])}">{html.escape(p[0])}</a></p>'
+        for p in paragraphs
+    )
+    message.add_alternative(f"<!doctype html><html><body>{body}</body></html>", subtype="html")
+    if calendar is not None:
+        message.add_attachment(
+            calendar, maintype="text", subtype="calendar", filename="booking.ics"
+        )
+    return message

@@ -1,0 +1,137 @@
+"""Writing background work into the outbox, and the queries the relay and the jobs run on it.
+
+Rows are added on the caller's session, so they commit or roll back with the change that
+needs them: a rolled-back booking sends no email, a committed one cannot lose its email.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking_api.db import Database
+from booking_api.mailer import Mailer
+from booking_api.settings import Settings
+from models import OutboxJob
+
+MAX_ERROR = 2000
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job may use: settings, the database (for work in its own transactions), the
+    mailer (None: email is off) and the job's clock."""
+
+    settings: Settings
+    db: Database
+    mailer: Mailer | None
+    now: datetime
+
+
+def add(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    due_at: datetime | None,
+    key: str | None = None,
+) -> None:
+    """Work to do once this transaction commits (at `due_at`; None parks it)."""
+    session.add(OutboxJob(kind=kind, payload=payload, due_at=due_at, key=key))
+
+
+async def add_once(
+    session: AsyncSession, kind: str, key: str, payload: dict[str, Any], due_at: datetime
+) -> bool:
+    """Like `add`, unless a row with this key exists already (from this or another worker)."""
+    statement = (
+        insert(OutboxJob)
+        .values(id=uuid.uuid4(), kind=kind, key=key, payload=payload, due_at=due_at, attempts=0)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(col(OutboxJob.id))
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def take_parked(session: AsyncSession, key: str) -> dict[str, Any] | None:
+    """A parked row's payload, removed as it is read (at most one reader gets it)."""
+    row = (
+        await session.exec(
+            select(OutboxJob).where(OutboxJob.key == key, col(OutboxJob.due_at).is_(None))
+        )
+    ).first()
+    if row is None:
+        return None
+    await session.delete(row)
+    return row.payload
+
+
+async def hand_off_due(
+    session: AsyncSession, now: datetime, lease: timedelta, limit: int = 200
+) -> list[uuid.UUID]:
+    """Due rows not handed over yet, or handed over longer than a lease ago and still not done.
+
+    Marked as handed over in the caller's transaction; SKIP LOCKED lets several relays share
+    the table without handing the same row twice."""
+    query = (
+        select(OutboxJob.id)
+        .where(
+            col(OutboxJob.done_at).is_(None),
+            col(OutboxJob.failed_at).is_(None),
+            col(OutboxJob.due_at) <= now,
+            (col(OutboxJob.enqueued_at).is_(None)) | (col(OutboxJob.enqueued_at) < now - lease),
+        )
+        .order_by(col(OutboxJob.due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.exec(query)).all())
+    if ids:
+        await session.execute(
+            update(OutboxJob).where(col(OutboxJob.id).in_(ids)).values(enqueued_at=now)
+        )
+    return ids
+
+
+async def lock_job(session: AsyncSession, job_id: uuid.UUID) -> OutboxJob | None:
+    """The row, locked until the job's transaction ends: a second delivery of the same job
+    waits here, then finds it done."""
+    query = select(OutboxJob).where(OutboxJob.id == job_id).with_for_update()
+    return (await session.exec(query)).first()
+
+
+def backoff(attempts: int) -> timedelta:
+    """10 s, 20 s, 40 s … capped at an hour."""
+    return timedelta(seconds=min(10 * 2 ** (attempts - 1), 3600))
+
+
+async def finish(session: AsyncSession, job_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(update(OutboxJob).where(col(OutboxJob.id) == job_id).values(done_at=now))
+
+
+async def failed(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    attempts: int,
+    error: BaseException,
+    now: datetime,
+    max_attempts: int,
+) -> None:
+    """Count the attempt; try again after a backoff, or give up after `max_attempts`."""
+    attempts += 1
+    values: dict[str, Any] = {
+        "attempts": attempts,
+        "last_error": f"{type(error).__name__}: {error}"[:MAX_ERROR],
+    }
+    if attempts >= max_attempts:
+        values["failed_at"] = now
+    else:
+        values["due_at"] = now + backoff(attempts)
+        values["enqueued_at"] = None
+    await session.execute(update(OutboxJob).where(col(OutboxJob.id) == job_id).values(**values))

@@ -1,0 +1,58 @@
+"""Dramatiq: the broker BROKER_URL names, and the one actor, which runs an outbox job by id."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import AsyncIO
+
+from workers.jobs import Runner
+
+QUEUE = "outbox"
+
+
+def broker_for(url: str) -> Any:
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker: Any = RabbitmqBroker(url=url)
+    else:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]
+    broker.add_middleware(AsyncIO())
+    return broker
+
+
+def outbox_actor(broker: Any, make_runner: Callable[[], Runner]) -> Any:
+    """The actor takes an id only. Retries are the outbox's (durable, with backoff), not
+    Dramatiq's: a failed attempt is recorded on the row and handed over again when due."""
+    runners: list[Runner] = []
+
+    async def run_outbox_job(job_id: str) -> None:
+        # Made on first use, on the AsyncIO middleware's event loop, where its pool lives.
+        if not runners:
+            runners.append(make_runner())
+        await runners[0].run(uuid.UUID(job_id))
+
+    decorate = dramatiq.actor(
+        broker=broker, actor_name="run_outbox_job", queue_name=QUEUE, max_retries=0
+    )
+    return decorate(run_outbox_job)
+
+
+def sender(actor: Any) -> Callable[[list[uuid.UUID]], Any]:
+    """The relay's hand-off: `send` blocks on the broker's socket, so it runs in a thread."""
+
+    async def send(ids: list[uuid.UUID]) -> None:
+        def send_all() -> None:
+            for job_id in ids:
+                actor.send(str(job_id))
+
+        await asyncio.to_thread(send_all)
+
+    return send

@@ -1,0 +1,101 @@
+"""Running one outbox job: the only code that marks a job done, whoever delivered it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from booking_api.db import Database
+from booking_api.mailer import Mailer
+from booking_api.settings import JobSettings, Settings
+from domain import bookings, notifications, outbox
+from domain.outbox import JobContext
+from models.base import utcnow
+
+log = logging.getLogger("booking_api.jobs")
+
+Handler = Callable[[JobContext, AsyncSession, dict[str, Any]], Awaitable[None]]
+
+
+async def _sweep_holds(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    await bookings.expire_lapsed_holds(ctx.db, ctx.now)
+    await notifications.drop_stale_tokens(session, ctx.now)
+
+
+async def _sweep_packages(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    await notifications.schedule_expiry_notices(session, ctx.now)
+
+
+async def _sweep_summaries(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    await notifications.schedule_summaries(session, ctx.now, ctx.settings.jobs.daily_summary_hour)
+
+
+HANDLERS: dict[str, Handler] = {
+    "email.booking": notifications.send_booking_email,
+    "email.reminder": notifications.send_reminder,
+    "email.package_low": notifications.send_package_low,
+    "email.package_expiring": notifications.send_package_expiring,
+    "email.tutor_summary": notifications.send_tutor_summary,
+    "sweep.holds": _sweep_holds,
+    "sweep.packages": _sweep_packages,
+    "sweep.summaries": _sweep_summaries,
+}
+
+
+def periodic(jobs: JobSettings) -> list[tuple[str, int]]:
+    """(kind, period in seconds) of the jobs the relay schedules once per period."""
+    return [
+        ("sweep.holds", jobs.hold_sweep_seconds),
+        ("sweep.packages", jobs.sweep_seconds),
+        ("sweep.summaries", jobs.sweep_seconds),
+    ]
+
+
+class Runner:
+    """Runs jobs by id. The row stays locked while its work runs, so a second delivery waits
+    and then finds it done; work and the done mark commit together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        mailer: Mailer | None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.mailer = mailer
+        self.clock = clock
+
+    async def run(self, job_id: uuid.UUID) -> str:
+        now = self.clock()
+        ctx = JobContext(self.settings, self.db, self.mailer, now)
+        async with self.db.transaction() as session:
+            job = await outbox.lock_job(session, job_id)
+            if job is None:
+                return "missing"
+            if job.done_at is not None or job.failed_at is not None:
+                return "already done"
+            if job.due_at is None:
+                return "parked"
+            kind, payload, attempts = job.kind, dict(job.payload), job.attempts
+            handler = HANDLERS.get(kind)
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler for job kind {kind!r}")
+                # A savepoint: a failing job's own writes go, its attempt count stays.
+                async with session.begin_nested():
+                    await handler(ctx, session, payload)
+            except Exception as error:
+                log.warning("job %s (%s) failed: %s", job_id, kind, error, exc_info=True)
+                await outbox.failed(
+                    session, job_id, attempts, error, now, self.settings.jobs.max_attempts
+                )
+                return "failed"
+            await outbox.finish(session, job_id, now)
+        return "done"

@@ -1,0 +1,97 @@
+"""The relay: hands due outbox rows to whoever runs jobs, and schedules the periodic ones.
+
+It runs in every `booking-api worker` (and in `serve` when no broker is configured); several
+at once share the table safely (SKIP LOCKED, unique run keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from booking_api.db import Database
+from booking_api.settings import Settings
+from domain import outbox
+from models.base import utcnow
+from workers.jobs import Runner, periodic
+
+log = logging.getLogger("booking_api.relay")
+
+HandOff = Callable[[list[uuid.UUID]], Awaitable[None]]
+
+
+def period_start(now: datetime, seconds: int) -> datetime:
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+class Relay:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        hand_off: HandOff,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.hand_off = hand_off
+        self.clock = clock
+
+    async def schedule(self, now: datetime) -> None:
+        """Each periodic job once per period, whichever relay gets there first."""
+        async with self.db.transaction() as session:
+            for kind, seconds in periodic(self.settings.jobs):
+                start = period_start(now, seconds)
+                await outbox.add_once(session, kind, f"{kind}:{start.isoformat()}", {}, now)
+
+    async def tick(self) -> int:
+        now = self.clock()
+        await self.schedule(now)
+        lease = timedelta(seconds=self.settings.jobs.lease_seconds)
+        async with self.db.transaction() as session:
+            ids = await outbox.hand_off_due(session, now, lease)
+            if ids:
+                # Inside the transaction: if the hand-off fails, the rows stay un-handed.
+                await self.hand_off(ids)
+        return len(ids)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                handed = await self.tick()
+            except Exception:  # the database or broker is away: try again next tick
+                log.exception("relay tick failed")
+                handed = 0
+            if handed == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.jobs.poll_seconds)
+
+
+class LocalExecutor:
+    """Without a broker: jobs run as tasks in this process, a few at a time. The outbox row is
+    the durable record, so a restart loses nothing (the relay hands unfinished rows over again
+    once their lease runs out)."""
+
+    def __init__(self, runner: Runner, concurrency: int = 8) -> None:
+        self.runner = runner
+        self.slots = asyncio.Semaphore(concurrency)
+        self.tasks: set[asyncio.Task[str]] = set()
+
+    async def hand_off(self, ids: list[uuid.UUID]) -> None:
+        for job_id in ids:
+            task = asyncio.create_task(self._run(job_id))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, job_id: uuid.UUID) -> str:
+        async with self.slots:
+            return await self.runner.run(job_id)
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)

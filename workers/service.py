@@ -1,0 +1,73 @@
+"""What `booking-api worker` runs, and the in-process variant `serve` runs without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+from booking_api.db import Database, create_engine
+from booking_api.mailer import Mailer
+from booking_api.settings import Settings
+from workers.broker import broker_for, outbox_actor, sender
+from workers.jobs import Runner
+from workers.relay import LocalExecutor, Relay
+
+log = logging.getLogger("booking_api.worker")
+
+
+def _runner(settings: Settings, db: Database) -> Runner:
+    return Runner(settings, db, Mailer(settings.smtp) if settings.smtp else None)
+
+
+@contextlib.asynccontextmanager
+async def in_process(settings: Settings, db: Database) -> AsyncIterator[None]:
+    """The relay and the jobs on this event loop (the default run, with no broker)."""
+    executor = LocalExecutor(_runner(settings, db))
+    relay = Relay(db, settings, executor.hand_off)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        await executor.drain()
+
+
+async def run_worker(settings: Settings, url: str, threads: int) -> None:
+    """Until SIGTERM or SIGINT: the relay, plus Dramatiq's worker threads (or the in-process
+    executor when no BROKER_URL is set)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    db = Database(create_engine(url, pool_size=4))
+    worker: Any = None
+    executor: LocalExecutor | None = None
+    if settings.broker_url is not None:
+        import dramatiq
+
+        broker = broker_for(settings.broker_url)
+        actor = outbox_actor(
+            broker, lambda: _runner(settings, Database(create_engine(url, pool_size=threads)))
+        )
+        worker = dramatiq.Worker(broker, worker_threads=threads)
+        worker.start()
+        relay = Relay(db, settings, sender(actor))
+        log.info("worker: relay and %d Dramatiq threads on %s", threads, broker.__class__.__name__)
+    else:
+        executor = LocalExecutor(_runner(settings, db), concurrency=threads)
+        relay = Relay(db, settings, executor.hand_off)
+        log.info("worker: relay and in-process jobs (no BROKER_URL)")
+    try:
+        await relay.run(stop)
+    finally:
+        if worker is not None:
+            await asyncio.to_thread(worker.stop)
+        if executor is not None:
+            await executor.drain()
+        await db.engine.dispose()
