@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.db import Database
+from domain.errors import NotFound
 from models import Booking, Service, Student, Tutor
 
 PRODID = "-//booking-api//bookings//EN"
@@ -90,8 +91,8 @@ def render(bookings: Sequence[BookingParts], now: datetime, name: str | None = N
 # ---------------------------------------------------------------- the tutor's feed
 
 
-def new_feed_token() -> str:
-    return secrets.token_urlsafe(32)
+def feed_url(public_base_url: str, token: str) -> str:
+    return f"{public_base_url}/calendar/{token}.ics"
 
 
 async def feed_token(db: Database, tutor_id: uuid.UUID, rotate: bool = False) -> str:
@@ -100,9 +101,17 @@ async def feed_token(db: Database, tutor_id: uuid.UUID, rotate: bool = False) ->
         tutor = await session.get(Tutor, tutor_id, with_for_update=True)
         assert tutor is not None
         if tutor.calendar_feed_token is None or rotate:
-            tutor.calendar_feed_token = new_feed_token()
+            tutor.calendar_feed_token = secrets.token_urlsafe(32)
             session.add(tutor)
         return tutor.calendar_feed_token
+
+
+async def rotate_feed(db: Database, user_id: str) -> str:
+    async with db.session() as session:
+        tutor = (await session.exec(select(Tutor).where(Tutor.user_id == user_id))).first()
+    if tutor is None:
+        raise NotFound("You have no tutor profile: create one first")
+    return await feed_token(db, tutor.id, rotate=True)
 
 
 async def feed(db: Database, token: str, now: datetime) -> bytes | None:

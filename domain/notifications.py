@@ -90,7 +90,7 @@ async def schedule_expiry_notices(session: AsyncSession, now: datetime) -> None:
             col(Package.expires_at) > now + timedelta(days=nearer),
             col(Package.expires_at) <= now + timedelta(days=days),
         )
-        await session.execute(_insert_new(rows))
+        await session.exec(_insert_new(rows))
 
 
 async def schedule_summaries(session: AsyncSession, now: datetime, hour: int) -> None:
@@ -109,7 +109,7 @@ async def schedule_summaries(session: AsyncSession, now: datetime, hour: int) ->
         col(Tutor.email).is_not(None),
         cast(func.extract("hour", local), Integer) >= hour,
     )
-    await session.execute(_insert_new(rows))
+    await session.exec(_insert_new(rows))
 
 
 def _insert_new(rows: Any) -> Any:

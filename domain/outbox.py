@@ -56,7 +56,7 @@ async def add_once(
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(col(OutboxJob.id))
     )
-    return (await session.execute(statement)).first() is not None
+    return (await session.exec(statement)).first() is not None
 
 
 async def take_parked(session: AsyncSession, key: str) -> dict[str, Any] | None:
@@ -93,7 +93,7 @@ async def hand_off_due(
     )
     ids = list((await session.exec(query)).all())
     if ids:
-        await session.execute(
+        await session.exec(
             update(OutboxJob).where(col(OutboxJob.id).in_(ids)).values(enqueued_at=now)
         )
     return ids
@@ -112,7 +112,7 @@ def backoff(attempts: int) -> timedelta:
 
 
 async def finish(session: AsyncSession, job_id: uuid.UUID, now: datetime) -> None:
-    await session.execute(update(OutboxJob).where(col(OutboxJob.id) == job_id).values(done_at=now))
+    await session.exec(update(OutboxJob).where(col(OutboxJob.id) == job_id).values(done_at=now))
 
 
 async def failed(
@@ -134,4 +134,4 @@ async def failed(
     else:
         values["due_at"] = now + backoff(attempts)
         values["enqueued_at"] = None
-    await session.execute(update(OutboxJob).where(col(OutboxJob.id) == job_id).values(**values))
+    await session.exec(update(OutboxJob).where(col(OutboxJob.id) == job_id).values(**values))

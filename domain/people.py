@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -11,10 +13,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
 from booking_api.db import Database
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound
 from models import Student, Tutor
 
 MAX_NAME = 200
+MAX_THRESHOLD = 1000
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def clean_name(value: str, field: str) -> str:
@@ -26,23 +30,66 @@ def clean_name(value: str, field: str) -> str:
     return name
 
 
+def clean_email(value: str, field: str) -> str:
+    email = value.strip()
+    if len(email) > 320 or not EMAIL.match(email):
+        raise InvalidInput("Give a valid email address", field)
+    return email
+
+
 async def tutor_of_user(session: AsyncSession, user_id: str) -> Tutor | None:
     return (await session.exec(select(Tutor).where(Tutor.user_id == user_id))).first()
 
 
 async def create_tutor_profile(
-    db: Database, identity: Identity, display_name: str, time_zone: str
+    db: Database, identity: Identity, display_name: str, time_zone: str, email: str | None = None
 ) -> Tutor:
     name = clean_name(display_name, "input.displayName")
+    address = clean_email(email, "input.email") if email is not None else None
     try:
         async with db.transaction() as session:
             if await tutor_of_user(session, identity.sub) is not None:
                 raise InvalidInput("You already have a tutor profile")
-            tutor = Tutor(user_id=identity.sub, display_name=name, time_zone=time_zone)
+            tutor = Tutor(
+                user_id=identity.sub, display_name=name, time_zone=time_zone, email=address
+            )
             session.add(tutor)
     except IntegrityError:
         # Two requests raced past the check: the unique user_id decided.
         raise InvalidInput("You already have a tutor profile") from None
+    return tutor
+
+
+@dataclass(frozen=True)
+class TutorChanges:
+    """What updateTutorProfile changes; None leaves a field as it is."""
+
+    display_name: str | None = None
+    time_zone: str | None = None
+    email: str | None = None
+    clear_email: bool = False
+    low_balance_threshold: int | None = None
+
+
+async def update_tutor_profile(db: Database, identity: Identity, changes: TutorChanges) -> Tutor:
+    async with db.transaction() as session:
+        tutor = await tutor_of_user(session, identity.sub)
+        if tutor is None:
+            raise NotFound("You have no tutor profile: create one first")
+        if changes.display_name is not None:
+            tutor.display_name = clean_name(changes.display_name, "input.displayName")
+        if changes.time_zone is not None:
+            tutor.time_zone = changes.time_zone
+        if changes.clear_email:
+            tutor.email = None
+        elif changes.email is not None:
+            tutor.email = clean_email(changes.email, "input.email")
+        threshold = changes.low_balance_threshold
+        if threshold is not None:
+            if not 0 <= threshold <= MAX_THRESHOLD:
+                raise InvalidInput(f"Choose 0 to {MAX_THRESHOLD}", "input.lowBalanceThreshold")
+            tutor.low_balance_threshold = threshold
+        session.add(tutor)
     return tutor
 
 

@@ -8,15 +8,20 @@ import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
-from domain import people
+from domain import ics, people
 from resolvers.common import mutate
 from schema.node import decode_id_of
 from schema.people import (
+    CalendarFeedRotated,
     CreateTutorProfileInput,
     CreateTutorProfileResult,
+    RotateCalendarFeedResult,
     Student,
     Tutor,
     TutorProfileCreated,
+    TutorProfileUpdated,
+    UpdateTutorProfileInput,
+    UpdateTutorProfileResult,
     Viewer,
 )
 
@@ -51,6 +56,33 @@ class Mutation:
     ) -> CreateTutorProfileResult:
         identity = info.context.require_identity()
         work = people.create_tutor_profile(
-            info.context.db, identity, input.display_name, input.time_zone
+            info.context.db, identity, input.display_name, input.time_zone, input.email
         )
         return await mutate(work, lambda row: TutorProfileCreated(tutor=Tutor.from_row(row)))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def update_tutor_profile(
+        self, info: Info[Context, None], input: UpdateTutorProfileInput
+    ) -> UpdateTutorProfileResult:
+        identity = info.context.require_identity()
+        changes = people.TutorChanges(
+            display_name=input.display_name,
+            time_zone=input.time_zone,
+            email=input.email or None,
+            clear_email=input.email is None,
+            low_balance_threshold=input.low_balance_threshold,
+        )
+        work = people.update_tutor_profile(info.context.db, identity, changes)
+        return await mutate(work, lambda row: TutorProfileUpdated(tutor=Tutor.from_row(row)))  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="A new secret for the calendar feed; the old URL stops.")
+    async def rotate_calendar_feed(self, info: Info[Context, None]) -> RotateCalendarFeedResult:
+        identity = info.context.require_identity()
+        context = info.context
+        work = ics.rotate_feed(context.db, identity.sub)
+        return await mutate(  # type: ignore[no-any-return]
+            work,
+            lambda token: CalendarFeedRotated(
+                url=ics.feed_url(context.settings.public_base_url, token)
+            ),
+        )

@@ -10,10 +10,10 @@ from strawberry.types import Info
 
 from booking_api.auth import Identity
 from booking_api.context import Context
-from domain import people
+from domain import ics, people
 from models import Student as StudentRow
 from models import Tutor as TutorRow
-from schema.errors import InvalidInput
+from schema.errors import InvalidInput, NotFound
 from schema.node import Node
 from schema.scalars import TimeZone
 
@@ -29,15 +29,43 @@ class Tutor(Node):
     time_zone: TimeZone
 
     user_id: strawberry.Private[str]
+    row: strawberry.Private[TutorRow]
 
     @classmethod
     def from_row(cls, row: TutorRow) -> Tutor:
         return cls(
             pk=row.id,
             user_id=row.user_id,
+            row=row,
             display_name=row.display_name,
             time_zone=TimeZone(row.time_zone),
         )
+
+    def _own(self, info: Info[Context, None]) -> bool:
+        identity = info.context.identity
+        return identity is not None and identity.sub == self.user_id
+
+    @strawberry.field(description="Where booking emails go. The tutor's own; null for others.")
+    def email(self, info: Info[Context, None]) -> str | None:
+        return self.row.email if self._own(info) else None
+
+    @strawberry.field(
+        description="A student's package at or below this balance gets a low-balance email. "
+        "The tutor's own; null for others."
+    )
+    def low_balance_threshold(self, info: Info[Context, None]) -> int | None:
+        return self.row.low_balance_threshold if self._own(info) else None
+
+    @strawberry.field(
+        description="A secret calendar feed (iCalendar) of the tutor's bookings for Google, "
+        "Apple or Outlook to subscribe to (use webcal:// in place of https://). The tutor's "
+        "own; null for others. rotateCalendarFeed replaces it."
+    )
+    async def calendar_feed_url(self, info: Info[Context, None]) -> str | None:
+        if not self._own(info):
+            return None
+        token = await ics.feed_token(info.context.db, self.pk)
+        return ics.feed_url(info.context.settings.public_base_url, token)
 
     @strawberry.field
     async def services(
@@ -131,6 +159,42 @@ class Viewer:
 class CreateTutorProfileInput:
     display_name: str
     time_zone: TimeZone
+    email: str | None = strawberry.field(
+        default=None, description="Where booking emails and the daily summary go."
+    )
+
+
+@strawberry.input(description="Only the fields given change; email: null removes the address.")
+class UpdateTutorProfileInput:
+    display_name: str | None = None
+    time_zone: TimeZone | None = None
+    email: str | None = strawberry.UNSET
+    low_balance_threshold: int | None = strawberry.field(
+        default=None,
+        description="Email a student whose package falls to this balance or below (default 2).",
+    )
+
+
+@strawberry.type
+class TutorProfileUpdated:
+    tutor: Tutor
+
+
+UpdateTutorProfileResult = Annotated[
+    TutorProfileUpdated | InvalidInput | NotFound, strawberry.union("UpdateTutorProfileResult")
+]
+
+
+@strawberry.type
+class CalendarFeedRotated:
+    "The new feed URL; the old one stops working."
+
+    url: str
+
+
+RotateCalendarFeedResult = Annotated[
+    CalendarFeedRotated | NotFound, strawberry.union("RotateCalendarFeedResult")
+]
 
 
 @strawberry.type

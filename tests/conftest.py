@@ -13,8 +13,10 @@ import models  # noqa: F401  (every table)
 from booking_api.app import build_app
 from booking_api.db import Database, create_engine
 from booking_api.migrate import upgrade
-from booking_api.settings import Settings, StripeSettings
+from booking_api.settings import Settings, SmtpSettings, StripeSettings
+from tests import smtp_server as smtp_test_server
 from tests import stripe_server
+from tests.background_support import Background
 from tests.support import (
     TEST_SECRET,
     GraphQLClient,
@@ -116,3 +118,30 @@ async def card_http(card_settings: Settings, db: Database) -> AsyncIterator[http
 @pytest.fixture
 def card_gql(card_http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(card_http)
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[smtp_test_server.Inbox]:
+    inbox, controller = smtp_test_server.start()
+    yield inbox
+    inbox.open.set()
+    controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: smtp_test_server.Inbox) -> smtp_test_server.Inbox:
+    """The SMTP test server's mailbox, emptied for this test."""
+    smtp_server.reset()
+    return smtp_server
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, inbox: smtp_test_server.Inbox) -> Settings:
+    smtp = SmtpSettings(host="127.0.0.1", port=inbox.port, sender="bookings@tutoring.example")
+    return replace(settings, smtp=smtp, manage_url="https://app.example/manage/{token}")
+
+
+@pytest.fixture
+async def background(mail_settings: Settings, db: Database) -> Background:
+    """Background work on a clock the test sets: no sleeping."""
+    return Background(mail_settings, db)
