@@ -18,6 +18,18 @@ BIN = Path(sys.executable).parent / "booking-api"
 PIDS: dict[int, int] = {}  # port -> pid of the server started on it
 
 
+def service_up(name: str, port: int) -> bool:
+    """Whether a local service answers; in CI (where .ci/run starts them) a missing one is a
+    failure, elsewhere a skip."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            return True
+    if os.environ.get("CI"):
+        raise AssertionError(f"{name} is not running on 127.0.0.1:{port}")
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -52,6 +64,14 @@ def start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     )
     PIDS[port] = process.pid
     return process
+
+
+def start_worker(env: dict[str, str], threads: int = 4) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(BIN), "worker", "--threads", str(threads)],
+        env={**env, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.processes import free_port
 
 
 @dataclass
@@ -68,12 +69,6 @@ class Inbox:
         assert isinstance(message, EmailMessage)
         self.received.append(Received(list(envelope.rcpt_tos), message))
         return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start() -> tuple[Inbox, Controller]:

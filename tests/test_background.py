@@ -23,7 +23,8 @@ from models import Booking, BookingHistory, OutboxJob
 from tests.background_support import Background
 from tests.booking_support import CANCEL, RESCHEDULE, at, book, monday
 from tests.factories import Tutor, make_tutor, pk, weekly
-from tests.smtp_server import Inbox, free_port
+from tests.processes import free_port
+from tests.smtp_server import Inbox
 from tests.support import GraphQLClient, token
 from tests.test_packages_api import grant, student_id
 from workers.jobs import Runner

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,23 +23,17 @@ from domain.events import bookings_channel, slots_channel
 from tests.booking_support import CANCEL, CREATE, CREATE_MANY, RESCHEDULE, at, monday
 from tests.factories import CREATE_SCHEDULE, CREATE_SERVICE, CREATE_TUTOR, pk, weekly
 from tests.live_support import BOOKINGS, SLOTS, Live, broker_publish, data, ready
-from tests.processes import PIDS, base_env, servers
+from tests.processes import PIDS, base_env, servers, service_up
 from tests.support import TEST_SECRET, create_database, drop_database, server_admin_url, token
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PROBE_AT = "2000-01-01T00:00:00+00:00"
 
 
-def redis_running() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", 6379)) == 0
-
-
 @pytest.fixture(scope="module", params=["postgresql", "redis"])
 def cluster(request: pytest.FixtureRequest) -> Iterator[tuple[list[int], str, str]]:
     """Two servers on a fresh database; their ports, the database URL and the broker URL."""
-    if request.param == "redis" and not redis_running():
+    if request.param == "redis" and not service_up("Redis", 6379):
         pytest.skip("no Redis on 127.0.0.1:6379")
     admin = server_admin_url()
     url = create_database(admin, prefix="booking_live")

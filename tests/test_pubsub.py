@@ -20,9 +20,10 @@ from broadcaster._backends.redis import RedisBackend as StockRedis
 from redis import asyncio as aioredis
 
 from booking_api.pubsub import Hub, PostgresBackend, RedisBackend
-from tests.test_live import REDIS_URL, redis_running
+from tests.processes import service_up
+from tests.test_live import REDIS_URL
 
-needs_redis = pytest.mark.skipif(not redis_running(), reason="no Redis on 127.0.0.1:6379")
+needs_redis = pytest.mark.skipif(not service_up("Redis", 6379), reason="no Redis on 127.0.0.1:6379")
 LISTENING = "(query ILIKE '%LISTEN%' OR application_name = 'booking_api_listener')"
 
 
