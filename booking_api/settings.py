@@ -98,6 +98,40 @@ def _hour(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _google(env: dict[str, str]) -> GoogleSettings | None:
+    client_id = env.get("GOOGLE_CLIENT_ID") or None
+    secret = env.get("GOOGLE_CLIENT_SECRET") or None
+    if client_id is None and secret is None:
+        return None
+    if client_id is None or secret is None:
+        raise SettingsError("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are set together")
+    return GoogleSettings(
+        client_id=client_id,
+        client_secret=secret,
+        api_base=(env.get("GOOGLE_CALENDAR_API_BASE") or GoogleSettings.api_base).rstrip("/"),
+        token_url=env.get("GOOGLE_OAUTH_TOKEN_URL") or GoogleSettings.token_url,
+    )
+
+
+def _meeting_template(env: dict[str, str]) -> str | None:
+    template = env.get("MEETING_URL_TEMPLATE") or None
+    if template is not None and (
+        "{room}" not in template or not template.startswith(("https://", "http://"))
+    ):
+        raise SettingsError("MEETING_URL_TEMPLATE must be an http(s) URL containing {room}")
+    return template
+
+
+@dataclass(frozen=True)
+class GoogleSettings:
+    """Google Calendar sync: the platform's OAuth client, which refreshes tutors' tokens."""
+
+    client_id: str
+    client_secret: str
+    api_base: str = "https://www.googleapis.com/calendar/v3"
+    token_url: str = "https://oauth2.googleapis.com/token"
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str
@@ -166,6 +200,9 @@ class Settings:
     broker_url: str | None = None
     smtp: SmtpSettings | None = None
     jobs: JobSettings = field(default_factory=JobSettings)
+    google: GoogleSettings | None = None
+    # Video rooms for services with meetingLinks: {room} becomes an unguessable name.
+    meeting_url_template: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -202,6 +239,8 @@ class Settings:
             broadcast_url=_broadcast_url(env),
             broker_url=_broker_url(env),
             smtp=_smtp(env),
+            google=_google(env),
+            meeting_url_template=_meeting_template(env),
             jobs=JobSettings(
                 lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", JobSettings.lease_seconds),
                 poll_seconds=_int(env, "OUTBOX_POLL_SECONDS", JobSettings.poll_seconds),

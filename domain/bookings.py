@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
 from booking_api.db import Database
-from domain import events, notifications, packages
+from domain import calendar_sync, events, meetings, notifications, packages
 from domain import slots as engine
 from domain.errors import (
     Forbidden,
@@ -163,6 +163,8 @@ def _record(
     )
     events.booking_changed(session, booking, action, at)
     notifications.booking_changed(session, booking, action, at)
+    calendar_sync.booking_changed(session, booking, action, at)
+    meetings.booking_changed(session, booking, action, at)
 
 
 async def _lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:

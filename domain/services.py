@@ -57,6 +57,7 @@ class ServiceRules:
     requires_package: bool | None = None
     monthly_free_allowance: int | None = None
     enrollment_required: bool | None = None
+    meeting_links: bool | None = None
     # Fields an update sets to null on purpose (maxReschedules: no limit; scheduleId: defaults).
     cleared: frozenset[str] = field(default_factory=frozenset)
 
@@ -74,6 +75,7 @@ DEFAULTS = ServiceRules(
     requires_package=False,
     monthly_free_allowance=0,
     enrollment_required=False,
+    meeting_links=False,
 )
 
 # (field, GraphQL name, lowest, highest)

@@ -2,6 +2,7 @@
 
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingHistory, IdempotencyKey
+from models.integrations import CalendarLink, SyncedEvent
 from models.outbox import OutboxJob
 from models.packages import Enrollment, Package, PackageAdjustment, PackageTemplate
 from models.payments import Payment, PaymentRefund, StripeEvent
@@ -13,6 +14,7 @@ __all__ = [
     "AvailabilityRule",
     "Booking",
     "BookingHistory",
+    "CalendarLink",
     "Enrollment",
     "IdempotencyKey",
     "OutboxJob",
@@ -27,5 +29,6 @@ __all__ = [
     "ServiceTutor",
     "StripeEvent",
     "Student",
+    "SyncedEvent",
     "Tutor",
 ]

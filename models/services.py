@@ -33,6 +33,8 @@ class Service(SQLModel, table=True):
     requires_package: bool = False
     monthly_free_allowance: int = 0
     enrollment_required: bool = False
+    # Each confirmed booking gets a video meeting link (MEETING_URL_TEMPLATE).
+    meeting_links: bool = False
     created_at: datetime = created_at_field()
 
 

@@ -5,7 +5,16 @@ Each domain module offers a Query (and Mutation) class; they are merged into the
 
 from strawberry.tools import merge_types
 
-from resolvers import availability, bookings, events, node, packages, people, services
+from resolvers import (
+    availability,
+    bookings,
+    events,
+    integrations,
+    node,
+    packages,
+    people,
+    services,
+)
 
 Query = merge_types(
     "Query", (node.Query, people.Query, services.Query, availability.Query, bookings.Query)
@@ -18,6 +27,7 @@ Mutation = merge_types(
         services.Mutation,
         bookings.Mutation,
         packages.Mutation,
+        integrations.Mutation,
     ),
 )
 

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from booking_api.auth import Identity
 from booking_api.context import Context
-from domain import ics, people
+from domain import calendar_sync, ics, people
 from models import Student as StudentRow
 from models import Tutor as TutorRow
 from schema.errors import InvalidInput, NotFound
@@ -55,6 +55,13 @@ class Tutor(Node):
     )
     def low_balance_threshold(self, info: Info[Context, None]) -> int | None:
         return self.row.low_balance_threshold if self._own(info) else None
+
+    @strawberry.field(
+        description="The Google Calendar bookings are mirrored into (connectGoogleCalendar). "
+        "The tutor's own; null for others or when none is connected."
+    )
+    async def connected_calendar(self, info: Info[Context, None]) -> str | None:
+        return await calendar_sync.connected(info.context.db, self.pk) if self._own(info) else None
 
     @strawberry.field(
         description="A secret calendar feed (iCalendar) of the tutor's bookings for Google, "

@@ -96,6 +96,9 @@ class Service(Node):
     enrollment_required: bool = strawberry.field(
         description="Only students enrolled in the service may book it."
     )
+    meeting_links: bool = strawberry.field(
+        description="Each confirmed booking gets a video meeting link (Booking.meetingUrl)."
+    )
 
     @classmethod
     def from_info(cls, info: ServiceInfo) -> Service:
@@ -118,6 +121,7 @@ class Service(Node):
             requires_package=row.requires_package,
             monthly_free_allowance=row.monthly_free_allowance,
             enrollment_required=row.enrollment_required,
+            meeting_links=row.meeting_links,
         )
 
     @strawberry.field
@@ -182,6 +186,7 @@ class CreateServiceInput:
     requires_package: bool | None = False
     monthly_free_allowance: int | None = 0
     enrollment_required: bool | None = False
+    meeting_links: bool | None = False
 
 
 @strawberry.input(
@@ -206,6 +211,7 @@ class UpdateServiceInput:
     requires_package: bool | None = strawberry.UNSET
     monthly_free_allowance: int | None = strawberry.UNSET
     enrollment_required: bool | None = strawberry.UNSET
+    meeting_links: bool | None = strawberry.UNSET
 
 
 @strawberry.type

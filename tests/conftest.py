@@ -13,9 +13,9 @@ import models  # noqa: F401  (every table)
 from booking_api.app import build_app
 from booking_api.db import Database, create_engine
 from booking_api.migrate import upgrade
-from booking_api.settings import Settings, SmtpSettings, StripeSettings
+from booking_api.settings import GoogleSettings, Settings, SmtpSettings, StripeSettings
+from tests import google_server, stripe_server
 from tests import smtp_server as smtp_test_server
-from tests import stripe_server
 from tests.background_support import Background
 from tests.support import (
     TEST_SECRET,
@@ -145,3 +145,37 @@ def mail_settings(settings: Settings, inbox: smtp_test_server.Inbox) -> Settings
 async def background(mail_settings: Settings, db: Database) -> Background:
     """Background work on a clock the test sets: no sleeping."""
     return Background(mail_settings, db)
+
+
+@pytest.fixture(scope="session")
+def google_fake_server() -> Iterator[google_server.FakeGoogle]:
+    fake, server = google_server.start()
+    yield fake
+    server.should_exit = True
+
+
+@pytest.fixture
+def google_fake(google_fake_server: google_server.FakeGoogle) -> google_server.FakeGoogle:
+    google_fake_server.reset()
+    return google_fake_server
+
+
+@pytest.fixture
+def hooks_settings(mail_settings: Settings, google_fake: google_server.FakeGoogle) -> Settings:
+    """Email, Google Calendar (the fake) and meeting rooms all on."""
+    google = GoogleSettings(
+        client_id=google_server.CLIENT_ID,
+        client_secret=google_server.CLIENT_SECRET,
+        api_base=google_fake.base,
+        token_url=f"{google_fake.base}/token",
+    )
+    return replace(
+        mail_settings, google=google, meeting_url_template="https://meet.example/lesson-{room}"
+    )
+
+
+@pytest.fixture
+async def hooks_gql(hooks_settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
+    transport = httpx.ASGITransport(app=build_app(hooks_settings, db))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield GraphQLClient(client)

@@ -30,6 +30,7 @@ CREATE_SCHEDULE = f"""mutation($input: CreateScheduleInput!) {{
 SERVICE_FIELDS = """id title kind capacity slotIntervalMinutes bufferBeforeMinutes
   bufferAfterMinutes minimumNoticeMinutes bookingWindowDays cancellationNoticeHours
   rescheduleNoticeHours maxReschedules requiresPackage monthlyFreeAllowance enrollmentRequired
+  meetingLinks
   durations { minutes price { amountMinor currency } } tutors { id displayName }"""
 SERVICE_RESULT = f"""
     __typename

@@ -7,12 +7,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
 BIN = Path(sys.executable).parent / "booking-api"
 PIDS: dict[int, int] = {}  # port -> pid of the server started on it
@@ -28,6 +31,18 @@ def service_up(name: str, port: int) -> bool:
     if os.environ.get("CI"):
         raise AssertionError(f"{name} is not running on 127.0.0.1:{port}")
     return False
+
+
+def serve_in_thread(app: Any, port: int) -> uvicorn.Server:
+    """An ASGI app (a fake of a remote API) on a loopback port, in a thread of its own."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server on {port} did not start")
+        time.sleep(0.02)
+    return server
 
 
 def free_port() -> int:

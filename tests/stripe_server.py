@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +21,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.processes import free_port, serve_in_thread
 
 API_KEY = "sk_test_" + "k" * 24
 WEBHOOK_SECRET = "whsec_" + "w" * 32
@@ -242,18 +242,5 @@ def signed(event: dict[str, Any], secret: str = WEBHOOK_SECRET, at: int | None =
 
 def start() -> tuple[FakeStripe, uvicorn.Server]:
     """The fake, serving on a free loopback port in a thread of its own."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    fake = FakeStripe(port=port)
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the fake Stripe server did not start")
-        time.sleep(0.02)
-    return fake, server
+    fake = FakeStripe(port=free_port())
+    return fake, serve_in_thread(fake.app(), fake.port)

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from booking_api.db import Database
 from booking_api.mailer import Mailer
 from booking_api.settings import JobSettings, Settings
-from domain import bookings, notifications, outbox
+from domain import bookings, calendar_sync, meetings, notifications, outbox
 from domain.outbox import JobContext
 from models.base import utcnow
 
@@ -41,6 +41,8 @@ HANDLERS: dict[str, Handler] = {
     "email.package_low": notifications.send_package_low,
     "email.package_expiring": notifications.send_package_expiring,
     "email.tutor_summary": notifications.send_tutor_summary,
+    "calendar.sync": calendar_sync.sync_booking,
+    "meeting.link": meetings.assign_link,
     "sweep.holds": _sweep_holds,
     "sweep.packages": _sweep_packages,
     "sweep.summaries": _sweep_summaries,

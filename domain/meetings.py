@@ -1,0 +1,52 @@
+"""Video meeting links for the services that want one: the interface, a room-URL
+implementation (Jitsi, Whereby, or any service whose rooms are made by visiting their URL), and
+the job that sets Booking.meetingUrl once a booking is confirmed."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any, Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain import ics, outbox
+from domain.outbox import JobContext
+from models import Booking
+
+
+class MeetingLinks(Protocol):
+    async def create(self, parts: ics.BookingParts) -> str: ...
+
+
+class RoomLinks:
+    """A room per booking, named unguessably, from MEETING_URL_TEMPLATE's {room}."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+
+    async def create(self, parts: ics.BookingParts) -> str:
+        return self.template.format(room=secrets.token_urlsafe(12))
+
+
+def booking_changed(session: AsyncSession, booking: Booking, action: str, at: Any) -> None:
+    if action == "CONFIRMED":
+        outbox.add(session, "meeting.link", {"booking": str(booking.id)}, at)
+
+
+async def assign_link(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    template = ctx.settings.meeting_url_template
+    if template is None:
+        return
+    booking_id = uuid.UUID(job["booking"])
+    await session.get(Booking, booking_id, with_for_update=True)
+    parts = await ics.load(session, booking_id)
+    if parts is None or not parts.service.meeting_links:
+        return
+    booking = parts.booking
+    if booking.status != "CONFIRMED" or booking.meeting_url is not None:
+        return
+    booking.meeting_url = await RoomLinks(template).create(parts)
+    session.add(booking)
+    # The tutor's calendar shows the link as the event's location.
+    outbox.add(session, "calendar.sync", {"booking": str(booking.id)}, ctx.now)

@@ -1,0 +1,43 @@
+"""Connecting and disconnecting a tutor's calendar."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from booking_api.context import Context
+from domain import calendar_sync
+from resolvers.common import mutate
+from schema.integrations import (
+    CalendarConnected,
+    CalendarDisconnected,
+    ConnectCalendarResult,
+    ConnectGoogleCalendarInput,
+    DisconnectCalendarResult,
+)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Mirror this tutor's confirmed bookings into Google Calendar.")
+    async def connect_google_calendar(
+        self, info: Info[Context, None], input: ConnectGoogleCalendarInput
+    ) -> ConnectCalendarResult:
+        identity = info.context.require_identity()
+        work = calendar_sync.connect_google(
+            info.context.db,
+            info.context.settings.google,
+            identity,
+            input.refresh_token,
+            input.calendar_id,
+            datetime.now(UTC),
+        )
+        return await mutate(work, lambda link: CalendarConnected(calendar_id=link.calendar_id))  # type: ignore[no-any-return]
+
+    @strawberry.mutation
+    async def disconnect_calendar(self, info: Info[Context, None]) -> DisconnectCalendarResult:
+        identity = info.context.require_identity()
+        work = calendar_sync.disconnect(info.context.db, identity)
+        return await mutate(work, lambda calendar_id: CalendarDisconnected(calendar_id=calendar_id))  # type: ignore[no-any-return]

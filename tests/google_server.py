@@ -1,0 +1,97 @@
+"""A local stand-in for the Google endpoints we call: the OAuth token endpoint and Calendar
+API v3 events (insert, update, delete), with failures and revoked tokens on request."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.processes import free_port, serve_in_thread
+
+CLIENT_ID = "client-123.apps.googleusercontent.com"
+CLIENT_SECRET = "client-secret"
+REFRESH_TOKEN = "1//refresh-token-of-ada"
+
+
+@dataclass
+class FakeGoogle:
+    port: int
+    # calendar id -> event id -> event body
+    calendars: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    access_tokens: set[str] = field(default_factory=set)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    fail_next: int = 0  # event calls answered 503 before working again
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def reset(self) -> None:
+        self.calendars.clear()
+        self.access_tokens.clear()
+        self.calls.clear()
+        self.fail_next = 0
+
+    def events(self, calendar_id: str = "primary") -> dict[str, dict[str, Any]]:
+        return self.calendars.get(calendar_id, {})
+
+    async def token(self, request: Request) -> Response:
+        form = await request.form()
+        if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != REFRESH_TOKEN:
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        token = f"ya29.{secrets.token_urlsafe(8)}"
+        self.access_tokens.add(token)
+        return JSONResponse({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+
+    async def event(self, request: Request) -> Response:
+        calendar = request.path_params["calendar"]
+        event_id = request.path_params.get("event")
+        self.calls.append((request.method, event_id or calendar))
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if bearer not in self.access_tokens:
+            return JSONResponse({"error": {"code": 401}}, status_code=401)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return JSONResponse({"error": {"code": 503}}, status_code=503)
+        events = self.calendars.setdefault(calendar, {})
+        if request.method == "POST":
+            body = await request.json()
+            if body["id"] in events:
+                return JSONResponse({"error": {"code": 409}}, status_code=409)
+            events[body["id"]] = body
+            return JSONResponse(body)
+        assert event_id is not None
+        if event_id not in events:
+            return JSONResponse({"error": {"code": 404}}, status_code=404)
+        if request.method == "PUT":
+            events[event_id] = await request.json()
+            return JSONResponse(events[event_id])
+        del events[event_id]
+        return Response(status_code=204)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/token", self.token, methods=["POST"]),
+                Route("/calendars/{calendar}/events", self.event, methods=["POST"]),
+                Route(
+                    "/calendars/{calendar}/events/{event}",
+                    self.event,
+                    methods=["PUT", "DELETE"],
+                ),
+            ]
+        )
+
+
+def start() -> tuple[FakeGoogle, uvicorn.Server]:
+    fake = FakeGoogle(port=free_port())
+    return fake, serve_in_thread(fake.app(), fake.port)
