@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from booking_api.db import Database
 from booking_api.mailer import Mailer
 from booking_api.settings import Settings
+from domain.stripe import Cards
 from models import OutboxJob
 
 MAX_ERROR = 2000
@@ -27,12 +28,13 @@ MAX_ERROR = 2000
 @dataclass(frozen=True)
 class JobContext:
     """What a job may use: settings, the database (for work in its own transactions), the
-    mailer (None: email is off) and the job's clock."""
+    mailer (None: email is off), the job's clock and Stripe (None: no card payments)."""
 
     settings: Settings
     db: Database
     mailer: Mailer | None
     now: datetime
+    cards: Cards | None = None
 
 
 def add(

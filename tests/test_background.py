@@ -25,6 +25,7 @@ from tests.booking_support import CANCEL, RESCHEDULE, at, book, monday
 from tests.factories import Tutor, make_tutor, pk, weekly
 from tests.processes import free_port
 from tests.smtp_server import Inbox
+from tests.stripe_server import FakeStripe
 from tests.support import GraphQLClient, token
 from tests.test_packages_api import grant, student_id
 from workers.jobs import Runner
@@ -285,7 +286,12 @@ async def test_periodic_jobs_run_once_per_period_with_several_relays(
             select(OutboxJob.kind, func.count()).group_by(col(OutboxJob.kind))
         )
         counts = dict(rows.all())
-    assert counts == {"sweep.holds": 1, "sweep.packages": 1, "sweep.summaries": 1}
+    assert counts == {
+        "sweep.holds": 1,
+        "sweep.packages": 1,
+        "sweep.summaries": 1,
+        "sweep.refunds": 1,
+    }
 
 
 async def test_a_hold_that_lapses_is_expired_by_the_sweep_with_its_released_event(
@@ -471,3 +477,34 @@ async def test_tutor_profile_update_refuses_bad_input_by_field(gql: GraphQLClien
     assert kept["updateTutorProfile"]["tutor"] == {"email": None, "lowBalanceThreshold": 5}
     nobody = await gql(UPDATE_TUTOR, {"input": {"lowBalanceThreshold": 5}}, token("kim"))
     assert nobody["updateTutorProfile"]["__typename"] == "NotFound"
+
+
+async def test_a_guest_paying_by_card_gets_the_manage_link_once_payment_confirms(
+    card_gql: GraphQLClient,
+    card_http: httpx.AsyncClient,
+    card_settings: Settings,
+    mail_settings: Settings,
+    stripe_fake: FakeStripe,
+    db: Database,
+    inbox: Inbox,
+) -> None:
+    from tests.test_payments_api import outcome, session_of
+    from tests.test_payments_api import setup as card_setup
+
+    ada, service, _ = await card_setup(card_gql)
+    guest = {"name": "Gus", "email": "gus@example.com"}
+    made = await book(
+        card_gql, None, serviceId=service, tutorId=ada.id, start=at(monday(), 9), guest=guest
+    )
+    assert made["booking"]["status"] == "PENDING_PAYMENT"
+    background = Background(replace(mail_settings, stripe=card_settings.stripe), db)
+    await background.run()
+    assert inbox.received == []  # not confirmed yet: the token waits, parked
+    checkout = session_of(stripe_fake, made["booking"]["id"])
+    assert await outcome(card_http, stripe_fake.pay(checkout["id"])) == "paid: confirmed"
+    await background.run()
+    [mail] = inbox.to("gus@example.com")
+    assert f"https://app.example/manage/{made['manageToken']}" in mail.text
+    async with db.session() as session:
+        parked = await session.exec(select(OutboxJob).where(OutboxJob.kind == "parked.token"))
+        assert list(parked) == []  # taken by the email, not kept

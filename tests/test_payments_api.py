@@ -16,8 +16,10 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from booking_api.db import Database
+from booking_api.settings import Settings
 from domain.stripe import Cards
 from models import Booking, PaymentRefund, StripeEvent
+from tests.background_support import Background
 from tests.booking_support import CANCEL, ERRORS, RESCHEDULE, at, book, monday
 from tests.factories import Tutor, make_tutor, pk, weekly
 from tests.stripe_server import FakeStripe, signed
@@ -528,9 +530,35 @@ async def test_a_refund_stripe_could_not_take_is_kept_and_sent_later(
     assert (owed.status, owed.attempts) == ("PENDING", 1) and owed.last_error
     stripe_fake.down = False
     cards = Cards(card_settings.stripe, card_settings.payment_hold_minutes)
-    assert await cards.settle_pending(db) == (1, 0)
+    assert await cards.settle_pending(db) == (1, 0)  # `booking-api settle-refunds`
     assert await cards.settle_pending(db) == (0, 0)
     assert [r["amount"] for r in stripe_fake.refunds.values()] == [5000]
+
+
+async def test_the_periodic_refund_sweep_sends_what_stripe_could_not_take(
+    card_gql: GraphQLClient,
+    card_http: httpx.AsyncClient,
+    card_settings: Settings,
+    stripe_fake: FakeStripe,
+    db: Database,
+) -> None:
+    ada, service, sam = await setup(card_gql)
+    made = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
+    checkout = session_of(stripe_fake, made["booking"]["id"])
+    assert await outcome(card_http, stripe_fake.pay(checkout["id"])) == "paid: confirmed"
+    stripe_fake.down = True
+    await card_gql(CANCEL, {"input": {"bookingId": made["booking"]["id"]}}, sam)
+    background = Background(card_settings, db)
+    t0 = datetime.now(UTC)
+    await background.run(t0)
+    assert stripe_fake.refunds == {}  # still down: owed
+    stripe_fake.down = False
+    await background.run(t0 + timedelta(seconds=card_settings.jobs.sweep_seconds))
+    await background.run(t0 + timedelta(seconds=2 * card_settings.jobs.sweep_seconds))
+    assert [r["amount"] for r in stripe_fake.refunds.values()] == [5000]
+    async with db.session() as session:
+        [refund] = list(await session.exec(select(PaymentRefund)))
+    assert refund.status != "PENDING"
 
 
 async def test_a_late_payment_racing_a_new_booking_never_double_books(

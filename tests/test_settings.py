@@ -79,3 +79,48 @@ def test_stripe_needs_its_webhook_secret() -> None:
     assert settings.stripe.cancel_url == "https://book.example/checkout/cancelled"
     with pytest.raises(SettingsError, match="PAYMENT_HOLD_MINUTES"):
         Settings.from_env({"PAYMENT_HOLD_MINUTES": "0"})
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"BROKER_URL": "kafka://x"}, "BROKER_URL"),
+        ({"SMTP_URL": "http://mail.example"}, "SMTP_URL"),
+        ({"SMTP_URL": "smtp://mail.example:587"}, "EMAIL_FROM"),
+        ({"MANAGE_URL": "https://app.example/manage"}, "MANAGE_URL"),
+        ({"DAILY_SUMMARY_HOUR": "24"}, "DAILY_SUMMARY_HOUR"),
+        ({"GOOGLE_CLIENT_ID": "id"}, "GOOGLE_CLIENT_SECRET"),
+        ({"MEETING_URL_TEMPLATE": "https://meet.example/room"}, "MEETING_URL_TEMPLATE"),
+        ({"OUTBOX_LEASE_SECONDS": "0"}, "OUTBOX_LEASE_SECONDS"),
+    ],
+)
+def test_background_work_settings_are_checked(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_background_work_settings_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "BROKER_URL": "amqp://guest:guest@rabbit:5672/",
+            "SMTP_URL": "smtps://apikey:p%40ss@smtp.example",
+            "EMAIL_FROM": "Bookings <bookings@example.com>",
+            "DAILY_SUMMARY_HOUR": "7",
+            "GOOGLE_CLIENT_ID": "id",
+            "GOOGLE_CLIENT_SECRET": "secret",
+            "MEETING_URL_TEMPLATE": "https://meet.jit.si/tutoring-{room}",
+        }
+    )
+    assert settings.broker_url == "amqp://guest:guest@rabbit:5672/"
+    assert settings.smtp is not None
+    assert (settings.smtp.host, settings.smtp.port, settings.smtp.tls) == (
+        "smtp.example",
+        465,
+        True,
+    )
+    assert (settings.smtp.username, settings.smtp.password) == ("apikey", "p@ss")
+    assert settings.jobs.daily_summary_hour == 7
+    assert settings.google is not None
+    assert settings.google.api_base == "https://www.googleapis.com/calendar/v3"
+    assert settings.manage_url == "http://127.0.0.1:8000/manage?token={token}"
+    assert Settings.from_env({}).broker_url is None and Settings.from_env({}).smtp is None

@@ -15,6 +15,7 @@ from booking_api.mailer import Mailer
 from booking_api.settings import JobSettings, Settings
 from domain import bookings, calendar_sync, meetings, notifications, outbox
 from domain.outbox import JobContext
+from domain.stripe import Cards
 from models.base import utcnow
 
 log = logging.getLogger("booking_api.jobs")
@@ -35,6 +36,12 @@ async def _sweep_summaries(ctx: JobContext, session: AsyncSession, job: dict[str
     await notifications.schedule_summaries(session, ctx.now, ctx.settings.jobs.daily_summary_hour)
 
 
+async def _sweep_refunds(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    """Card refunds Stripe could not take at the time (it was down): sent now."""
+    if ctx.cards is not None:
+        await ctx.cards.settle_pending(ctx.db)
+
+
 HANDLERS: dict[str, Handler] = {
     "email.booking": notifications.send_booking_email,
     "email.reminder": notifications.send_reminder,
@@ -46,6 +53,7 @@ HANDLERS: dict[str, Handler] = {
     "sweep.holds": _sweep_holds,
     "sweep.packages": _sweep_packages,
     "sweep.summaries": _sweep_summaries,
+    "sweep.refunds": _sweep_refunds,
 }
 
 
@@ -55,6 +63,7 @@ def periodic(jobs: JobSettings) -> list[tuple[str, int]]:
         ("sweep.holds", jobs.hold_sweep_seconds),
         ("sweep.packages", jobs.sweep_seconds),
         ("sweep.summaries", jobs.sweep_seconds),
+        ("sweep.refunds", jobs.sweep_seconds),
     ]
 
 
@@ -73,10 +82,13 @@ class Runner:
         self.db = db
         self.mailer = mailer
         self.clock = clock
+        self.cards = (
+            Cards(settings.stripe, settings.payment_hold_minutes) if settings.stripe else None
+        )
 
     async def run(self, job_id: uuid.UUID) -> str:
         now = self.clock()
-        ctx = JobContext(self.settings, self.db, self.mailer, now)
+        ctx = JobContext(self.settings, self.db, self.mailer, now, self.cards)
         async with self.db.transaction() as session:
             job = await outbox.lock_job(session, job_id)
             if job is None:
