@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import httpx
@@ -68,11 +69,17 @@ async def db(shared_db: Database) -> Database:
     return shared_db
 
 
+@asynccontextmanager
+async def app_client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app built with these settings, in process."""
+    transport = httpx.ASGITransport(app=build_app(settings, db))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
 @pytest.fixture
 async def http(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(settings, db)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with app_client(settings, db) as client:
         yield client
 
 
@@ -110,8 +117,7 @@ def card_settings(settings: Settings, stripe_fake: stripe_server.FakeStripe) -> 
 @pytest.fixture
 async def card_http(card_settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """The app with card payments on, aimed at the fake Stripe."""
-    transport = httpx.ASGITransport(app=build_app(card_settings, db))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with app_client(card_settings, db) as client:
         yield client
 
 
@@ -176,6 +182,5 @@ def hooks_settings(mail_settings: Settings, google_fake: google_server.FakeGoogl
 
 @pytest.fixture
 async def hooks_gql(hooks_settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
-    transport = httpx.ASGITransport(app=build_app(hooks_settings, db))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with app_client(hooks_settings, db) as client:
         yield GraphQLClient(client)
