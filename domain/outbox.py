@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +23,8 @@ from domain.stripe import Cards
 from models import OutboxJob
 
 MAX_ERROR = 2000
+KEEP_DONE = timedelta(days=7)
+KEEP_FAILED = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,16 @@ async def lock_job(session: AsyncSession, job_id: uuid.UUID) -> OutboxJob | None
     waits here, then finds it done."""
     query = select(OutboxJob).where(OutboxJob.id == job_id).with_for_update()
     return (await session.exec(query)).first()
+
+
+async def prune(session: AsyncSession, now: datetime) -> None:
+    """Done rows are history after a week; given-up ones are kept a month for inspection."""
+    await session.exec(
+        delete(OutboxJob).where(
+            (col(OutboxJob.done_at) < now - KEEP_DONE)
+            | (col(OutboxJob.failed_at) < now - KEEP_FAILED)
+        )
+    )
 
 
 def backoff(attempts: int) -> timedelta:

@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -19,6 +20,7 @@ from tests.processes import free_port
 class Received:
     to: list[str]
     message: EmailMessage
+    at: float = field(default_factory=time.perf_counter)  # for the benchmark's latencies
 
     @property
     def subject(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -291,6 +292,7 @@ async def test_periodic_jobs_run_once_per_period_with_several_relays(
         "sweep.packages": 1,
         "sweep.summaries": 1,
         "sweep.refunds": 1,
+        "sweep.outbox": 1,
     }
 
 
@@ -414,6 +416,40 @@ async def test_a_hand_off_lost_after_commit_is_handed_over_again_after_its_lease
     assert inbox.received == []  # still within the lease: maybe a worker has it
     await again.run(t0 + lease + timedelta(seconds=1))
     assert len(inbox.received) == 2
+
+
+async def test_finished_rows_are_pruned_after_a_week_and_given_up_ones_after_a_month(
+    gql: GraphQLClient, mail_settings: Settings, db: Database, inbox: Inbox
+) -> None:
+    ada, service, sam = await setup(gql)
+    start = when(at(monday(), 9))
+    await book(gql, sam, serviceId=service, tutorId=ada.id, start=start.isoformat())
+    t0 = datetime.now(UTC)
+    background = Background(mail_settings, db)
+    await background.run(t0)
+
+    async def kinds() -> Counter[str]:
+        async with db.session() as session:
+            return Counter((await session.exec(select(OutboxJob.kind))).all())
+
+    assert (await kinds())["email.booking"] == 2
+    await background.run(t0 + timedelta(days=6))
+    assert (await kinds())["email.booking"] == 2
+    await background.run(t0 + timedelta(days=7, minutes=10))
+    left = await kinds()
+    assert left["email.booking"] == 0
+    assert left["email.reminder"] == 3  # due (or done) later: not a week old yet
+    await background.run(start)  # the last reminders go
+    await background.run(start + timedelta(days=7, minutes=10))
+    assert not any(kind.startswith("email.") for kind in await kinds())
+
+    gave_up_at = start + timedelta(days=8)
+    async with db.transaction() as session:
+        session.add(OutboxJob(kind="email.booking", payload={}, due_at=t0, failed_at=gave_up_at))
+    await background.run(gave_up_at + timedelta(days=29))
+    assert (await kinds())["email.booking"] == 1
+    await background.run(gave_up_at + timedelta(days=30, minutes=10))
+    assert (await kinds())["email.booking"] == 0
 
 
 async def test_the_job_runner_is_the_only_place_that_marks_a_job_done(db: Database) -> None:

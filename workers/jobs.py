@@ -36,6 +36,10 @@ async def _sweep_summaries(ctx: JobContext, session: AsyncSession, job: dict[str
     await notifications.schedule_summaries(session, ctx.now, ctx.settings.jobs.daily_summary_hour)
 
 
+async def _prune(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    await outbox.prune(session, ctx.now)
+
+
 async def _sweep_refunds(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     """Card refunds Stripe could not take at the time (it was down): sent now."""
     if ctx.cards is not None:
@@ -54,6 +58,7 @@ HANDLERS: dict[str, Handler] = {
     "sweep.packages": _sweep_packages,
     "sweep.summaries": _sweep_summaries,
     "sweep.refunds": _sweep_refunds,
+    "sweep.outbox": _prune,
 }
 
 
@@ -64,6 +69,7 @@ def periodic(jobs: JobSettings) -> list[tuple[str, int]]:
         ("sweep.packages", jobs.sweep_seconds),
         ("sweep.summaries", jobs.sweep_seconds),
         ("sweep.refunds", jobs.sweep_seconds),
+        ("sweep.outbox", jobs.sweep_seconds),
     ]
 
 
