@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from sqlalchemy import func
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.settings import Settings
@@ -18,6 +20,9 @@ log = logging.getLogger("booking_api.db")
 
 Messages = list[tuple[str, str]]
 PUBLISHED = "published"  # session.info key: messages to publish once the transaction commits
+WAKE_RELAY = "wake_relay"  # session.info key: outbox rows were written
+# NOTIFY is transactional: relays listening here hear of new work the moment it commits.
+OUTBOX_CHANNEL = "booking_outbox"
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -65,6 +70,11 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 class Database:
     """The engine plus a session factory; services open one short session per unit of work."""
 
+    @property
+    def plain_url(self) -> str:
+        """The URL for a raw asyncpg connection (LISTEN)."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
@@ -86,6 +96,8 @@ class Database:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
+                if session.info.pop(WAKE_RELAY, False):
+                    await session.exec(select(func.pg_notify(OUTBOX_CHANNEL, "")))
             messages: Messages = session.info.pop(PUBLISHED, [])
         if messages and self.publish is not None:
             try:

@@ -257,11 +257,13 @@ def booking_changed(session: AsyncSession, booking: Booking, action: str, at: da
 
 async def sync_booking(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     google = ctx.settings.google
+    if google is None:
+        return
     booking_id = uuid.UUID(job["booking"])
     # One sync of a booking at a time: two racing jobs would both insert.
     await session.exec(select(func.pg_advisory_xact_lock(func.hashtext(f"sync:{booking_id}"))))
     parts = await ics.load(session, booking_id)
-    if google is None or parts is None:
+    if parts is None:
         return
     link = await session.get(CalendarLink, parts.booking.tutor_id)
     synced = await session.get(SyncedEvent, booking_id)

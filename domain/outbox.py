@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.db import Database
+from booking_api.db import WAKE_RELAY, Database
 from booking_api.mailer import Mailer
 from booking_api.settings import Settings
 from domain.stripe import Cards
@@ -48,6 +48,7 @@ def add(
 ) -> None:
     """Work to do once this transaction commits (at `due_at`; None parks it)."""
     session.add(OutboxJob(kind=kind, payload=payload, due_at=due_at, key=key))
+    session.info[WAKE_RELAY] = True
 
 
 async def add_once(

@@ -12,8 +12,11 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from booking_api.db import Database
+import asyncpg
+
+from booking_api.db import OUTBOX_CHANNEL, Database
 from booking_api.settings import Settings
 from domain import outbox
 from models.base import utcnow
@@ -61,15 +64,45 @@ class Relay:
         return len(ids)
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                handed = await self.tick()
-            except Exception:  # the database or broker is away: try again next tick
-                log.exception("relay tick failed")
-                handed = 0
-            if handed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.settings.jobs.poll_seconds)
+        """Tick until `stop`: at once when a commit announces new work (LISTEN), and every
+        poll interval regardless (due reminders, lapsed leases, a lost listener)."""
+        wake = asyncio.Event()
+        listener = await self._listen(wake)
+        try:
+            while not stop.is_set():
+                wake.clear()
+                try:
+                    handed = await self.tick()
+                except Exception:  # the database or broker is away: try again next tick
+                    log.exception("relay tick failed")
+                    handed = 0
+                if handed == 0:
+                    await _first(stop, wake, self.settings.jobs.poll_seconds)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def _listen(self, wake: asyncio.Event) -> Any:
+        try:
+            listener = await asyncpg.connect(self.db.plain_url)
+            await listener.add_listener(OUTBOX_CHANNEL, lambda *_: wake.set())
+        except (OSError, asyncpg.PostgresError):
+            log.warning(
+                "relay: no LISTEN connection; polling every %ss", self.settings.jobs.poll_seconds
+            )
+            return None
+        return listener
+
+
+async def _first(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Wait until either event is set, or `seconds` pass."""
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 class LocalExecutor:
