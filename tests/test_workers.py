@@ -5,23 +5,30 @@ jobs scheduled once per period by two workers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
 from booking_api.db import Database
-from models import OutboxJob
+from domain.events import slots_channel
+from models import Booking, OutboxJob
 from tests.booking_support import at, book, monday
+from tests.factories import pk
 from tests.processes import base_env, service_up, start_worker, stop
 from tests.smtp_server import Inbox
 from tests.support import TEST_SECRET, GraphQLClient
 from tests.test_background import ADA, SAM, setup
+from tests.test_payments_api import reserve
+from tests.test_payments_api import setup as card_setup
 
 LEASE_SECONDS = 3
 BROKERS = {
@@ -136,3 +143,34 @@ async def test_two_workers_schedule_each_periodic_job_once_per_period(
     per_period = Counter(int(r.due_at.timestamp()) for r in rows if r.due_at is not None)
     assert len(rows) >= 5 and set(per_period.values()) == {1}
     assert all(r.attempts == 0 and r.failed_at is None for r in rows)
+
+
+async def test_a_workers_hold_sweep_reaches_live_subscribers(
+    card_gql: GraphQLClient,
+    db: Database,
+    inbox: Inbox,
+    database_url: str,
+    workers: list[subprocess.Popen[bytes]],
+) -> None:
+    """Events from jobs in a worker process are published like any other (after commit)."""
+    ada, service, sam = await card_setup(card_gql)
+    held = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
+    booking_id = pk(held["booking"]["id"])
+    async with db.transaction() as session:
+        booking = await session.get(Booking, booking_id)
+        assert booking is not None and booking.status == "PENDING_PAYMENT"
+        booking.hold_expires_at = datetime.now(UTC) - timedelta(minutes=1)
+        session.add(booking)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(database_url)
+    try:
+        channel = slots_channel(pk(ada.id))
+        await listener.add_listener(channel, lambda *args: heard.put_nowait(args[3]))
+        workers.append(start_worker(worker_env(database_url, inbox, None, HOLD_SWEEP_SECONDS="1")))
+        message = json.loads(await asyncio.wait_for(heard.get(), 60))
+    finally:
+        await listener.close()
+    assert message["kind"] == "RELEASED" and message["start"] == at(monday(), 9)
+    async with db.session() as session:
+        booking = await session.get(Booking, booking_id)
+        assert booking is not None and booking.status == "EXPIRED"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import dramatiq
@@ -28,16 +28,18 @@ def broker_for(url: str) -> Any:
     return broker
 
 
-def outbox_actor(broker: Any, make_runner: Callable[[], Runner]) -> Any:
+def outbox_actor(broker: Any, make_runner: Callable[[], Awaitable[Runner]]) -> Any:
     """The actor takes an id only. Retries are the outbox's (durable, with backoff), not
     Dramatiq's: a failed attempt is recorded on the row and handed over again when due."""
-    runners: list[Runner] = []
+    made: list[asyncio.Future[Runner]] = []
 
     async def run_outbox_job(job_id: str) -> None:
-        # Made on first use, on the AsyncIO middleware's event loop, where its pool lives.
-        if not runners:
-            runners.append(make_runner())
-        await runners[0].run(uuid.UUID(job_id))
+        # Made once, on first use, on the AsyncIO middleware's event loop where its pool lives
+        # (no await between the check and the append: concurrent first jobs share it).
+        if not made:
+            made.append(asyncio.ensure_future(make_runner()))
+        runner = await made[0]
+        await runner.run(uuid.UUID(job_id))
 
     decorate = dramatiq.actor(
         broker=broker, actor_name="run_outbox_job", queue_name=QUEUE, max_retries=0

@@ -11,6 +11,7 @@ from typing import Any
 
 from booking_api.db import Database, create_engine
 from booking_api.mailer import Mailer
+from booking_api.pubsub import Hub, backend_for
 from booking_api.settings import Settings
 from workers.broker import broker_for, outbox_actor, sender
 from workers.jobs import Runner
@@ -21,6 +22,15 @@ log = logging.getLogger("booking_api.worker")
 
 def _runner(settings: Settings, db: Database) -> Runner:
     return Runner(settings, db, Mailer(settings.smtp) if settings.smtp else None)
+
+
+async def _publishing(settings: Settings, url: str, pool_size: int) -> tuple[Database, Hub]:
+    """A database whose committed changes reach live subscribers (a hold sweep's RELEASED)."""
+    db = Database(create_engine(url, pool_size=pool_size))
+    hub = Hub(backend_for(settings.broadcast_url, lambda: url))
+    await hub.connect()
+    db.publish = hub.publish_all
+    return db, hub
 
 
 @contextlib.asynccontextmanager
@@ -45,16 +55,18 @@ async def run_worker(settings: Settings, url: str, threads: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    db = Database(create_engine(url, pool_size=4))
+    db, hub = await _publishing(settings, url, pool_size=threads)
     worker: Any = None
     executor: LocalExecutor | None = None
     if settings.broker_url is not None:
         import dramatiq
 
         broker = broker_for(settings.broker_url)
-        actor = outbox_actor(
-            broker, lambda: _runner(settings, Database(create_engine(url, pool_size=threads)))
-        )
+
+        async def make_runner() -> Runner:
+            return _runner(settings, (await _publishing(settings, url, threads))[0])
+
+        actor = outbox_actor(broker, make_runner)
         worker = dramatiq.Worker(broker, worker_threads=threads)
         worker.start()
         relay = Relay(db, settings, sender(actor))
@@ -70,4 +82,5 @@ async def run_worker(settings: Settings, url: str, threads: int) -> None:
             await asyncio.to_thread(worker.stop)
         if executor is not None:
             await executor.drain()
+        await hub.disconnect()
         await db.engine.dispose()
