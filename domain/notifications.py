@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.mailer import Mailer
 from domain import ics, outbox
 from domain.outbox import JobContext
 from models import Booking, OutboxJob, Package, Service, Student, Tutor
@@ -163,7 +163,7 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
     if manage is not None:
         paragraphs.append(("Reschedule or cancel", manage))
     attachment = ics.render([parts], ctx.now) if action != "CANCELLED" else None
-    await ctx.mailer.send(_compose(ctx.mailer, address, subject, paragraphs, attachment))
+    await ctx.mailer.send(_compose(ctx, address, subject, paragraphs, attachment))
 
 
 async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
@@ -184,7 +184,7 @@ async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, A
     ]
     if booking.meeting_url:
         paragraphs.append(("Join the session", booking.meeting_url))
-    message = _compose(ctx.mailer, parts.student.email, f"Reminder: {title}", paragraphs)
+    message = _compose(ctx, parts.student.email, f"Reminder: {title}", paragraphs)
     await ctx.mailer.send(message)
 
 
@@ -201,7 +201,7 @@ async def send_package_low(ctx: JobContext, session: AsyncSession, job: dict[str
         "Ask your tutor for a new package before it runs out.",
     ]
     subject = f"{left} left with {tutor.display_name}"
-    await ctx.mailer.send(_compose(ctx.mailer, student.email, subject, paragraphs))
+    await ctx.mailer.send(_compose(ctx, student.email, subject, paragraphs))
 
 
 async def send_package_expiring(
@@ -220,7 +220,7 @@ async def send_package_expiring(
         f"It still has {_balance(package)}: book them before then.",
     ]
     subject = f"Your package with {tutor.display_name} expires in {job['days']} days or less"
-    await ctx.mailer.send(_compose(ctx.mailer, student.email, subject, paragraphs))
+    await ctx.mailer.send(_compose(ctx, student.email, subject, paragraphs))
 
 
 async def send_tutor_summary(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
@@ -257,7 +257,7 @@ async def send_tutor_summary(ctx: JobContext, session: AsyncSession, job: dict[s
         "\n".join(lines),
     ]
     subject = f"Tomorrow: {len(rows)} session{'s' if len(rows) != 1 else ''}"
-    await ctx.mailer.send(_compose(ctx.mailer, tutor.email, subject, paragraphs))
+    await ctx.mailer.send(_compose(ctx, tutor.email, subject, paragraphs))
 
 
 # ---------------------------------------------------------------- composing
@@ -301,17 +301,27 @@ async def _package(session: AsyncSession, package_id: str) -> tuple[Package, Tut
 
 
 def _compose(
-    mailer: Mailer,
+    ctx: JobContext,
     to: str,
     subject: str,
     paragraphs: Sequence[str | tuple[str, str]],
     calendar: bytes | None = None,
 ) -> EmailMessage:
-    """Plain text and HTML with the same paragraphs; (label, url) pairs become links."""
+    """Plain text and HTML with the same paragraphs; (label, url) pairs become links.
+
+    The Message-ID is the job's: an email sent again after a crash (the SMTP server took it,
+    our commit did not happen) carries the same id, which mail systems use to drop repeats."""
+    assert ctx.mailer is not None
+    sender = ctx.mailer.sender
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     message = EmailMessage()
-    message["From"] = mailer.sender
+    message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
+    message["Date"] = format_datetime(ctx.now)
+    message["Message-ID"] = (
+        f"<{ctx.job_id}@{domain}>" if ctx.job_id is not None else make_msgid(domain=domain)
+    )
     text = "\n\n".join(p if isinstance(p, str) else f"{p[0]}: {p[1]}" for p in paragraphs)
     message.set_content(text + "\n")
     body = "".join(

@@ -37,6 +37,7 @@ class JobContext:
     mailer: Mailer | None
     now: datetime
     cards: Cards | None = None
+    job_id: uuid.UUID | None = None
 
 
 def add(

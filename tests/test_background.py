@@ -53,7 +53,7 @@ def when(text: str) -> datetime:
 
 
 async def test_a_confirmed_booking_emails_both_in_their_own_zones_with_the_calendar_file(
-    gql: GraphQLClient, background: Background, inbox: Inbox
+    gql: GraphQLClient, db: Database, background: Background, inbox: Inbox
 ) -> None:
     ada, service, sam = await setup(gql)
     start = at(monday(), 14)  # a Monday in winter or summer: London is UTC+0 or +1
@@ -80,6 +80,12 @@ async def test_a_confirmed_booking_emails_both_in_their_own_zones_with_the_calen
     assert "(Europe/London," in tutor.text
     assert "<p>Your booking is confirmed.</p>" in student.html
     assert student.message["From"] == "bookings@tutoring.example"
+    async with db.session() as session:
+        query = select(OutboxJob.id).where(OutboxJob.kind == "email.booking")
+        job_ids = {str(i) for i in await session.exec(query)}
+    # Each email's Message-ID is its job's: a repeat after a crash is the same message.
+    assert {r.message["Message-ID"].strip("<>").split("@")[0] for r in inbox.received} == job_ids
+    assert student.message["Date"] is not None
 
     calendar = icalendar.Calendar.from_ical(student.part("text/calendar").get_content())
     [event] = calendar.walk("VEVENT")

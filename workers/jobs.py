@@ -94,7 +94,7 @@ class Runner:
 
     async def run(self, job_id: uuid.UUID) -> str:
         now = self.clock()
-        ctx = JobContext(self.settings, self.db, self.mailer, now, self.cards)
+        ctx = JobContext(self.settings, self.db, self.mailer, now, self.cards, job_id)
         async with self.db.transaction() as session:
             job = await outbox.lock_job(session, job_id)
             if job is None:
