@@ -156,13 +156,15 @@ def _record(
     at: datetime,
     actor: str | None,
     reason: str | None = None,
+    moved_from: datetime | None = None,
 ) -> None:
-    """Every change is a history entry, and news for the tutor's dashboard once committed."""
+    """Every change is a history entry, news for the tutor's dashboard, and the background
+    work it sets in motion, all once committed."""
     session.add(
         BookingHistory(booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason)
     )
     events.booking_changed(session, booking, action, at)
-    notifications.booking_changed(session, booking, action, at)
+    notifications.booking_changed(session, booking, action, at, moved_from)
     calendar_sync.booking_changed(session, booking, action, at)
     meetings.booking_changed(session, booking, action, at)
 
@@ -731,7 +733,7 @@ async def reschedule_booking(
         booking.reschedule_count += 1
         session.add(booking)
         reason = f"from {was.isoformat()} to {new_start.isoformat()}"
-        _record(session, booking, "RESCHEDULED", now, caller.actor, reason)
+        _record(session, booking, "RESCHEDULED", now, caller.actor, reason, was)
         events.slot_changed(session, "RELEASED", booking, was, was_end)
         events.slot_changed(session, "TAKEN", booking)
     return booking

@@ -33,7 +33,13 @@ PARKED_TOKEN_DAYS = 2  # a Checkout Session lasts at most a day: a parked token 
 # ---------------------------------------------------------------- what changes set in motion
 
 
-def booking_changed(session: AsyncSession, booking: Booking, action: str, at: datetime) -> None:
+def booking_changed(
+    session: AsyncSession,
+    booking: Booking,
+    action: str,
+    at: datetime,
+    moved_from: datetime | None = None,
+) -> None:
     """Emails (and reminders) for a booking's change, sent once the change commits."""
     if action not in ("CONFIRMED", "RESCHEDULED", "CANCELLED"):
         return
@@ -41,6 +47,8 @@ def booking_changed(session: AsyncSession, booking: Booking, action: str, at: da
         return  # a booking still waiting for payment is announced when it is confirmed
     for to in ("student", "tutor"):
         email = {"booking": str(booking.id), "action": action, "to": to}
+        if moved_from is not None:
+            email["from"] = moved_from.isoformat()
         outbox.add(session, "email.booking", email, at)
     if action != "CANCELLED" and booking.reminders_enabled:
         for minutes in REMINDER_MINUTES:
@@ -156,6 +164,9 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
         "CANCELLED": (f"Cancelled: {title}", "This booking has been cancelled."),
     }[action]
     paragraphs: list[str | tuple[str, str]] = [opening, f"{title}\n{when}"]
+    if "from" in job:
+        was = datetime.fromisoformat(job["from"]).astimezone(ZoneInfo(zone))
+        paragraphs.append(f"It was on {was:%A %-d %B %Y} at {was:%H:%M}.")
     if action == "CANCELLED" and parts.booking.cancellation_reason:
         paragraphs.append(f"Reason: {parts.booking.cancellation_reason}")
     if action != "CANCELLED" and parts.booking.meeting_url:

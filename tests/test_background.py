@@ -180,6 +180,7 @@ async def test_a_moved_booking_reminds_at_its_new_time_and_a_cancelled_one_never
     ]
     [moved_mail] = [r for r in inbox.to(SAM) if r.subject.startswith("Moved")]
     assert f"{moved_to.astimezone(ZoneInfo('UTC')):%H:%M}–" in moved_mail.text
+    assert f"It was on {first:%A %-d %B %Y} at 10:00." in moved_mail.text
     inbox.reset()
 
     await background.run(first - timedelta(minutes=15))  # the old time's reminders: none
