@@ -1,4 +1,4 @@
-"""`booking-api`: serve, worker, migrate, token, export-schema, seed-demo, settle-refunds."""
+"""`booking-api`: serve, worker, jobs, migrate, token, export-schema, seed-demo, settle-refunds."""
 
 from __future__ import annotations
 
@@ -127,6 +127,31 @@ def cmd_worker(args: argparse.Namespace) -> None:
     asyncio.run(run_worker(settings, url, args.threads))
 
 
+def cmd_jobs(args: argparse.Namespace) -> None:
+    from booking_api.db import Database, create_engine, server_url
+    from domain import outbox
+    from models.base import utcnow
+
+    settings = _settings()
+
+    async def run() -> None:
+        db = Database(create_engine(server_url(settings), pool_size=1))
+        try:
+            if args.retry_failed:
+                async with db.transaction() as session:
+                    print(f"{await outbox.retry_given_up(session, utcnow())} job(s) due again")
+                return
+            async with db.session() as session:
+                for kind, state, rows in await outbox.counts(session):
+                    print(f"{kind:<24} {state:<8} {rows:>8}")
+                for job in await outbox.given_up(session):
+                    print(f"failed {job.id} {job.kind} x{job.attempts}: {job.last_error}")
+        finally:
+            await db.engine.dispose()
+
+    asyncio.run(run())
+
+
 cmd_serve_doc = (
     "Apply pending migrations (under an advisory lock), then serve /graphql and /healthz. "
     "With no DATABASE_URL an embedded PostgreSQL is started in BOOKING_DATA_DIR (./.data)."
@@ -155,6 +180,14 @@ def parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--threads", type=int, default=8, help="jobs at once (8)")
     worker.set_defaults(func=cmd_worker)
+
+    jobs = commands.add_parser(
+        "jobs", help="background work by kind and state, and the jobs that were given up"
+    )
+    jobs.add_argument(
+        "--retry-failed", action="store_true", help="make every given-up job due again"
+    )
+    jobs.set_defaults(func=cmd_jobs)
 
     migrate = commands.add_parser("migrate", help="apply the database migrations")
     migrate.add_argument("--revision", default="head", help="target revision (head)")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import case, delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -151,3 +151,35 @@ async def failed(
         values["due_at"] = now + backoff(attempts)
         values["enqueued_at"] = None
     await session.exec(update(OutboxJob).where(col(OutboxJob.id) == job_id).values(**values))
+
+
+async def counts(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """(kind, state, rows) for the operator: pending, parked, done or failed."""
+    state = case(
+        (col(OutboxJob.failed_at).is_not(None), "failed"),
+        (col(OutboxJob.done_at).is_not(None), "done"),
+        (col(OutboxJob.due_at).is_(None), "parked"),
+        else_="pending",
+    )
+    rows = await session.exec(
+        select(OutboxJob.kind, state, func.count())
+        .group_by(col(OutboxJob.kind), state)
+        .order_by(col(OutboxJob.kind), state)
+    )
+    return [(kind, str(name), int(n)) for kind, name, n in rows]
+
+
+async def given_up(session: AsyncSession) -> list[OutboxJob]:
+    query = select(OutboxJob).where(col(OutboxJob.failed_at).is_not(None))
+    return list(await session.exec(query.order_by(col(OutboxJob.failed_at))))
+
+
+async def retry_given_up(session: AsyncSession, now: datetime) -> int:
+    """Give every given-up job a fresh set of attempts, due now (once its cause is fixed)."""
+    jobs = await given_up(session)
+    for job in jobs:
+        job.failed_at, job.attempts, job.due_at, job.enqueued_at = None, 0, now, None
+        session.add(job)
+    if jobs:
+        session.info[WAKE_RELAY] = True
+    return len(jobs)

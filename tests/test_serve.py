@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +17,23 @@ import websockets
 from websockets.typing import Subprotocol
 
 from booking_api.cli import main
+from booking_api.db import Database, create_engine
+from models import OutboxJob
+from models.base import utcnow
 from tests.factories import WEEKDAYS
 from tests.processes import BIN, base_env, free_port, servers, start, wait_healthy
+from tests.support import TEST_SECRET
 
-COMMANDS = ["serve", "migrate", "token", "export-schema", "seed-demo", "settle-refunds"]
+COMMANDS = [
+    "serve",
+    "worker",
+    "jobs",
+    "migrate",
+    "token",
+    "export-schema",
+    "seed-demo",
+    "settle-refunds",
+]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
@@ -142,3 +157,43 @@ def test_embedded_server_stops_with_its_last_process(tmp_path: Path) -> None:
     while pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not pid_file.exists(), "the embedded PostgreSQL outlived the server"
+
+
+def test_the_jobs_command_lists_given_up_work_and_retries_it(database_url: str) -> None:
+    env = base_env(DATABASE_URL=database_url, AUTH_JWT_SECRET=TEST_SECRET)
+
+    async def add_failed() -> uuid.UUID:
+        db = Database(create_engine(database_url, pool_size=1))
+        try:
+            async with db.transaction() as session:
+                job = OutboxJob(
+                    kind="email.booking",
+                    payload={},
+                    due_at=utcnow(),
+                    failed_at=utcnow(),
+                    attempts=8,
+                    last_error="SMTPRecipientsRefused: nope",
+                )
+                session.add(job)
+            return job.id
+        finally:
+            await db.engine.dispose()
+
+    job_id = asyncio.run(add_failed())
+    listed = subprocess.run(
+        [str(BIN), "jobs"], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert f"failed {job_id} email.booking x8: SMTPRecipientsRefused: nope" in listed.stdout
+    retried = subprocess.run(
+        [str(BIN), "jobs", "--retry-failed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "job(s) due again" in retried.stdout
+    again = subprocess.run(
+        [str(BIN), "jobs"], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert f"failed {job_id}" not in again.stdout
