@@ -12,7 +12,7 @@ from dramatiq.middleware import AsyncIO
 
 from workers.jobs import Runner
 
-QUEUE = "outbox"
+QUEUE = "booking_outbox"  # named for us: brokers are often shared
 
 
 def broker_for(url: str) -> Any:
