@@ -70,16 +70,16 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 class Database:
     """The engine plus a session factory; services open one short session per unit of work."""
 
-    @property
-    def plain_url(self) -> str:
-        """The URL for a raw asyncpg connection (LISTEN)."""
-        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
         # Live updates: set by the app once its pub/sub hub is connected.
         self.publish: Callable[[Messages], Awaitable[None]] | None = None
+
+    @property
+    def plain_url(self) -> str:
+        """The URL for a raw asyncpg connection (LISTEN)."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

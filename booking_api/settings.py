@@ -153,7 +153,7 @@ class JobSettings:
     poll_seconds: int = 1
     max_attempts: int = 8
     hold_sweep_seconds: int = 60
-    # Sweeps of packages running low or expiring, and of tutors due a summary.
+    # Package expiry notices, tutors' summaries, owed refunds and pruning the outbox.
     sweep_seconds: int = 300
     # Local hour (tutor's zone) at which each tutor gets tomorrow's sessions.
     daily_summary_hour: int = 18

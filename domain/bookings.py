@@ -857,7 +857,7 @@ async def expire_unpaid(
         events.slot_changed(session, "RELEASED", booking)
 
 
-async def expire_lapsed_holds(db: Database, now: datetime) -> int:
+async def expire_lapsed_holds(db: Database, now: datetime) -> None:
     """Bookings whose payment hold lapsed become EXPIRED, with their history and RELEASED event.
 
     Availability has ignored them since the moment they lapsed; this makes it official. The
@@ -879,7 +879,6 @@ async def expire_lapsed_holds(db: Database, now: datetime) -> int:
             payment = await lock_payment(session, payment_id)
             if payment is not None:
                 await expire_unpaid(session, payment, "EXPIRED", now, "the hold lapsed unpaid")
-    return len(payment_ids)
 
 
 async def confirm_paid(

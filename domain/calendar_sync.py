@@ -266,9 +266,9 @@ async def sync_booking(ctx: JobContext, session: AsyncSession, job: dict[str, An
     if parts is None:
         return
     link = await session.get(CalendarLink, parts.booking.tutor_id)
-    synced = await session.get(SyncedEvent, booking_id)
     if link is None:
         return
+    synced = await session.get(SyncedEvent, booking_id)
     try:
         await _reconcile(await _client(google, session, link, ctx.now), parts, link, synced)
     except Unauthorized:
@@ -276,8 +276,8 @@ async def sync_booking(ctx: JobContext, session: AsyncSession, job: dict[str, An
         await _reconcile(client, parts, link, synced)
     if parts.booking.status == "CONFIRMED":
         if synced is None:
-            synced = SyncedEvent(booking_id=booking_id, calendar_id="", event_id="")
-        synced.calendar_id, synced.event_id = link.calendar_id, event_id(booking_id)
+            synced = SyncedEvent(booking_id=booking_id, calendar_id=link.calendar_id)
+        synced.calendar_id = link.calendar_id
         session.add(synced)
     elif synced is not None:
         await session.delete(synced)
@@ -291,4 +291,4 @@ async def _reconcile(
         same_calendar = synced is not None and synced.calendar_id == link.calendar_id
         await client.put(link.calendar_id, event_of(parts), exists=same_calendar)
     elif synced is not None:
-        await client.remove(synced.calendar_id, synced.event_id)
+        await client.remove(synced.calendar_id, event_id(synced.booking_id))

@@ -46,7 +46,8 @@ async def assign_link(ctx: JobContext, session: AsyncSession, job: dict[str, Any
     booking = parts.booking
     if booking.status != "CONFIRMED" or booking.meeting_url is not None:
         return
-    booking.meeting_url = await RoomLinks(template).create(parts)
+    links: MeetingLinks = RoomLinks(template)
+    booking.meeting_url = await links.create(parts)
     session.add(booking)
     # The tutor's calendar shows the link as the event's location.
     outbox.add(session, "calendar.sync", {"booking": str(booking.id)}, ctx.now)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import DateTime, Integer, String, cast, func, literal
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import ics, outbox
@@ -85,58 +85,56 @@ async def schedule_expiry_notices(session: AsyncSession, now: datetime) -> None:
     when it is granted late)."""
     bounds = [*EXPIRY_NOTICE_DAYS[1:], 0]
     for days, nearer in zip(EXPIRY_NOTICE_DAYS, bounds, strict=True):
-        rows = sql_select(
-            func.gen_random_uuid(),
-            literal("email.package_expiring"),
+        await _insert_new(
+            session,
+            "email.package_expiring",
             literal(f"package-expiring:{days}:") + cast(Package.id, String),
             func.jsonb_build_object("package", cast(Package.id, String), "days", days),
-            literal(now, DateTime(timezone=True)),
-            literal(0),
-            literal(now, DateTime(timezone=True)),
-        ).where(
+            now,
             col(Package.remaining) > 0,
             col(Package.expires_at) > now + timedelta(days=nearer),
             col(Package.expires_at) <= now + timedelta(days=days),
         )
-        await session.exec(_insert_new(rows))
 
 
 async def schedule_summaries(session: AsyncSession, now: datetime, hour: int) -> None:
     """Each tutor with an email gets tomorrow's sessions once a day, from `hour` in their zone."""
     local = func.timezone(Tutor.time_zone, literal(now, DateTime(timezone=True)))
     local_date = cast(func.date(local), String)
-    rows = sql_select(
-        func.gen_random_uuid(),
-        literal("email.tutor_summary"),
+    await _insert_new(
+        session,
+        "email.tutor_summary",
         literal("tutor-summary:") + cast(Tutor.id, String) + literal(":") + local_date,
         func.jsonb_build_object("tutor", cast(Tutor.id, String), "date", local_date),
-        literal(now, DateTime(timezone=True)),
-        literal(0),
-        literal(now, DateTime(timezone=True)),
-    ).where(
+        now,
         col(Tutor.email).is_not(None),
         cast(func.extract("hour", local), Integer) >= hour,
     )
-    await session.exec(_insert_new(rows))
 
 
-def _insert_new(rows: Any) -> Any:
+async def _insert_new(
+    session: AsyncSession, kind: str, key: Any, payload: Any, now: datetime, *where: Any
+) -> None:
+    """One job of `kind` per row matching `where`, due now, unless its key exists already: the
+    sweep that runs every few minutes adds each notice once."""
+    at = literal(now, DateTime(timezone=True))
+    rows = sql_select(func.gen_random_uuid(), literal(kind), key, payload, at, literal(0), at)
     columns = ["id", "kind", "key", "payload", "due_at", "attempts", "created_at"]
-    return (
-        insert(OutboxJob).from_select(columns, rows).on_conflict_do_nothing(index_elements=["key"])
+    await session.exec(
+        insert(OutboxJob)
+        .from_select(columns, rows.where(*where))
+        .on_conflict_do_nothing(index_elements=["key"])
     )
 
 
 async def drop_stale_tokens(session: AsyncSession, now: datetime) -> None:
     """Parked manage tokens of bookings that were never confirmed."""
-    stale = await session.exec(
-        select(OutboxJob).where(
-            OutboxJob.kind == "parked.token",
+    await session.exec(
+        delete(OutboxJob).where(
+            col(OutboxJob.kind) == "parked.token",
             col(OutboxJob.created_at) < now - timedelta(days=PARKED_TOKEN_DAYS),
         )
     )
-    for row in stale:
-        await session.delete(row)
 
 
 # ---------------------------------------------------------------- the jobs

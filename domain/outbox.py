@@ -54,15 +54,13 @@ def add(
 
 async def add_once(
     session: AsyncSession, kind: str, key: str, payload: dict[str, Any], due_at: datetime
-) -> bool:
+) -> None:
     """Like `add`, unless a row with this key exists already (from this or another worker)."""
-    statement = (
+    await session.exec(
         insert(OutboxJob)
         .values(id=uuid.uuid4(), kind=kind, key=key, payload=payload, due_at=due_at, attempts=0)
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(col(OutboxJob.id))
     )
-    return (await session.exec(statement)).first() is not None
 
 
 async def take_parked(session: AsyncSession, key: str) -> dict[str, Any] | None:

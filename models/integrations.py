@@ -31,7 +31,8 @@ class CalendarLink(SQLModel, table=True):
 
 
 class SyncedEvent(SQLModel, table=True):
-    """The calendar event that mirrors a booking, so a change updates it and a cancel removes it."""
+    """Which calendar holds the event mirroring a booking (its id is derived from the
+    booking's), so a change updates it there and a cancel removes it."""
 
     __tablename__ = "synced_events"
 
@@ -39,4 +40,3 @@ class SyncedEvent(SQLModel, table=True):
         sa_column=Column(Uuid, ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True)
     )
     calendar_id: str = Field(max_length=300)
-    event_id: str = Field(max_length=1024)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from booking_api.db import Database
-from booking_api.mailer import Mailer
 from booking_api.settings import Settings
 from models.base import utcnow
 from workers.jobs import Runner
@@ -15,8 +14,7 @@ from workers.relay import LocalExecutor, Relay
 class Background:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.now = utcnow()
-        mailer = Mailer(settings.smtp) if settings.smtp else None
-        self.runner = Runner(settings, db, mailer, clock=lambda: self.now)
+        self.runner = Runner(settings, db, clock=lambda: self.now)
         self.executor = LocalExecutor(self.runner)
         self.relay = Relay(db, settings, self.executor.hand_off, clock=lambda: self.now)
 

@@ -17,7 +17,6 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from booking_api.db import Database
-from booking_api.mailer import Mailer
 from booking_api.settings import Settings, SmtpSettings
 from domain import outbox
 from models import Booking, BookingHistory, OutboxJob
@@ -403,8 +402,7 @@ async def test_a_job_delivered_twice_does_its_work_once(
     """Two deliveries of every job at once, as a broker redelivering would: one email each."""
     ada, service, sam = await setup(gql)
     await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
-    assert mail_settings.smtp is not None
-    runner = Runner(mail_settings, db, Mailer(mail_settings.smtp))
+    runner = Runner(mail_settings, db)
     async with db.session() as session:
         ids = list(
             await session.exec(select(OutboxJob.id).where(OutboxJob.kind == "email.booking"))
@@ -477,7 +475,7 @@ async def test_the_job_runner_is_the_only_place_that_marks_a_job_done(db: Databa
         outbox.add(session, "parked.token", {"token": "secret"}, None, key="manage-token:x")
     async with db.session() as session:
         [row] = list(await session.exec(select(OutboxJob)))
-    runner = Runner(Settings(), db, None)
+    runner = Runner(Settings(), db)
     assert await runner.run(row.id) == "parked"
     assert await runner.run(uuid.uuid4()) == "missing"
 

@@ -145,7 +145,7 @@ async def test_a_revoked_access_token_is_refreshed_once_and_a_repeated_insert_up
         [job] = list(
             await session.exec(select(OutboxJob.id).where(OutboxJob.kind == "calendar.sync"))
         )
-    runner = Runner(hooks_settings, db, None)
+    runner = Runner(hooks_settings, db)
     async with db.transaction() as session:
         first = await session.get(OutboxJob, job)
         assert first is not None

@@ -78,19 +78,14 @@ class Runner:
     and then finds it done; work and the done mark commit together."""
 
     def __init__(
-        self,
-        settings: Settings,
-        db: Database,
-        mailer: Mailer | None,
-        clock: Callable[[], datetime] = utcnow,
+        self, settings: Settings, db: Database, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self.settings = settings
         self.db = db
-        self.mailer = mailer
         self.clock = clock
-        self.cards = (
-            Cards(settings.stripe, settings.payment_hold_minutes) if settings.stripe else None
-        )
+        self.mailer = Mailer(settings.smtp) if settings.smtp else None
+        stripe = settings.stripe
+        self.cards = Cards(stripe, settings.payment_hold_minutes) if stripe else None
 
     async def run(self, job_id: uuid.UUID) -> str:
         now = self.clock()

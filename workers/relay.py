@@ -44,13 +44,21 @@ class Relay:
         self.settings = settings
         self.hand_off = hand_off
         self.clock = clock
+        # The last period this relay scheduled, per kind: ticks within it add nothing.
+        self.scheduled: dict[str, datetime] = {}
 
     async def schedule(self, now: datetime) -> None:
         """Each periodic job once per period, whichever relay gets there first."""
+        starts = {
+            kind: period_start(now, seconds) for kind, seconds in periodic(self.settings.jobs)
+        }
+        new = {kind: start for kind, start in starts.items() if self.scheduled.get(kind) != start}
+        if not new:
+            return
         async with self.db.transaction() as session:
-            for kind, seconds in periodic(self.settings.jobs):
-                start = period_start(now, seconds)
+            for kind, start in new.items():
                 await outbox.add_once(session, kind, f"{kind}:{start.isoformat()}", {}, now)
+        self.scheduled.update(new)
 
     async def tick(self) -> int:
         now = self.clock()

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from booking_api.db import Database, create_engine
-from booking_api.mailer import Mailer
 from booking_api.pubsub import Hub, backend_for
 from booking_api.settings import Settings
 from workers.broker import broker_for, outbox_actor, sender
@@ -18,10 +17,6 @@ from workers.jobs import Runner
 from workers.relay import LocalExecutor, Relay
 
 log = logging.getLogger("booking_api.worker")
-
-
-def _runner(settings: Settings, db: Database) -> Runner:
-    return Runner(settings, db, Mailer(settings.smtp) if settings.smtp else None)
 
 
 async def _publishing(settings: Settings, url: str, pool_size: int) -> tuple[Database, Hub]:
@@ -36,7 +31,7 @@ async def _publishing(settings: Settings, url: str, pool_size: int) -> tuple[Dat
 @contextlib.asynccontextmanager
 async def in_process(settings: Settings, db: Database) -> AsyncIterator[None]:
     """The relay and the jobs on this event loop (the default run, with no broker)."""
-    executor = LocalExecutor(_runner(settings, db))
+    executor = LocalExecutor(Runner(settings, db))
     relay = Relay(db, settings, executor.hand_off)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
@@ -55,16 +50,17 @@ async def run_worker(settings: Settings, url: str, threads: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    db, hub = await _publishing(settings, url, pool_size=threads)
     worker: Any = None
     executor: LocalExecutor | None = None
+    hub: Hub | None = None
     if settings.broker_url is not None:
         import dramatiq
 
+        db = Database(create_engine(url, pool_size=2))  # the relay's; jobs have their own
         broker = broker_for(settings.broker_url)
 
         async def make_runner() -> Runner:
-            return _runner(settings, (await _publishing(settings, url, threads))[0])
+            return Runner(settings, (await _publishing(settings, url, threads))[0])
 
         actor = outbox_actor(broker, make_runner)
         worker = dramatiq.Worker(broker, worker_threads=threads)
@@ -72,7 +68,8 @@ async def run_worker(settings: Settings, url: str, threads: int) -> None:
         relay = Relay(db, settings, sender(actor))
         log.info("worker: relay and %d Dramatiq threads on %s", threads, broker.__class__.__name__)
     else:
-        executor = LocalExecutor(_runner(settings, db), concurrency=threads)
+        db, hub = await _publishing(settings, url, pool_size=threads)
+        executor = LocalExecutor(Runner(settings, db), concurrency=threads)
         relay = Relay(db, settings, executor.hand_off)
         log.info("worker: relay and in-process jobs (no BROKER_URL)")
     try:
@@ -82,5 +79,6 @@ async def run_worker(settings: Settings, url: str, threads: int) -> None:
             await asyncio.to_thread(worker.stop)
         if executor is not None:
             await executor.drain()
-        await hub.disconnect()
+        if hub is not None:
+            await hub.disconnect()
         await db.engine.dispose()

@@ -77,7 +77,6 @@ def upgrade() -> None:
         "synced_events",
         sa.Column("booking_id", sa.Uuid(), nullable=False),
         sa.Column("calendar_id", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
-        sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=False),
         sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("booking_id"),
     )
