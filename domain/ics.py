@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.db import Database
 from domain.errors import NotFound
+from domain.people import tutor_of_user
 from models import Booking, Service, Student, Tutor
 
 PRODID = "-//booking-api//bookings//EN"
@@ -108,7 +109,7 @@ async def feed_token(db: Database, tutor_id: uuid.UUID, rotate: bool = False) ->
 
 async def rotate_feed(db: Database, user_id: str) -> str:
     async with db.session() as session:
-        tutor = (await session.exec(select(Tutor).where(Tutor.user_id == user_id))).first()
+        tutor = await tutor_of_user(session, user_id)
     if tutor is None:
         raise NotFound("You have no tutor profile: create one first")
     return await feed_token(db, tutor.id, rotate=True)

@@ -71,7 +71,8 @@ class Tutor(Node):
     async def calendar_feed_url(self, info: Info[Context, None]) -> str | None:
         if not self._own(info):
             return None
-        token = await ics.feed_token(info.context.db, self.pk)
+        # Made (in a write) only the first time it is asked for.
+        token = self.row.calendar_feed_token or await ics.feed_token(info.context.db, self.pk)
         return ics.feed_url(info.context.settings.public_base_url, token)
 
     @strawberry.field
