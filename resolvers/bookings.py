@@ -148,6 +148,9 @@ class Mutation:
         self, info: Info[Context, None], input: CreateBookingInput
     ) -> CreateBookingResult:
         async def work() -> Booked:
+            if input.tutor_id is None:
+                # Round robin (a tutor chosen by the engine) is not built yet.
+                raise InvalidInput("Choose a tutor: give the tutor's id", "input.tutorId")
             request = bookings.BookingRequest(
                 service_id=parse_id(input.service_id, "Service", "input.serviceId"),
                 tutor_id=parse_id(input.tutor_id, "Tutor", "input.tutorId"),

@@ -221,7 +221,13 @@ class GuestInput:
 @strawberry.input
 class CreateBookingInput:
     service_id: strawberry.ID
-    tutor_id: strawberry.ID
+    tutor_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "Omit on a service with several tutors to let the engine assign one who is free then "
+            "(round robin)."
+        ),
+    )
     start: dt.datetime
     time_zone: TimeZone = strawberry.field(
         description="The student's zone, kept on the booking for reminders and display."

@@ -114,6 +114,8 @@ async def test_policies_and_refusals(gql: GraphQLClient) -> None:
     ] in ("MINIMUM_NOTICE",)
     assert (await attempt(start=at(monday(5), 10)))["policy"] == "BOOKING_WINDOW"
     assert (await attempt(tutorId=bob.id))["reason"] == "NOT_OFFERED_BY_TUTOR"
+    # Optional in contract version 2 (round robin), but no tutor is assigned for you yet.
+    assert (await attempt(tutorId=None))["field"] == "input.tutorId"
     assert (await attempt(durationMinutes=45))["field"] == "input.durationMinutes"
     assert (await attempt(serviceId="junk"))["field"] == "input.serviceId"
     ghost = encode_id("Tutor", uuid.uuid4())
