@@ -8,7 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -30,6 +30,7 @@ from booking_api.pubsub import Hub, backend_for
 from booking_api.settings import Settings
 from domain import ics, payments
 from domain.stripe import BadSignature, Cards
+from models.base import Clock, utcnow
 from schema.node import decode_id_of
 from workers.service import in_process
 
@@ -38,7 +39,7 @@ log = logging.getLogger("booking_api")
 
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(
-        self, settings: Settings, db: Database, cards: Cards | None, hub: Hub | None
+        self, settings: Settings, db: Database, cards: Cards | None, hub: Hub | None, clock: Clock
     ) -> None:
         super().__init__(
             build_schema(settings.limits),
@@ -53,6 +54,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.db = db
         self.cards = cards
         self.hub = hub
+        self.clock = clock
         self.secret = settings.jwt_secret()
 
     async def get_context(
@@ -66,6 +68,7 @@ class GraphQLApp(GraphQL[Context, None]):
             hub=self.hub,
             request=request,
             response=response,
+            clock=self.clock,
         )
         if isinstance(request, Request):
             try:
@@ -106,7 +109,7 @@ def health(db: Database) -> Route:
     return Route("/healthz", healthz, methods=["GET"])
 
 
-def calendar_file(db: Database, secret: str) -> Route:
+def calendar_file(db: Database, secret: str, clock: Clock) -> Route:
     """A booking's .ics through its signed link: no session, that booking only."""
 
     async def booking_ics(request: Request) -> Response:
@@ -118,7 +121,7 @@ def calendar_file(db: Database, secret: str) -> Route:
             parts = await ics.load(session, pk)
         if parts is None:
             return Response("Not found", status_code=404)
-        body = ics.render([parts], datetime.now(UTC))
+        body = ics.render([parts], clock())
         return Response(
             body,
             media_type="text/calendar; charset=utf-8",
@@ -128,11 +131,11 @@ def calendar_file(db: Database, secret: str) -> Route:
     return Route("/bookings/{booking}.ics", booking_ics, methods=["GET"])
 
 
-def calendar_feed(db: Database) -> Route:
+def calendar_feed(db: Database, clock: Clock) -> Route:
     """A tutor's bookings as a calendar feed, for calendar apps to subscribe to (webcal)."""
 
     async def tutor_feed(request: Request) -> Response:
-        body = await ics.feed(db, request.path_params["token"], datetime.now(UTC))
+        body = await ics.feed(db, request.path_params["token"], clock())
         if body is None:
             return Response("Not found", status_code=404)
         return Response(body, media_type="text/calendar; charset=utf-8")
@@ -140,7 +143,7 @@ def calendar_feed(db: Database) -> Route:
     return Route("/calendar/{token}.ics", tutor_feed, methods=["GET"])
 
 
-def stripe_webhook(db: Database, cards: Cards | None) -> Route:
+def stripe_webhook(db: Database, cards: Cards | None, clock: Clock) -> Route:
     """Stripe's events: verified on the raw body, stored once, applied in one transaction.
 
     Refunds owed are sent to Stripe after the response, so Stripe hears back quickly."""
@@ -153,7 +156,7 @@ def stripe_webhook(db: Database, cards: Cards | None) -> Route:
             event = cards.event(body, request.headers.get("stripe-signature"))
         except BadSignature as error:
             return JSONResponse({"error": f"bad signature: {error}"}, status_code=400)
-        handled = await payments.handle_event(db, event, datetime.now(UTC))
+        handled = await payments.handle_event(db, event, clock())
         task = (
             BackgroundTask(cards.settle_refunds, db, handled.refund_ids)
             if handled.refund_ids
@@ -180,18 +183,22 @@ def checkout_pages() -> list[Route]:
 
 
 def build_app(
-    settings: Settings, db: Database, lifespan: Any = None, hub: Hub | None = None
+    settings: Settings,
+    db: Database,
+    lifespan: Any = None,
+    hub: Hub | None = None,
+    clock: Clock = utcnow,
 ) -> Starlette:
     cards = Cards(settings.stripe, settings.payment_hold_minutes) if settings.stripe else None
-    graphql = GraphQLApp(settings, db, cards, hub)
+    graphql = GraphQLApp(settings, db, cards, hub, clock)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             health(db),
-            calendar_file(db, graphql.secret),
-            calendar_feed(db),
-            stripe_webhook(db, cards),
+            calendar_file(db, graphql.secret, clock),
+            calendar_feed(db, clock),
+            stripe_webhook(db, cards, clock),
             *checkout_pages(),
         ],
         lifespan=lifespan,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from graphql import GraphQLError
@@ -16,6 +17,7 @@ from booking_api.loaders import Loaders
 from booking_api.pubsub import Hub
 from booking_api.settings import Settings
 from domain.stripe import Cards
+from models.base import Clock, utcnow
 
 
 def unauthenticated(
@@ -42,12 +44,16 @@ class Context:
     auth_error: str | None = None
     # Set by Strawberry from graphql-transport-ws connection_init.
     connection_params: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = utcnow
     _loaders: Loaders | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
 
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.db, self.identity)
+            self._loaders = Loaders(self.db, self.identity, self.clock)
         return self._loaders
 
     def fresh_loaders(self) -> None:

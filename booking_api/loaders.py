@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlmodel import col, select
@@ -25,6 +24,7 @@ from models import (
     Student,
     Tutor,
 )
+from models.base import Clock
 
 V = TypeVar("V")
 
@@ -64,7 +64,7 @@ async def _rules(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list
 
 
 class Loaders:
-    def __init__(self, db: Database, identity: Identity | None) -> None:
+    def __init__(self, db: Database, identity: Identity | None, clock: Clock) -> None:
         self.tutor = _loader(db, _tutors, None)
         self.schedule = _loader(db, _schedules, None)
         self.service = _loader(db, _services, None)
@@ -83,7 +83,7 @@ class Loaders:
         )
 
         async def flags(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool | None]:
-            return await booking_queries.attendance_flags(db, identity, ids, datetime.now(UTC))
+            return await booking_queries.attendance_flags(db, identity, ids, clock())
 
         self.ledger: DataLoader[uuid.UUID, list[PackageAdjustment]] = _loader(
             db, packages.ledgers, []

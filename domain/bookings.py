@@ -497,7 +497,7 @@ async def create_bookings(
         token = secrets.token_urlsafe(32) if request.guest is not None and request.single else None
         if token is not None:
             made[0].manage_token_hash = token_hash(token)
-            notifications.park_manage_token(session, made[0], token)
+            notifications.park_manage_token(session, made[0], token, now)
         actor = identity.sub if identity else None
         if package is not None:
             for booking, credit in zip(made, costs, strict=True):

@@ -68,9 +68,11 @@ def _token_key(booking_id: uuid.UUID) -> str:
     return f"manage-token:{booking_id}"
 
 
-def park_manage_token(session: AsyncSession, booking: Booking, token: str) -> None:
+def park_manage_token(session: AsyncSession, booking: Booking, token: str, now: datetime) -> None:
     """A guest's manage token, kept (parked, never run) until the confirmation email takes it."""
-    outbox.add(session, "parked.token", {"token": token}, None, key=_token_key(booking.id))
+    outbox.add(
+        session, "parked.token", {"token": token}, None, key=_token_key(booking.id), created_at=now
+    )
 
 
 def package_spent(session: AsyncSession, package: Package, at: datetime) -> None:

@@ -46,9 +46,14 @@ def add(
     payload: dict[str, Any],
     due_at: datetime | None,
     key: str | None = None,
+    created_at: datetime | None = None,
 ) -> None:
-    """Work to do once this transaction commits (at `due_at`; None parks it)."""
-    session.add(OutboxJob(kind=kind, payload=payload, due_at=due_at, key=key))
+    """Work to do once this transaction commits (at `due_at`; None parks it). A parked row
+    gives `created_at` (now): its age decides when it is dropped."""
+    job = OutboxJob(kind=kind, payload=payload, due_at=due_at, key=key)
+    if created_at is not None:
+        job.created_at = created_at
+    session.add(job)
     session.info[WAKE_RELAY] = True
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime
 from sqlmodel import Field
+
+# What tells the time: the wall clock in the app, one the test sets in tests. Code below the app
+# takes `now` or a Clock, never reads the wall clock itself.
+Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import strawberry
@@ -94,7 +93,7 @@ class Mutation:
                 input.start,
                 input.end,
                 input.available,
-                today=datetime.now(UTC).date(),
+                today=info.context.now().date(),
             )
 
         return await mutate(  # type: ignore[no-any-return]
@@ -136,7 +135,7 @@ class Query:
                 input.duration_minutes,
                 input.from_,
                 input.to,
-                now=datetime.now(UTC),
+                now=info.context.now(),
             )
 
         result = await query(work())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import strawberry
 from strawberry.types import Info
@@ -40,10 +39,6 @@ from schema.bookings import (
     RescheduleBookingResult,
 )
 from schema.node import decode_id_of
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _optional_id(value: str | None, type_name: str, field: str) -> uuid.UUID | None:
@@ -122,7 +117,7 @@ class Query:
 
         async def work() -> booking_queries.Page:
             return await booking_queries.list_bookings(
-                info.context.db, identity, _filter(filter), first or 20, after, _now()
+                info.context.db, identity, _filter(filter), first or 20, after, info.context.now()
             )
 
         return _connection(await query(work()))
@@ -166,7 +161,11 @@ class Mutation:
                 reminders_enabled=input.reminders_enabled,
             )
             return await bookings.create_bookings(
-                info.context.db, info.context.identity, request, _now(), info.context.cards
+                info.context.db,
+                info.context.identity,
+                request,
+                info.context.now(),
+                info.context.cards,
             )
 
         return await mutate(work(), _booked)  # type: ignore[no-any-return]
@@ -191,7 +190,7 @@ class Mutation:
                 single=False,
             )
             return await bookings.create_bookings(
-                info.context.db, identity, request, _now(), info.context.cards
+                info.context.db, identity, request, info.context.now(), info.context.cards
             )
 
         return await mutate(  # type: ignore[no-any-return]
@@ -211,7 +210,7 @@ class Mutation:
                 _optional_id(input.booking_id, "Booking", "input.bookingId"),
                 input.new_start,
                 input.duration_minutes,
-                _now(),
+                info.context.now(),
             )
 
         return await mutate(work(), lambda b: BookingRescheduled(booking=Booking.from_row(b)))  # type: ignore[no-any-return]
@@ -226,7 +225,7 @@ class Mutation:
                 Caller(info.context.identity, input.token),
                 _booking_id(input.booking_id),
                 input.reason,
-                _now(),
+                info.context.now(),
                 info.context.cards,
             )
 
@@ -242,7 +241,12 @@ class Mutation:
             booking_id = _booking_id(input.booking_id)
             assert booking_id is not None
             return await bookings.mark_attendance(
-                info.context.db, identity, booking_id, input.status.value, input.notes, _now()
+                info.context.db,
+                identity,
+                booking_id,
+                input.status.value,
+                input.notes,
+                info.context.now(),
             )
 
         return await mutate(work(), lambda b: AttendanceMarked(booking=Booking.from_row(b)))  # type: ignore[no-any-return]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import strawberry
 from strawberry.types import Info
 
@@ -32,7 +30,7 @@ class Mutation:
             identity,
             input.refresh_token,
             input.calendar_id,
-            datetime.now(UTC),
+            info.context.now(),
         )
         return await mutate(work, lambda link: CalendarConnected(calendar_id=link.calendar_id))  # type: ignore[no-any-return]
 

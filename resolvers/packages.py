@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import strawberry
 from strawberry.types import Info
@@ -93,7 +92,9 @@ class Mutation:
                 expires_at=input.expires_at,
                 notes=input.notes,
             )
-            return await packages.grant_package(info.context.db, identity, grant, datetime.now(UTC))
+            return await packages.grant_package(
+                info.context.db, identity, grant, info.context.now()
+            )
 
         return await mutate(work(), _granted)  # type: ignore[no-any-return]
 
@@ -106,7 +107,7 @@ class Mutation:
         async def work() -> PackageRow:
             package_id = parse_id(input.package_id, "Package", "input.packageId")
             return await packages.adjust_package(
-                info.context.db, identity, package_id, input.delta, input.reason, datetime.now(UTC)
+                info.context.db, identity, package_id, input.delta, input.reason, info.context.now()
             )
 
         return await mutate(work(), lambda row: PackageAdjusted(package=Package.from_row(row)))  # type: ignore[no-any-return]
@@ -123,7 +124,7 @@ class Mutation:
                 identity,
                 _known(input.booking_id, "Booking"),
                 _known(input.package_id, "Package"),
-                datetime.now(UTC),
+                info.context.now(),
                 info.context.cards,
             )
 
@@ -181,7 +182,7 @@ class Mutation:
 
         async def work() -> TemplateRow:
             return await packages.archive_template(
-                info.context.db, identity, _known(id, "PackageTemplate"), datetime.now(UTC)
+                info.context.db, identity, _known(id, "PackageTemplate"), info.context.now()
             )
 
         return await mutate(work(), _template_saved)  # type: ignore[no-any-return]
@@ -199,7 +200,7 @@ class Mutation:
                 parse_id(input.template_id, "PackageTemplate", "input.templateId"),
                 parse_id(input.student_id, "Student", "input.studentId"),
                 input.notes,
-                datetime.now(UTC),
+                info.context.now(),
             )
 
         return await mutate(work(), _granted)  # type: ignore[no-any-return]
@@ -218,7 +219,7 @@ class Mutation:
                 info.context.cards,
                 identity,
                 parse_id(input.template_id, "PackageTemplate", "input.templateId"),
-                datetime.now(UTC),
+                info.context.now(),
             )
 
         return await mutate(  # type: ignore[no-any-return]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tests.support import GraphQLClient
+from tests.support import CLOCK, GraphQLClient
 
 BOOKING_FIELDS = """id status start end durationMinutes studentTimeZone notes rescheduleCount
   cancellationReason icsUrl tutor { id } service { id } student { id displayName email }
@@ -47,7 +47,7 @@ ATTENDANCE = """mutation($input: MarkAttendanceInput!) { markAttendance(input: $
 
 
 def monday(weeks: int = 2) -> date:
-    today = datetime.now(UTC).date()
+    today = CLOCK().date()
     return today + timedelta(days=7 * weeks - today.weekday())
 
 

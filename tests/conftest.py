@@ -19,8 +19,10 @@ from tests import google_server, stripe_server
 from tests import smtp_server as smtp_test_server
 from tests.background_support import Background
 from tests.support import (
+    CLOCK,
     TEST_SECRET,
     GraphQLClient,
+    TestClock,
     create_database,
     drop_database,
     server_admin_url,
@@ -60,6 +62,13 @@ async def shared_db(database_url: str) -> AsyncIterator[Database]:
     await db.engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def clock() -> TestClock:
+    """Each test starts on the configured day (BOOKING_TEST_NOW) or today."""
+    CLOCK.reset()
+    return CLOCK
+
+
 @pytest.fixture
 async def db(shared_db: Database) -> Database:
     """The database, emptied: every test starts from nothing."""
@@ -72,7 +81,7 @@ async def db(shared_db: Database) -> Database:
 @asynccontextmanager
 async def app_client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the app built with these settings, in process."""
-    transport = httpx.ASGITransport(app=build_app(settings, db))
+    transport = httpx.ASGITransport(app=build_app(settings, db, clock=CLOCK))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.processes import free_port, serve_in_thread
+from tests.support import CLOCK
 
 API_KEY = "sk_test_" + "k" * 24
 WEBHOOK_SECRET = "whsec_" + "w" * 32
@@ -120,7 +120,7 @@ class FakeStripe:
         for name in ("success_url", "cancel_url"):
             if not params.get(name):
                 return _error(400, f"Missing required param: {name}.", param=name)
-        now = int(time.time())
+        now = int(CLOCK().timestamp())  # the tests' day, as the app sees it
         expires_at = int(params.get("expires_at") or now + 86400)
         if not now + 1800 <= expires_at <= now + 86400:
             return _error(
@@ -228,7 +228,7 @@ class FakeStripe:
             "id": "evt_test_" + secrets.token_hex(12),
             "object": "event",
             "type": kind,
-            "created": int(time.time()),
+            "created": int(CLOCK().timestamp()),
             "data": {"object": dict(obj)},
         }
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,33 @@ from booking_api.db import start_embedded, with_database
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_SECRET = "test-secret-" + "x" * 40
+
+
+class TestClock:
+    """The time every in-process app, background run and date helper of the tests sees.
+
+    It starts at BOOKING_TEST_NOW (an ISO instant with offset) when set, else at the wall clock's
+    time, and runs on from there at the real pace, so a test may wait for a hold to lapse. CI
+    sets BOOKING_TEST_NOW to awkward days (a month's last day, a Monday, 31 December, DST
+    changes) to show the suite does not depend on the calendar."""
+
+    __test__ = False  # not a test class, whatever its name says
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        configured = os.environ.get("BOOKING_TEST_NOW")
+        self.set(datetime.fromisoformat(configured) if configured else datetime.now(UTC))
+
+    def set(self, at: datetime) -> None:
+        self._start, self._since = at.astimezone(UTC), time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._since)
+
+
+CLOCK = TestClock()
 
 
 def server_admin_url() -> str:

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from booking_api.db import Database
 from tests.booking_support import at, book, monday
 from tests.factories import Tutor, make_tutor, weekly
 from tests.support import GraphQLClient, token
 from tests.test_slots_api import count_statements
+
+# On the awkward days CI picks too (tests/calendar_days.py).
+pytestmark = pytest.mark.calendar
 
 LIST = """query($filter: BookingFilter, $first: Int, $after: String) {
   bookings(filter: $filter, first: $first, after: $after) {

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from hypothesis import settings
@@ -23,8 +23,9 @@ from booking_api.db import Database, sqlalchemy_url
 from domain import availability, bookings, people, services
 from domain.errors import UserError
 from models import Booking, Student
+from tests.support import CLOCK
 
-DAY = (datetime.now(UTC) + timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
+DAY = (CLOCK() + timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
 STUDENTS = [Identity(f"machine-student-{i}", f"Student {i}", f"m{i}@example.com") for i in range(4)]
 TUTORS = [Identity(f"machine-tutor-{i}", f"Tutor {i}") for i in range(2)]
 starts = st.builds(lambda q: DAY + timedelta(minutes=15 * q), st.integers(9 * 4, 14 * 4))
@@ -98,8 +99,8 @@ class BookingMachine(RuleBasedStateMachine):
             if as_tutor:
                 profile = await people.ensure_student(self.db, student)
                 request = bookings.BookingRequest(**{**request.__dict__, "student_id": profile.id})
-                return await bookings.create_bookings(self.db, tutor, request, datetime.now(UTC))
-            return await bookings.create_bookings(self.db, student, request, datetime.now(UTC))
+                return await bookings.create_bookings(self.db, tutor, request, CLOCK())
+            return await bookings.create_bookings(self.db, student, request, CLOCK())
 
         try:
             booked = self.run(book())
@@ -112,18 +113,14 @@ class BookingMachine(RuleBasedStateMachine):
         row = self.run(self._row(booking))
         caller = self._caller(row, by_tutor)
         with contextlib.suppress(UserError):
-            self.run(
-                bookings.reschedule_booking(
-                    self.db, caller, booking, start, None, datetime.now(UTC)
-                )
-            )
+            self.run(bookings.reschedule_booking(self.db, caller, booking, start, None, CLOCK()))
 
     @rule(booking=made, by_tutor=st.booleans())
     def cancel(self, booking: uuid.UUID, by_tutor: bool) -> None:
         row = self.run(self._row(booking))
         caller = self._caller(row, by_tutor)
         with contextlib.suppress(UserError):
-            self.run(bookings.cancel_booking(self.db, caller, booking, None, datetime.now(UTC)))
+            self.run(bookings.cancel_booking(self.db, caller, booking, None, CLOCK()))
 
     async def _row(self, booking: uuid.UUID) -> Booking:
         async with self.db.session() as session:

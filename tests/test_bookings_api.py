@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 
 from schema.node import encode_id
 from tests.booking_support import (
@@ -20,6 +21,9 @@ from tests.booking_support import (
 )
 from tests.factories import Tutor, make_tutor, weekly
 from tests.support import GraphQLClient, token
+
+# On the awkward days CI picks too (tests/calendar_days.py).
+pytestmark = pytest.mark.calendar
 
 SLOTS = """query($input: SlotSearchInput!) { availableSlots(input: $input) { slots { start } } }"""
 

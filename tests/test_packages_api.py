@@ -8,11 +8,16 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from booking_api.db import Database
 from schema.node import encode_id
 from tests.booking_support import CANCEL, RESCHEDULE, at, book, monday
 from tests.factories import Tutor, add_booking, make_tutor, pk, weekly
-from tests.support import GraphQLClient, token
+from tests.support import CLOCK, GraphQLClient, token
+
+# On the awkward days CI picks too (tests/calendar_days.py).
+pytestmark = pytest.mark.calendar
 
 PACKAGE = """id unit total remaining sessionDurationMinutes expiresAt notes
   student { id } tutor { id } adjustments { delta reason booking { id } }"""
@@ -163,7 +168,7 @@ async def test_redeem_at_booking_and_refund_on_cancel(gql: GraphQLClient) -> Non
     assert [a["delta"] for a in ledger["node"]["adjustments"]] == [2, -1, 1]
 
     # Late: a student cancelling inside the notice gets nothing back.
-    soon = datetime.now(UTC).date() + timedelta(days=1)
+    soon = CLOCK().date() + timedelta(days=1)
     late = await book(
         gql,
         sam,
@@ -294,7 +299,7 @@ async def test_redeem_a_booking_waiting_for_payment(gql: GraphQLClient, db: Data
         service["id"],
         datetime(day.year, day.month, day.day, 10, tzinfo=UTC),
         status="PENDING_PAYMENT",
-        hold_expires_at=datetime.now(UTC) + timedelta(minutes=10),
+        hold_expires_at=CLOCK() + timedelta(minutes=10),
         student_id=pk(sam_id),
     )
     booking_id = encode_id("Booking", pending)
@@ -360,8 +365,11 @@ async def test_monthly_allowance_follows_the_tutors_calendar(gql: GraphQLClient)
         )
     )["service"]
     sam = token("sam")
-    today = datetime.now(UTC).date()
-    first = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+    # Next month's last day and the first after it: far enough ahead whatever today is (this
+    # month's last day may be today, its 10:00 in Tokyo already past).
+    today = CLOCK().date()
+    months = today.year * 12 + today.month + 1  # the month after next, counted from year 0
+    first = date(months // 12, months % 12 + 1, 1)
     last_day = first - timedelta(days=1)
 
     def tokyo(day: date, hour: int) -> str:

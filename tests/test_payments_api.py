@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
@@ -23,9 +24,12 @@ from tests.background_support import Background
 from tests.booking_support import CANCEL, ERRORS, RESCHEDULE, at, book, monday
 from tests.factories import Tutor, make_tutor, pk, weekly
 from tests.stripe_server import FakeStripe, signed
-from tests.support import GraphQLClient, token
+from tests.support import CLOCK, GraphQLClient, token
 from tests.test_packages_api import REDEEM, grant, student_id
 from tests.test_slots_api import search
+
+# On the awkward days CI picks too (tests/calendar_days.py).
+pytestmark = pytest.mark.calendar
 
 PRICE = {"amountMinor": 5000, "currency": "USD"}
 PAID = """id status price { amountMinor currency } checkoutUrl holdExpiresAt
@@ -84,13 +88,13 @@ async def test_a_priced_booking_holds_its_slot_behind_a_checkout(
 ) -> None:
     ada, service, sam = await setup(card_gql)
     start = at(monday(2), 10)
-    before = datetime.now(UTC)
+    before = CLOCK()
     made = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=start)
     held = made["booking"]
     assert (held["status"], held["price"]) == ("PENDING_PAYMENT", PRICE)
     assert [h["action"] for h in held["history"]] == ["CREATED"]
     hold_until = datetime.fromisoformat(held["holdExpiresAt"])
-    assert before + timedelta(minutes=15) <= hold_until <= datetime.now(UTC) + timedelta(minutes=15)
+    assert before + timedelta(minutes=15) <= hold_until <= CLOCK() + timedelta(minutes=15)
 
     checkout = session_of(stripe_fake, held["id"])
     assert held["checkoutUrl"] == checkout["url"]
@@ -99,7 +103,7 @@ async def test_a_priced_booking_holds_its_slot_behind_a_checkout(
     assert checkout["success_url"].startswith("https://app.example/paid")
     assert checkout["cancel_url"] == "https://app.example/not-paid"
     # Stripe's floor: a Checkout Session lives at least 30 minutes, longer than the hold.
-    assert checkout["expires_at"] >= max(hold_until.timestamp(), time.time() + 1800)
+    assert checkout["expires_at"] >= max(hold_until.timestamp(), CLOCK().timestamp() + 1800)
     payment_id = checkout["metadata"]["payment_id"]
     assert ("POST", "/v1/checkout/sessions", f"checkout-{payment_id}") in stripe_fake.requests
 
@@ -122,7 +126,7 @@ async def test_a_priced_booking_holds_its_slot_behind_a_checkout(
         await session.exec(
             update(Booking)
             .where(col(Booking.id) == pk(held["id"]))
-            .values(hold_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            .values(hold_expires_at=CLOCK() - timedelta(seconds=1))
         )
     assert at(monday(2), 10) in [s["start"] for s in (await search(card_gql, **window))["slots"]]
     moved = await card_gql(
@@ -233,7 +237,7 @@ async def test_a_payment_after_the_slot_was_retaken_is_refunded_never_double_boo
         await session.exec(
             update(Booking)
             .where(col(Booking.id) == pk(held["id"]))
-            .values(hold_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            .values(hold_expires_at=CLOCK() - timedelta(seconds=1))
         )
     kim = await book(card_gql, token("kim"), serviceId=free, tutorId=ada.id, start=start)
     assert kim["__typename"] == "BookingCreated"
@@ -267,7 +271,7 @@ async def test_cancelling_a_paid_booking_refunds_the_card_when_the_policy_does(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe
 ) -> None:
     ada, service, sam = await setup(card_gql)
-    soon = (datetime.now(UTC) + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    soon = (CLOCK() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
 
     async def paid_booking(start: str) -> str:
         made = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=start)
@@ -464,7 +468,7 @@ async def test_package_templates_granted_and_bought_by_card(
         )
     )["grantPackageFromTemplate"]["package"]
     expires = datetime.fromisoformat(from_eight["expiresAt"])
-    assert abs(expires - (datetime.now(UTC) + timedelta(days=90))) < timedelta(minutes=1)
+    assert abs(expires - (CLOCK() + timedelta(days=90))) < timedelta(minutes=1)
     bob = await make_tutor(card_gql, "bob")
     foreign = await card_gql(
         GRANT_FROM, {"input": {"templateId": eight["id"], "studentId": sam_id}}, bob.token
@@ -553,7 +557,7 @@ async def test_the_periodic_refund_sweep_sends_what_stripe_could_not_take(
 ) -> None:
     await cancel_while_stripe_is_down(card_gql, card_http, stripe_fake)
     background = Background(card_settings, db)
-    t0 = datetime.now(UTC)
+    t0 = CLOCK()
     await background.run(t0)
     assert stripe_fake.refunds == {}  # still down: owed
     stripe_fake.down = False
@@ -579,7 +583,7 @@ async def test_a_late_payment_racing_a_new_booking_never_double_books(
             await session.exec(
                 update(Booking)
                 .where(col(Booking.id) == pk(held["booking"]["id"]))
-                .values(hold_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+                .values(hold_expires_at=CLOCK() - timedelta(seconds=1))
             )
         paid = stripe_fake.pay(session_of(stripe_fake, held["booking"]["id"])["id"])
         kim = token(f"kim{hour}")

@@ -6,9 +6,13 @@ import asyncio
 from datetime import timedelta
 
 import jwt
+import pytest
 
 from booking_api.auth import mint_token
 from tests.support import TEST_SECRET, GraphQLClient, token
+
+# On the awkward days CI picks too (tests/calendar_days.py).
+pytestmark = pytest.mark.calendar
 
 VIEWER = "{ viewer { userId tutor { id displayName } student { id displayName email } } }"
 CREATE = """

@@ -5,9 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from schema.node import encode_id
 from tests.factories import SCHEDULE_RESULT, make_tutor, weekly
 from tests.support import GraphQLClient, token
+
+# On the awkward days CI picks too (tests/calendar_days.py).
+pytestmark = pytest.mark.calendar
 
 SET_RULES = f"""mutation($input: SetWeeklyRulesInput!) {{
   setWeeklyRules(input: $input) {{ {SCHEDULE_RESULT} }} }}"""

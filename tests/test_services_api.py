@@ -11,6 +11,9 @@ from schema.node import encode_id
 from tests.factories import SERVICE_RESULT, make_tutor
 from tests.support import GraphQLClient, token
 
+# On the awkward days CI picks too (tests/calendar_days.py).
+pytestmark = pytest.mark.calendar
+
 UPDATE = f"""mutation($input: UpdateServiceInput!) {{
   updateService(input: $input) {{ {SERVICE_RESULT} }} }}"""
 

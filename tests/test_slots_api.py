@@ -7,11 +7,16 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from booking_api.db import Database
+from tests.calendar_days import dst_changes
 from tests.factories import add_booking, make_tutor, weekly
-from tests.support import GraphQLClient
+from tests.support import CLOCK, GraphQLClient
+
+# On the awkward days CI picks too (tests/calendar_days.py).
+pytestmark = pytest.mark.calendar
 
 SEARCH = """query($input: SlotSearchInput!) { availableSlots(input: $input) {
   timeZone
@@ -24,7 +29,7 @@ ADD_OVERRIDE = (
 
 
 def future_monday(weeks: int = 2) -> date:
-    today = datetime.now(UTC).date()
+    today = CLOCK().date()
     return today + timedelta(days=7 * weeks - today.weekday())
 
 
@@ -68,20 +73,25 @@ async def test_a_week_in_the_viewers_zone(gql: GraphQLClient) -> None:
 
 
 async def test_dst_day_through_the_api(gql: GraphQLClient) -> None:
-    # New York moves to EDT on 2027-03-14; London stays on GMT until 2027-03-28.
+    # The next day New York moves to EDT (a Sunday in March); London is on GMT until its own
+    # change, at least a week later.
+    change = next(
+        c for c in dst_changes("America/New_York", CLOCK() + timedelta(days=2)) if c.month < 7
+    )
+    day, before = change.date(), change.date() - timedelta(days=1)
     ada = await make_tutor(gql, "ada", "America/New_York", weekly("13:00", "15:00"))
     service = (await ada.service(slotIntervalMinutes=60, bookingWindowDays=730))["service"]
     result = await search(
         gql,
         serviceId=service["id"],
-        **{"from": "2027-03-13T00:00:00Z", "to": "2027-03-15T00:00:00Z"},
+        **{"from": f"{before}T00:00:00Z", "to": f"{day + timedelta(days=1)}T00:00:00Z"},
         timeZone="Europe/London",
     )
     assert [s["start"] for s in result["slots"]] == [
-        "2027-03-13T18:00:00+00:00",
-        "2027-03-13T19:00:00+00:00",
-        "2027-03-14T17:00:00+00:00",
-        "2027-03-14T18:00:00+00:00",
+        f"{before}T18:00:00+00:00",
+        f"{before}T19:00:00+00:00",
+        f"{day}T17:00:00+00:00",
+        f"{day}T18:00:00+00:00",
     ]
 
 
@@ -158,7 +168,7 @@ async def test_notice_window_and_next_available(gql: GraphQLClient) -> None:
     service = (
         await ada.service(minimumNoticeMinutes=24 * 60, bookingWindowDays=3, slotIntervalMinutes=60)
     )["service"]
-    now = datetime.now(UTC)
+    now = CLOCK()
     result = await search(
         gql,
         serviceId=service["id"],
