@@ -54,6 +54,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.cards = cards
         self.hub = hub
         self.secret = settings.jwt_secret()
+        self.cipher = settings.cipher()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -61,6 +62,7 @@ class GraphQLApp(GraphQL[Context, None]):
         context = Context(
             db=self.db,
             settings=self.settings,
+            cipher=self.cipher,
             secret=self.secret,
             cards=self.cards,
             hub=self.hub,

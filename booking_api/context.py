@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from booking_api.auth import Identity
+from booking_api.crypto import Cipher
 from booking_api.db import Database
 from booking_api.loaders import Loaders
 from booking_api.pubsub import Hub
@@ -32,6 +33,7 @@ def forbidden(message: str) -> GraphQLError:
 class Context:
     db: Database
     settings: Settings
+    cipher: Cipher  # secrets at rest (a guest's manage token, a Google refresh token)
     secret: str = ""  # the signing secret (tokens, calendar links)
     cards: Cards | None = None  # card payments, when Stripe is configured
     hub: Hub | None = None  # live updates

@@ -166,7 +166,12 @@ class Mutation:
                 reminders_enabled=input.reminders_enabled,
             )
             return await bookings.create_bookings(
-                info.context.db, info.context.identity, request, _now(), info.context.cards
+                info.context.db,
+                info.context.identity,
+                request,
+                _now(),
+                info.context.cipher,
+                info.context.cards,
             )
 
         return await mutate(work(), _booked)  # type: ignore[no-any-return]
@@ -191,7 +196,7 @@ class Mutation:
                 single=False,
             )
             return await bookings.create_bookings(
-                info.context.db, identity, request, _now(), info.context.cards
+                info.context.db, identity, request, _now(), info.context.cipher, info.context.cards
             )
 
         return await mutate(  # type: ignore[no-any-return]
