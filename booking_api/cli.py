@@ -44,6 +44,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # Events are a few hundred bytes: compressing each one for each subscriber cost 7% of a
         # fan-out's CPU (py-spy, 1,000 subscribers) and saved little on the wire.
         ws_per_message_deflate=False,
+        # X-Forwarded-For only from TRUSTED_PROXIES: the app applies it (booking_api.app).
+        proxy_headers=False,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -17,6 +17,9 @@ from booking_api.loaders import Loaders
 from booking_api.pubsub import Hub
 from booking_api.settings import Settings
 from domain.stripe import Cards
+
+if TYPE_CHECKING:
+    from booking_api.ratelimit import RateLimiter  # which reads this context
 
 
 def unauthenticated(
@@ -37,6 +40,7 @@ class Context:
     secret: str = ""  # the signing secret (tokens, calendar links)
     cards: Cards | None = None  # card payments, when Stripe is configured
     hub: Hub | None = None  # live updates
+    rate_limiter: RateLimiter | None = None  # None: mutations are not counted
     request: Request | WebSocket | None = None
     response: Response | WebSocket | None = None
     identity: Identity | None = None
