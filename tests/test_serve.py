@@ -32,6 +32,7 @@ COMMANDS = [
     "export-schema",
     "seed-demo",
     "settle-refunds",
+    "rotate-secrets",
 ]
 
 
