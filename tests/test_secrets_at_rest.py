@@ -10,11 +10,13 @@ import uuid
 from dataclasses import replace
 
 import asyncpg
+import httpx
 import pytest
 from alembic import command
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
+from booking_api.app import build_app
 from booking_api.cli import main
 from booking_api.crypto import Cipher, Undecryptable, new_key
 from booking_api.db import Database
@@ -23,7 +25,6 @@ from booking_api.settings import Settings
 from domain.calendar_sync import event_id
 from tests.background_support import Background
 from tests.booking_support import at, book, monday
-from tests.conftest import app_client
 from tests.factories import pk
 from tests.google_server import REFRESH_TOKEN, FakeGoogle
 from tests.smtp_server import Inbox
@@ -106,7 +107,8 @@ async def test_a_new_key_in_front_reads_the_old_rows_and_rotate_secrets_moves_th
     with_old = replace(hooks_settings, data_encryption_keys=(old,))
     both = replace(hooks_settings, data_encryption_keys=(new, old))
     with_new = replace(hooks_settings, data_encryption_keys=(new,))
-    async with app_client(with_old, db) as client:
+    transport = httpx.ASGITransport(app=build_app(with_old, db))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         gql = GraphQLClient(client)
         ada, service, _ = await setup(gql)
         await connect(gql, ada.token)
