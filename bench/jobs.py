@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from bench.bookings import MUTATION, SECRET, load
-from bench.slots import serve
+from bench.slots import production_env, serve
 from booking_api.auth import mint_token
 from booking_api.db import server_url
 from booking_api.migrate import upgrade
@@ -122,7 +122,7 @@ def run_mode(
             os.environ["BROKER_URL"] = broker
         processes.append(serve(url, port))
         if broker is not None:
-            env = dict(os.environ, DATABASE_URL=url, AUTH_JWT_SECRET=SECRET, LOG_LEVEL="WARNING")
+            env = production_env(url)
             processes += [
                 subprocess.Popen(
                     [sys.executable, "-m", "booking_api", "worker", "--threads", "8"], env=env

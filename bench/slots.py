@@ -46,6 +46,7 @@ from tests.support import create_database, drop_database
 
 DEFAULT_INPUT = Path(__file__).resolve().parents[2] / "shared" / "bench" / "slot-bench-input.json"
 SECRET = "bench-secret-" + "b" * 40
+DATA_KEY = "w54OrT6AkhpQGoEE0RA1ol8gAXbi34Q5psJWUsv1pwM="  # a Fernet key
 SERVICE = uuid.UUID(int=1)
 BLOCKER = uuid.UUID(int=2)
 
@@ -244,8 +245,19 @@ async def http_case(
     return count, figures(latencies), rate
 
 
+def production_env(url: str) -> dict[str, str]:
+    """A process on `url` with the fixed secrets production requires."""
+    return dict(
+        os.environ,
+        DATABASE_URL=url,
+        AUTH_JWT_SECRET=SECRET,
+        DATA_ENCRYPTION_KEY=DATA_KEY,
+        LOG_LEVEL="WARNING",
+    )
+
+
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, DATABASE_URL=url, AUTH_JWT_SECRET=SECRET, LOG_LEVEL="WARNING")
+    env = production_env(url)
     process = subprocess.Popen(
         [sys.executable, "-m", "booking_api", "serve", "--port", str(port)], env=env
     )

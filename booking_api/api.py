@@ -21,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from booking_api.context import Context, unauthenticated
+from booking_api.ratelimit import RateLimitGate
 from booking_api.settings import QueryLimits
 from resolvers import Mutation, Query, Subscription
 from schema.scalars import SCALARS
@@ -78,6 +79,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
             lambda: AddValidationRules(size_rules),
             lambda: ValidationCache(maxsize=512),
             AuthGate,
+            RateLimitGate,
             # Never show a client the text of an internal exception.
             lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Internal error."),
         ],

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -21,12 +22,14 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from booking_api.api import build_schema
 from booking_api.auth import AuthError, identity_from_header
 from booking_api.context import Context
 from booking_api.db import Database, create_engine, server_url
 from booking_api.pubsub import Hub, backend_for
+from booking_api.ratelimit import RateLimiter
 from booking_api.settings import Settings
 from domain import ics, payments
 from domain.stripe import BadSignature, Cards
@@ -56,6 +59,8 @@ class GraphQLApp(GraphQL[Context, None]):
         self.hub = hub
         self.clock = clock
         self.secret = settings.jwt_secret()
+        self.cipher = settings.cipher()
+        self.rate_limiter = RateLimiter(settings.rate_limits)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -63,9 +68,11 @@ class GraphQLApp(GraphQL[Context, None]):
         context = Context(
             db=self.db,
             settings=self.settings,
+            cipher=self.cipher,
             secret=self.secret,
             cards=self.cards,
             hub=self.hub,
+            rate_limiter=self.rate_limiter,
             request=request,
             response=response,
             clock=self.clock,
@@ -182,6 +189,14 @@ def checkout_pages() -> list[Route]:
     ]
 
 
+def proxies(settings: Settings) -> list[Middleware]:
+    """The client's address from X-Forwarded-For, believed only from TRUSTED_PROXIES (uvicorn's
+    middleware: the right-most address not itself a trusted proxy). `serve` turns uvicorn's own
+    copy off, which would trust loopback whatever the setting says."""
+    trusted = list(settings.rate_limits.trusted_proxies)
+    return [Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)] if trusted else []
+
+
 def build_app(
     settings: Settings,
     db: Database,
@@ -201,6 +216,7 @@ def build_app(
             stripe_webhook(db, cards, clock),
             *checkout_pages(),
         ],
+        middleware=proxies(settings),
         lifespan=lifespan,
     )
 

@@ -1,4 +1,5 @@
-"""`booking-api`: serve, worker, jobs, migrate, token, export-schema, seed-demo, settle-refunds."""
+"""`booking-api`: serve, worker, jobs, migrate, token, export-schema, seed-demo, settle-refunds,
+rotate-secrets."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # Events are a few hundred bytes: compressing each one for each subscriber cost 7% of a
         # fan-out's CPU (py-spy, 1,000 subscribers) and saved little on the wire.
         ws_per_message_deflate=False,
+        # X-Forwarded-For only from TRUSTED_PROXIES: the app applies it (booking_api.app).
+        proxy_headers=False,
     )
 
 
@@ -152,6 +155,27 @@ def cmd_jobs(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_rotate_secrets(args: argparse.Namespace) -> None:
+    from booking_api.db import Database, create_engine, server_url
+    from domain import calendar_sync, notifications
+
+    settings = _settings()
+    cipher = settings.cipher()
+
+    async def run() -> tuple[int, int]:
+        db = Database(create_engine(server_url(settings), pool_size=1))
+        try:
+            async with db.transaction() as session:
+                links = await calendar_sync.rotate_tokens(session, cipher)
+                parked = await notifications.rotate_parked_tokens(session, cipher)
+            return links, parked
+        finally:
+            await db.engine.dispose()
+
+    links, parked = asyncio.run(run())
+    print(f"re-encrypted under the first key: {links} calendar link(s), {parked} parked token(s)")
+
+
 cmd_serve_doc = (
     "Apply pending migrations (under an advisory lock), then serve /graphql and /healthz. "
     "With no DATABASE_URL an embedded PostgreSQL is started in BOOKING_DATA_DIR (./.data)."
@@ -213,6 +237,12 @@ def parser() -> argparse.ArgumentParser:
         "settle-refunds", help="send Stripe the card refunds that could not be sent at the time"
     )
     settle.set_defaults(func=cmd_settle_refunds)
+
+    rotate = commands.add_parser(
+        "rotate-secrets",
+        help="re-encrypt stored secrets under the first DATA_ENCRYPTION_KEY (then drop old keys)",
+    )
+    rotate.set_defaults(func=cmd_rotate_secrets)
     return root
 
 

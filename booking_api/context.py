@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -12,12 +12,16 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from booking_api.auth import Identity
+from booking_api.crypto import Cipher
 from booking_api.db import Database
 from booking_api.loaders import Loaders
 from booking_api.pubsub import Hub
 from booking_api.settings import Settings
 from domain.stripe import Cards
 from models.base import Clock, utcnow
+
+if TYPE_CHECKING:
+    from booking_api.ratelimit import RateLimiter  # which reads this context
 
 
 def unauthenticated(
@@ -34,9 +38,11 @@ def forbidden(message: str) -> GraphQLError:
 class Context:
     db: Database
     settings: Settings
+    cipher: Cipher  # secrets at rest (a guest's manage token, a Google refresh token)
     secret: str = ""  # the signing secret (tokens, calendar links)
     cards: Cards | None = None  # card payments, when Stripe is configured
     hub: Hub | None = None  # live updates
+    rate_limiter: RateLimiter | None = None  # None: mutations are not counted
     request: Request | WebSocket | None = None
     response: Response | WebSocket | None = None
     identity: Identity | None = None

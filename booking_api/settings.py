@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from limits import parse_many
+
+from booking_api.crypto import BadKey, Cipher, new_key
 
 MIN_SECRET_LENGTH = 32
 
@@ -122,6 +128,78 @@ def _meeting_template(env: dict[str, str]) -> str | None:
     return template
 
 
+def _encryption_keys(env: dict[str, str]) -> tuple[str, ...] | None:
+    raw = env.get("DATA_ENCRYPTION_KEY") or None
+    if raw is None:
+        return None
+    keys = tuple(key.strip() for key in raw.split(","))
+    try:
+        Cipher(keys)
+    except BadKey as error:
+        raise SettingsError(
+            f"DATA_ENCRYPTION_KEY must be comma-separated Fernet keys: {error}; make one with "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'"
+        ) from None
+    return keys
+
+
+def _rate(env: dict[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be a rate such as 30/minute (several: '10/second; 500/hour'), "
+            f"got {value!r}"
+        ) from None
+    return value
+
+
+def _rate_storage(env: dict[str, str]) -> str:
+    url = env.get("RATE_LIMIT_STORAGE_URL") or RateLimits.storage_url
+    if not url.startswith(("memory://", "redis://", "rediss://")):
+        raise SettingsError("RATE_LIMIT_STORAGE_URL must be memory:// or a redis:// URL")
+    return url
+
+
+def _trusted_proxies(env: dict[str, str]) -> tuple[str, ...]:
+    """IPs and networks, normalised: uvicorn's proxy middleware silently ignores a network
+    written with host bits (10.0.0.1/8), so such a one is stored as 10.0.0.0/8."""
+    proxies = []
+    for item in (env.get("TRUSTED_PROXIES") or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            network = ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"TRUSTED_PROXIES must be IP addresses or networks (10.0.0.0/8), got {item!r}"
+            ) from None
+        single = network.num_addresses == 1
+        proxies.append(str(network.network_address) if single else str(network))
+    return tuple(proxies)
+
+
+def _kept_in(data_dir: Path, name: str, make: Callable[[], str], variable: str) -> str:
+    """A secret made once and kept in the data folder (embedded mode): `variable` unset."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / name
+    try:
+        # O_EXCL: two processes starting at once must end up with the same secret.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            value = path.read_text().strip()
+            if value:
+                return value
+            time.sleep(0.02)  # the other process is still writing it
+        raise SettingsError(f"{path} is empty: delete it or set {variable}") from None
+    value = make()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
 @dataclass(frozen=True)
 class GoogleSettings:
     """Google Calendar sync: the platform's OAuth client, which refreshes tutors' tokens."""
@@ -169,6 +247,19 @@ class QueryLimits:
 
 
 @dataclass(frozen=True)
+class RateLimits:
+    """Mutations per client, in the `limits` notation ("30/minute; 500/hour"): anonymous
+    callers by address, signed-in ones by their token's sub."""
+
+    anonymous: str = "30/minute"
+    authenticated: str = "120/minute"
+    # memory:// counts in this process; redis://… is one budget for every process.
+    storage_url: str = "memory://"
+    # Peers whose X-Forwarded-For names the client (IPs or networks); by default none.
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StripeSettings:
     """Card payments through Stripe Checkout; absent when STRIPE_SECRET_KEY is unset."""
 
@@ -185,6 +276,8 @@ class Settings:
     database_url: str | None = None
     data_dir: Path = Path(".data")
     auth_jwt_secret: str | None = None
+    # Fernet keys for secrets at rest: the first encrypts, all decrypt. None: embedded mode.
+    data_encryption_keys: tuple[str, ...] | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     # The guest's manage link in emails: the platform's page that takes the manage token.
     manage_url: str = "http://127.0.0.1:8000/manage?token={token}"
@@ -203,6 +296,7 @@ class Settings:
     google: GoogleSettings | None = None
     # Video rooms for services with meetingLinks: {room} becomes an unguessable name.
     meeting_url_template: str | None = None
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -220,11 +314,18 @@ class Settings:
                 "AUTH_JWT_SECRET is not set: with DATABASE_URL (production) the service needs "
                 "a fixed secret to sign and check tokens"
             )
+        keys = _encryption_keys(env)
+        if database_url is not None and keys is None:
+            raise SettingsError(
+                "DATA_ENCRYPTION_KEY is not set: with DATABASE_URL (production) the service "
+                "needs a fixed key to encrypt the secrets it stores"
+            )
         public_base_url = (env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/")
         return cls(
             database_url=database_url,
             data_dir=Path(env.get("BOOKING_DATA_DIR") or ".data").expanduser().resolve(),
             auth_jwt_secret=secret,
+            data_encryption_keys=keys,
             public_base_url=public_base_url,
             manage_url=_manage_url(env, public_base_url),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
@@ -249,25 +350,32 @@ class Settings:
                 sweep_seconds=_int(env, "SWEEP_SECONDS", JobSettings.sweep_seconds),
                 daily_summary_hour=_hour(env, "DAILY_SUMMARY_HOUR", JobSettings.daily_summary_hour),
             ),
+            rate_limits=RateLimits(
+                anonymous=_rate(env, "RATE_LIMIT_ANONYMOUS", RateLimits.anonymous),
+                authenticated=_rate(env, "RATE_LIMIT_AUTHENTICATED", RateLimits.authenticated),
+                storage_url=_rate_storage(env),
+                trusted_proxies=_trusted_proxies(env),
+            ),
         )
 
     def jwt_secret(self) -> str:
         """The signing secret; in embedded mode one is made once and kept in the data folder."""
         if self.auth_jwt_secret is not None:
             return self.auth_jwt_secret
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        path = self.data_dir / "jwt-secret"
+        return _kept_in(
+            self.data_dir, "jwt-secret", lambda: secrets.token_urlsafe(48), "AUTH_JWT_SECRET"
+        )
+
+    def cipher(self) -> Cipher:
+        """What encrypts secrets at rest; in embedded mode a key is made once and kept in the
+        data folder, beside the signing secret."""
+        if self.data_encryption_keys is not None:
+            return Cipher(self.data_encryption_keys)
+        key = _kept_in(self.data_dir, "data-key", new_key, "DATA_ENCRYPTION_KEY")
         try:
-            # O_EXCL: two processes starting at once must end up with the same secret.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            for _ in range(50):
-                value = path.read_text().strip()
-                if value:
-                    return value
-                time.sleep(0.02)  # the other process is still writing it
-            raise SettingsError(f"{path} is empty: delete it or set AUTH_JWT_SECRET") from None
-        value = secrets.token_urlsafe(48)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
-        return value
+            return Cipher([key])
+        except BadKey:
+            raise SettingsError(
+                f"{self.data_dir / 'data-key'} is not a Fernet key: restore it, or set "
+                "DATA_ENCRYPTION_KEY"
+            ) from None

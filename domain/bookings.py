@@ -24,6 +24,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
+from booking_api.crypto import Cipher
 from booking_api.db import Database
 from domain import calendar_sync, events, meetings, notifications, packages
 from domain import slots as engine
@@ -410,6 +411,7 @@ async def create_bookings(
     identity: Identity | None,
     request: BookingRequest,
     now: datetime,
+    cipher: Cipher,
     cards: Cards | None = None,
 ) -> Booked:
     if not 1 <= len(request.slots) <= MAX_SLOTS:
@@ -497,7 +499,7 @@ async def create_bookings(
         token = secrets.token_urlsafe(32) if request.guest is not None and request.single else None
         if token is not None:
             made[0].manage_token_hash = token_hash(token)
-            notifications.park_manage_token(session, made[0], token, now)
+            notifications.park_manage_token(session, cipher, made[0], token, now)
         actor = identity.sub if identity else None
         if package is not None:
             for booking, credit in zip(made, costs, strict=True):

@@ -21,6 +21,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
+from booking_api.crypto import Cipher
 from booking_api.db import Database
 from booking_api.settings import GoogleSettings
 from domain import ics, outbox
@@ -162,24 +163,31 @@ async def refresh(settings: GoogleSettings, refresh_token: str) -> tuple[str, in
     return str(data["access_token"]), int(data.get("expires_in", 3600))
 
 
+def _keep_access(
+    link: CalendarLink, cipher: Cipher, token: str, seconds: int, now: datetime
+) -> None:
+    link.access_token = cipher.encrypt(token)
+    link.access_expires_at = now + timedelta(seconds=seconds)
+
+
 async def _client(
+    ctx: JobContext,
     settings: GoogleSettings,
     session: AsyncSession,
     link: CalendarLink,
-    now: datetime,
     fresh: bool = False,
 ) -> CalendarSync:
     if (
         fresh
         or link.access_token is None
         or link.access_expires_at is None
-        or link.access_expires_at - EARLY <= now
+        or link.access_expires_at - EARLY <= ctx.now
     ):
-        token, seconds = await refresh(settings, link.refresh_token)
-        link.access_token, link.access_expires_at = token, now + timedelta(seconds=seconds)
+        token, seconds = await refresh(settings, ctx.cipher.decrypt(link.refresh_token))
+        _keep_access(link, ctx.cipher, token, seconds, ctx.now)
         session.add(link)
-    assert link.access_token is not None
-    return GoogleCalendar(settings, link.access_token)
+        return GoogleCalendar(settings, token)
+    return GoogleCalendar(settings, ctx.cipher.decrypt(link.access_token))
 
 
 # ---------------------------------------------------------------- connecting a calendar
@@ -188,13 +196,14 @@ async def _client(
 async def connect_google(
     db: Database,
     settings: GoogleSettings | None,
+    cipher: Cipher,
     identity: Identity,
     refresh_token: str,
     calendar_id: str,
     now: datetime,
 ) -> CalendarLink:
     """Store the tutor's consent (a refresh token the platform obtained), checked with Google
-    first, and mirror their upcoming confirmed bookings."""
+    first and kept encrypted, and mirror their upcoming confirmed bookings."""
     if settings is None:
         raise InvalidInput("Google Calendar is not configured on this server")
     if not refresh_token.strip():
@@ -213,8 +222,8 @@ async def connect_google(
         link = await session.get(CalendarLink, tutor.id, with_for_update=True)
         if link is None:
             link = CalendarLink(tutor_id=tutor.id, calendar_id=calendar_id, refresh_token="")
-        link.calendar_id, link.refresh_token = calendar_id, refresh_token
-        link.access_token, link.access_expires_at = token, now + timedelta(seconds=seconds)
+        link.calendar_id, link.refresh_token = calendar_id, cipher.encrypt(refresh_token)
+        _keep_access(link, cipher, token, seconds, now)
         session.add(link)
         upcoming = await session.exec(
             select(Booking.id).where(
@@ -239,6 +248,17 @@ async def disconnect(db: Database, identity: Identity) -> str:
         mirrored = select(Booking.id).where(Booking.tutor_id == tutor.id)
         await session.exec(delete(SyncedEvent).where(col(SyncedEvent.booking_id).in_(mirrored)))
     return link.calendar_id
+
+
+async def rotate_tokens(session: AsyncSession, cipher: Cipher) -> int:
+    """Every link's tokens re-encrypted under the first key (after a key is added in front)."""
+    links = list(await session.exec(select(CalendarLink).with_for_update()))
+    for link in links:
+        link.refresh_token = cipher.rotate(link.refresh_token)
+        if link.access_token is not None:
+            link.access_token = cipher.rotate(link.access_token)
+        session.add(link)
+    return len(links)
 
 
 async def connected(db: Database, tutor_id: uuid.UUID) -> str | None:
@@ -270,9 +290,9 @@ async def sync_booking(ctx: JobContext, session: AsyncSession, job: dict[str, An
         return
     synced = await session.get(SyncedEvent, booking_id)
     try:
-        await _reconcile(await _client(google, session, link, ctx.now), parts, link, synced)
+        await _reconcile(await _client(ctx, google, session, link), parts, link, synced)
     except Unauthorized:
-        client = await _client(google, session, link, ctx.now, fresh=True)
+        client = await _client(ctx, google, session, link, fresh=True)
         await _reconcile(client, parts, link, synced)
     if parts.booking.status == "CONFIRMED":
         if synced is None:

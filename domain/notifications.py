@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from booking_api.crypto import Cipher
 from domain import ics, outbox
 from domain.outbox import JobContext
 from models import Booking, OutboxJob, Package, Service, Student, Tutor
@@ -68,11 +69,26 @@ def _token_key(booking_id: uuid.UUID) -> str:
     return f"manage-token:{booking_id}"
 
 
-def park_manage_token(session: AsyncSession, booking: Booking, token: str, now: datetime) -> None:
-    """A guest's manage token, kept (parked, never run) until the confirmation email takes it."""
-    outbox.add(
-        session, "parked.token", {"token": token}, None, key=_token_key(booking.id), created_at=now
+def park_manage_token(
+    session: AsyncSession, cipher: Cipher, booking: Booking, token: str, now: datetime
+) -> None:
+    """A guest's manage token, kept (parked, never run) until the confirmation email takes it:
+    encrypted, since the booking itself keeps only its hash."""
+    payload = {"encrypted_token": cipher.encrypt(token)}
+    outbox.add(session, "parked.token", payload, None, key=_token_key(booking.id), created_at=now)
+
+
+async def rotate_parked_tokens(session: AsyncSession, cipher: Cipher) -> int:
+    """Parked tokens re-encrypted under the first key (after a key is added in front)."""
+    rows = await session.exec(
+        select(OutboxJob).where(OutboxJob.kind == "parked.token").with_for_update()
     )
+    count = 0
+    for row in rows:
+        row.payload = {"encrypted_token": cipher.rotate(row.payload["encrypted_token"])}
+        session.add(row)
+        count += 1
+    return count
 
 
 def package_spent(session: AsyncSession, package: Package, at: datetime) -> None:
@@ -151,7 +167,8 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
     if to == "student" and action == "CONFIRMED":
         parked = await outbox.take_parked(session, _token_key(parts.booking.id))
         if parked is not None:
-            manage = ctx.settings.manage_url.format(token=parked["token"])
+            token = ctx.cipher.decrypt(parked["encrypted_token"])
+            manage = ctx.settings.manage_url.format(token=token)
     recipient = _recipient(parts, to)
     if recipient is None:
         return

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from booking_api.crypto import Cipher
 from booking_api.db import WAKE_RELAY, Database
 from booking_api.mailer import Mailer
 from booking_api.settings import Settings
@@ -30,12 +31,14 @@ KEEP_FAILED = timedelta(days=30)
 @dataclass(frozen=True)
 class JobContext:
     """What a job may use: settings, the database (for work in its own transactions), the
-    mailer (None: email is off), the job's clock and Stripe (None: no card payments)."""
+    mailer (None: email is off), the job's clock, the cipher of secrets at rest and Stripe
+    (None: no card payments)."""
 
     settings: Settings
     db: Database
     mailer: Mailer | None
     now: datetime
+    cipher: Cipher
     cards: Cards | None = None
     job_id: uuid.UUID | None = None
 

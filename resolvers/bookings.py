@@ -165,6 +165,7 @@ class Mutation:
                 info.context.identity,
                 request,
                 info.context.now(),
+                info.context.cipher,
                 info.context.cards,
             )
 
@@ -190,7 +191,12 @@ class Mutation:
                 single=False,
             )
             return await bookings.create_bookings(
-                info.context.db, identity, request, info.context.now(), info.context.cards
+                info.context.db,
+                identity,
+                request,
+                info.context.now(),
+                info.context.cipher,
+                info.context.cards,
             )
 
         return await mutate(  # type: ignore[no-any-return]

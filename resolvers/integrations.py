@@ -27,6 +27,7 @@ class Mutation:
         work = calendar_sync.connect_google(
             info.context.db,
             info.context.settings.google,
+            info.context.cipher,
             identity,
             input.refresh_token,
             input.calendar_id,

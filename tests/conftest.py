@@ -14,12 +14,20 @@ import models  # noqa: F401  (every table)
 from booking_api.app import build_app
 from booking_api.db import Database, create_engine
 from booking_api.migrate import upgrade
-from booking_api.settings import GoogleSettings, Settings, SmtpSettings, StripeSettings
+from booking_api.settings import (
+    GoogleSettings,
+    RateLimits,
+    Settings,
+    SmtpSettings,
+    StripeSettings,
+)
 from tests import google_server, stripe_server
 from tests import smtp_server as smtp_test_server
 from tests.background_support import Background
 from tests.support import (
     CLOCK,
+    TEST_DATA_KEY,
+    TEST_RATE,
     TEST_SECRET,
     GraphQLClient,
     TestClock,
@@ -52,7 +60,12 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, auth_jwt_secret=TEST_SECRET)
+    return Settings(
+        database_url=database_url,
+        auth_jwt_secret=TEST_SECRET,
+        data_encryption_keys=(TEST_DATA_KEY,),
+        rate_limits=RateLimits(anonymous=TEST_RATE, authenticated=TEST_RATE),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from tests.support import TEST_DATA_KEY, TEST_RATE, TEST_SECRET
+
 BIN = Path(sys.executable).parent / "booking-api"
 PIDS: dict[int, int] = {}  # port -> pid of the server started on it
 
@@ -51,10 +53,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+OURS = ("DATABASE_URL", "AUTH_JWT_SECRET", "DATA_ENCRYPTION_KEY", "RATE_LIMIT_STORAGE_URL")
+
+
 def base_env(**changes: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AUTH_JWT_SECRET")}
-    env.update(changes)
+    env = {k: v for k, v in os.environ.items() if k not in OURS}
+    env.update(RATE_LIMIT_ANONYMOUS=TEST_RATE, RATE_LIMIT_AUTHENTICATED=TEST_RATE, **changes)
     return env
+
+
+def production_env(database_url: str, **changes: str) -> dict[str, str]:
+    """A server on `database_url` with the fixed secrets production requires."""
+    return base_env(
+        DATABASE_URL=database_url,
+        AUTH_JWT_SECRET=TEST_SECRET,
+        DATA_ENCRYPTION_KEY=TEST_DATA_KEY,
+        **changes,
+    )
 
 
 def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> None:

@@ -19,6 +19,9 @@ from booking_api.db import start_embedded, with_database
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_SECRET = "test-secret-" + "x" * 40
+TEST_DATA_KEY = "blWTATvebLwxBrV5LSYD3I-vbeoA28SWPrVz8lfq6QM="  # a Fernet key
+# The suite makes many mutations from one address: limits are tested on their own.
+TEST_RATE = "100000/minute"
 
 
 class TestClock:

@@ -475,13 +475,13 @@ async def test_finished_rows_are_pruned_after_a_week_and_given_up_ones_after_a_m
     assert (await kinds())["email.booking"] == 0
 
 
-async def test_a_parked_or_unknown_job_is_never_run(db: Database) -> None:
+async def test_a_parked_or_unknown_job_is_never_run(db: Database, settings: Settings) -> None:
     """A parked row (a guest's manage token) is never run, even when handed a direct id."""
     async with db.transaction() as session:
         outbox.add(session, "parked.token", {"token": "secret"}, None, key="manage-token:x")
     async with db.session() as session:
         [row] = list(await session.exec(select(OutboxJob)))
-    runner = Runner(Settings(), db)
+    runner = Runner(settings, db)
     assert await runner.run(row.id) == "parked"
     assert await runner.run(uuid.uuid4()) == "missing"
 

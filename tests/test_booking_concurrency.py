@@ -12,8 +12,8 @@ import pytest
 
 from tests.booking_support import CANCEL, CREATE, at, monday
 from tests.factories import CREATE_SCHEDULE, CREATE_SERVICE, CREATE_TUTOR, weekly
-from tests.processes import base_env, servers
-from tests.support import TEST_SECRET, create_database, drop_database, server_admin_url, token
+from tests.processes import production_env, servers
+from tests.support import create_database, drop_database, server_admin_url, token
 
 ATTEMPTS = 50
 
@@ -24,7 +24,7 @@ def ports() -> Iterator[list[int]]:
     admin = server_admin_url()
     url = create_database(admin, prefix="booking_race")
     try:
-        with servers(base_env(DATABASE_URL=url, AUTH_JWT_SECRET=TEST_SECRET)) as started:
+        with servers(production_env(url)) as started:
             yield started
     finally:
         drop_database(admin, url)

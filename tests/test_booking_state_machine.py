@@ -19,15 +19,17 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel, select
 
 from booking_api.auth import Identity
+from booking_api.crypto import Cipher
 from booking_api.db import Database, sqlalchemy_url
 from domain import availability, bookings, people, services
 from domain.errors import UserError
 from models import Booking, Student
-from tests.support import CLOCK
+from tests.support import CLOCK, TEST_DATA_KEY
 
 DAY = (CLOCK() + timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
 STUDENTS = [Identity(f"machine-student-{i}", f"Student {i}", f"m{i}@example.com") for i in range(4)]
 TUTORS = [Identity(f"machine-tutor-{i}", f"Tutor {i}") for i in range(2)]
+CIPHER = Cipher([TEST_DATA_KEY])
 starts = st.builds(lambda q: DAY + timedelta(minutes=15 * q), st.integers(9 * 4, 14 * 4))
 
 
@@ -99,8 +101,8 @@ class BookingMachine(RuleBasedStateMachine):
             if as_tutor:
                 profile = await people.ensure_student(self.db, student)
                 request = bookings.BookingRequest(**{**request.__dict__, "student_id": profile.id})
-                return await bookings.create_bookings(self.db, tutor, request, CLOCK())
-            return await bookings.create_bookings(self.db, student, request, CLOCK())
+                return await bookings.create_bookings(self.db, tutor, request, CLOCK(), CIPHER)
+            return await bookings.create_bookings(self.db, student, request, CLOCK(), CIPHER)
 
         try:
             booked = self.run(book())

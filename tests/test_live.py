@@ -23,8 +23,8 @@ from domain.events import bookings_channel, slots_channel
 from tests.booking_support import CANCEL, CREATE, CREATE_MANY, RESCHEDULE, at, monday
 from tests.factories import CREATE_SCHEDULE, CREATE_SERVICE, CREATE_TUTOR, pk, weekly
 from tests.live_support import BOOKINGS, SLOTS, Live, broker_publish, data, ready
-from tests.processes import PIDS, base_env, servers, service_up
-from tests.support import TEST_SECRET, create_database, drop_database, server_admin_url, token
+from tests.processes import PIDS, production_env, servers, service_up
+from tests.support import create_database, drop_database, server_admin_url, token
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PROBE_AT = "2000-01-01T00:00:00+00:00"
@@ -38,7 +38,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[tuple[list[int], str, st
     admin = server_admin_url()
     url = create_database(admin, prefix="booking_live")
     broker = url if request.param == "postgresql" else REDIS_URL
-    env = base_env(DATABASE_URL=url, AUTH_JWT_SECRET=TEST_SECRET)
+    env = production_env(url)
     if request.param == "redis":
         env["BROADCAST_URL"] = REDIS_URL
     try:

@@ -50,7 +50,7 @@ async def test_bad_tokens_are_refused_not_anonymous(gql: GraphQLClient) -> None:
     forged = mint_token("another-secret-" + "y" * 40, "ada")
     expired = mint_token(TEST_SECRET, "ada", ttl=timedelta(minutes=-5))
     no_sub = jwt.encode({"name": "x"}, TEST_SECRET, algorithm="HS256")
-    unsigned = jwt.encode({"sub": "ada"}, None, algorithm="none")
+    unsigned = jwt.encode({"sub": "ada"}, "", algorithm="none")
     for bad in (forged, expired, no_sub, unsigned, "not-a-jwt"):
         error = await gql.error(VIEWER, token=bad)
         assert error["extensions"]["code"] == "UNAUTHENTICATED", bad

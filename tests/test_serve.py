@@ -21,8 +21,7 @@ from booking_api.db import Database, create_engine
 from models import OutboxJob
 from models.base import utcnow
 from tests.factories import WEEKDAYS
-from tests.processes import BIN, base_env, free_port, servers, start, wait_healthy
-from tests.support import TEST_SECRET
+from tests.processes import BIN, base_env, free_port, production_env, servers, start, wait_healthy
 
 COMMANDS = [
     "serve",
@@ -33,6 +32,7 @@ COMMANDS = [
     "export-schema",
     "seed-demo",
     "settle-refunds",
+    "rotate-secrets",
 ]
 
 
@@ -160,7 +160,7 @@ def test_embedded_server_stops_with_its_last_process(tmp_path: Path) -> None:
 
 
 def test_the_jobs_command_lists_given_up_work_and_retries_it(database_url: str) -> None:
-    env = base_env(DATABASE_URL=database_url, AUTH_JWT_SECRET=TEST_SECRET)
+    env = production_env(database_url)
 
     async def add_failed() -> uuid.UUID:
         db = Database(create_engine(database_url, pool_size=1))

@@ -7,19 +7,39 @@ from pathlib import Path
 
 import pytest
 
-from booking_api.settings import Settings, SettingsError
+from booking_api.crypto import new_key
+from booking_api.settings import RateLimits, Settings, SettingsError
 
 SECRET = "s" * 40
+PRODUCTION = {"DATABASE_URL": "postgresql://db.example/booking", "AUTH_JWT_SECRET": SECRET}
 
 
 def test_production_needs_a_secret() -> None:
+    key = new_key()
     with pytest.raises(SettingsError, match="AUTH_JWT_SECRET"):
         Settings.from_env({"DATABASE_URL": "postgresql://db.example/booking"})
-    settings = Settings.from_env(
-        {"DATABASE_URL": "postgresql://db.example/booking", "AUTH_JWT_SECRET": SECRET}
-    )
+    with pytest.raises(SettingsError, match="DATA_ENCRYPTION_KEY is not set"):
+        Settings.from_env(PRODUCTION)
+    settings = Settings.from_env({**PRODUCTION, "DATA_ENCRYPTION_KEY": key})
     assert settings.jwt_secret() == SECRET
+    assert settings.data_encryption_keys == (key,)
     assert settings.database_url == "postgresql://db.example/booking"
+
+
+@pytest.mark.parametrize("keys", ["short", "{key},", "{key}, not-a-key"])
+def test_data_encryption_keys_must_be_fernet_keys(keys: str) -> None:
+    with pytest.raises(SettingsError, match="DATA_ENCRYPTION_KEY must be comma-separated"):
+        Settings.from_env({**PRODUCTION, "DATA_ENCRYPTION_KEY": keys.format(key=new_key())})
+
+
+def test_the_first_key_encrypts_and_every_key_decrypts() -> None:
+    old, new = new_key(), new_key()
+    before = Settings.from_env({**PRODUCTION, "DATA_ENCRYPTION_KEY": old}).cipher()
+    after = Settings.from_env({**PRODUCTION, "DATA_ENCRYPTION_KEY": f"{new}, {old}"}).cipher()
+    sealed = before.encrypt("1//refresh")
+    assert after.decrypt(sealed) == "1//refresh"
+    rotated = after.rotate(sealed)
+    assert Settings(data_encryption_keys=(new,)).cipher().decrypt(rotated) == "1//refresh"
 
 
 def test_refusals_name_the_variable() -> None:
@@ -49,6 +69,16 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
 
 def _secret_in(path: str) -> str:
     return Settings.from_env({"BOOKING_DATA_DIR": path}).jwt_secret()
+
+
+def test_embedded_data_key_is_made_once_and_kept(tmp_path: Path) -> None:
+    sealed = Settings.from_env({"BOOKING_DATA_DIR": str(tmp_path)}).cipher().encrypt("token")
+    # Another process (a worker, the next start) reads it with the key kept in the folder.
+    assert Settings(data_dir=tmp_path).cipher().decrypt(sealed) == "token"
+    assert (tmp_path / "data-key").stat().st_mode & 0o077 == 0
+    (tmp_path / "data-key").write_text("garbage\n")
+    with pytest.raises(SettingsError, match="data-key is not a Fernet key"):
+        Settings(data_dir=tmp_path).cipher()
 
 
 def test_embedded_secret_is_made_once_and_shared(tmp_path: Path) -> None:
@@ -97,6 +127,36 @@ def test_stripe_needs_its_webhook_secret() -> None:
 def test_background_work_settings_are_checked(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"RATE_LIMIT_ANONYMOUS": "lots"}, "RATE_LIMIT_ANONYMOUS"),
+        ({"RATE_LIMIT_AUTHENTICATED": "30 a minute"}, "RATE_LIMIT_AUTHENTICATED"),
+        ({"RATE_LIMIT_STORAGE_URL": "memcached://cache:11211"}, "RATE_LIMIT_STORAGE_URL"),
+        ({"TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, "TRUSTED_PROXIES"),
+    ],
+)
+def test_rate_limit_settings_are_checked(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_rate_limit_settings_are_read() -> None:
+    assert Settings.from_env({}).rate_limits == RateLimits()
+    limits = Settings.from_env(
+        {
+            "RATE_LIMIT_ANONYMOUS": "10/minute; 100/hour",
+            "RATE_LIMIT_AUTHENTICATED": "600 per hour",
+            "RATE_LIMIT_STORAGE_URL": "redis://redis.internal:6379/2",
+            "TRUSTED_PROXIES": " 10.1.2.3/8, 192.0.2.7 ,2001:db8::/32,",
+        }
+    ).rate_limits
+    assert (limits.anonymous, limits.authenticated) == ("10/minute; 100/hour", "600 per hour")
+    assert limits.storage_url == "redis://redis.internal:6379/2"
+    # Host bits cleared: uvicorn's middleware would silently ignore "10.1.2.3/8".
+    assert limits.trusted_proxies == ("10.0.0.0/8", "192.0.2.7", "2001:db8::/32")
 
 
 def test_background_work_settings_are_read() -> None:

@@ -23,9 +23,9 @@ from domain.events import slots_channel
 from models import Booking, OutboxJob
 from tests.booking_support import at, book, monday
 from tests.factories import pk
-from tests.processes import base_env, service_up, start_worker, stop
+from tests.processes import production_env, service_up, start_worker, stop
 from tests.smtp_server import Inbox
-from tests.support import TEST_SECRET, GraphQLClient
+from tests.support import GraphQLClient
 from tests.test_background import ADA, SAM, setup
 from tests.test_payments_api import reserve
 from tests.test_payments_api import setup as card_setup
@@ -50,9 +50,8 @@ def broker_url(request: pytest.FixtureRequest) -> str | None:
 
 
 def worker_env(database_url: str, inbox: Inbox, broker: str | None, **more: str) -> dict[str, str]:
-    env = base_env(
-        DATABASE_URL=database_url,
-        AUTH_JWT_SECRET=TEST_SECRET,
+    env = production_env(
+        database_url,
         SMTP_URL=f"smtp://127.0.0.1:{inbox.port}",
         EMAIL_FROM="bookings@tutoring.example",
         OUTBOX_LEASE_SECONDS=str(LEASE_SECONDS),

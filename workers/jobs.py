@@ -84,12 +84,13 @@ class Runner:
         self.db = db
         self.clock = clock
         self.mailer = Mailer(settings.smtp) if settings.smtp else None
+        self.cipher = settings.cipher()
         stripe = settings.stripe
         self.cards = Cards(stripe, settings.payment_hold_minutes) if stripe else None
 
     async def run(self, job_id: uuid.UUID) -> str:
         now = self.clock()
-        ctx = JobContext(self.settings, self.db, self.mailer, now, self.cards, job_id)
+        ctx = JobContext(self.settings, self.db, self.mailer, now, self.cipher, self.cards, job_id)
         async with self.db.transaction() as session:
             job = await outbox.lock_job(session, job_id)
             if job is None:
