@@ -54,7 +54,7 @@ TYPE_INTROSPECTION_COST = 500
 PAGE_ARGUMENT = "first"
 # graphql-core completes a plain list in one go, without an await: a longer one is handed over
 # in turns of this many items, so other requests (and the time budget) get in between.
-TURN = 250
+TURN = 100
 
 
 async def in_turns(items: Sequence[Any]) -> AsyncIterator[Any]:
