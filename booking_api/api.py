@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
+from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -18,9 +21,10 @@ from strawberry.extensions import (
     query_depth_limiter,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from booking_api.context import Context, unauthenticated
+from booking_api.cost import CostLimit, unbounded_lists
 from booking_api.ratelimit import RateLimitGate
 from booking_api.settings import QueryLimits
 from resolvers import Mutation, Query, Subscription
@@ -48,7 +52,28 @@ def is_unexpected(error: GraphQLError) -> bool:
     )
 
 
+def timed_out(seconds: float) -> GraphQLError:
+    return GraphQLError(
+        f"The operation took longer than {seconds:g} seconds and was stopped: ask for less.",
+        extensions={"code": "TIMEOUT", "seconds": seconds},
+    )
+
+
 class Schema(strawberry.Schema):
+    def __init__(self, *args: Any, timeout_seconds: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeout_seconds = timeout_seconds
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Queries and mutations, over GET or POST, within the time budget. Cancellation lands at
+        the next await: the cost limit keeps what runs between awaits short."""
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                return await super().execute(*args, **kwargs)
+        except TimeoutError:
+            log.warning("operation stopped after %s s", self.timeout_seconds)
+            return ExecutionResult(data=None, errors=[timed_out(self.timeout_seconds)])
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -66,8 +91,9 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     size_rules: list[type[ASTValidationRule]] = [
         query_depth_limiter.create_validator(limits.max_depth, should_ignore=None),
         max_aliases.create_validator(limits.max_aliases),
+        MaxIntrospectionDepthRule,
     ]
-    return Schema(
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -78,12 +104,18 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=512),
             lambda: AddValidationRules(size_rules),
             lambda: ValidationCache(maxsize=512),
+            lambda: CostLimit(limits.max_cost),
             AuthGate,
             RateLimitGate,
             # Never show a client the text of an internal exception.
             lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Internal error."),
         ],
+        timeout_seconds=limits.timeout_seconds,
     )
+    # The cost analysis prices every list by its declared bound: a list without one is a bug.
+    if missing := unbounded_lists(schema._schema):
+        raise TypeError(f"list fields without a bound (booking_api/cost.py): {missing}")
+    return schema
 
 
 def sdl() -> str:

@@ -239,11 +239,15 @@ class JobSettings:
 
 @dataclass(frozen=True)
 class QueryLimits:
-    """Limits that refuse an oversized GraphQL document before it runs."""
+    """Limits that refuse an oversized GraphQL operation before it runs, and end a slow one."""
 
     max_depth: int = 12
     max_tokens: int = 3000
     max_aliases: int = 30
+    # Static cost (booking_api/cost.py): fields, multiplied through the lists they are under.
+    max_cost: int = 100_000
+    # Anything still running after this long is ended with a TIMEOUT error.
+    timeout_seconds: float = 5
 
 
 @dataclass(frozen=True)
@@ -334,6 +338,8 @@ class Settings:
                 max_depth=_int(env, "GRAPHQL_MAX_DEPTH", QueryLimits.max_depth),
                 max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", QueryLimits.max_tokens),
                 max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", QueryLimits.max_aliases),
+                max_cost=_int(env, "GRAPHQL_MAX_COST", QueryLimits.max_cost),
+                timeout_seconds=_int(env, "GRAPHQL_TIMEOUT_SECONDS", 5),
             ),
             stripe=_stripe(env, public_base_url),
             payment_hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 15),

@@ -1,8 +1,11 @@
 """availableSlots: load what the engine needs in a constant number of queries, then ask it.
 
 Queries per search: the service (3: row, lengths, tutors), the tutors, their schedules, the rules,
-the overrides and the busy time of the range; the overrides and busy time once more when
-nextAvailable has to look past the range. Never one per day, per tutor or per slot.
+the overrides and the busy time of the range; the overrides and busy time once more for every
+93 days nextAvailable has to look past the range. Never one per day, per tutor or per slot.
+
+Work is bounded: the engine makes at most MAX_SLOTS_FOUND + 1 slots of the range (more asks for a
+narrower range) and one of each stretch looked past it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from domain.services import ServiceInfo, services_info
 from models import Booking, Schedule, ServiceDuration, Tutor
 
 MAX_RANGE = timedelta(days=93)
+# The most free slots a search answers with; past this it asks for a narrower range.
+MAX_SLOTS_FOUND = 10_000
 # Busy time is read with a margin: a slot's span reaches past the range by its buffers and
 # length, and a booking's block can start well before the span it overlaps.
 MARGIN = timedelta(days=2)
@@ -146,11 +151,12 @@ async def _search(
     start: datetime,
     end: datetime,
     now: datetime,
+    limit: int,
 ) -> list[TutorSlot]:
     hours = await _hours(session, calendar, start, end)
     busy = await load_busy(session, tutor_ids, start, end)
     calendars = [(t, hours[t], busy[t]) for t in tutor_ids if t in hours]
-    return engine.free_slots_of(calendars, offer, start=start, end=end, now=now)
+    return engine.free_slots_of(calendars, offer, start=start, end=end, now=now, limit=limit)
 
 
 async def _hours(
@@ -208,10 +214,23 @@ async def search_slots(
         }
         calendar = await _calendar(session, info, tutor_ids)
         offer = offer_of(info, duration.minutes)
-        found = await _search(session, calendar, offer, tutor_ids, start, end, now)
+        found = await _search(
+            session, calendar, offer, tutor_ids, start, end, now, MAX_SLOTS_FOUND + 1
+        )
+        if len(found) > MAX_SLOTS_FOUND:
+            raise InvalidInput(
+                f"More than {MAX_SLOTS_FOUND:,} free slots between from and to: ask for a "
+                "narrower range",
+                "input.to",
+            )
         next_available = found[0] if found else None
+        # Past the range, up to the booking window (two years at most), a stretch at a time:
+        # the first free slot ends the search, and each stretch is a short run of the engine.
         window_end = now + timedelta(days=offer.window_days, seconds=1)
-        if next_available is None and window_end > end:
-            later = await _search(session, calendar, offer, tutor_ids, end, window_end, now)
+        cursor = max(end, now)
+        while next_available is None and cursor < window_end:
+            stretch_end = min(cursor + MAX_RANGE, window_end)
+            later = await _search(session, calendar, offer, tutor_ids, cursor, stretch_end, now, 1)
             next_available = later[0] if later else None
+            cursor = stretch_end
     return SlotSearchResult(info, duration, tutors, found, next_available)

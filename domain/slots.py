@@ -21,7 +21,9 @@ search to a few milliseconds.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
@@ -329,11 +331,24 @@ def free_slots(
     now: datetime,
 ) -> list[Slot]:
     """Every free slot starting in [start, end), sorted."""
+    return list(_free_slots(hours, busy, offer, start=start, end=end, now=now))
+
+
+def _free_slots(
+    hours: Hours,
+    busy: Iterable[Busy],
+    offer: Offer,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Iterator[Slot]:
+    """Free slots in order, made only as they are asked for."""
     zone = ZoneInfo(hours.time_zone)
     earliest = max(_seconds(start), _seconds(now) + offer.notice_minutes * 60)
     latest = min(_seconds(end) - 1, _seconds(now) + offer.window_days * DAY)
     if latest < earliest:
-        return []
+        return
     duration = offer.duration_minutes * 60
     step = offer.interval_minutes * 60
     # A range that begins the day before can still hold a slot that starts in the search.
@@ -342,7 +357,6 @@ def free_slots(
     pieces = available_pieces(hours, first, last)
     busy_time = _BusyTime(busy, offer, now)
 
-    slots: list[Slot] = []
     for origin, range_start, range_end in pieces:
         if range_end - range_start < duration or range_end <= earliest:
             continue
@@ -355,15 +369,12 @@ def free_slots(
                 clear = until + busy_time.before
                 s += max(1, -(-(clear - s) // step)) * step
                 continue
-            slots.append(
-                Slot(
-                    datetime.fromtimestamp(s, UTC),
-                    datetime.fromtimestamp(s + duration, UTC),
-                    busy_time.remaining(s),
-                )
+            yield Slot(
+                datetime.fromtimestamp(s, UTC),
+                datetime.fromtimestamp(s + duration, UTC),
+                busy_time.remaining(s),
             )
             s += step
-    return slots
 
 
 K = TypeVar("K")
@@ -376,13 +387,16 @@ def free_slots_of(
     start: datetime,
     end: datetime,
     now: datetime,
+    limit: int | None = None,
 ) -> list[tuple[K, Slot]]:
     """Free slots of several tutors (each with their hours and busy time), sorted by start and
-    then by the tutors' order."""
-    found = [
-        (index, key, slot)
-        for index, (key, hours, busy) in enumerate(calendars)
-        for slot in free_slots(hours, busy, offer, start=start, end=end, now=now)
-    ]
-    found.sort(key=lambda item: (item[2].start, item[0]))
-    return [(key, slot) for _, key, slot in found]
+    then by the tutors' order; only the first `limit` are made when it is given."""
+
+    # Each tutor's slots come in order: merging them (ties in the tutors' order) and stopping at
+    # the limit makes no slot past it.
+    def of_tutor(key: K, hours: Hours, busy: Iterable[Busy]) -> Iterator[tuple[K, Slot]]:
+        for slot in _free_slots(hours, busy, offer, start=start, end=end, now=now):
+            yield key, slot
+
+    merged = heapq.merge(*(of_tutor(*calendar) for calendar in calendars), key=lambda f: f[1].start)
+    return list(itertools.islice(merged, limit))

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
+from booking_api.cost import AtMost
 from domain import availability, booking_queries
 from models import AvailabilityOverride as OverrideRow
 from models import AvailabilityRule as RuleRow
@@ -95,13 +96,13 @@ class Schedule(Node):
             pk=row.id, name=row.name, time_zone=TimeZone(row.time_zone), is_default=row.is_default
         )
 
-    @strawberry.field
+    @strawberry.field(extensions=[AtMost(availability.MAX_RULES)])
     async def rules(self, info: Info[Context, None]) -> list[AvailabilityRule]:
         return [
             AvailabilityRule.from_row(r) for r in await info.context.loaders.rules.load(self.pk)
         ]
 
-    @strawberry.field
+    @strawberry.field(extensions=[AtMost(400)])
     async def overrides(
         self,
         info: Info[Context, None],
@@ -156,7 +157,8 @@ class OverrideAdded:
     @strawberry.field(
         description=(
             "Active bookings the new blocked time overlaps: they stay booked; the tutor decides."
-        )
+        ),
+        extensions=[AtMost(200)],
     )
     async def conflicting_bookings(
         self, info: Info[Context, None]

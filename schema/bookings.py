@@ -11,7 +11,10 @@ import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
+from booking_api.cost import AtMost, PageOf
 from domain import ics
+from domain.booking_queries import MAX_PAGE
+from domain.bookings import MAX_SLOTS
 from models import Booking as BookingRow
 from models import BookingHistory
 from schema.errors import (
@@ -161,7 +164,7 @@ class Booking(Node):
         path = f"/bookings/{encode_id('Booking', self.pk)}.ics?sig={signature}"
         return context.settings.public_base_url + path
 
-    @strawberry.field
+    @strawberry.field(extensions=[AtMost(100)])
     async def history(self, info: Info[Context, None]) -> list[BookingHistoryEntry]:
         rows = await info.context.loaders.history.load(self.pk)
         return [BookingHistoryEntry.from_row(r) for r in rows]
@@ -183,7 +186,7 @@ class BookingEdge:
 
 @strawberry.type
 class BookingConnection:
-    edges: list[BookingEdge]
+    edges: list[BookingEdge] = strawberry.field(extensions=[PageOf(MAX_PAGE)])
     page_info: PageInfo
     total_count: int
 
@@ -307,7 +310,7 @@ class CreateBookingsInput:
 
 @strawberry.type(description="All slots were booked, or none was.")
 class BookingsCreated:
-    bookings: list[Booking]
+    bookings: list[Booking] = strawberry.field(extensions=[AtMost(MAX_SLOTS)])
 
 
 CreateBookingsResult = Annotated[

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 import strawberry
 
+from booking_api.cost import AtMost
 from domain import errors
+from domain.bookings import ALTERNATIVES
 
 if TYPE_CHECKING:
     from schema.slots import Slot
@@ -87,7 +89,8 @@ class PackageUnusable(UserError):
 @strawberry.type
 class SlotUnavailable(UserError):
     alternatives: list[Annotated[Slot, strawberry.lazy("schema.slots")]] = strawberry.field(
-        description="A few free slots near the one asked for."
+        description="A few free slots near the one asked for.",
+        extensions=[AtMost(ALTERNATIVES)],
     )
 
 

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
+from booking_api.cost import AtMost
 from models import Package as PackageRow
 from models import PackageAdjustment as AdjustmentRow
 from models import PackageTemplate as TemplateRow
@@ -81,7 +82,8 @@ class Package(Node):
         description=(
             "Every change to the balance, oldest first: grants, redemptions, refunds, manual "
             "adjustments."
-        )
+        ),
+        extensions=[AtMost(200)],
     )
     async def adjustments(self, info: Info[Context, None]) -> list[PackageAdjustment]:
         rows = await info.context.loaders.ledger.load(self.pk)

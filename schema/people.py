@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from booking_api.auth import Identity
 from booking_api.context import Context
+from booking_api.cost import AtMost
 from domain import calendar_sync, ics, people
 from models import Student as StudentRow
 from models import Tutor as TutorRow
@@ -75,7 +76,7 @@ class Tutor(Node):
         token = self.row.calendar_feed_token or await ics.feed_token(info.context.db, self.pk)
         return ics.feed_url(info.context.settings.public_base_url, token)
 
-    @strawberry.field
+    @strawberry.field(extensions=[AtMost(100)])
     async def services(
         self, info: Info[Context, None]
     ) -> list[Annotated[Service, strawberry.lazy("schema.services")]]:
@@ -85,7 +86,9 @@ class Tutor(Node):
             Service.from_info(s) for s in await info.context.loaders.services_of_tutor.load(self.pk)
         ]
 
-    @strawberry.field(description="The package templates the tutor offers now.")
+    @strawberry.field(
+        description="The package templates the tutor offers now.", extensions=[AtMost(100)]
+    )
     async def package_templates(
         self, info: Info[Context, None]
     ) -> list[Annotated[PackageTemplate, strawberry.lazy("schema.packages")]]:
@@ -94,7 +97,10 @@ class Tutor(Node):
         rows = await info.context.loaders.templates_of_tutor.load(self.pk)
         return [PackageTemplate.from_row(r) for r in rows]
 
-    @strawberry.field(description="The tutor's own schedules; empty for everyone else.")
+    @strawberry.field(
+        description="The tutor's own schedules; empty for everyone else.",
+        extensions=[AtMost(20)],
+    )
     async def schedules(
         self, info: Info[Context, None]
     ) -> list[Annotated[Schedule, strawberry.lazy("schema.availability")]]:
@@ -151,7 +157,9 @@ class Viewer:
             return None
         return Student.from_row(await people.ensure_student(info.context.db, self.identity))
 
-    @strawberry.field(description="The viewer's own packages, as a student.")
+    @strawberry.field(
+        description="The viewer's own packages, as a student.", extensions=[AtMost(100)]
+    )
     async def packages(
         self, info: Info[Context, None]
     ) -> list[Annotated[Package, strawberry.lazy("schema.packages")]]:

@@ -10,7 +10,8 @@ import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
-from domain.services import DurationInput, ServiceInfo
+from booking_api.cost import AtMost
+from domain.services import MAX_DURATIONS, MAX_TUTORS, DurationInput, ServiceInfo
 from models import ServiceDuration
 from schema.errors import InvalidInput, NotFound
 from schema.node import Node
@@ -72,7 +73,7 @@ class Service(Node):
     info: strawberry.Private[ServiceInfo]
     title: str
     kind: ServiceKind
-    durations: list[DurationOption]
+    durations: list[DurationOption] = strawberry.field(extensions=[AtMost(MAX_DURATIONS)])
     buffer_before_minutes: int
     buffer_after_minutes: int
     capacity: int = strawberry.field(
@@ -124,7 +125,7 @@ class Service(Node):
             meeting_links=row.meeting_links,
         )
 
-    @strawberry.field
+    @strawberry.field(extensions=[AtMost(MAX_TUTORS)])
     async def tutors(
         self, info: Info[Context, None]
     ) -> list[Annotated[Tutor, strawberry.lazy("schema.people")]]:

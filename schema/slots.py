@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 
 import strawberry
 
+from booking_api.cost import AtMost
 from domain import slots as engine
+from domain.slot_search import MAX_RANGE, MAX_SLOTS_FOUND
 from models import ServiceDuration
 from schema.people import Tutor
 from schema.scalars import TimeZone
@@ -35,11 +37,13 @@ class SlotDay:
 @strawberry.type
 class SlotSearch:
     time_zone: TimeZone
-    slots: list[Slot]
+    slots: list[Slot] = strawberry.field(extensions=[AtMost(MAX_SLOTS_FOUND)])
     days: list[SlotDay] = strawberry.field(
+        # A range of at most 93 days touches at most 95 dates in any zone.
+        extensions=[AtMost(MAX_RANGE.days + 2)],
         description=(
             "Every date of the range in timeZone that has at least one slot, for a month calendar."
-        )
+        ),
     )
     next_available: Slot | None = strawberry.field(
         description=(
