@@ -9,8 +9,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
+from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -18,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -38,6 +41,15 @@ from workers.service import in_process
 log = logging.getLogger("booking_api")
 
 
+JSON_KINDS = {
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    list: "a list that is not all objects",
+}
+
+
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(
         self, settings: Settings, db: Database, cards: Cards | None, hub: Hub | None
@@ -56,6 +68,40 @@ class GraphQLApp(GraphQL[Context, None]):
         self.cards = cards
         self.hub = hub
         self.secret = settings.jwt_secret()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # Strawberry answers its refusals (bad JSON, a wrong content type...) in plain text;
+        # clients of a GraphQL API read errors as JSON.
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as error:
+            code = HTTPStatus(error.status_code).name
+            response = JSONResponse(
+                {"errors": [{"message": error.reason, "extensions": {"code": code}}]},
+                status_code=error.status_code,
+            )
+        await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A body, or GET's variables or extensions: UTF-8 JSON holding an object (or a list of
+        objects: a batch, which Strawberry refuses while batching is off)."""
+        try:
+            text = data.decode() if isinstance(data, bytes) else data
+        except UnicodeDecodeError:
+            raise HTTPException(400, "The request body is not UTF-8 text") from None
+        parsed = super().parse_json(text)
+        if isinstance(parsed, dict) or (
+            isinstance(parsed, list) and all(isinstance(item, dict) for item in parsed)
+        ):
+            return parsed
+        kind = JSON_KINDS.get(type(parsed), "null")
+        raise HTTPException(
+            400,
+            f'Expected a JSON object such as {{"query": "{{ viewer {{ userId }} }}"}}, not {kind}',
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
