@@ -34,12 +34,11 @@ from booking_api.memory import ReclaimAfterBodies
 from booking_api.pubsub import Hub, backend_for
 from booking_api.settings import Settings
 from domain import ics, payments
-from domain.stripe import BadSignature, Cards
+from domain.stripe import BadSignature, Cards, MalformedEvent
 from schema.node import decode_id_of
 from workers.service import in_process
 
 log = logging.getLogger("booking_api")
-
 
 JSON_KINDS = {
     str: "a string",
@@ -196,11 +195,18 @@ def stripe_webhook(db: Database, cards: Cards | None) -> Route:
     async def webhook(request: Request) -> Response:
         if cards is None:
             return JSONResponse({"error": "card payments are not configured"}, status_code=404)
-        body = await request.body()
+        header = request.headers.get("stripe-signature")
+        if not header:  # refused before its body is read
+            return JSONResponse({"error": "bad signature: no Stripe-Signature"}, status_code=400)
         try:
-            event = cards.event(body, request.headers.get("stripe-signature"))
+            event = cards.event(await request.body(), header)
         except BadSignature as error:
             return JSONResponse({"error": f"bad signature: {error}"}, status_code=400)
+        except MalformedEvent as error:
+            # Signed with our secret, so not a stranger's: Stripe's format changed, or ours is
+            # wrong. Nothing is applied; Stripe retries it.
+            log.warning("stripe webhook: malformed event: %s", error)
+            return JSONResponse({"error": f"malformed event: {error}"}, status_code=400)
         handled = await payments.handle_event(db, event, datetime.now(UTC))
         task = (
             BackgroundTask(cards.settle_refunds, db, handled.refund_ids)

@@ -93,6 +93,12 @@ def test_bodies_over_the_limit_are_refused_before_they_are_read(served: Served, 
         assert sent < 64 * MB
 
 
+def test_an_unsigned_webhook_is_refused_before_its_body_is_read(served: Served) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(head("/webhooks/stripe", Content_Length=str(LIMIT // 2)))
+        assert status_of(sock) == 400
+
+
 @pytest.mark.parametrize(
     ("first", "drip", "told"),
     [
