@@ -40,6 +40,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         workers=None if args.reload else args.workers,
         reload=args.reload,
         log_level=settings.log_level.lower(),
+        # httptools with a deadline to receive each request and a cap on its head (server.py).
+        http="booking_api.server:GuardedHttpProtocol",
+        timeout_keep_alive=settings.http.keep_alive_timeout,
         ws="websockets-sansio",
         # Events are a few hundred bytes: compressing each one for each subscriber cost 7% of a
         # fan-out's CPU (py-spy, 1,000 subscribers) and saved little on the wire.

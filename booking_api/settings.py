@@ -264,6 +264,19 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """What one HTTP request may cost before the app sees it: its body's size and read time."""
+
+    # /graphql and /webhooks/stripe bodies; larger ones are refused with 413 before being read.
+    max_body_bytes: int = 1_048_576
+    # Seconds a client has to send a whole request (headers and body), counted from the
+    # connection or from the request's first byte; then the connection is closed.
+    read_timeout: int = 20
+    # Seconds an idle keep-alive connection is kept between requests (uvicorn's own timer).
+    keep_alive_timeout: int = 5
+
+
+@dataclass(frozen=True)
 class StripeSettings:
     """Card payments through Stripe Checkout; absent when STRIPE_SECRET_KEY is unset."""
 
@@ -288,6 +301,7 @@ class Settings:
     log_level: str = "INFO"
     db_pool_size: int = 10
     limits: QueryLimits = field(default_factory=QueryLimits)
+    http: HttpLimits = field(default_factory=HttpLimits)
     stripe: StripeSettings | None = None
     # How long a booking waiting for payment keeps its slot.
     payment_hold_minutes: int = 15
@@ -340,6 +354,11 @@ class Settings:
                 max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", QueryLimits.max_aliases),
                 max_cost=_int(env, "GRAPHQL_MAX_COST", QueryLimits.max_cost),
                 timeout_seconds=_int(env, "GRAPHQL_TIMEOUT_SECONDS", 5),
+            ),
+            http=HttpLimits(
+                max_body_bytes=_int(env, "MAX_BODY_BYTES", HttpLimits.max_body_bytes),
+                read_timeout=_int(env, "REQUEST_READ_TIMEOUT", HttpLimits.read_timeout),
+                keep_alive_timeout=_int(env, "KEEP_ALIVE_TIMEOUT", HttpLimits.keep_alive_timeout),
             ),
             stripe=_stripe(env, public_base_url),
             payment_hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 15),

@@ -24,7 +24,7 @@ from booking_api.db import Database
 from domain import bookings, packages
 from domain.errors import InvalidInput, NotFound, PolicyViolation
 from domain.people import student_of_user
-from domain.stripe import CHECKOUT_MINIMUM, CardError, Cards, LineItem
+from domain.stripe import CHECKOUT_MINIMUM, CardError, Cards, Event, LineItem
 from models import PackageTemplate, Payment, StripeEvent
 
 log = logging.getLogger("booking_api.payments")
@@ -41,54 +41,51 @@ class Handled:
     refund_ids: list[uuid.UUID] = field(default_factory=list)
 
 
-async def handle_event(db: Database, event: dict[str, Any], now: datetime) -> Handled:
-    """Apply one verified webhook event, once."""
+async def handle_event(db: Database, event: Event, now: datetime) -> Handled:
+    """Apply one verified webhook event (stripe.parse_event has checked its shape), once."""
     async with db.transaction() as session:
         claimed = await session.exec(
             insert(StripeEvent)
-            .values(id=event["id"], type=str(event.get("type", ""))[:100], outcome="")
+            .values(id=event.id, type=event.type, outcome="")
             .on_conflict_do_nothing()
             .returning(col(StripeEvent.id))
         )
         if claimed.first() is None:
             return Handled("duplicate: already handled")
         handled, payment_id = await _apply(session, event, now)
-        row = await session.get(StripeEvent, event["id"])
+        row = await session.get(StripeEvent, event.id)
         assert row is not None
         row.outcome, row.payment_id = handled.outcome[:200], payment_id
         session.add(row)
-    log.info("stripe event %s %s: %s", event["id"], event.get("type"), handled.outcome)
+    log.info("stripe event %s %s: %s", event.id, event.type, handled.outcome)
     return handled
 
 
 async def _apply(
-    session: AsyncSession, event: dict[str, Any], now: datetime
+    session: AsyncSession, event: Event, now: datetime
 ) -> tuple[Handled, uuid.UUID | None]:
-    kind = event.get("type")
-    data = event.get("data")
-    checkout = data.get("object") if isinstance(data, dict) else None
-    if kind not in PAID + UNPAID or not isinstance(checkout, dict):
-        return Handled(f"ignored: {kind}"), None
-    metadata = checkout.get("metadata") or {}
+    checkout = event.checkout
+    if event.type not in PAID + UNPAID or checkout is None:
+        return Handled(f"ignored: {event.type}"), None
     try:
-        payment_id = uuid.UUID(str(metadata.get("payment_id")))
+        payment_id = uuid.UUID((checkout.metadata or {}).get("payment_id", ""))
     except ValueError:
         return Handled("ignored: not one of our checkouts"), None
     payment = await bookings.lock_payment(session, payment_id)
     if payment is None:
         return Handled("ignored: unknown payment"), None
-    if kind in UNPAID:
+    if event.type in UNPAID:
         if payment.status != "OPEN":
             return Handled(f"nothing to do: payment is {payment.status}"), payment.id
         await bookings.expire_unpaid(session, payment, "EXPIRED", now, "checkout expired")
         return Handled("expired"), payment.id
-    if checkout.get("payment_status") not in ("paid", "no_payment_required"):
+    if checkout.payment_status not in ("paid", "no_payment_required"):
         return Handled("waiting: not paid yet"), payment.id
     if payment.status == "PAID":
         return Handled("nothing to do: paid already"), payment.id
     payment.status, payment.paid_at = "PAID", now
-    payment.payment_intent_id = _text(checkout.get("payment_intent"))
-    payment.checkout_session_id = payment.checkout_session_id or _text(checkout.get("id"))
+    payment.payment_intent_id = checkout.payment_intent
+    payment.checkout_session_id = payment.checkout_session_id or checkout.id
     session.add(payment)
     if payment.purpose == "PACKAGE":
         package = await _grant_bought(session, payment, now)
@@ -96,12 +93,6 @@ async def _apply(
     refunds = await bookings.confirm_paid(session, payment, now)
     outcome = f"paid: {len(refunds)} refund(s) owed" if refunds else "paid: confirmed"
     return Handled(outcome, [r.id for r in refunds]), payment.id
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, dict):  # an expanded object
-        value = value.get("id")
-    return str(value) if value else None
 
 
 async def _grant_bought(session: AsyncSession, payment: Payment, now: datetime) -> Any:

@@ -6,15 +6,15 @@ retried request (ours, or the library's own network retries) never pays or refun
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import stripe
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from sqlmodel import col, select, update
 
 from booking_api.db import Database
@@ -34,6 +34,82 @@ class CardError(Exception):
 
 class BadSignature(Exception):
     """A webhook body that was not signed with our endpoint's secret, or signed too long ago."""
+
+
+class MalformedEvent(Exception):
+    """A correctly signed webhook body that is not an event of the shape we read."""
+
+
+# Stripe's ids are at most 255 characters (our columns' size too): letters, digits, underscores.
+StripeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", max_length=255)]
+
+
+class _Read(BaseModel):
+    """The fields we read of what Stripe sends; others are ignored. Strict: no coercion."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+
+class CheckoutSession(_Read):
+    id: StripeId
+    # Stripe's metadata: string keys (up to 40 characters) and values (up to 500).
+    metadata: (
+        dict[
+            Annotated[str, StringConstraints(max_length=40)],
+            Annotated[str, StringConstraints(max_length=500)],
+        ]
+        | None
+    ) = None
+    payment_status: Annotated[str, StringConstraints(max_length=40)] | None = None
+    payment_intent: StripeId | None = None
+
+    @field_validator("payment_intent", mode="before")
+    @classmethod
+    def _expanded(cls, value: Any) -> Any:
+        """An expanded object stands for its id."""
+        return value.get("id") if isinstance(value, dict) else value
+
+
+class EventData(_Read):
+    object: dict[str, Any]
+
+
+class _Envelope(_Read):
+    id: Annotated[str, StringConstraints(pattern=r"^evt_[A-Za-z0-9_]+$", max_length=255)]
+    type: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]+$", max_length=100)]
+    data: EventData
+
+
+@dataclass(frozen=True)
+class Event:
+    """A verified webhook event, as we read it."""
+
+    id: str
+    type: str
+    # The Checkout Session a checkout.session.* event is about.
+    checkout: CheckoutSession | None
+
+
+def parse_event(payload: str) -> Event:
+    """The event in a verified webhook body, checked in this one place for the shape we read."""
+    try:
+        envelope = _Envelope.model_validate_json(payload)
+    except ValidationError as error:
+        raise MalformedEvent(_first(error)) from None
+    if not envelope.type.startswith("checkout.session."):
+        return Event(envelope.id, envelope.type, None)
+    try:
+        checkout = CheckoutSession.model_validate(envelope.data.object)
+    except ValidationError as error:
+        raise MalformedEvent(_first(error, "data.object")) from None
+    return Event(envelope.id, envelope.type, checkout)
+
+
+def _first(error: ValidationError, prefix: str = "") -> str:
+    """The first problem, named by its path in the event: `data.object.metadata: …`."""
+    problem = error.errors()[0]
+    path = ".".join([*([prefix] if prefix else []), *(str(part) for part in problem["loc"])])
+    return f"{path or 'the body'}: {problem['msg']}"
 
 
 @dataclass(frozen=True)
@@ -178,16 +254,13 @@ class Cards:
             )
         return len(owed) - len(left), len(left)
 
-    def event(self, body: bytes, header: str | None) -> dict[str, Any]:
+    def event(self, body: bytes, header: str) -> Event:
         """The webhook event in `body`, once its signature is checked against the raw bytes."""
         try:
             payload = body.decode("utf-8")
             stripe.WebhookSignature.verify_header(
-                payload, header or "", self.settings.webhook_secret, SIGNATURE_TOLERANCE_SECONDS
+                payload, header, self.settings.webhook_secret, SIGNATURE_TOLERANCE_SECONDS
             )
-            event = json.loads(payload)
-        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
+        except (stripe.SignatureVerificationError, UnicodeDecodeError) as error:
             raise BadSignature(str(error)) from None
-        if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-            raise BadSignature("not a Stripe event")
-        return event
+        return parse_event(payload)

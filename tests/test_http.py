@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from booking_api.app import build_app
 from booking_api.db import Database, create_engine
@@ -36,12 +37,37 @@ async def test_graphiql_for_browsers(http: httpx.AsyncClient) -> None:
     assert "graphiql" in response.text.lower()
 
 
-async def test_malformed_requests_are_client_errors(http: httpx.AsyncClient) -> None:
-    for body in (b"{not json", b"[]", b'{"query": 5}'):
-        response = await http.post(
-            "/graphql", content=body, headers={"content-type": "application/json"}
-        )
-        assert 400 <= response.status_code < 500, (body, response.status_code)
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "Unable to parse request body as JSON"),
+        (b'{"query": 5}', "`query` must be a string"),
+        (b'"hello"', "Expected a JSON object such as"),
+        (b"5", "not a number"),
+        (b"null", "not null"),
+        (b"[1]", "not a list that is not all objects"),
+        (b"[]", "Batching is not enabled"),
+        ('{"query": "{ viewer { userId } }"}'.encode("utf-16"), "not UTF-8"),
+        (b'{"query": "{ viewer { userId } }\xff"}', "not UTF-8"),
+    ],
+)
+async def test_malformed_requests_are_400_with_a_graphql_error(
+    http: httpx.AsyncClient, body: bytes, message: str
+) -> None:
+    response = await http.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    [error] = response.json()["errors"]
+    assert message in error["message"]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+
+
+async def test_get_variables_must_be_an_object(http: httpx.AsyncClient) -> None:
+    query = "query($id: ID!) { tutor(id: $id) { id } }"
+    response = await http.get("/graphql", params={"query": query, "variables": '"x"'})
+    assert response.status_code == 400
+    assert "not a string" in response.json()["errors"][0]["message"]
 
 
 async def test_healthz(http: httpx.AsyncClient, settings: Settings) -> None:

@@ -7,6 +7,7 @@ The app calls the fake through the real `stripe` library; webhook bodies are sig
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from sqlmodel import col, select
 from booking_api.db import Database
 from booking_api.settings import Settings
 from domain.stripe import Cards
-from models import Booking, PaymentRefund, StripeEvent
+from models import Booking, Payment, PaymentRefund, StripeEvent
 from tests.background_support import Background
 from tests.booking_support import CANCEL, ERRORS, RESCHEDULE, at, book, monday
 from tests.factories import Tutor, make_tutor, pk, weekly
@@ -198,6 +199,54 @@ async def test_only_stripe_signed_fresh_bodies_are_accepted(
     assert await outcome(card_http, paid) == "paid: confirmed"
     # A server without Stripe has no webhook.
     assert (await http.post("/webhooks/stripe", content=body, headers=headers)).status_code == 404
+
+
+async def test_signed_but_malformed_events_are_refused_logged_and_change_nothing(
+    card_gql: GraphQLClient,
+    card_http: httpx.AsyncClient,
+    stripe_fake: FakeStripe,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ada, service, sam = await setup(card_gql)
+    held = (
+        await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
+    )["booking"]
+    paid = stripe_fake.pay(session_of(stripe_fake, held["id"])["id"])
+    checkout = paid["data"]["object"]
+
+    def with_checkout(**changes: Any) -> dict[str, Any]:
+        return {**paid, "data": {"object": {**checkout, **changes}}}
+
+    malformed: dict[str, Any] = {
+        "data.object.metadata": with_checkout(metadata="x"),
+        "data.object.metadata.payment_id": with_checkout(metadata={"payment_id": 5}),
+        "data.object.payment_intent": with_checkout(payment_intent="pi_" + "x" * 5000),
+        "data.object.id": with_checkout(id=None),
+        "data.object": {**paid, "data": {"object": [checkout]}},
+        "data": {**paid, "data": "x"},
+        "type": {**paid, "type": ["checkout.session.completed"]},
+        "id": {**paid, "id": "evt_" + "a" * 5000},
+        "id ": {**paid, "id": "evt_1 OR 1=1"},
+        "the body": [paid],
+    }
+    for field, event in malformed.items():
+        body, headers = signed(event)
+        with caplog.at_level(logging.WARNING, logger="booking_api"):
+            response = await card_http.post("/webhooks/stripe", content=body, headers=headers)
+        assert response.status_code == 400, (field, response.text)
+        assert response.json()["error"].startswith(f"malformed event: {field.strip()}"), field
+        assert f"malformed event: {field.strip()}" in caplog.text, field
+    async with db.session() as session:
+        assert (await session.exec(select(func.count()).select_from(StripeEvent))).one() == 0
+    assert (await booking(card_gql, held["id"], sam))["status"] == "PENDING_PAYMENT"
+
+    # An expanded payment intent stands for its id.
+    intent = checkout["payment_intent"]
+    expanded = with_checkout(payment_intent={"id": intent, "object": "payment_intent"})
+    assert await outcome(card_http, expanded) == "paid: confirmed"
+    async with db.session() as session:
+        assert (await session.exec(select(Payment.payment_intent_id))).all() == [intent]
 
 
 async def test_an_abandoned_checkout_releases_the_slot_and_a_late_payment_still_counts(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from booking_api.crypto import new_key
-from booking_api.settings import RateLimits, Settings, SettingsError
+from booking_api.settings import HttpLimits, RateLimits, Settings, SettingsError
 
 SECRET = "s" * 40
 PRODUCTION = {"DATABASE_URL": "postgresql://db.example/booking", "AUTH_JWT_SECRET": SECRET}
@@ -65,6 +65,11 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
     assert settings.public_base_url == "https://book.example"
     assert settings.log_level == "DEBUG"
     assert settings.limits.max_aliases == 5
+    assert settings.http == HttpLimits(max_body_bytes=1_048_576, read_timeout=20)
+    tight = Settings.from_env({"MAX_BODY_BYTES": "4096", "REQUEST_READ_TIMEOUT": "5"})
+    assert (tight.http.max_body_bytes, tight.http.read_timeout) == (4096, 5)
+    with pytest.raises(SettingsError, match="MAX_BODY_BYTES"):
+        Settings.from_env({"MAX_BODY_BYTES": "1M"})
 
 
 def _secret_in(path: str) -> str:
