@@ -54,6 +54,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.cards = cards
         self.hub = hub
         self.secret = settings.jwt_secret()
+        self.require_exp = not settings.auth_allow_tokens_without_exp
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -70,7 +71,7 @@ class GraphQLApp(GraphQL[Context, None]):
         if isinstance(request, Request):
             try:
                 context.identity = identity_from_header(
-                    self.secret, request.headers.get("authorization")
+                    self.secret, request.headers.get("authorization"), require_exp=self.require_exp
                 )
             except AuthError as error:
                 context.auth_error = str(error)
@@ -82,7 +83,9 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         try:
             context.identity = identity_from_header(
-                self.secret, header if isinstance(header, str) else None
+                self.secret,
+                header if isinstance(header, str) else None,
+                require_exp=self.require_exp,
             )
         except AuthError as error:
             raise ConnectionRejectionError(

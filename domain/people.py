@@ -37,6 +37,14 @@ def clean_email(value: str, field: str) -> str:
     return email
 
 
+def claimed_email(identity: Identity) -> str | None:
+    """The token's email claim, when it is a usable address (a bad claim is not the user's fault)."""
+    try:
+        return clean_email(identity.email, "email") if identity.email else None
+    except InvalidInput:
+        return None
+
+
 async def tutor_of_user(session: AsyncSession, user_id: str) -> Tutor | None:
     return (await session.exec(select(Tutor).where(Tutor.user_id == user_id))).first()
 
@@ -45,7 +53,8 @@ async def create_tutor_profile(
     db: Database, identity: Identity, display_name: str, time_zone: str, email: str | None = None
 ) -> Tutor:
     name = clean_name(display_name, "input.displayName")
-    address = clean_email(email, "input.email") if email is not None else None
+    # Without one given, booking emails go to the address the sign-in vouches for.
+    address = clean_email(email, "input.email") if email is not None else claimed_email(identity)
     try:
         async with db.transaction() as session:
             if await tutor_of_user(session, identity.sub) is not None:

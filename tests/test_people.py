@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
+import httpx
 import jwt
+import pytest
+from httpx_ws import WebSocketDisconnect, aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
 
+from booking_api import cli
+from booking_api.app import build_app
 from booking_api.auth import mint_token
+from booking_api.db import Database
+from booking_api.settings import Settings
+from tests.background_support import Background
+from tests.booking_support import at, book, monday
+from tests.conftest import app_client
+from tests.factories import weekly
+from tests.smtp_server import Inbox
 from tests.support import TEST_SECRET, GraphQLClient, token
 
 VIEWER = "{ viewer { userId tutor { id displayName } student { id displayName email } } }"
@@ -128,3 +142,103 @@ async def test_student_node_visible_only_to_that_student(gql: GraphQLClient) -> 
     assert (await gql("query($id: ID!) { tutor(id: $id) { id } }", {"id": student_id}))[
         "tutor"
     ] is None
+
+
+def claims_without_exp(sub: str) -> str:
+    return jwt.encode({"sub": sub, "name": "Ada"}, TEST_SECRET, algorithm="HS256")
+
+
+async def test_a_token_without_exp_is_refused(gql: GraphQLClient) -> None:
+    error = await gql.error(VIEWER, token=claims_without_exp("ada"))
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "exp" in error["message"]
+
+
+async def test_tokens_without_exp_may_be_allowed_for_local_development(
+    settings: Settings, db: Database
+) -> None:
+    relaxed = replace(settings, auth_allow_tokens_without_exp=True)
+    async with app_client(relaxed, db) as client:
+        data = await GraphQLClient(client)(VIEWER, token=claims_without_exp("ada"))
+    assert data["viewer"]["userId"] == "ada"
+
+
+async def test_websocket_connection_init_refuses_a_token_without_exp(
+    settings: Settings, db: Database
+) -> None:
+    init = {
+        "type": "connection_init",
+        "payload": {"Authorization": f"Bearer {claims_without_exp('ada')}"},
+    }
+    for app_settings, accepted in (
+        (settings, False),
+        (replace(settings, auth_allow_tokens_without_exp=True), True),
+    ):
+        transport = ASGIWebSocketTransport(build_app(app_settings, db))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
+                await ws.send_json(init)
+                if accepted:
+                    assert (await ws.receive_json())["type"] == "connection_ack"
+                else:
+                    with pytest.raises(WebSocketDisconnect) as closed:
+                        await ws.receive_json()
+                    assert closed.value.code == 4403
+
+
+def test_the_token_command_always_sets_exp(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTH_JWT_SECRET", TEST_SECRET)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    cli.main(["token", "--sub", "ada", "--hours", "2"])
+    claims = jwt.decode(capsys.readouterr().out.strip(), TEST_SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 2 * 3600
+    for hours in ("0", "-1", "nan", "inf"):
+        with pytest.raises(SystemExit):
+            cli.main(["token", "--sub", "ada", "--hours", hours])
+
+
+async def test_a_tutor_without_an_email_takes_the_tokens(
+    gql: GraphQLClient, background: Background, inbox: Inbox, mail_settings: Settings, db: Database
+) -> None:
+    ada = token("ada", email="ada@tutoring.example")
+    created = await gql(CREATE, {"name": "Ada", "tz": "UTC"}, ada)
+    tutor_id = created["createTutorProfile"]["tutor"]["id"]
+    viewer = await gql("{ viewer { tutor { email } } }", token=ada)
+    assert viewer["viewer"]["tutor"]["email"] == "ada@tutoring.example"
+    # An email given wins over the token's; a token with none leaves the tutor without.
+    bob = await gql(
+        'mutation { createTutorProfile(input: {displayName: "Bob", timeZone: "UTC", '
+        'email: "bob@work.example"}) { ... on TutorProfileCreated { tutor { email } } } }',
+        token=token("bob", email="bob@home.example"),
+    )
+    assert bob["createTutorProfile"]["tutor"]["email"] == "bob@work.example"
+    kim = await gql(CREATE, {"name": "Kim", "tz": "UTC"}, token("kim"))
+    assert kim["createTutorProfile"]["tutor"]["id"]
+    kim_email = await gql("{ viewer { tutor { email } } }", token=token("kim"))
+    assert kim_email["viewer"]["tutor"]["email"] is None
+
+    # Through the contract alone, the tutor hears of a booking.
+    schedule = await gql(
+        """mutation($input: CreateScheduleInput!) { createSchedule(input: $input) {
+          __typename } }""",
+        {"input": {"name": "Hours", "timeZone": "UTC", "rules": weekly("00:00", "00:00")}},
+        ada,
+    )
+    assert schedule["createSchedule"]["__typename"] == "ScheduleSaved"
+    service = await gql(
+        """mutation { createService(input: {title: "Piano", durations: [{minutes: 60}],
+          slotIntervalMinutes: 60}) { ... on ServiceSaved { service { id } } } }""",
+        token=ada,
+    )
+    made = await book(
+        gql,
+        token("sam", email="sam@example.com"),
+        serviceId=service["createService"]["service"]["id"],
+        tutorId=tutor_id,
+        start=at(monday(), 10),
+    )
+    assert made["__typename"] == "BookingCreated"
+    await background.run()
+    assert [mail.subject for mail in inbox.to("ada@tutoring.example")] == ["Booked: Piano with Sam"]
