@@ -9,9 +9,7 @@ import strawberry
 from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
-    MaskErrors,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
     ValidationCache,
     max_aliases,
@@ -21,7 +19,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from booking_api.context import Context, unauthenticated
+from booking_api.error_codes import ErrorCodes, MaskInternalErrors, ReportingParserCache
 from booking_api.settings import QueryLimits
+from booking_api.text_guard import StorableText
 from resolvers import Mutation, Query, Subscription
 from schema.scalars import SCALARS
 
@@ -72,14 +72,19 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
-            # Token limit first: it sets the parser's option before the (cached) parse.
+            # First, so that it sees every stage's errors (extensions' hooks nest in this order).
+            ErrorCodes,
+            # The token limit before the cache: it sets the parser's option for the parse.
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-            lambda: ParserCache(maxsize=512),
+            lambda: ReportingParserCache(maxsize=512),
             lambda: AddValidationRules(size_rules),
             lambda: ValidationCache(maxsize=512),
             AuthGate,
+            StorableText,
             # Never show a client the text of an internal exception.
-            lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Internal error."),
+            lambda: MaskInternalErrors(
+                should_mask_error=is_unexpected, error_message="Internal error."
+            ),
         ],
     )
 

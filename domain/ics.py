@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ PRODID = "-//booking-api//bookings//EN"
 # A feed shows what is coming and the last month, which calendars keep as history.
 FEED_PAST = timedelta(days=30)
 FEED_STATUSES = ("CONFIRMED", "COMPLETED", "NO_SHOW")
+FEED_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what secrets.token_urlsafe makes
 
 
 def signature(secret: str, booking_id: uuid.UUID) -> str:
@@ -32,7 +34,10 @@ def signature(secret: str, booking_id: uuid.UUID) -> str:
 
 
 def valid(secret: str, booking_id: uuid.UUID, given: str) -> bool:
-    return hmac.compare_digest(signature(secret, booking_id), given)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a caller's choice).
+    return hmac.compare_digest(
+        signature(secret, booking_id).encode(), given.encode(errors="replace")
+    )
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,8 @@ async def rotate_feed(db: Database, user_id: str) -> str:
 
 async def feed(db: Database, token: str, now: datetime) -> bytes | None:
     """The feed behind a secret, or None for an unknown one."""
+    if not FEED_TOKEN.fullmatch(token):
+        return None  # not one we made (and a NUL in it would not even reach the database)
     async with db.session() as session:
         tutor = (
             await session.exec(select(Tutor).where(Tutor.calendar_feed_token == token))
