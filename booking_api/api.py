@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 
 from booking_api.context import Context, unauthenticated
 from booking_api.error_codes import ErrorCodes, MaskInternalErrors, ReportingParserCache
+from booking_api.read_only import QueriesNeverWrite
 from booking_api.settings import QueryLimits
 from booking_api.text_guard import StorableText
 from resolvers import Mutation, Query, Subscription
@@ -80,6 +81,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
             lambda: AddValidationRules(size_rules),
             lambda: ValidationCache(maxsize=512),
             AuthGate,
+            QueriesNeverWrite,
             StorableText,
             # Never show a client the text of an internal exception.
             lambda: MaskInternalErrors(

@@ -6,23 +6,23 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
-import httpx
 import jwt
 import pytest
-from httpx_ws import WebSocketDisconnect, aconnect_ws
-from httpx_ws.transport import ASGIWebSocketTransport
+from httpx_ws import WebSocketDisconnect
+from sqlmodel import select
 
 from booking_api import cli
 from booking_api.app import build_app
 from booking_api.auth import mint_token
 from booking_api.db import Database
 from booking_api.settings import Settings
+from models import Student as StudentRow
 from tests.background_support import Background
 from tests.booking_support import at, book, monday
 from tests.conftest import app_client
-from tests.factories import weekly
+from tests.factories import make_tutor, weekly
 from tests.smtp_server import Inbox
-from tests.support import TEST_SECRET, GraphQLClient, token
+from tests.support import TEST_SECRET, GraphQLClient, token, websocket
 
 VIEWER = "{ viewer { userId tutor { id displayName } student { id displayName email } } }"
 CREATE = """
@@ -40,7 +40,7 @@ async def test_anonymous_viewer(gql: GraphQLClient) -> None:
     assert data["viewer"] == {"userId": None, "tutor": None, "student": None}
 
 
-async def test_student_profile_made_from_claims_on_first_use(gql: GraphQLClient) -> None:
+async def test_student_profile_answers_from_the_claims(gql: GraphQLClient) -> None:
     ada = token("ada", name="Ada L", email="ada@example.com")
     first = await gql(VIEWER, token=ada)
     assert first["viewer"]["userId"] == "ada"
@@ -50,10 +50,23 @@ async def test_student_profile_made_from_claims_on_first_use(gql: GraphQLClient)
     assert again["viewer"]["student"]["id"] == first["viewer"]["student"]["id"]
 
 
-async def test_concurrent_first_use_makes_one_student(gql: GraphQLClient) -> None:
+async def test_concurrent_first_bookings_store_one_student(
+    gql: GraphQLClient, db: Database
+) -> None:
+    tutor = await make_tutor(gql, "tutor", "UTC", weekly("00:00", "00:00"))
+    service = (await tutor.service(slotIntervalMinutes=60))["service"]["id"]
     ada = token("ada-race")
-    results = await asyncio.gather(*(gql(VIEWER, token=ada) for _ in range(10)))
-    assert len({r["viewer"]["student"]["id"] for r in results}) == 1
+    results = await asyncio.gather(
+        *(
+            book(gql, ada, serviceId=service, tutorId=tutor.id, start=at(monday(), hour))
+            for hour in range(8, 18)
+        )
+    )
+    assert {r["__typename"] for r in results} == {"BookingCreated"}
+    ids = {r["booking"]["student"]["id"] for r in results}
+    assert ids == {(await gql(VIEWER, token=ada))["viewer"]["student"]["id"]}
+    async with db.session() as session:
+        assert len((await session.exec(select(StudentRow))).all()) == 1
 
 
 async def test_bad_tokens_are_refused_not_anonymous(gql: GraphQLClient) -> None:
@@ -174,16 +187,14 @@ async def test_websocket_connection_init_refuses_a_token_without_exp(
         (settings, False),
         (replace(settings, auth_allow_tokens_without_exp=True), True),
     ):
-        transport = ASGIWebSocketTransport(build_app(app_settings, db))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
-                await ws.send_json(init)
-                if accepted:
-                    assert (await ws.receive_json())["type"] == "connection_ack"
-                else:
-                    with pytest.raises(WebSocketDisconnect) as closed:
-                        await ws.receive_json()
-                    assert closed.value.code == 4403
+        async with websocket(build_app(app_settings, db)) as ws:
+            await ws.send_json(init)
+            if accepted:
+                assert (await ws.receive_json())["type"] == "connection_ack"
+            else:
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    await ws.receive_json()
+                assert closed.value.code == 4403
 
 
 def test_the_token_command_always_sets_exp(
