@@ -35,7 +35,7 @@ def give_late_codes(errors: Iterable[GraphQLError] | None) -> None:
 
 
 class ErrorCodes(SchemaExtension):
-    """Register first, so that its operation hook ends last, after MaskErrors."""
+    """Register first: its operation hook then wraps every other extension's."""
 
     def on_validate(self) -> Iterator[None]:
         yield
@@ -50,7 +50,7 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         try:
             yield
-        except GraphQLError as error:  # the parser cache raises parse errors from its hook
+        except GraphQLError as error:  # raised from an extension's hook (AuthGate's has a code)
             give_late_codes([error])
             raise
         give_late_codes(getattr(self.execution_context.result, "errors", None))
