@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
+import httpx
 import jwt
 import pytest
 from httpx_ws import WebSocketDisconnect
@@ -19,7 +20,6 @@ from booking_api.settings import Settings
 from models import Student as StudentRow
 from tests.background_support import Background
 from tests.booking_support import at, book, monday
-from tests.conftest import app_client
 from tests.factories import make_tutor, weekly
 from tests.smtp_server import Inbox
 from tests.support import TEST_SECRET, GraphQLClient, token, websocket
@@ -171,7 +171,8 @@ async def test_tokens_without_exp_may_be_allowed_for_local_development(
     settings: Settings, db: Database
 ) -> None:
     relaxed = replace(settings, auth_allow_tokens_without_exp=True)
-    async with app_client(relaxed, db) as client:
+    transport = httpx.ASGITransport(app=build_app(relaxed, db))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         data = await GraphQLClient(client)(VIEWER, token=claims_without_exp("ada"))
     assert data["viewer"]["userId"] == "ada"
 
