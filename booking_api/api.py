@@ -12,9 +12,7 @@ from graphql import ASTValidationRule, GraphQLError
 from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaskErrors,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
     ValidationCache,
     max_aliases,
@@ -25,8 +23,11 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from booking_api.context import Context, unauthenticated
 from booking_api.cost import CostLimit, unbounded_lists
+from booking_api.error_codes import ErrorCodes, MaskInternalErrors, ReportingParserCache
 from booking_api.ratelimit import RateLimitGate
+from booking_api.read_only import QueriesNeverWrite
 from booking_api.settings import QueryLimits
+from booking_api.text_guard import StorableText
 from resolvers import Mutation, Query, Subscription
 from schema.scalars import SCALARS
 
@@ -99,16 +100,22 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
-            # Token limit first: it sets the parser's option before the (cached) parse.
+            # First, so that it sees every stage's errors (extensions' hooks nest in this order).
+            ErrorCodes,
+            # The token limit before the cache: it sets the parser's option for the parse.
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-            lambda: ParserCache(maxsize=512),
+            lambda: ReportingParserCache(maxsize=512),
             lambda: AddValidationRules(size_rules),
             lambda: ValidationCache(maxsize=512),
             lambda: CostLimit(limits.max_cost),
             AuthGate,
+            QueriesNeverWrite,
+            StorableText,
             RateLimitGate,
             # Never show a client the text of an internal exception.
-            lambda: MaskErrors(should_mask_error=is_unexpected, error_message="Internal error."),
+            lambda: MaskInternalErrors(
+                should_mask_error=is_unexpected, error_message="Internal error."
+            ),
         ],
         timeout_seconds=limits.timeout_seconds,
     )

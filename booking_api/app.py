@@ -73,6 +73,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.secret = settings.jwt_secret()
         self.cipher = settings.cipher()
         self.rate_limiter = RateLimiter(settings.rate_limits)
+        self.require_exp = not settings.auth_allow_tokens_without_exp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -126,7 +127,7 @@ class GraphQLApp(GraphQL[Context, None]):
         if isinstance(request, Request):
             try:
                 context.identity = identity_from_header(
-                    self.secret, request.headers.get("authorization")
+                    self.secret, request.headers.get("authorization"), require_exp=self.require_exp
                 )
             except AuthError as error:
                 context.auth_error = str(error)
@@ -138,7 +139,9 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         try:
             context.identity = identity_from_header(
-                self.secret, header if isinstance(header, str) else None
+                self.secret,
+                header if isinstance(header, str) else None,
+                require_exp=self.require_exp,
             )
         except AuthError as error:
             raise ConnectionRejectionError(

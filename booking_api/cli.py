@@ -60,6 +60,17 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print(f"migrated to {args.revision}")
 
 
+def _lifetime(text: str) -> float:
+    """A token's lifetime in hours: every token expires, within ten years."""
+    try:
+        hours = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
+    if not 0 < hours <= 24 * 365 * 10:
+        raise argparse.ArgumentTypeError("give more than 0 and at most 87600 hours")
+    return hours
+
+
 def cmd_token(args: argparse.Namespace) -> None:
     from booking_api.auth import mint_token
 
@@ -224,7 +235,7 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True, help="user id (the token's sub claim)")
     token.add_argument("--name", help="display name claim")
     token.add_argument("--email", help="email claim")
-    token.add_argument("--hours", type=float, default=24 * 30, help="lifetime in hours (720)")
+    token.add_argument("--hours", type=_lifetime, default=24 * 30, help="lifetime in hours (720)")
     token.set_defaults(func=cmd_token)
 
     export = commands.add_parser("export-schema", help="write the served SDL")

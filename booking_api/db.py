@@ -6,6 +6,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy import func
@@ -23,6 +24,13 @@ PUBLISHED = "published"  # session.info key: messages to publish once the transa
 WAKE_RELAY = "wake_relay"  # session.info key: outbox rows were written
 # NOTIFY is transactional: relays listening here hear of new work the moment it commits.
 OUTBOX_CHANNEL = "booking_outbox"
+# True while a GraphQL query runs (booking_api.read_only): queries never write, so a unit of work
+# opened then is a bug, refused rather than committed.
+READ_ONLY: ContextVar[bool] = ContextVar("read_only", default=False)
+
+
+class WriteInQuery(RuntimeError):
+    """A query tried to open a unit of work."""
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -93,6 +101,8 @@ class Database:
 
         Messages the work queued (`queue_message`) are published only after the commit, so a
         rolled-back change tells nobody anything."""
+        if READ_ONLY.get():
+            raise WriteInQuery("A query may not write: only mutations open a unit of work")
         async with self.sessions() as session:
             async with session.begin():
                 yield session

@@ -35,6 +35,15 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _flag(env: dict[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
 def _stripe(env: dict[str, str], public_base_url: str) -> StripeSettings | None:
     key = env.get("STRIPE_SECRET_KEY") or None
     if key is None:
@@ -295,6 +304,8 @@ class Settings:
     auth_jwt_secret: str | None = None
     # Fernet keys for secrets at rest: the first encrypts, all decrypt. None: embedded mode.
     data_encryption_keys: tuple[str, ...] | None = None
+    # Local development only: accept bearer tokens that never expire (no `exp` claim).
+    auth_allow_tokens_without_exp: bool = False
     public_base_url: str = "http://127.0.0.1:8000"
     # The guest's manage link in emails: the platform's page that takes the manage token.
     manage_url: str = "http://127.0.0.1:8000/manage?token={token}"
@@ -344,6 +355,7 @@ class Settings:
             data_dir=Path(env.get("BOOKING_DATA_DIR") or ".data").expanduser().resolve(),
             auth_jwt_secret=secret,
             data_encryption_keys=keys,
+            auth_allow_tokens_without_exp=_flag(env, "AUTH_ALLOW_TOKENS_WITHOUT_EXP"),
             public_base_url=public_base_url,
             manage_url=_manage_url(env, public_base_url),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),

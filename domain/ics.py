@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,11 +18,13 @@ from booking_api.db import Database
 from domain.errors import NotFound
 from domain.people import tutor_of_user
 from models import Booking, Service, Student, Tutor
+from models.people import new_feed_token
 
 PRODID = "-//booking-api//bookings//EN"
 # A feed shows what is coming and the last month, which calendars keep as history.
 FEED_PAST = timedelta(days=30)
 FEED_STATUSES = ("CONFIRMED", "COMPLETED", "NO_SHOW")
+FEED_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what new_feed_token makes (and migration 0008)
 
 
 def signature(secret: str, booking_id: uuid.UUID) -> str:
@@ -32,7 +34,10 @@ def signature(secret: str, booking_id: uuid.UUID) -> str:
 
 
 def valid(secret: str, booking_id: uuid.UUID, given: str) -> bool:
-    return hmac.compare_digest(signature(secret, booking_id), given)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a caller's choice).
+    return hmac.compare_digest(
+        signature(secret, booking_id).encode(), given.encode(errors="replace")
+    )
 
 
 @dataclass(frozen=True)
@@ -96,27 +101,21 @@ def feed_url(public_base_url: str, token: str) -> str:
     return f"{public_base_url}/calendar/{token}.ics"
 
 
-async def feed_token(db: Database, tutor_id: uuid.UUID, rotate: bool = False) -> str:
-    """The tutor's feed secret, made on first use; `rotate` replaces it (old URLs stop)."""
-    async with db.transaction() as session:
-        tutor = await session.get(Tutor, tutor_id, with_for_update=True)
-        assert tutor is not None
-        if tutor.calendar_feed_token is None or rotate:
-            tutor.calendar_feed_token = secrets.token_urlsafe(32)
-            session.add(tutor)
-        return tutor.calendar_feed_token
-
-
 async def rotate_feed(db: Database, user_id: str) -> str:
-    async with db.session() as session:
+    """A new secret for the tutor's feed: the old URL stops at once."""
+    async with db.transaction() as session:
         tutor = await tutor_of_user(session, user_id)
-    if tutor is None:
-        raise NotFound("You have no tutor profile: create one first")
-    return await feed_token(db, tutor.id, rotate=True)
+        if tutor is None:
+            raise NotFound("You have no tutor profile: create one first")
+        tutor.calendar_feed_token = new_feed_token()
+        session.add(tutor)
+        return tutor.calendar_feed_token
 
 
 async def feed(db: Database, token: str, now: datetime) -> bytes | None:
     """The feed behind a secret, or None for an unknown one."""
+    if not FEED_TOKEN.fullmatch(token):
+        return None  # not one we made (and a NUL in it would not even reach the database)
     async with db.session() as session:
         tutor = (
             await session.exec(select(Tutor).where(Tutor.calendar_feed_token == token))

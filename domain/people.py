@@ -19,6 +19,23 @@ from models import Student, Tutor
 MAX_NAME = 200
 MAX_THRESHOLD = 1000
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A signed-in student's id follows from their sub, so the id a query shows before their profile
+# exists is the one it gets when a mutation first needs it. Rows made before keep their ids.
+STUDENT_IDS = uuid.UUID("f3de1b4a-028a-4019-b4e2-6f096268c1fb")
+
+
+def student_id_of(sub: str) -> uuid.UUID:
+    return uuid.uuid5(STUDENT_IDS, sub)
+
+
+def student_from_claims(identity: Identity) -> Student:
+    """The profile a signed-in student has until a mutation stores it, and what it stores."""
+    return Student(
+        id=student_id_of(identity.sub),
+        user_id=identity.sub,
+        display_name=(identity.name or identity.sub)[:MAX_NAME],
+        email=(identity.email or "")[:320],
+    )
 
 
 def clean_name(value: str, field: str) -> str:
@@ -37,6 +54,14 @@ def clean_email(value: str, field: str) -> str:
     return email
 
 
+def claimed_email(identity: Identity) -> str | None:
+    """The token's email claim when it is a usable address (a bad claim is not the user's doing)."""
+    try:
+        return clean_email(identity.email, "email") if identity.email else None
+    except InvalidInput:
+        return None
+
+
 async def tutor_of_user(session: AsyncSession, user_id: str) -> Tutor | None:
     return (await session.exec(select(Tutor).where(Tutor.user_id == user_id))).first()
 
@@ -45,7 +70,8 @@ async def create_tutor_profile(
     db: Database, identity: Identity, display_name: str, time_zone: str, email: str | None = None
 ) -> Tutor:
     name = clean_name(display_name, "input.displayName")
-    address = clean_email(email, "input.email") if email is not None else None
+    # Without one given, booking emails go to the address the sign-in vouches for.
+    address = clean_email(email, "input.email") if email is not None else claimed_email(identity)
     try:
         async with db.transaction() as session:
             if await tutor_of_user(session, identity.sub) is not None:
@@ -94,9 +120,19 @@ async def update_tutor_profile(db: Database, identity: Identity, changes: TutorC
 
 
 async def ensure_student(db: Database, identity: Identity) -> Student:
-    """The signed-in user's student profile, made from the token's claims on first use."""
+    """The signed-in user's student profile, stored from the token's claims if it is not yet."""
     async with db.transaction() as session:
         return await student_of_user(session, identity)
+
+
+async def viewer_student(db: Database, identity: Identity) -> Student:
+    """The signed-in user's student profile, read only: before any mutation stored it, the one
+    the token's claims describe, with the id it will be stored under. Queries never write."""
+    async with db.session() as session:
+        stored = (
+            await session.exec(select(Student).where(Student.user_id == identity.sub))
+        ).first()
+    return stored or student_from_claims(identity)
 
 
 async def student_of_user(session: AsyncSession, identity: Identity, lock: bool = False) -> Student:
@@ -107,15 +143,17 @@ async def student_of_user(session: AsyncSession, identity: Identity, lock: bool 
     existing = (await session.exec(query)).first()
     if existing is not None:
         return existing
+    claimed = student_from_claims(identity)
     await session.exec(
         insert(Student)
         .values(
-            id=uuid.uuid4(),
-            user_id=identity.sub,
-            display_name=(identity.name or identity.sub)[:MAX_NAME],
-            email=(identity.email or "")[:320],
+            id=claimed.id,
+            user_id=claimed.user_id,
+            display_name=claimed.display_name,
+            email=claimed.email,
         )
-        .on_conflict_do_nothing(index_elements=["user_id"])
+        # Any conflict: a concurrent first use stored the same row (same user_id, same id).
+        .on_conflict_do_nothing()
     )
     return (await session.exec(query)).one()
 
@@ -138,6 +176,9 @@ async def visible_student(
         return None
     async with db.session() as session:
         student = await session.get(Student, student_id)
+    if student is None and student_id == student_id_of(identity.sub):
+        student = await viewer_student(db, identity)  # not stored yet, or stored under an old id
+        return student if student.id == student_id else None
     if student is None or student.user_id != identity.sub:
         return None
     return student

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, id_field
+
+
+def new_feed_token() -> str:
+    """A calendar feed secret: made with the tutor, so reading the feed URL never writes."""
+    return secrets.token_urlsafe(32)
 
 
 class Tutor(SQLModel, table=True):
@@ -22,7 +28,7 @@ class Tutor(SQLModel, table=True):
     # A student's package at or below this balance gets a low-balance email.
     low_balance_threshold: int = 2
     # The secret in the tutor's calendar feed URL; rotating it cuts off old subscribers.
-    calendar_feed_token: str | None = Field(default=None, max_length=64, unique=True)
+    calendar_feed_token: str = Field(default_factory=new_feed_token, max_length=64, unique=True)
     created_at: datetime = created_at_field()
 
 

@@ -9,7 +9,7 @@ from graphql import GraphQLError
 
 from booking_api.context import forbidden
 from domain.errors import Forbidden, InvalidInput, NotFound, UserError
-from schema.errors import user_error
+from schema.errors import bad_user_input, user_error
 
 T = TypeVar("T")
 
@@ -30,9 +30,7 @@ async def query(work: Awaitable[T]) -> T:
     try:
         return await work
     except InvalidInput as error:
-        raise GraphQLError(
-            error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field}
-        ) from None
+        raise bad_user_input(error.message, error.field) from None
     except NotFound as error:
         raise GraphQLError(error.message, extensions={"code": "NOT_FOUND"}) from None
     except Forbidden as error:

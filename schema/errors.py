@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import strawberry
+from graphql import GraphQLError
 
 from booking_api.cost import AtMost
 from domain import errors
@@ -92,6 +93,11 @@ class SlotUnavailable(UserError):
         description="A few free slots near the one asked for.",
         extensions=[AtMost(ALTERNATIVES)],
     )
+
+
+def bad_user_input(message: str, field: str | None) -> GraphQLError:
+    """What a user can fix, where the field has no result union: a top-level error."""
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "field": field})
 
 
 def user_error(error: errors.UserError) -> UserError:

@@ -69,12 +69,10 @@ class Tutor(Node):
         "Apple or Outlook to subscribe to (use webcal:// in place of https://). The tutor's "
         "own; null for others. rotateCalendarFeed replaces it."
     )
-    async def calendar_feed_url(self, info: Info[Context, None]) -> str | None:
+    def calendar_feed_url(self, info: Info[Context, None]) -> str | None:
         if not self._own(info):
             return None
-        # Made (in a write) only the first time it is asked for.
-        token = self.row.calendar_feed_token or await ics.feed_token(info.context.db, self.pk)
-        return ics.feed_url(info.context.settings.public_base_url, token)
+        return ics.feed_url(info.context.settings.public_base_url, self.row.calendar_feed_token)
 
     @strawberry.field(extensions=[AtMost(100)])
     async def services(
@@ -155,7 +153,7 @@ class Viewer:
     async def student(self, info: Info[Context, None]) -> Student | None:
         if self.identity is None:
             return None
-        return Student.from_row(await people.ensure_student(info.context.db, self.identity))
+        return Student.from_row(await people.viewer_student(info.context.db, self.identity))
 
     @strawberry.field(
         description="The viewer's own packages, as a student.", extensions=[AtMost(100)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import NewType
 from zoneinfo import available_timezones
@@ -27,6 +27,26 @@ def parse_time_zone(value: object) -> TimeZone:
     return TimeZone(value)
 
 
+# Dates the service takes: any booking's, and far enough inside datetime's years 1-9999 that a
+# zone offset or a day's arithmetic never overflows (9999-12-31T23:59-14:00 does).
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+_EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
+_AFTER_LAST = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)
+_OUT_OF_RANGE = f"is out of range: give one in the years {FIRST_YEAR} to {LAST_YEAR}"
+
+
+def parse_date(value: object) -> date:
+    if not isinstance(value, str):
+        raise ValueError("Date must be an ISO-8601 string")
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO-8601 date such as 2026-03-09") from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise ValueError(f"{value!r} {_OUT_OF_RANGE}")
+    return parsed
+
+
 def parse_datetime(value: object) -> datetime:
     if not isinstance(value, str):
         raise ValueError("DateTime must be an ISO-8601 string")
@@ -38,6 +58,9 @@ def parse_datetime(value: object) -> datetime:
         raise ValueError(
             f"{value!r} has no UTC offset: write it as 2026-03-09T09:00:00-04:00 or ...Z"
         )
+    # Compared as instants (no conversion that could overflow) and in the writer's own zone.
+    if not (_EARLIEST <= parsed < _AFTER_LAST and FIRST_YEAR <= parsed.year <= LAST_YEAR):
+        raise ValueError(f"{value!r} {_OUT_OF_RANGE}")
     return parsed
 
 
@@ -56,8 +79,17 @@ SCALARS: dict[object, ScalarDefinition] = {
     ),
     datetime: strawberry.scalar(
         name="DateTime",
-        description="An ISO-8601 instant with its UTC offset: 2026-03-09T09:00:00-04:00.",
+        description=(
+            "An ISO-8601 instant with its UTC offset: 2026-03-09T09:00:00-04:00. "
+            f"Years {FIRST_YEAR} to {LAST_YEAR}."
+        ),
         serialize=serialize_datetime,
         parse_value=parse_datetime,
+    ),
+    date: strawberry.scalar(
+        name="Date",
+        description=f"An ISO-8601 calendar date: 2026-03-09. Years {FIRST_YEAR} to {LAST_YEAR}.",
+        serialize=date.isoformat,
+        parse_value=parse_date,
     ),
 }

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from booking_api.auth import decode_token
 from booking_api.db import Database
+from domain.people import ensure_student
 from domain.slots import occupied
 from models import Booking, Student
-from schema.node import decode_id
-from tests.support import GraphQLClient, token
+from schema.node import decode_id, encode_id
+from tests.support import TEST_SECRET, GraphQLClient, token
 
 WEEKDAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
 
@@ -126,3 +128,11 @@ async def add_booking(
         )
         session.add(booking)
     return booking.id
+
+
+async def stored_student(db: Database, who: str) -> str:
+    """A signed-in student's global id, their profile stored as their first booking stores it:
+    a tutor grants to, enrolls or books for stored students only, and queries store nothing.
+    (No mutation stores just a profile yet; contract version 2's updateStudentProfile will.)"""
+    row = await ensure_student(db, decode_token(TEST_SECRET, who))
+    return str(encode_id("Student", row.id))

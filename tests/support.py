@@ -6,6 +6,8 @@ import asyncio
 import os
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +15,9 @@ from typing import Any
 
 import asyncpg
 import httpx
+from httpx_ws import AsyncWebSocketSession, aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
+from starlette.types import ASGIApp
 
 from booking_api.auth import mint_token
 from booking_api.db import start_embedded, with_database
@@ -121,3 +126,14 @@ class GraphQLClient:
         assert body.get("errors"), body
         error: dict[str, Any] = body["errors"][0]
         return error
+
+
+@asynccontextmanager
+async def websocket(app: ASGIApp) -> AsyncIterator[AsyncWebSocketSession]:
+    """A graphql-transport-ws connection to the app in process (no server, no port)."""
+    transport = ASGIWebSocketTransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        session: AsyncWebSocketSession
+        protocols = ["graphql-transport-ws"]
+        async with aconnect_ws("/graphql", client, subprotocols=protocols) as session:
+            yield session

@@ -23,12 +23,12 @@ from domain import outbox
 from models import Booking, BookingHistory, OutboxJob
 from tests.background_support import Background
 from tests.booking_support import CANCEL, RESCHEDULE, at, book, monday
-from tests.factories import Tutor, make_tutor, pk, weekly
+from tests.factories import Tutor, make_tutor, pk, stored_student, weekly
 from tests.processes import free_port
 from tests.smtp_server import Inbox
 from tests.stripe_server import FakeStripe
 from tests.support import CLOCK, GraphQLClient, token
-from tests.test_packages_api import grant, student_id
+from tests.test_packages_api import grant
 from workers.jobs import Runner
 from workers.relay import Relay
 
@@ -219,10 +219,10 @@ async def test_reminders_can_be_switched_off_per_booking(
 
 
 async def test_low_balance_and_expiry_notices_for_packages(
-    gql: GraphQLClient, background: Background, inbox: Inbox
+    gql: GraphQLClient, background: Background, inbox: Inbox, db: Database
 ) -> None:
     ada, service, sam = await setup(gql)
-    sam_id = await student_id(gql, sam)
+    sam_id = await stored_student(db, sam)
     expires = CLOCK() + timedelta(days=20)
     granted = await grant(
         gql,

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from booking_api.db import Database
 from schema.node import encode_id
 from tests.booking_support import (
     ATTENDANCE,
@@ -19,7 +20,7 @@ from tests.booking_support import (
     book,
     monday,
 )
-from tests.factories import Tutor, make_tutor, weekly
+from tests.factories import Tutor, make_tutor, stored_student, weekly
 from tests.support import GraphQLClient, token
 
 # On the awkward days CI picks too (tests/calendar_days.py).
@@ -189,11 +190,11 @@ async def test_idempotency(gql: GraphQLClient) -> None:
     assert await free_starts(gql, service["id"], day) == ["09:00", "12:00"]
 
 
-async def test_guest_booking_and_its_token(gql: GraphQLClient) -> None:
+async def test_guest_booking_and_its_token(gql: GraphQLClient, db: Database) -> None:
     ada, service = await setup(gql)
     day = monday()
     # An account with the guest's email exists: the guest booking must not reach it.
-    await gql("{ viewer { student { id } } }", token=token("gina", email="gina@example.com"))
+    await stored_student(db, token("gina", email="gina@example.com"))
     guest = {"name": "Gina", "email": "gina@example.com", "phone": "+1 555 0100"}
     made = await book(
         gql, None, serviceId=service["id"], tutorId=ada.id, start=at(day, 10), guest=guest
@@ -239,13 +240,11 @@ async def test_guest_booking_and_its_token(gql: GraphQLClient) -> None:
     assert cancelled["refund"] == {"kind": "NONE", "amount": 0}
 
 
-async def test_tutor_books_for_a_student_outside_hours(gql: GraphQLClient) -> None:
+async def test_tutor_books_for_a_student_outside_hours(gql: GraphQLClient, db: Database) -> None:
     ada, service = await setup(gql, minimumNoticeMinutes=60 * 24 * 30)
     day = monday()
     sam_token = token("sam")
-    sam_id = (await gql("{ viewer { student { id } } }", token=sam_token))["viewer"]["student"][
-        "id"
-    ]
+    sam_id = await stored_student(db, sam_token)
     evening = await book(
         gql, ada.token, serviceId=service["id"], tutorId=ada.id, start=at(day, 19), studentId=sam_id
     )
@@ -262,7 +261,7 @@ async def test_tutor_books_for_a_student_outside_hours(gql: GraphQLClient) -> No
     )
     assert again["__typename"] in ("SlotUnavailable", "StudentBusy")
     kim = token("kim")
-    kim_id = (await gql("{ viewer { student { id } } }", token=kim))["viewer"]["student"]["id"]
+    kim_id = await stored_student(db, kim)
     clash = await book(
         gql,
         ada.token,
@@ -350,7 +349,7 @@ async def test_reschedule_rules(gql: GraphQLClient) -> None:
     assert (await move(ada.token, 12))["policy"] == "INVALID_TRANSITION"
 
 
-async def test_cancel_and_attendance(gql: GraphQLClient) -> None:
+async def test_cancel_and_attendance(gql: GraphQLClient, db: Database) -> None:
     ada, service = await setup(gql, cancellationNoticeHours=24 * 365)
     day = monday()
     sam = token("sam")
@@ -371,7 +370,7 @@ async def test_cancel_and_attendance(gql: GraphQLClient) -> None:
     twice = (await gql(CANCEL, {"input": {"bookingId": booking_id}}, sam))["cancelBooking"]
     assert twice["policy"] == "INVALID_TRANSITION"
 
-    sam_id = (await gql("{ viewer { student { id } } }", token=sam))["viewer"]["student"]["id"]
+    sam_id = await stored_student(db, sam)
     past = await book(
         gql,
         ada.token,
@@ -400,11 +399,11 @@ async def test_cancel_and_attendance(gql: GraphQLClient) -> None:
     assert (await mark(ada.token, past, "COMPLETED"))["policy"] == "INVALID_TRANSITION"
 
 
-async def test_attendance_flag_only_for_their_tutors(gql: GraphQLClient) -> None:
+async def test_attendance_flag_only_for_their_tutors(gql: GraphQLClient, db: Database) -> None:
     ada, service = await setup(gql)
     bob = await make_tutor(gql, "bob")
     sam = token("sam")
-    sam_id = (await gql("{ viewer { student { id } } }", token=sam))["viewer"]["student"]["id"]
+    sam_id = await stored_student(db, sam)
     query = "query($id: ID!) { booking(id: $id) { student { attendanceFlagged } } }"
     ids = []
     for week in (1, 2, 3):

@@ -22,7 +22,7 @@ from booking_api.settings import QueryLimits, Settings
 from tests.factories import make_tutor, weekly
 from tests.live_support import Live
 from tests.processes import base_env, servers
-from tests.support import TEST_SECRET, GraphQLClient, token
+from tests.support import CLOCK, TEST_SECRET, GraphQLClient, token
 
 # The issue's probe: depth 12, well under the token and alias limits, anonymous.
 PROBE = "query{tutor(id:%s){" + "services{id tutors{id " * 5 + "id" + "}}" * 5 + "}}"
@@ -135,7 +135,7 @@ SLOTS = """availableSlots(input: {serviceId: $service, from: $from, to: $to, tim
 async def five_minute_grid(gql: GraphQLClient, hours: list[dict[str, str]]) -> dict[str, Any]:
     ada = await make_tutor(gql, "ada", rules=hours)
     service = (await ada.service(slotIntervalMinutes=5, bookingWindowDays=365))["service"]
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    start = CLOCK().replace(microsecond=0) + timedelta(days=1)
     return {
         "service": service["id"],
         "from": start.isoformat(),
@@ -173,7 +173,7 @@ async def test_next_available_looks_past_a_full_range_without_expanding_the_whol
     # Open on Mondays only; searching a Tuesday finds next Monday, up to two years ahead.
     ada = await make_tutor(gql, "ada", rules=weekly("00:00", "00:00", ["MONDAY"]))
     service = (await ada.service(slotIntervalMinutes=5, bookingWindowDays=730))["service"]
-    today = datetime.now(UTC).date()
+    today = CLOCK().date()
     tuesday = today + timedelta(days=(1 - today.weekday()) % 7 + 7)
     query = """query($input: SlotSearchInput!) { availableSlots(input: $input) {
       slots { start } nextAvailable { start } } }"""

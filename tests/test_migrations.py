@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 import models  # noqa: F401
 from booking_api.db import Database
 from booking_api.migrate import alembic_config, upgrade
+from domain.ics import FEED_TOKEN
 from tests.support import create_database, drop_database, server_admin_url
 
 
@@ -46,5 +47,37 @@ def test_concurrent_upgrades_apply_once() -> None:
             pool.map(upgrade, [url] * 4)
         head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
         assert asyncio.run(_version(url)) == [head]
+    finally:
+        drop_database(admin, url)
+
+
+async def _tutor_without_a_feed_token(url: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "INSERT INTO tutors (id, user_id, display_name, time_zone, low_balance_threshold, "
+            "created_at) VALUES (gen_random_uuid(), 'old', 'Old', 'UTC', 2, now())"
+        )
+    finally:
+        await connection.close()
+
+
+async def _feed_tokens(url: str) -> list[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        return [r[0] for r in await connection.fetch("SELECT calendar_feed_token FROM tutors")]
+    finally:
+        await connection.close()
+
+
+def test_tutors_made_before_0008_get_a_feed_secret() -> None:
+    admin = server_admin_url()
+    url = create_database(admin, prefix="booking_migrate")
+    try:
+        upgrade(url, "0006")
+        asyncio.run(_tutor_without_a_feed_token(url))
+        upgrade(url)
+        [token] = asyncio.run(_feed_tokens(url))
+        assert FEED_TOKEN.fullmatch(token) and len(token) == 64
     finally:
         drop_database(admin, url)

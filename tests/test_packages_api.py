@@ -13,7 +13,7 @@ import pytest
 from booking_api.db import Database
 from schema.node import encode_id
 from tests.booking_support import CANCEL, RESCHEDULE, at, book, monday
-from tests.factories import Tutor, add_booking, make_tutor, pk, weekly
+from tests.factories import Tutor, add_booking, make_tutor, pk, stored_student, weekly
 from tests.support import CLOCK, GraphQLClient, token
 
 # On the awkward days CI picks too (tests/calendar_days.py).
@@ -39,26 +39,24 @@ BALANCE = """query($id: ID!) { node(id: $id) {
   ... on Package { remaining adjustments { delta } } } }"""
 
 
-async def student_id(gql: GraphQLClient, who: str) -> str:
-    return str((await gql("{ viewer { student { id } } }", token=who))["viewer"]["student"]["id"])
-
-
 async def grant(gql: GraphQLClient, tutor: Tutor, **input: Any) -> dict[str, Any]:
     result: dict[str, Any] = (await gql(GRANT, {"input": input}, tutor.token))["grantPackage"]
     return result
 
 
-async def setup(gql: GraphQLClient, **service: Any) -> tuple[Tutor, dict[str, Any], str, str]:
+async def setup(
+    gql: GraphQLClient, db: Database, **service: Any
+) -> tuple[Tutor, dict[str, Any], str, str]:
     ada = await make_tutor(gql, "ada", "UTC", weekly("00:00", "00:00"))
     service.setdefault("slotIntervalMinutes", 30)
     service.setdefault("durations", [{"minutes": 60}, {"minutes": 30}])
     made = (await ada.service(**service))["service"]
     sam = token("sam")
-    return ada, made, sam, await student_id(gql, sam)
+    return ada, made, sam, await stored_student(db, sam)
 
 
-async def test_grant_adjust_and_the_ledger(gql: GraphQLClient) -> None:
-    ada, _, sam, sam_id = await setup(gql)
+async def test_grant_adjust_and_the_ledger(gql: GraphQLClient, db: Database) -> None:
+    ada, _, sam, sam_id = await setup(gql, db)
     granted = await grant(
         gql,
         ada,
@@ -93,8 +91,8 @@ async def test_grant_adjust_and_the_ledger(gql: GraphQLClient) -> None:
     assert hidden["node"] is None
 
 
-async def test_grant_validation(gql: GraphQLClient) -> None:
-    ada, _, _, sam_id = await setup(gql)
+async def test_grant_validation(gql: GraphQLClient, db: Database) -> None:
+    ada, _, _, sam_id = await setup(gql, db)
     base = {"studentId": sam_id, "unit": "SESSIONS", "total": 5}
     assert (await grant(gql, ada, **{**base, "total": 0}))["field"] == "input.total"
     assert (await grant(gql, ada, **{**base, "unit": "MINUTES", "sessionDurationMinutes": 60}))[
@@ -109,8 +107,8 @@ async def test_grant_validation(gql: GraphQLClient) -> None:
     ] == "NotFound"
 
 
-async def test_redeem_at_booking_and_refund_on_cancel(gql: GraphQLClient) -> None:
-    ada, service, sam, sam_id = await setup(gql, cancellationNoticeHours=48)
+async def test_redeem_at_booking_and_refund_on_cancel(gql: GraphQLClient, db: Database) -> None:
+    ada, service, sam, sam_id = await setup(gql, db, cancellationNoticeHours=48)
     sessions = (
         await grant(gql, ada, studentId=sam_id, unit="SESSIONS", total=2, sessionDurationMinutes=60)
     )["package"]
@@ -184,8 +182,8 @@ async def test_redeem_at_booking_and_refund_on_cancel(gql: GraphQLClient) -> Non
     assert await remaining(sessions["id"]) == 1
 
 
-async def test_every_reason_a_package_is_unusable(gql: GraphQLClient) -> None:
-    ada, service, sam, sam_id = await setup(gql)
+async def test_every_reason_a_package_is_unusable(gql: GraphQLClient, db: Database) -> None:
+    ada, service, sam, sam_id = await setup(gql, db)
     bob = await make_tutor(gql, "bob", "UTC", weekly("00:00", "00:00"))
     bobs = (await bob.service(slotIntervalMinutes=30))["service"]
     day = monday(2)
@@ -223,8 +221,8 @@ async def test_every_reason_a_package_is_unusable(gql: GraphQLClient) -> None:
     assert await reason(start=at(day, 8)) == "INSUFFICIENT_BALANCE"
 
 
-async def test_fifty_concurrent_redemptions_of_one_credit(gql: GraphQLClient) -> None:
-    ada, service, sam, sam_id = await setup(gql)
+async def test_fifty_concurrent_redemptions_of_one_credit(gql: GraphQLClient, db: Database) -> None:
+    ada, service, sam, sam_id = await setup(gql, db)
     package = (await grant(gql, ada, studentId=sam_id, unit="SESSIONS", total=1))["package"]
     day = monday(3)
 
@@ -247,8 +245,8 @@ async def test_fifty_concurrent_redemptions_of_one_credit(gql: GraphQLClient) ->
     assert [a["delta"] for a in found["node"]["adjustments"]] == [1, -1]
 
 
-async def test_ledger_always_sums_to_remaining(gql: GraphQLClient) -> None:
-    ada, service, sam, sam_id = await setup(gql, cancellationNoticeHours=1)
+async def test_ledger_always_sums_to_remaining(gql: GraphQLClient, db: Database) -> None:
+    ada, service, sam, sam_id = await setup(gql, db, cancellationNoticeHours=1)
     package = (await grant(gql, ada, studentId=sam_id, unit="MINUTES", total=600))["package"]
     rng = random.Random(20261121)
     booked: list[str] = []
@@ -290,7 +288,7 @@ async def test_ledger_always_sums_to_remaining(gql: GraphQLClient) -> None:
 
 
 async def test_redeem_a_booking_waiting_for_payment(gql: GraphQLClient, db: Database) -> None:
-    ada, service, sam, sam_id = await setup(gql)
+    ada, service, sam, sam_id = await setup(gql, db)
     package = (await grant(gql, ada, studentId=sam_id, unit="SESSIONS", total=3))["package"]
     day = monday(2)
     pending = await add_booking(
@@ -324,8 +322,8 @@ async def test_redeem_a_booking_waiting_for_payment(gql: GraphQLClient, db: Data
     assert other["__typename"] == "NotFound"
 
 
-async def test_enrollment_and_required_packages(gql: GraphQLClient) -> None:
-    ada, course, sam, sam_id = await setup(gql, enrollmentRequired=True, requiresPackage=True)
+async def test_enrollment_and_required_packages(gql: GraphQLClient, db: Database) -> None:
+    ada, course, sam, sam_id = await setup(gql, db, enrollmentRequired=True, requiresPackage=True)
     day = monday(2)
     assert (await book(gql, sam, serviceId=course["id"], tutorId=ada.id, start=at(day, 10)))[
         "reason"

@@ -23,10 +23,10 @@ from domain.stripe import Cards
 from models import Booking, Payment, PaymentRefund, StripeEvent
 from tests.background_support import Background
 from tests.booking_support import CANCEL, ERRORS, RESCHEDULE, at, book, monday
-from tests.factories import Tutor, make_tutor, pk, weekly
+from tests.factories import Tutor, make_tutor, pk, stored_student, weekly
 from tests.stripe_server import FakeStripe, signed
 from tests.support import CLOCK, GraphQLClient, token
-from tests.test_packages_api import REDEEM, grant, student_id
+from tests.test_packages_api import REDEEM, grant
 from tests.test_slots_api import search
 
 # On the awkward days CI picks too (tests/calendar_days.py).
@@ -372,7 +372,7 @@ async def test_cancelling_before_paying_closes_the_checkout_and_refunds_a_paymen
 
 
 async def test_package_credit_pays_a_booking_waiting_for_a_card(
-    card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe
+    card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe, db: Database
 ) -> None:
     ada, service, sam = await setup(card_gql)
     held = (
@@ -380,7 +380,7 @@ async def test_package_credit_pays_a_booking_waiting_for_a_card(
     )["booking"]
     package = (
         await grant(
-            card_gql, ada, studentId=await student_id(card_gql, sam), unit="SESSIONS", total=1
+            card_gql, ada, studentId=await stored_student(db, sam), unit="SESSIONS", total=1
         )
     )["package"]
     redeemed = await card_gql(
@@ -418,10 +418,10 @@ async def test_when_stripe_cannot_be_reached_nothing_is_booked(
 
 
 async def test_tutor_bookings_of_priced_lengths_are_confirmed_at_once(
-    card_gql: GraphQLClient, stripe_fake: FakeStripe
+    card_gql: GraphQLClient, stripe_fake: FakeStripe, db: Database
 ) -> None:
     ada, service, sam = await setup(card_gql)
-    sam_id = await student_id(card_gql, sam)
+    sam_id = await stored_student(db, sam)
     made = await reserve(
         card_gql,
         ada.token,
@@ -459,6 +459,7 @@ async def test_package_templates_granted_and_bought_by_card(
     card_http: httpx.AsyncClient,
     stripe_fake: FakeStripe,
     gql: GraphQLClient,
+    db: Database,
 ) -> None:
     ada, _, sam = await setup(card_gql)
 
@@ -499,7 +500,7 @@ async def test_package_templates_granted_and_bought_by_card(
     assert [t["name"] for t in offered] == ["Eight lessons", "Trial minutes"]
 
     # A tutor grants from a template: its credit, and an expiry counted from today.
-    sam_id = await student_id(card_gql, sam)
+    sam_id = await stored_student(db, sam)
     granted = (
         await card_gql(
             GRANT_FROM, {"input": {"templateId": trial["id"], "studentId": sam_id}}, ada.token

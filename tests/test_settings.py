@@ -189,3 +189,15 @@ def test_background_work_settings_are_read() -> None:
     assert settings.google.api_base == "https://www.googleapis.com/calendar/v3"
     assert settings.manage_url == "http://127.0.0.1:8000/manage?token={token}"
     assert Settings.from_env({}).broker_url is None and Settings.from_env({}).smtp is None
+
+
+def test_tokens_without_exp_are_refused_unless_allowed() -> None:
+    assert Settings.from_env({}).auth_allow_tokens_without_exp is False
+    allowed = Settings.from_env({"AUTH_ALLOW_TOKENS_WITHOUT_EXP": "true"})
+    assert allowed.auth_allow_tokens_without_exp is True
+    assert (
+        Settings.from_env({"AUTH_ALLOW_TOKENS_WITHOUT_EXP": "0"}).auth_allow_tokens_without_exp
+        is False
+    )
+    with pytest.raises(SettingsError, match="AUTH_ALLOW_TOKENS_WITHOUT_EXP"):
+        Settings.from_env({"AUTH_ALLOW_TOKENS_WITHOUT_EXP": "sometimes"})

@@ -1,0 +1,23 @@
+"""Queries never write: a GET is cacheable, prefetchable and can be forged from another site.
+
+This extension marks a query's execution read-only, so that any unit of work it opens
+(`Database.transaction`) fails loudly as a bug instead of committing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from booking_api.db import READ_ONLY
+
+
+class QueriesNeverWrite(SchemaExtension):
+    def on_execute(self) -> Iterator[None]:
+        # Tasks the execution starts (fields, DataLoader batches) copy the variable.
+        token = READ_ONLY.set(self.execution_context.operation_type is OperationType.QUERY)
+        try:
+            yield
+        finally:
+            READ_ONLY.reset(token)
