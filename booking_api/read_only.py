@@ -5,6 +5,7 @@ This extension marks a query's execution read-only, so that any unit of work it 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from strawberry.extensions import SchemaExtension
@@ -20,4 +21,8 @@ class QueriesNeverWrite(SchemaExtension):
         try:
             yield
         finally:
-            READ_ONLY.reset(token)
+            # When a later extension refuses the operation before it runs (a rate limit), this
+            # generator is never resumed and is closed by the collector, in another context:
+            # the flag then simply ends with the request's own task.
+            with contextlib.suppress(ValueError):
+                READ_ONLY.reset(token)
