@@ -293,8 +293,9 @@ def create_app() -> Starlette:
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level)
     url = server_url(settings)
-    db = Database(create_engine(url, settings.db_pool_size))
     hub = Hub(backend_for(settings.broadcast_url, lambda: url))
+    # Nothing commits before the hub connects (lifespan) nor after it disconnects.
+    db = Database(create_engine(url, settings.db_pool_size), publish=hub.publish_all)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -307,13 +308,11 @@ def create_app() -> Starlette:
         gc.freeze()
         gc.set_threshold(10_000, 20, 20)
         await hub.connect()
-        db.publish = hub.publish_all
         async with contextlib.AsyncExitStack() as stack:
             if settings.broker_url is None:
                 # No broker: this process runs background work itself (workers.service).
                 await stack.enter_async_context(in_process(settings, db))
             yield
-        db.publish = None
         await hub.disconnect()
         await db.engine.dispose()
 

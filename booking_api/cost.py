@@ -166,7 +166,8 @@ class _Pricing:
         items = 1
         if is_list(definition.type):
             bound = bound_of(definition)
-            assert bound is not None, f"{parent.name}.{name} has no bound"
+            if bound is None:  # every list field declares one (tests/test_cost.py)
+                raise TypeError(f"{parent.name}.{name} has no bound")
             items = bound.maximum
             if isinstance(bound, PageOf) and page is not None:
                 items = max(0, min(page, bound.maximum))

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import func
 from sqlalchemy.engine import make_url
@@ -19,9 +20,10 @@ from booking_api.settings import Settings
 
 log = logging.getLogger("booking_api.db")
 
+V = TypeVar("V")
+
 Messages = list[tuple[str, str]]
-PUBLISHED = "published"  # session.info key: messages to publish once the transaction commits
-WAKE_RELAY = "wake_relay"  # session.info key: outbox rows were written
+Publish = Callable[[Messages], Awaitable[None]]
 # NOTIFY is transactional: relays listening here hear of new work the moment it commits.
 OUTBOX_CHANNEL = "booking_outbox"
 # True while a GraphQL query runs (booking_api.read_only): queries never write, so a unit of work
@@ -31,6 +33,18 @@ READ_ONLY: ContextVar[bool] = ContextVar("read_only", default=False)
 
 class WriteInQuery(RuntimeError):
     """A query tried to open a unit of work."""
+
+
+class Missing(RuntimeError):
+    """Something the stored data's own rules guarantee is not there: a bug, not the caller's."""
+
+
+def present(value: V | None, what: str) -> V:
+    """`value`, which the data guarantees (a foreign key, a row locked a moment ago): checked
+    with an explicit raise, since `python -O` removes asserts."""
+    if value is None:
+        raise Missing(f"{what} is missing")
+    return value
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -75,14 +89,35 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     )
 
 
-class Database:
-    """The engine plus a session factory; services open one short session per unit of work."""
+class UnitOfWork(AsyncSession):
+    """The session of one `Database.transaction()`: its rows, and what to do once they are
+    committed (nothing of it when they are rolled back)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.messages: Messages = []
+        self.wakes_relay = False
+
+    def publish_after_commit(self, channel: str, message: str) -> None:
+        """A live update, told to subscribers only once the change it announces has committed."""
+        self.messages.append((channel, message))
+
+    def wake_relay_on_commit(self) -> None:
+        """Outbox rows were written: relays hear of them the moment they commit."""
+        self.wakes_relay = True
+
+
+class Database:
+    """The engine plus session factories; services open one short session per unit of work.
+
+    `publish` sends committed live updates to subscribers (the app's pub/sub hub); None: this
+    process publishes nothing (the CLI, tests that do not listen)."""
+
+    def __init__(self, engine: AsyncEngine, publish: Publish | None = None) -> None:
         self.engine = engine
+        self.publish: Final = publish  # never reassigned: a Database is built complete
         self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-        # Live updates: set by the app once its pub/sub hub is connected.
-        self.publish: Callable[[Messages], Awaitable[None]] | None = None
+        self.units = async_sessionmaker(engine, class_=UnitOfWork, expire_on_commit=False)
 
     @property
     def plain_url(self) -> str:
@@ -96,25 +131,19 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
         """A unit of work: committed when the block ends, rolled back if it raises.
 
-        Messages the work queued (`queue_message`) are published only after the commit, so a
-        rolled-back change tells nobody anything."""
+        The live updates it queued (`publish_after_commit`) are published only after the
+        commit, so a rolled-back change tells nobody anything."""
         if READ_ONLY.get():
             raise WriteInQuery("A query may not write: only mutations open a unit of work")
-        async with self.sessions() as session:
-            async with session.begin():
-                yield session
-                if session.info.pop(WAKE_RELAY, False):
-                    await session.exec(select(func.pg_notify(OUTBOX_CHANNEL, "")))
-            messages: Messages = session.info.pop(PUBLISHED, [])
-        if messages and self.publish is not None:
+        async with self.units() as unit, unit.begin():
+            yield unit
+            if unit.wakes_relay:  # NOTIFY is transactional: heard once this commits
+                await unit.exec(select(func.pg_notify(OUTBOX_CHANNEL, "")))
+        if unit.messages and self.publish is not None:
             try:
-                await self.publish(messages)
+                await self.publish(unit.messages)
             except Exception:  # at-most-once: the change stands; subscribers refetch
-                log.exception("could not publish %d live update(s)", len(messages))
-
-
-def queue_message(session: AsyncSession, channel: str, message: str) -> None:
-    session.info.setdefault(PUBLISHED, []).append((channel, message))
+                log.exception("could not publish %d live update(s)", len(unit.messages))

@@ -15,6 +15,7 @@ from domain import availability, booking_queries, packages, payments, services
 from domain.services import ServiceInfo
 from models import (
     AvailabilityRule,
+    Booking,
     BookingHistory,
     Package,
     PackageAdjustment,
@@ -81,6 +82,12 @@ class Loaders:
         self.history: DataLoader[uuid.UUID, list[BookingHistory]] = _loader(
             db, booking_queries.history_of, []
         )
+
+        async def bookings(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Booking]:
+            return await booking_queries.visible_bookings(db, identity, ids)
+
+        # Per viewer, like the booking list: a booking the viewer may not see loads as None.
+        self.booking: DataLoader[uuid.UUID, Booking | None] = _loader(db, bookings, None)
 
         async def flags(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool | None]:
             return await booking_queries.attendance_flags(db, identity, ids, clock())

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
-from booking_api.db import Database
+from booking_api.db import Database, present
 from domain import slots as engine
 from domain.bookings import ACTIVE, token_hash
 from domain.errors import InvalidInput
@@ -246,8 +246,7 @@ async def conflicting_bookings(db: Database, override: AvailabilityOverride) -> 
     if override.available:
         return []
     async with db.session() as session:
-        schedule = await session.get(Schedule, override.schedule_id)
-        assert schedule is not None
+        schedule = present(await session.get(Schedule, override.schedule_id), "schedule")
         start, end = engine.local_span(
             override.on_date,
             override.start_time or time(0),

@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
 from booking_api.crypto import Cipher
-from booking_api.db import Database
+from booking_api.db import Database, UnitOfWork, present
 from domain import calendar_sync, events, meetings, notifications, packages
 from domain import slots as engine
 from domain.errors import (
@@ -151,7 +151,7 @@ def _clip(value: str | None) -> str | None:
 
 
 def _record(
-    session: AsyncSession,
+    session: UnitOfWork,
     booking: Booking,
     action: str,
     at: datetime,
@@ -361,8 +361,7 @@ async def _replay(session: AsyncSession, owner: str, request: BookingRequest) ->
     )
     if claimed.first() is not None:
         return None
-    first = await session.get(IdempotencyKey, (owner, key))
-    assert first is not None
+    first = present(await session.get(IdempotencyKey, (owner, key)), "idempotency key")
     if first.request_hash != request.fingerprint():
         raise InvalidInput(
             "This idempotency key was used with different input", "input.idempotencyKey"
@@ -520,13 +519,16 @@ async def create_bookings(
             session.add(package)
             notifications.package_spent(session, package, now)
         if request.idempotency_key is not None:
-            claimed = await session.get(IdempotencyKey, (owner, request.idempotency_key))
-            assert claimed is not None
+            claimed = present(
+                await session.get(IdempotencyKey, (owner, request.idempotency_key)),
+                "idempotency key",
+            )
             claimed.booking_ids = [str(b.id) for b in made]
             session.add(claimed)
-    if payment is not None:
-        assert cards is not None
-        await _open_checkout(db, cards, payment, made, info.row.title, student.email, now)
+    if payment is not None:  # only made with cards (checked above)
+        await _open_checkout(
+            db, present(cards, "card payments"), payment, made, info.row.title, student.email, now
+        )
     return Booked(made, token)
 
 
@@ -584,8 +586,7 @@ async def _open_checkout(
         await cards.open_checkout(db, payment, items, email)
     except CardError:
         async with db.transaction() as session:
-            locked = await lock_payment(session, payment.id)
-            assert locked is not None
+            locked = present(await lock_payment(session, payment.id), "payment")
             await expire_unpaid(session, locked, "FAILED", now, "card payment could not start")
             # A retry with the same idempotency key books afresh.
             await session.exec(
@@ -712,8 +713,7 @@ async def reschedule_booking(
                 "A priced length is chosen when booking: cancel and book again to change it",
                 "input.durationMinutes",
             )
-        tutor = await session.get(Tutor, booking.tutor_id)
-        assert tutor is not None
+        tutor = present(await session.get(Tutor, booking.tutor_id), "booking's tutor")
         desk = await _desk(
             session,
             info,
@@ -751,6 +751,7 @@ async def cancel_booking(
 ) -> Cancelled:
     reason = _clip(reason)
     refund: PaymentRefund | None = None
+    credit = 0
     close_checkout: str | None = None
     async with db.transaction() as session:
         # Freeing time never over-books: the booking's own lock is enough.
@@ -770,8 +771,7 @@ async def cancel_booking(
         session.add(booking)
         _record(session, booking, "CANCELLED", now, caller.actor, reason)
         events.slot_changed(session, "RELEASED", booking)
-        service = await session.get(Service, booking.service_id)
-        assert service is not None
+        service = present(await session.get(Service, booking.service_id), "booking's service")
         # The policy: a tutor's cancellation always refunds; a student's only with enough notice.
         notice = timedelta(hours=service.cancellation_notice_hours)
         refunds = held.as_tutor or now <= booking.start_at - notice
@@ -781,8 +781,7 @@ async def cancel_booking(
         if was == "PENDING_PAYMENT" and payment is not None and payment.status == "OPEN":
             close_checkout = await _unpaid_checkout(session, payment)
         if refunds and booking.package_id is not None and booking.package_credit:
-            package = await packages.lock(session, booking.package_id)
-            assert package is not None
+            package = present(await packages.lock(session, booking.package_id), "package")
             session.add(
                 packages.ledger_line(
                     package,
@@ -795,12 +794,16 @@ async def cancel_booking(
                 )
             )
             session.add(package)
-            return Cancelled(booking, "PACKAGE_CREDIT", booking.package_credit)
-        if refunds and was == "CONFIRMED" and payment is not None and payment.status == "PAID":
+            credit = booking.package_credit
+        elif refunds and was == "CONFIRMED" and payment is not None and payment.status == "PAID":
             refund = _refund(payment, booking, "cancelled")
             session.add(refund)
+    # After the commit, whichever way it was refunded: no return inside the transaction skips
+    # these.
     if cards is not None and close_checkout is not None:
         await cards.expire_checkout(close_checkout)
+    if credit:
+        return Cancelled(booking, "PACKAGE_CREDIT", credit)
     if refund is None:
         return Cancelled(booking, "NONE", 0)
     if cards is not None:
@@ -839,7 +842,7 @@ async def lock_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payment 
 
 
 async def expire_unpaid(
-    session: AsyncSession, payment: Payment, status: str, now: datetime, reason: str
+    session: UnitOfWork, payment: Payment, status: str, now: datetime, reason: str
 ) -> None:
     """An open payment that will not be paid: its bookings waiting for it let their time go."""
     if payment.status != "OPEN":
@@ -883,9 +886,7 @@ async def expire_lapsed_holds(db: Database, now: datetime) -> None:
                 await expire_unpaid(session, payment, "EXPIRED", now, "the hold lapsed unpaid")
 
 
-async def confirm_paid(
-    session: AsyncSession, payment: Payment, now: datetime
-) -> list[PaymentRefund]:
+async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> list[PaymentRefund]:
     """A booking payment has succeeded (the payment row is locked and now PAID).
 
     Bookings still holding their time are confirmed. One whose hold lapsed is confirmed if its
@@ -927,7 +928,7 @@ async def confirm_paid(
     return refunds
 
 
-def _confirm(session: AsyncSession, booking: Booking, now: datetime, reason: str) -> None:
+def _confirm(session: UnitOfWork, booking: Booking, now: datetime, reason: str) -> None:
     booking.status = "CONFIRMED"
     booking.hold_expires_at = None
     session.add(booking)
@@ -939,8 +940,7 @@ async def _still_free(session: AsyncSession, booking: Booking, now: datetime) ->
     if booking.start_at <= now:
         return False
     info = (await services_info(session, [booking.service_id]))[booking.service_id]
-    tutor = await session.get(Tutor, booking.tutor_id)
-    assert tutor is not None
+    tutor = present(await session.get(Tutor, booking.tutor_id), "booking's tutor")
     desk = await _desk(
         session,
         info,

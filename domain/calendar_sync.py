@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
 from booking_api.crypto import Cipher
-from booking_api.db import Database
+from booking_api.db import Database, UnitOfWork
 from booking_api.settings import GoogleSettings
 from domain import ics, outbox
 from domain.errors import InvalidInput, NotFound
@@ -270,7 +270,7 @@ async def connected(db: Database, tutor_id: uuid.UUID) -> str | None:
 # ---------------------------------------------------------------- the job
 
 
-def booking_changed(session: AsyncSession, booking: Booking, action: str, at: datetime) -> None:
+def booking_changed(session: UnitOfWork, booking: Booking, action: str, at: datetime) -> None:
     if action in ("CONFIRMED", "RESCHEDULED", "CANCELLED", "EXPIRED"):
         outbox.add(session, "calendar.sync", {"booking": str(booking.id)}, at)
 

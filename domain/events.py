@@ -1,8 +1,8 @@
 """Live updates: what is published when time or a booking changes, and how it reads back.
 
 Messages are small JSON with ids only (PostgreSQL NOTIFY caps a payload at 8000 bytes): a
-subscriber loads what it may see itself. They are queued on the transaction's session and
-published once it commits (booking_api.db).
+subscriber loads what it may see itself. They are queued on the unit of work and published
+once it commits (booking_api.db).
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from booking_api.db import queue_message
+from booking_api.db import UnitOfWork
 from models import Booking
 
 
@@ -59,7 +57,7 @@ class BookingChange:
 
 
 def slot_changed(
-    session: AsyncSession,
+    session: UnitOfWork,
     kind: str,
     booking: Booking,
     start: datetime | None = None,
@@ -73,9 +71,9 @@ def slot_changed(
         "start": (start or booking.start_at).isoformat(),
         "end": (end or booking.end_at).isoformat(),
     }
-    queue_message(session, slots_channel(booking.tutor_id), json.dumps(message))
+    session.publish_after_commit(slots_channel(booking.tutor_id), json.dumps(message))
 
 
-def booking_changed(session: AsyncSession, booking: Booking, action: str, at: datetime) -> None:
+def booking_changed(session: UnitOfWork, booking: Booking, action: str, at: datetime) -> None:
     message = {"action": action, "booking": str(booking.id), "at": at.isoformat()}
-    queue_message(session, bookings_channel(booking.tutor_id), json.dumps(message))
+    session.publish_after_commit(bookings_channel(booking.tutor_id), json.dumps(message))

@@ -14,7 +14,7 @@ from icalendar import Calendar, Event
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.db import Database
+from booking_api.db import Database, present
 from domain.errors import NotFound
 from domain.people import tutor_of_user
 from models import Booking, Service, Student, Tutor
@@ -54,11 +54,12 @@ async def load(session: AsyncSession, booking_id: uuid.UUID) -> BookingParts | N
     booking = await session.get(Booking, booking_id)
     if booking is None:
         return None
-    service = await session.get(Service, booking.service_id)
-    tutor = await session.get(Tutor, booking.tutor_id)
-    student = await session.get(Student, booking.student_id)
-    assert service is not None and tutor is not None and student is not None
-    return BookingParts(booking, service, tutor, student)
+    return BookingParts(
+        booking,
+        present(await session.get(Service, booking.service_id), "booking's service"),
+        present(await session.get(Tutor, booking.tutor_id), "booking's tutor"),
+        present(await session.get(Student, booking.student_id), "booking's student"),
+    )
 
 
 def _event(parts: BookingParts, now: datetime) -> Event:

@@ -8,8 +8,7 @@ import secrets
 import uuid
 from typing import Any, Protocol
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
+from booking_api.db import UnitOfWork
 from domain import ics, outbox
 from domain.outbox import JobContext
 from models import Booking
@@ -29,12 +28,12 @@ class RoomLinks:
         return self.template.format(room=secrets.token_urlsafe(12))
 
 
-def booking_changed(session: AsyncSession, booking: Booking, action: str, at: Any) -> None:
+def booking_changed(session: UnitOfWork, booking: Booking, action: str, at: Any) -> None:
     if action == "CONFIRMED":
         outbox.add(session, "meeting.link", {"booking": str(booking.id)}, at)
 
 
-async def assign_link(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+async def assign_link(ctx: JobContext, session: UnitOfWork, job: dict[str, Any]) -> None:
     template = ctx.settings.meeting_url_template
     if template is None:
         return

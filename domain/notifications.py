@@ -22,6 +22,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.crypto import Cipher
+from booking_api.db import UnitOfWork, present
 from domain import ics, outbox
 from domain.outbox import JobContext
 from models import Booking, OutboxJob, Package, Service, Student, Tutor
@@ -35,7 +36,7 @@ PARKED_TOKEN_DAYS = 2  # a Checkout Session lasts at most a day: a parked token 
 
 
 def booking_changed(
-    session: AsyncSession,
+    session: UnitOfWork,
     booking: Booking,
     action: str,
     at: datetime,
@@ -70,7 +71,7 @@ def _token_key(booking_id: uuid.UUID) -> str:
 
 
 def park_manage_token(
-    session: AsyncSession, cipher: Cipher, booking: Booking, token: str, now: datetime
+    session: UnitOfWork, cipher: Cipher, booking: Booking, token: str, now: datetime
 ) -> None:
     """A guest's manage token, kept (parked, never run) until the confirmation email takes it:
     encrypted, since the booking itself keeps only its hash."""
@@ -91,7 +92,7 @@ async def rotate_parked_tokens(session: AsyncSession, cipher: Cipher) -> int:
     return count
 
 
-def package_spent(session: AsyncSession, package: Package, at: datetime) -> None:
+def package_spent(session: UnitOfWork, package: Package, at: datetime) -> None:
     outbox.add(session, "email.package_low", {"package": str(package.id)}, at)
 
 
@@ -322,9 +323,8 @@ async def _package(session: AsyncSession, package_id: str) -> tuple[Package, Tut
     package = await session.get(Package, uuid.UUID(package_id))
     if package is None:
         return None
-    tutor = await session.get(Tutor, package.tutor_id)
-    student = await session.get(Student, package.student_id)
-    assert tutor is not None and student is not None
+    tutor = present(await session.get(Tutor, package.tutor_id), "package's tutor")
+    student = present(await session.get(Student, package.student_id), "package's student")
     return package, tutor, student
 
 
@@ -339,8 +339,7 @@ def _compose(
 
     The Message-ID is the job's: an email sent again after a crash (the SMTP server took it,
     our commit did not happen) carries the same id, which mail systems use to drop repeats."""
-    assert ctx.mailer is not None
-    sender = ctx.mailer.sender
+    sender = present(ctx.mailer, "mailer").sender  # callers return early when email is off
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     message = EmailMessage()
     message["From"] = sender

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.crypto import Cipher
-from booking_api.db import WAKE_RELAY, Database
+from booking_api.db import Database, UnitOfWork
 from booking_api.mailer import Mailer
 from booking_api.settings import Settings
 from domain.stripe import Cards
@@ -44,7 +44,7 @@ class JobContext:
 
 
 def add(
-    session: AsyncSession,
+    session: UnitOfWork,
     kind: str,
     payload: dict[str, Any],
     due_at: datetime | None,
@@ -57,7 +57,7 @@ def add(
     if created_at is not None:
         job.created_at = created_at
     session.add(job)
-    session.info[WAKE_RELAY] = True
+    session.wake_relay_on_commit()
 
 
 async def add_once(
@@ -180,12 +180,12 @@ async def given_up(session: AsyncSession) -> list[OutboxJob]:
     return list(await session.exec(query.order_by(col(OutboxJob.failed_at))))
 
 
-async def retry_given_up(session: AsyncSession, now: datetime) -> int:
+async def retry_given_up(session: UnitOfWork, now: datetime) -> int:
     """Give every given-up job a fresh set of attempts, due now (once its cause is fixed)."""
     jobs = await given_up(session)
     for job in jobs:
         job.failed_at, job.attempts, job.due_at, job.enqueued_at = None, 0, now, None
         session.add(job)
     if jobs:
-        session.info[WAKE_RELAY] = True
+        session.wake_relay_on_commit()
     return len(jobs)

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from booking_api.auth import Identity
-from booking_api.db import Database
+from booking_api.db import Database, UnitOfWork, present
 from domain import bookings, packages
 from domain.errors import InvalidInput, NotFound, PolicyViolation
 from domain.people import student_of_user
@@ -53,8 +53,7 @@ async def handle_event(db: Database, event: Event, now: datetime) -> Handled:
         if claimed.first() is None:
             return Handled("duplicate: already handled")
         handled, payment_id = await _apply(session, event, now)
-        row = await session.get(StripeEvent, event.id)
-        assert row is not None
+        row = present(await session.get(StripeEvent, event.id), "claimed event")
         row.outcome, row.payment_id = handled.outcome[:200], payment_id
         session.add(row)
     log.info("stripe event %s %s: %s", event.id, event.type, handled.outcome)
@@ -62,7 +61,7 @@ async def handle_event(db: Database, event: Event, now: datetime) -> Handled:
 
 
 async def _apply(
-    session: AsyncSession, event: Event, now: datetime
+    session: UnitOfWork, event: Event, now: datetime
 ) -> tuple[Handled, uuid.UUID | None]:
     checkout = event.checkout
     if event.type not in PAID + UNPAID or checkout is None:
@@ -154,8 +153,7 @@ async def buy_package(
         await cards.open_checkout(db, payment, [item], student.email)
     except CardError:
         async with db.transaction() as session:
-            locked = await bookings.lock_payment(session, payment.id)
-            assert locked is not None
+            locked = present(await bookings.lock_payment(session, payment.id), "payment")
             await bookings.expire_unpaid(session, locked, "FAILED", now, "could not start")
         raise PolicyViolation(
             "Card payments are unavailable right now: try again shortly", "PAYMENT_UNAVAILABLE"

@@ -17,7 +17,7 @@ import stripe
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from sqlmodel import col, select, update
 
-from booking_api.db import Database
+from booking_api.db import Database, present
 from booking_api.settings import StripeSettings
 from models import Payment, PaymentRefund
 
@@ -223,11 +223,11 @@ class Cards:
                 ).first()
                 if refund is None:
                     continue  # done already, or another process is sending it
-                payment = await session.get(Payment, refund.payment_id)
-                assert payment is not None and payment.payment_intent_id is not None
+                payment = present(await session.get(Payment, refund.payment_id), "payment")
+                intent = present(payment.payment_intent_id, "refunded payment's intent")
                 refund.attempts += 1
                 try:
-                    refund.stripe_refund_id = await self._refund(refund, payment.payment_intent_id)
+                    refund.stripe_refund_id = await self._refund(refund, intent)
                     refund.status = "SUCCEEDED"
                     refund.last_error = None
                 except stripe.StripeError as error:

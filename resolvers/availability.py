@@ -11,11 +11,11 @@ from strawberry.types import Info
 
 from booking_api.context import Context
 from domain import availability
-from domain.errors import InvalidInput, NotFound
+from domain.errors import NotFound
 from domain.slot_search import SlotSearchResult, TutorSlot, search_slots
 from models import AvailabilityOverride as OverrideRow
 from models import Schedule as ScheduleRow
-from resolvers.common import mutate, query
+from resolvers.common import mutate, parse_id, query
 from schema.availability import (
     AddOverrideInput,
     AddOverrideResult,
@@ -34,14 +34,6 @@ from schema.people import Tutor
 from schema.slots import Slot, SlotDay, SlotSearch, SlotSearchInput, slot_of
 
 
-def parse_id(value: str | None, type_name: str, field: str) -> uuid.UUID:
-    """An input's global ID of the expected type, or InvalidInput naming the field."""
-    pk = decode_id_of(value or "", type_name)
-    if pk is None:
-        raise InvalidInput(f"Not a {type_name} id", field)
-    return pk
-
-
 @strawberry.type
 class Mutation:
     @strawberry.mutation
@@ -57,7 +49,7 @@ class Mutation:
             [r.to_domain() for r in input.rules],
             input.is_default,
         )
-        return await mutate(work, lambda row: ScheduleSaved(schedule=Schedule.from_row(row)))  # type: ignore[no-any-return]
+        return await mutate(work, lambda row: ScheduleSaved(schedule=Schedule.from_row(row)))
 
     @strawberry.mutation
     async def set_weekly_rules(
@@ -75,7 +67,7 @@ class Mutation:
                 [r.to_domain() for r in input.rules],
             )
 
-        return await mutate(work(), lambda row: ScheduleSaved(schedule=Schedule.from_row(row)))  # type: ignore[no-any-return]
+        return await mutate(work(), lambda row: ScheduleSaved(schedule=Schedule.from_row(row)))
 
     @strawberry.mutation
     async def add_override(
@@ -96,7 +88,7 @@ class Mutation:
                 today=info.context.now().date(),
             )
 
-        return await mutate(  # type: ignore[no-any-return]
+        return await mutate(
             work(), lambda row: OverrideAdded(row=row, override=AvailabilityOverride.from_row(row))
         )
 
@@ -112,7 +104,7 @@ class Mutation:
                 raise NotFound("No such override")
             return await availability.remove_override(info.context.db, identity, pk)
 
-        return await mutate(work(), lambda _: OverrideRemoved(id=id))  # type: ignore[no-any-return]
+        return await mutate(work(), lambda _: OverrideRemoved(id=id))
 
 
 @strawberry.type

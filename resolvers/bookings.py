@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import overload
 
 import strawberry
 from strawberry.types import Info
@@ -12,8 +13,7 @@ from domain import booking_queries, bookings
 from domain.bookings import Booked, Caller, Cancelled
 from domain.errors import InvalidInput, NotFound
 from models import Booking as BookingRow
-from resolvers.availability import parse_id
-from resolvers.common import mutate, query
+from resolvers.common import mutate, parse_id, query
 from schema.bookings import (
     AttendanceMarked,
     Booking,
@@ -45,6 +45,10 @@ def _optional_id(value: str | None, type_name: str, field: str) -> uuid.UUID | N
     return parse_id(value, type_name, field) if value is not None else None
 
 
+@overload
+def _booking_id(value: str) -> uuid.UUID: ...
+@overload
+def _booking_id(value: str | None) -> uuid.UUID | None: ...
 def _booking_id(value: str | None) -> uuid.UUID | None:
     """A booking id for results with no InvalidInput member: an unknown one is NotFound."""
     if value is None:
@@ -56,8 +60,8 @@ def _booking_id(value: str | None) -> uuid.UUID | None:
 
 
 async def booking_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Booking | None:
-    found = await booking_queries.visible_bookings(info.context.db, info.context.identity, [pk])
-    return Booking.from_row(found[pk]) if pk in found else None
+    row = await info.context.loaders.booking.load(pk)
+    return Booking.from_row(row) if row is not None else None
 
 
 def _filter(where: BookingFilter | None) -> booking_queries.BookingFilter:
@@ -169,7 +173,7 @@ class Mutation:
                 info.context.cards,
             )
 
-        return await mutate(work(), _booked)  # type: ignore[no-any-return]
+        return await mutate(work(), _booked)
 
     @strawberry.mutation
     async def create_bookings(
@@ -199,7 +203,7 @@ class Mutation:
                 info.context.cards,
             )
 
-        return await mutate(  # type: ignore[no-any-return]
+        return await mutate(
             work(), lambda r: BookingsCreated(bookings=[Booking.from_row(b) for b in r.bookings])
         )
 
@@ -219,7 +223,7 @@ class Mutation:
                 info.context.now(),
             )
 
-        return await mutate(work(), lambda b: BookingRescheduled(booking=Booking.from_row(b)))  # type: ignore[no-any-return]
+        return await mutate(work(), lambda b: BookingRescheduled(booking=Booking.from_row(b)))
 
     @strawberry.mutation
     async def cancel_booking(
@@ -235,7 +239,7 @@ class Mutation:
                 info.context.cards,
             )
 
-        return await mutate(work(), _cancelled)  # type: ignore[no-any-return]
+        return await mutate(work(), _cancelled)
 
     @strawberry.mutation
     async def mark_attendance(
@@ -244,15 +248,13 @@ class Mutation:
         identity = info.context.require_identity()
 
         async def work() -> BookingRow:
-            booking_id = _booking_id(input.booking_id)
-            assert booking_id is not None
             return await bookings.mark_attendance(
                 info.context.db,
                 identity,
-                booking_id,
+                _booking_id(input.booking_id),
                 input.status.value,
                 input.notes,
                 info.context.now(),
             )
 
-        return await mutate(work(), lambda b: AttendanceMarked(booking=Booking.from_row(b)))  # type: ignore[no-any-return]
+        return await mutate(work(), lambda b: AttendanceMarked(booking=Booking.from_row(b)))

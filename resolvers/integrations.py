@@ -33,10 +33,10 @@ class Mutation:
             input.calendar_id,
             info.context.now(),
         )
-        return await mutate(work, lambda link: CalendarConnected(calendar_id=link.calendar_id))  # type: ignore[no-any-return]
+        return await mutate(work, lambda link: CalendarConnected(calendar_id=link.calendar_id))
 
     @strawberry.mutation
     async def disconnect_calendar(self, info: Info[Context, None]) -> DisconnectCalendarResult:
         identity = info.context.require_identity()
         work = calendar_sync.disconnect(info.context.db, identity)
-        return await mutate(work, lambda calendar_id: CalendarDisconnected(calendar_id=calendar_id))  # type: ignore[no-any-return]
+        return await mutate(work, lambda calendar_id: CalendarDisconnected(calendar_id=calendar_id))

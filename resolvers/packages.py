@@ -8,6 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from booking_api.context import Context
+from booking_api.db import present
 from domain import bookings, packages, payments, services
 from domain.errors import NotFound
 from domain.services import ServiceInfo
@@ -16,8 +17,7 @@ from models import Package as PackageRow
 from models import PackageTemplate as TemplateRow
 from models import Payment as PaymentRow
 from models import Student as StudentRow
-from resolvers.availability import parse_id
-from resolvers.common import mutate
+from resolvers.common import mutate, parse_id
 from schema.bookings import Booking
 from schema.node import decode_id_of
 from schema.packages import (
@@ -96,7 +96,7 @@ class Mutation:
                 info.context.db, identity, grant, info.context.now()
             )
 
-        return await mutate(work(), _granted)  # type: ignore[no-any-return]
+        return await mutate(work(), _granted)
 
     @strawberry.mutation
     async def adjust_package(
@@ -110,7 +110,7 @@ class Mutation:
                 info.context.db, identity, package_id, input.delta, input.reason, info.context.now()
             )
 
-        return await mutate(work(), lambda row: PackageAdjusted(package=Package.from_row(row)))  # type: ignore[no-any-return]
+        return await mutate(work(), lambda row: PackageAdjusted(package=Package.from_row(row)))
 
     @strawberry.mutation
     async def redeem_package(
@@ -128,7 +128,7 @@ class Mutation:
                 info.context.cards,
             )
 
-        return await mutate(  # type: ignore[no-any-return]
+        return await mutate(
             work(),
             lambda pair: PackageRedeemed(
                 booking=Booking.from_row(pair[0]), package=Package.from_row(pair[1])
@@ -147,10 +147,9 @@ class Mutation:
                 info.context.db, identity, service_id, _known(input.student_id, "Student")
             )
             found = await services.get_service(info.context.db, service_id)
-            assert found is not None
-            return found, student
+            return present(found, "enrolled service"), student
 
-        return await mutate(  # type: ignore[no-any-return]
+        return await mutate(
             work(),
             lambda pair: StudentEnrolled(
                 service=Service.from_info(pair[0]), student=Student.from_row(pair[1])
@@ -172,7 +171,7 @@ class Mutation:
             price_currency=input.price.currency if input.price else None,
         )
         work = packages.create_template(info.context.db, identity, template)
-        return await mutate(work, _template_saved)  # type: ignore[no-any-return]
+        return await mutate(work, _template_saved)
 
     @strawberry.mutation(description="Stop offering a template; packages made from it stay.")
     async def archive_package_template(
@@ -185,7 +184,7 @@ class Mutation:
                 info.context.db, identity, _known(id, "PackageTemplate"), info.context.now()
             )
 
-        return await mutate(work(), _template_saved)  # type: ignore[no-any-return]
+        return await mutate(work(), _template_saved)
 
     @strawberry.mutation
     async def grant_package_from_template(
@@ -203,7 +202,7 @@ class Mutation:
                 info.context.now(),
             )
 
-        return await mutate(work(), _granted)  # type: ignore[no-any-return]
+        return await mutate(work(), _granted)
 
     @strawberry.mutation(
         description="Buy a priced package template by card: pay at the returned checkoutUrl."
@@ -222,7 +221,7 @@ class Mutation:
                 info.context.now(),
             )
 
-        return await mutate(  # type: ignore[no-any-return]
+        return await mutate(
             work(),
             lambda pair: PackageCheckoutStarted(
                 checkout_url=pair[0].checkout_url or "",

@@ -58,7 +58,7 @@ class Mutation:
         work = people.create_tutor_profile(
             info.context.db, identity, input.display_name, input.time_zone, input.email
         )
-        return await mutate(work, lambda row: TutorProfileCreated(tutor=Tutor.from_row(row)))  # type: ignore[no-any-return]
+        return await mutate(work, lambda row: TutorProfileCreated(tutor=Tutor.from_row(row)))
 
     @strawberry.mutation
     async def update_tutor_profile(
@@ -73,14 +73,14 @@ class Mutation:
             low_balance_threshold=input.low_balance_threshold,
         )
         work = people.update_tutor_profile(info.context.db, identity, changes)
-        return await mutate(work, lambda row: TutorProfileUpdated(tutor=Tutor.from_row(row)))  # type: ignore[no-any-return]
+        return await mutate(work, lambda row: TutorProfileUpdated(tutor=Tutor.from_row(row)))
 
     @strawberry.mutation(description="A new secret for the calendar feed; the old URL stops.")
     async def rotate_calendar_feed(self, info: Info[Context, None]) -> RotateCalendarFeedResult:
         identity = info.context.require_identity()
         context = info.context
         work = ics.rotate_feed(context.db, identity.sub)
-        return await mutate(  # type: ignore[no-any-return]
+        return await mutate(
             work,
             lambda token: CalendarFeedRotated(
                 url=ics.feed_url(context.settings.public_base_url, token)

@@ -11,8 +11,7 @@ from strawberry.types import Info
 from booking_api.context import Context
 from domain import services
 from domain.services import ServiceInfo, ServiceRules
-from resolvers.availability import parse_id
-from resolvers.common import mutate
+from resolvers.common import mutate, parse_id
 from schema.node import decode_id_of
 from schema.services import (
     CreateServiceInput,
@@ -80,7 +79,7 @@ class Mutation:
         async def work() -> ServiceInfo:
             return await services.create_service(info.context.db, identity, rules_from(input))
 
-        return await mutate(work(), _saved)  # type: ignore[no-any-return]
+        return await mutate(work(), _saved)
 
     @strawberry.mutation(description="Change a service's settings; only its tutors may.")
     async def update_service(
@@ -94,4 +93,4 @@ class Mutation:
                 info.context.db, identity, service_id, rules_from(input)
             )
 
-        return await mutate(work(), _saved)  # type: ignore[no-any-return]
+        return await mutate(work(), _saved)

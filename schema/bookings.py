@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from booking_api.context import Context
 from booking_api.cost import AtMost, PageOf
+from booking_api.db import present
 from domain import ics
 from domain.booking_queries import MAX_PAGE
 from domain.bookings import MAX_SLOTS
@@ -126,8 +127,7 @@ class Booking(Node):
     @strawberry.field
     async def service(self, info: Info[Context, None]) -> Service:
         found = await info.context.loaders.service.load(self.row.service_id)
-        assert found is not None
-        return Service.from_info(found)
+        return Service.from_info(present(found, "booking's service"))
 
     @strawberry.field
     async def tutor(self, info: Info[Context, None]) -> Tutor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from functools import singledispatch
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
@@ -100,31 +101,58 @@ def bad_user_input(message: str, field: str | None) -> GraphQLError:
     return GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "field": field})
 
 
+@singledispatch
 def user_error(error: errors.UserError) -> UserError:
-    """The schema member for a domain error (each mutation's union lists the ones it can raise)."""
-    if isinstance(error, errors.InvalidInput):
-        return InvalidInput(message=error.message, field=error.field)
-    if isinstance(error, errors.NotFound):
-        return NotFound(message=error.message)
-    if isinstance(error, errors.OverlappingRules):
-        return OverlappingRules(message=error.message)
-    if isinstance(error, errors.StudentBusy):
-        return StudentBusy(message=error.message)
-    if isinstance(error, errors.PolicyViolation):
-        return PolicyViolation(message=error.message, policy=Policy(error.policy))
-    if isinstance(error, errors.PackageUnusable):
-        return PackageUnusable(message=error.message, reason=PackageUnusableReason(error.reason))
-    if isinstance(error, errors.NotEligible):
-        return NotEligible(message=error.message, reason=NotEligibleReason(error.reason))
-    if isinstance(error, errors.SlotUnavailable):
-        from schema.people import Tutor
-        from schema.slots import slot_of
+    """The schema member for a domain error (each mutation's union lists the ones it can raise).
 
-        return SlotUnavailable(
-            message=error.message,
-            alternatives=[
-                slot_of(Tutor.from_row(tutor), option, slot, ZoneInfo(zone))
-                for tutor, option, slot, zone in error.alternatives
-            ],
-        )
+    One registration per domain error, below."""
     raise TypeError(f"No schema type for {type(error).__name__}")
+
+
+@user_error.register
+def _(error: errors.InvalidInput) -> UserError:
+    return InvalidInput(message=error.message, field=error.field)
+
+
+@user_error.register
+def _(error: errors.NotFound) -> UserError:
+    return NotFound(message=error.message)
+
+
+@user_error.register
+def _(error: errors.OverlappingRules) -> UserError:
+    return OverlappingRules(message=error.message)
+
+
+@user_error.register
+def _(error: errors.StudentBusy) -> UserError:
+    return StudentBusy(message=error.message)
+
+
+@user_error.register
+def _(error: errors.PolicyViolation) -> UserError:
+    return PolicyViolation(message=error.message, policy=Policy(error.policy))
+
+
+@user_error.register
+def _(error: errors.PackageUnusable) -> UserError:
+    return PackageUnusable(message=error.message, reason=PackageUnusableReason(error.reason))
+
+
+@user_error.register
+def _(error: errors.NotEligible) -> UserError:
+    return NotEligible(message=error.message, reason=NotEligibleReason(error.reason))
+
+
+@user_error.register
+def _(error: errors.SlotUnavailable) -> UserError:
+    from schema.people import Tutor
+    from schema.slots import slot_of
+
+    return SlotUnavailable(
+        message=error.message,
+        alternatives=[
+            slot_of(Tutor.from_row(tutor), option, slot, ZoneInfo(zone))
+            for tutor, option, slot, zone in error.alternatives
+        ],
+    )

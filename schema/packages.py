@@ -40,9 +40,12 @@ class PackageAdjustment:
     async def booking(
         self, info: Info[Context, None]
     ) -> Annotated[Booking, strawberry.lazy("schema.bookings")] | None:
-        from resolvers.bookings import booking_by_pk
+        from schema.bookings import Booking
 
-        return await booking_by_pk(info, self.row.booking_id) if self.row.booking_id else None
+        if self.row.booking_id is None:
+            return None
+        row = await info.context.loaders.booking.load(self.row.booking_id)
+        return Booking.from_row(row) if row is not None else None
 
 
 @strawberry.type

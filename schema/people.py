@@ -11,6 +11,7 @@ from strawberry.types import Info
 from booking_api.auth import Identity
 from booking_api.context import Context
 from booking_api.cost import AtMost
+from booking_api.db import present
 from domain import calendar_sync, ics, people
 from models import Student as StudentRow
 from models import Tutor as TutorRow
@@ -224,12 +225,10 @@ CreateTutorProfileResult = Annotated[
 async def tutor_of(info: Info[Context, None], tutor_id: uuid.UUID) -> Tutor:
     """A related object's tutor, through the request's loader."""
     found = await info.context.loaders.tutor.load(tutor_id)
-    assert found is not None
-    return Tutor.from_row(found)
+    return Tutor.from_row(present(found, "tutor"))
 
 
 async def student_of(info: Info[Context, None], student_id: uuid.UUID) -> Student:
     """A related object's student, through the request's loader."""
     found = await info.context.loaders.student.load(student_id)
-    assert found is not None
-    return Student.from_row(found)
+    return Student.from_row(present(found, "student"))

@@ -309,7 +309,7 @@ async def test_periodic_jobs_run_once_per_period_with_several_relays(
 
 
 async def test_a_hold_that_lapses_is_expired_by_the_sweep_with_its_released_event(
-    card_gql: GraphQLClient, db: Database, background: Background
+    card_gql: GraphQLClient, db: Database, mail_settings: Settings
 ) -> None:
     from tests.test_payments_api import reserve
     from tests.test_payments_api import setup as card_setup
@@ -323,18 +323,15 @@ async def test_a_hold_that_lapses_is_expired_by_the_sweep_with_its_released_even
     async def collect(messages: list[tuple[str, str]]) -> None:
         published.extend(messages)
 
-    db.publish = collect
-    try:
-        await background.run()  # the hold is still good
-        async with db.session() as session:
-            booking = await session.get(Booking, booking_id)
-            assert booking is not None and booking.status == "PENDING_PAYMENT"
-            lapse = booking.hold_expires_at
-        assert lapse is not None
-        await background.run(lapse + timedelta(minutes=1))
-        await background.run(lapse + timedelta(minutes=3))
-    finally:
-        db.publish = None
+    publishing = Background(mail_settings, Database(db.engine, publish=collect))
+    await publishing.run()  # the hold is still good
+    async with db.session() as session:
+        booking = await session.get(Booking, booking_id)
+        assert booking is not None and booking.status == "PENDING_PAYMENT"
+        lapse = booking.hold_expires_at
+    assert lapse is not None
+    await publishing.run(lapse + timedelta(minutes=1))
+    await publishing.run(lapse + timedelta(minutes=3))
     async with db.session() as session:
         booking = await session.get(Booking, booking_id)
         assert booking is not None and booking.status == "EXPIRED"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -113,10 +113,8 @@ async def test_policies_and_refusals(gql: GraphQLClient) -> None:
         input = {"serviceId": service["id"], "tutorId": ada.id, "start": at(day, 10), **change}
         return await book(gql, sam, **input)
 
-    soon = monday(0) + __import__("datetime").timedelta(days=7)
-    assert (await attempt(start=at(soon - __import__("datetime").timedelta(days=6), 10)))[
-        "policy"
-    ] in ("MINIMUM_NOTICE",)
+    soon = monday(0) + timedelta(days=7)
+    assert (await attempt(start=at(soon - timedelta(days=6), 10)))["policy"] in ("MINIMUM_NOTICE",)
     assert (await attempt(start=at(monday(5), 10)))["policy"] == "BOOKING_WINDOW"
     assert (await attempt(tutorId=bob.id))["reason"] == "NOT_OFFERED_BY_TUTOR"
     # Optional in contract version 2 (round robin), but no tutor is assigned for you yet.

@@ -387,3 +387,37 @@ async def test_monthly_allowance_follows_the_tutors_calendar(gql: GraphQLClient)
     assert (await attempt(last_day, 15))[
         "__typename"
     ] == "BookingCreated"  # cancelled ones don't count
+
+
+async def test_a_ledger_loads_its_bookings_in_one_batch(gql: GraphQLClient, db: Database) -> None:
+    from tests.test_slots_api import count_statements
+
+    ada, service, sam, sam_id = await setup(gql, db)
+    ledger = """query($id: ID!) { node(id: $id) { ... on Package {
+      adjustments { delta booking { id status } } } } }"""
+
+    async def statements(bookings: int) -> int:
+        package = (
+            await grant(
+                gql, ada, studentId=sam_id, unit="SESSIONS", total=8, sessionDurationMinutes=60
+            )
+        )["package"]
+        day = monday(bookings)
+        for hour in range(9, 9 + bookings):
+            made = await book(
+                gql,
+                sam,
+                serviceId=service["id"],
+                tutorId=ada.id,
+                start=at(day, hour),
+                packageId=package["id"],
+            )
+            assert made["__typename"] == "BookingCreated"
+        with count_statements(db) as seen:
+            found = await gql(ledger, {"id": package["id"]}, sam)
+        lines = found["node"]["adjustments"]
+        assert [line["delta"] for line in lines] == [8] + [-1] * bookings
+        assert sum(line["booking"] is not None for line in lines) == bookings
+        return len(seen)
+
+    assert await statements(2) == await statements(6)

@@ -371,6 +371,31 @@ async def test_cancelling_before_paying_closes_the_checkout_and_refunds_a_paymen
     assert (await booking(card_gql, held["id"], sam))["status"] == "CANCELLED"
 
 
+async def test_a_cancellation_refunding_package_credit_still_closes_the_checkout(
+    card_gql: GraphQLClient, stripe_fake: FakeStripe, db: Database
+) -> None:
+    """Every step after the commit runs on every path: a booking both waiting for its card and
+    holding package credit (no path makes one today) still has its checkout closed."""
+    ada, service, sam = await setup(card_gql)
+    held = (
+        await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
+    )["booking"]
+    package = (
+        await grant(
+            card_gql, ada, studentId=await stored_student(db, sam), unit="SESSIONS", total=1
+        )
+    )["package"]
+    async with db.transaction() as unit:
+        await unit.exec(
+            update(Booking)
+            .where(col(Booking.id) == pk(held["id"]))
+            .values(package_id=pk(package["id"]), package_credit=1)
+        )
+    cancelled = await card_gql(CANCEL, {"input": {"bookingId": held["id"]}}, sam)
+    assert cancelled["cancelBooking"]["refund"] == {"kind": "PACKAGE_CREDIT", "amount": 1}
+    assert session_of(stripe_fake, held["id"])["status"] == "expired"
+
+
 async def test_package_credit_pays_a_booking_waiting_for_a_card(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe, db: Database
 ) -> None:
@@ -629,8 +654,8 @@ async def test_a_late_payment_racing_a_new_booking_never_double_books(
     for hour in range(9, 17):
         start = at(monday(2), hour)
         held = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=start)
-        async with db.transaction() as session:
-            await session.exec(
+        async with db.transaction() as lapse:
+            await lapse.exec(
                 update(Booking)
                 .where(col(Booking.id) == pk(held["booking"]["id"]))
                 .values(hold_expires_at=CLOCK() - timedelta(seconds=1))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from graphql import BreakingChangeType, build_schema, find_breaking_changes
 
 from booking_api.api import build_schema as build_served
@@ -24,10 +27,14 @@ MISSING = {
 
 
 def test_vendored_contract_is_the_shared_one() -> None:
-    if SHARED_CONTRACT.exists():
-        assert CONTRACT.read_text() == SHARED_CONTRACT.read_text(), (
-            "schema/contract.graphql is stale: copy ../shared/contract.graphql over it"
-        )
+    if not SHARED_CONTRACT.exists():
+        missing = f"{SHARED_CONTRACT} is missing: schema/contract.graphql cannot be checked"
+        if os.environ.get("CI"):  # CI must compare, never pass without comparing
+            pytest.fail(missing)
+        pytest.skip(missing)
+    assert CONTRACT.read_text() == SHARED_CONTRACT.read_text(), (
+        "schema/contract.graphql is stale: copy ../shared/contract.graphql over it"
+    )
 
 
 def test_served_schema_does_not_break_the_contract() -> None:

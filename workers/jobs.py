@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.db import Database
+from booking_api.db import Database, UnitOfWork
 from booking_api.mailer import Mailer
 from booking_api.settings import JobSettings, Settings
 from domain import bookings, calendar_sync, meetings, notifications, outbox
@@ -20,7 +20,7 @@ from models.base import utcnow
 
 log = logging.getLogger("booking_api.jobs")
 
-Handler = Callable[[JobContext, AsyncSession, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[JobContext, UnitOfWork, dict[str, Any]], Awaitable[None]]
 
 
 async def _sweep_holds(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:

@@ -21,11 +21,9 @@ log = logging.getLogger("booking_api.worker")
 
 async def _publishing(settings: Settings, url: str, pool_size: int) -> tuple[Database, Hub]:
     """A database whose committed changes reach live subscribers (a hold sweep's RELEASED)."""
-    db = Database(create_engine(url, pool_size=pool_size))
     hub = Hub(backend_for(settings.broadcast_url, lambda: url))
     await hub.connect()
-    db.publish = hub.publish_all
-    return db, hub
+    return Database(create_engine(url, pool_size=pool_size), publish=hub.publish_all), hub
 
 
 @contextlib.asynccontextmanager
