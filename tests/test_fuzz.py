@@ -233,13 +233,19 @@ def unexpected(records: list[logging.LogRecord]) -> list[str]:
     return found
 
 
+async def timed(
+    http: httpx.AsyncClient, operation: str, headers: dict[str, str]
+) -> tuple[httpx.Response, float]:
+    started = monotonic()
+    response = await http.post("/graphql", json={"query": operation}, headers=headers)
+    return response, monotonic() - started
+
+
 async def send(
     http: httpx.AsyncClient, operation: str, headers: dict[str, str]
 ) -> tuple[httpx.Response, list[str]]:
     """The answer, and what is wrong with it."""
-    started = monotonic()
-    response = await http.post("/graphql", json={"query": operation}, headers=headers)
-    elapsed = monotonic() - started
+    response, elapsed = await timed(http, operation, headers)
     found = []
     if response.status_code >= 500:
         found.append(f"HTTP {response.status_code}: {response.text[:500]}")
@@ -250,7 +256,11 @@ async def send(
             elif not (error.get("extensions") or {}).get("code"):
                 found.append(f"no extensions.code: {error}")
     if elapsed > SLOW_SECONDS:
-        found.append(f"answered after {elapsed:.1f} s")
+        # A busy machine can stall any request once (seen: 3.9 s for one taking 10 ms); work
+        # an operation causes makes it slow again.
+        _, again = await timed(http, operation, headers)
+        if again > SLOW_SECONDS:
+            found.append(f"answered after {elapsed:.1f} s, then {again:.1f} s")
     return response, found
 
 
