@@ -11,7 +11,7 @@ import logging
 import operator
 import os
 import traceback
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from time import monotonic
 from typing import Any
 
@@ -27,7 +27,7 @@ from schema.node import decode_id, encode_id
 from schema.scalars import known_time_zones
 from tests.booking_support import at, book
 from tests.factories import make_tutor, weekly
-from tests.support import REPO, GraphQLClient, token
+from tests.support import CLOCK, REPO, GraphQLClient, token
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 SLOW_SECONDS = 5.0  # generous: these requests take milliseconds
@@ -37,7 +37,7 @@ NODE_TYPES = sorted(
     for name, type_ in SCHEMA.type_map.items()
     if isinstance(type_, graphql.GraphQLObjectType) and "Node" in {i.name for i in type_.interfaces}
 )
-TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+TODAY = CLOCK().replace(hour=0, minute=0, second=0, microsecond=0)
 SOON_QUARTERS = 60 * 24 * 4  # the seeded service's booking window, in quarter hours
 
 # Values: mostly ones our fields accept, often ones that are hostile where it matters.
