@@ -371,11 +371,10 @@ async def test_cancelling_before_paying_closes_the_checkout_and_refunds_a_paymen
     assert (await booking(card_gql, held["id"], sam))["status"] == "CANCELLED"
 
 
-async def test_a_cancellation_refunding_package_credit_still_closes_the_checkout(
-    card_gql: GraphQLClient, stripe_fake: FakeStripe, db: Database
-) -> None:
-    """Every step after the commit runs on every path: a booking both waiting for its card and
-    holding package credit (no path makes one today) still has its checkout closed."""
+async def held_and_a_package(
+    card_gql: GraphQLClient, db: Database
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A student's booking waiting for its card, and a one-session package from its tutor."""
     ada, service, sam = await setup(card_gql)
     held = (
         await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
@@ -385,6 +384,15 @@ async def test_a_cancellation_refunding_package_credit_still_closes_the_checkout
             card_gql, ada, studentId=await stored_student(db, sam), unit="SESSIONS", total=1
         )
     )["package"]
+    return sam, held, package
+
+
+async def test_a_cancellation_refunding_package_credit_still_closes_the_checkout(
+    card_gql: GraphQLClient, stripe_fake: FakeStripe, db: Database
+) -> None:
+    """Every step after the commit runs on every path: a booking both waiting for its card and
+    holding package credit (no path makes one today) still has its checkout closed."""
+    sam, held, package = await held_and_a_package(card_gql, db)
     async with db.transaction() as unit:
         await unit.exec(
             update(Booking)
@@ -399,15 +407,7 @@ async def test_a_cancellation_refunding_package_credit_still_closes_the_checkout
 async def test_package_credit_pays_a_booking_waiting_for_a_card(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe, db: Database
 ) -> None:
-    ada, service, sam = await setup(card_gql)
-    held = (
-        await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
-    )["booking"]
-    package = (
-        await grant(
-            card_gql, ada, studentId=await stored_student(db, sam), unit="SESSIONS", total=1
-        )
-    )["package"]
+    sam, held, package = await held_and_a_package(card_gql, db)
     redeemed = await card_gql(
         REDEEM, {"input": {"bookingId": held["id"], "packageId": package["id"]}}, sam
     )
