@@ -160,6 +160,15 @@ def test_a_tutor_books_outside_hours_notice_and_window_but_not_over_capacity() -
     assert desk(roomy, busy=busy, as_tutor=True).check(at(20, 10), hour(roomy), "s") == at(21, 10)
 
 
+def test_a_lapsed_hold_does_not_block_a_tutor() -> None:
+    info = service()
+    lapsed = [Busy(at(20), at(21), SERVICE, "PENDING_PAYMENT", NOW)]
+    assert desk(info, busy=lapsed, as_tutor=True).check(at(20), hour(info), "s") == at(21)
+    held = [Busy(at(20), at(21), SERVICE, "PENDING_PAYMENT", NOW + timedelta(seconds=1))]
+    with pytest.raises(SlotUnavailable):
+        desk(info, busy=held, as_tutor=True).check(at(20), hour(info), "s")
+
+
 def test_capacity_and_other_services_for_a_student() -> None:
     busy = [Busy(at(9), at(10), SERVICE, "CONFIRMED")]
     info = service(capacity=2)
@@ -350,6 +359,9 @@ def test_a_grant_expires_in_the_future_and_has_short_notes() -> None:
     with pytest.raises(InvalidInput) as caught:
         _check_grant(Grant(student, "SESSIONS", 0), NOW)
     assert caught.value.field == "input.total"
+    with pytest.raises(InvalidInput) as caught:
+        _check_grant(Grant(student, "SESSIONS", 3, session_duration_minutes=62), NOW)
+    assert caught.value.field == "input.sessionDurationMinutes"
 
 
 def test_month_bounds_in_the_schedule_zone() -> None:

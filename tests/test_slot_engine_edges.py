@@ -59,6 +59,10 @@ def test_spring_forward_gap_moves_a_start_or_end_to_the_end_of_the_gap() -> None
     gap_day = date(2027, 3, 14)  # New York: 02:00 -> 03:00
     start, end = local_span(gap_day, time(2, 30), time(2, 45), "America/New_York")
     assert start == end == datetime(2027, 3, 14, 7, tzinfo=UTC)  # 03:00 EDT
+    # To the second, wherever the search for the transition starts from.
+    for minute in (1, 17, 59):
+        start, _ = local_span(gap_day, time(2, minute), time(4), "America/New_York")
+        assert start == datetime(2027, 3, 14, 7, tzinfo=UTC), minute
     # Lord Howe skips half an hour (02:00 -> 02:30): 02:10 becomes 02:30 (+11:00).
     start, _ = local_span(date(2027, 10, 3), time(2, 10), time(3), "Australia/Lord_Howe")
     assert start == datetime(2027, 10, 2, 15, 30, tzinfo=UTC)
@@ -72,6 +76,26 @@ def test_a_half_given_override_blocks_the_whole_day() -> None:
     # ... while a half-given extra adds nothing.
     hours = Hours("UTC", [], [Override(MONDAY, time(10), None, True)])
     assert available_ranges(hours, MONDAY, MONDAY) == []
+
+
+def test_an_empty_range_is_dropped_and_the_rest_kept() -> None:
+    # 02:15-02:45 does not exist on New York's spring-forward Sunday: it is empty, not the end.
+    sunday = date(2027, 3, 14)
+    rules = [Rule(6, time(2, 15), time(2, 45)), Rule(6, time(9), time(10))]
+    assert available_ranges(Hours("America/New_York", rules), sunday, sunday) == [
+        (datetime(2027, 3, 14, 13, tzinfo=UTC), datetime(2027, 3, 14, 14, tzinfo=UTC))
+    ]
+
+
+def test_a_whole_day_block_is_the_local_day() -> None:
+    # Honolulu is at -10:00: its 7 June runs from 10:00 UTC on 7 June to 10:00 UTC on 8 June.
+    rules = [Rule(d, time(9), time(17)) for d in range(7)]
+    blocked = Hours("Pacific/Honolulu", rules, [Override(MONDAY, None, None, False)])
+    around = available_ranges(blocked, MONDAY - timedelta(days=1), MONDAY + timedelta(days=1))
+    assert [a.astimezone(ZoneInfo("Pacific/Honolulu")).date() for a, _ in around] == [
+        MONDAY - timedelta(days=1),
+        MONDAY + timedelta(days=1),
+    ]
 
 
 def test_overrides_on_the_first_and_last_dates_count() -> None:
@@ -147,6 +171,23 @@ def test_a_range_from_the_day_before_sets_the_grid() -> None:
     assert slots[0].start.astimezone(zone).time() == time(15, 10)  # 15:00 on a 7 June grid
 
 
+def test_a_slot_on_the_last_local_date_may_run_past_midnight() -> None:
+    # Kiritimati is at +14:00: 13:00 on 7 June there is still 6 June in UTC, and a twelve-hour
+    # session from it runs into 8 June, whose hours must be read too.
+    zone = ZoneInfo("Pacific/Kiritimati")
+    hours = Hours("Pacific/Kiritimati", [Rule(d, time(0), time(0)) for d in range(7)])
+    start = datetime(2027, 6, 7, 13, tzinfo=zone)
+    slots = free_slots(
+        hours,
+        [],
+        offer(duration_minutes=720),
+        start=start,
+        end=start + timedelta(minutes=1),
+        now=LONG_AGO,
+    )
+    assert [s.start for s in slots] == [start]
+
+
 def test_search_bounds_are_inclusive_of_start_and_exclusive_of_end() -> None:
     hours = Hours("UTC", [Rule(0, time(9), time(12))])
     slots = free_slots(hours, [], offer(), start=at(10), end=at(11), now=LONG_AGO)
@@ -188,9 +229,14 @@ def test_buffers_touching_a_booking_are_free_and_overlapping_are_not() -> None:
     other = uuid.UUID(int=2)
     busy = [Busy(at(12), at(13), other, "CONFIRMED")]
     search = dict(start=at(0), end=at(23), now=LONG_AGO)
-    starts = [s.start for s in free_slots(hours, busy, offer(buffer_after_minutes=30), **search)]
-    assert at(11) not in starts and at(10, 30) not in starts
-    assert at(10) in starts and at(13) in starts
+    starts = [
+        s.start
+        for s in free_slots(
+            hours, busy, offer(buffer_after_minutes=30, interval_minutes=30), **search
+        )
+    ]
+    # 10:30-11:30 and its buffer to 12:00 touch the booking; 11:00 overlaps it.
+    assert at(10, 30) in starts and at(11) not in starts and at(13) in starts
     starts = [
         s.start
         for s in free_slots(
@@ -206,6 +252,35 @@ def test_buffers_touching_a_booking_are_free_and_overlapping_are_not() -> None:
         )
     ]
     assert [t for t in starts if at(11) <= t <= at(14)] == [at(11), at(13, 30), at(13, 45), at(14)]
+
+
+def test_a_buffer_before_reaches_back_past_the_start_of_hours() -> None:
+    # Hours from 13:00; a booking of another service ends at 13:00. With 30 minutes before, the
+    # first start is 13:30, although nothing inside the hours is taken.
+    hours = Hours("UTC", [Rule(0, time(13), time(18))])
+    busy = [Busy(at(12), at(13), uuid.UUID(int=2), "CONFIRMED")]
+    slots = free_slots(
+        hours,
+        busy,
+        offer(buffer_before_minutes=30, interval_minutes=30),
+        start=at(0),
+        end=at(23),
+        now=LONG_AGO,
+    )
+    assert slots[0].start == at(13, 30)
+
+
+def test_the_busiest_moment_of_a_span_sets_the_seats() -> None:
+    hours = Hours("UTC", [Rule(0, time(8), time(18))])
+    busy = [
+        Busy(at(10), at(10, 40), SERVICE, "CONFIRMED"),
+        Busy(at(10, 20), at(11), SERVICE, "CONFIRMED"),
+    ]
+    seats = {
+        s.start: s.remaining
+        for s in free_slots(hours, busy, offer(capacity=3), start=at(0), end=at(23), now=LONG_AGO)
+    }
+    assert seats[at(10)] == 1  # 1, then 2 from 10:20 to 10:40, then 1: the peak is 2
 
 
 def test_capacity_counts_overlap_at_each_instant() -> None:
