@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import NewType
+from typing import NewType, TypeVar
 from zoneinfo import available_timezones
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
 TimeZone = NewType("TimeZone", str)
+T = TypeVar("T")
 
 # Names zoneinfo knows that are not places: refusing them keeps schedules meaningful.
 _NOT_PLACES = frozenset({"Factory", "localtime", "posixrules"})
@@ -35,25 +37,24 @@ _AFTER_LAST = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)
 _OUT_OF_RANGE = f"is out of range: give one in the years {FIRST_YEAR} to {LAST_YEAR}"
 
 
-def parse_date(value: object) -> date:
+def _iso(value: object, kind: str, parse: Callable[[str], T], example: str) -> T:
     if not isinstance(value, str):
-        raise ValueError("Date must be an ISO-8601 string")
+        raise ValueError(f"{kind} must be an ISO-8601 string")
     try:
-        parsed = date.fromisoformat(value)
+        return parse(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO-8601 date such as 2026-03-09") from None
+        raise ValueError(f"{value!r} is not an ISO-8601 {example}") from None
+
+
+def parse_date(value: object) -> date:
+    parsed = _iso(value, "Date", date.fromisoformat, "date such as 2026-03-09")
     if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
         raise ValueError(f"{value!r} {_OUT_OF_RANGE}")
     return parsed
 
 
 def parse_datetime(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError("DateTime must be an ISO-8601 string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO-8601 date-time") from None
+    parsed = _iso(value, "DateTime", datetime.fromisoformat, "date-time")
     if parsed.tzinfo is None:
         raise ValueError(
             f"{value!r} has no UTC offset: write it as 2026-03-09T09:00:00-04:00 or ...Z"

@@ -139,10 +139,7 @@ async def test_a_priced_booking_holds_its_slot_behind_a_checkout(
 async def test_payment_confirms_once_whatever_is_replayed(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe, db: Database
 ) -> None:
-    ada, service, sam = await setup(card_gql)
-    held = (
-        await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
-    )["booking"]
+    _, _, sam, held = await hold_a_slot(card_gql)
     paid = stripe_fake.pay(session_of(stripe_fake, held["id"])["id"])
     assert await outcome(card_http, paid) == "paid: confirmed"
     confirmed = await booking(card_gql, held["id"], sam)
@@ -174,10 +171,7 @@ async def test_payment_confirms_once_whatever_is_replayed(
 async def test_only_stripe_signed_fresh_bodies_are_accepted(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe, http: Any
 ) -> None:
-    ada, service, sam = await setup(card_gql)
-    held = (
-        await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
-    )["booking"]
+    _, _, sam, held = await hold_a_slot(card_gql)
     paid = stripe_fake.pay(session_of(stripe_fake, held["id"])["id"])
     forged = await deliver(card_http, paid, secret="whsec_" + "f" * 32)
     stale = await deliver(card_http, paid, at=int(time.time()) - 600)
@@ -208,10 +202,7 @@ async def test_signed_but_malformed_events_are_refused_logged_and_change_nothing
     db: Database,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ada, service, sam = await setup(card_gql)
-    held = (
-        await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
-    )["booking"]
+    _, _, sam, held = await hold_a_slot(card_gql)
     paid = stripe_fake.pay(session_of(stripe_fake, held["id"])["id"])
     checkout = paid["data"]["object"]
 
@@ -352,10 +343,7 @@ async def test_cancelling_a_paid_booking_refunds_the_card_when_the_policy_does(
 async def test_cancelling_before_paying_closes_the_checkout_and_refunds_a_payment_that_raced(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe
 ) -> None:
-    ada, service, sam = await setup(card_gql)
-    held = (
-        await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
-    )["booking"]
+    _, _, sam, held = await hold_a_slot(card_gql)
     cancelled = await card_gql(CANCEL, {"input": {"bookingId": held["id"]}}, sam)
     assert cancelled["cancelBooking"]["refund"] == {"kind": "NONE", "amount": 0}
     checkout = session_of(stripe_fake, held["id"])
@@ -371,14 +359,20 @@ async def test_cancelling_before_paying_closes_the_checkout_and_refunds_a_paymen
     assert (await booking(card_gql, held["id"], sam))["status"] == "CANCELLED"
 
 
-async def held_and_a_package(
-    card_gql: GraphQLClient, db: Database
-) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """A student's booking waiting for its card, and a one-session package from its tutor."""
+async def hold_a_slot(card_gql: GraphQLClient) -> tuple[Tutor, str, str, dict[str, Any]]:
+    """A tutor, their priced service, a student, and the student's booking waiting for its card."""
     ada, service, sam = await setup(card_gql)
     held = (
         await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
     )["booking"]
+    return ada, service, sam, held
+
+
+async def held_and_a_package(
+    card_gql: GraphQLClient, db: Database
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A student's booking waiting for its card, and a one-session package from its tutor."""
+    ada, _, sam, held = await hold_a_slot(card_gql)
     package = (
         await grant(
             card_gql, ada, studentId=await stored_student(db, sam), unit="SESSIONS", total=1
