@@ -29,10 +29,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bench.slots import serve
-from booking_api.auth import mint_token
-from booking_api.db import Database, create_engine, server_url
 from booking_api.migrate import upgrade
-from booking_api.settings import Settings
+from infra.auth import mint_token
+from infra.db import Database, create_engine, server_url
+from infra.settings import Settings
 from models import (
     AvailabilityRule,
     Schedule,
@@ -43,7 +43,7 @@ from models import (
     Tutor,
 )
 from schema.node import encode_id
-from tests.support import create_database, drop_database
+from tests.helpers import create_database, drop_database
 
 SECRET = "bench-secret-" + "b" * 40
 TUTORS = 100

@@ -29,12 +29,12 @@ import httpx
 
 from bench.bookings import MUTATION, SECRET, load
 from bench.slots import production_env, serve
-from booking_api.auth import mint_token
-from booking_api.db import server_url
 from booking_api.migrate import upgrade
-from booking_api.settings import Settings
-from tests import smtp_server
-from tests.support import create_database, drop_database
+from infra.auth import mint_token
+from infra.db import server_url
+from infra.settings import Settings
+from tests.fakes import smtp_server
+from tests.helpers import create_database, drop_database
 
 BROKERS = {
     "inprocess": None,

@@ -31,14 +31,14 @@ from redis import asyncio as aioredis
 
 from bench.bookings import MUTATION, SECRET, load
 from bench.slots import serve
-from booking_api.auth import mint_token
-from booking_api.db import server_url
 from booking_api.migrate import upgrade
-from booking_api.settings import Settings
 from domain.events import slots_channel
+from infra.auth import mint_token
+from infra.db import server_url
+from infra.settings import Settings
 from schema.node import decode_id
-from tests.live_support import PROTOCOL, SLOTS, broker_publish
-from tests.support import create_database, drop_database
+from tests.helpers import create_database, drop_database
+from tests.live_client import PROTOCOL, SLOTS, broker_publish
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PROBE = "2000-01-01T00:00:00+00:00"

@@ -26,10 +26,10 @@ from typing import Any
 
 import httpx
 
-from booking_api.db import Database, create_engine, server_url
 from booking_api.migrate import upgrade
-from booking_api.settings import Settings
 from domain.slots import Busy, Hours, Offer, Override, Rule, free_slots_of
+from infra.db import Database, create_engine, server_url
+from infra.settings import Settings
 from models import (
     AvailabilityOverride,
     AvailabilityRule,
@@ -42,7 +42,7 @@ from models import (
     Tutor,
 )
 from schema.node import encode_id
-from tests.support import create_database, drop_database
+from tests.helpers import create_database, drop_database
 
 DEFAULT_INPUT = Path(__file__).resolve().parents[2] / "shared" / "bench" / "slot-bench-input.json"
 SECRET = "bench-secret-" + "b" * 40

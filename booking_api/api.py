@@ -21,14 +21,14 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from booking_api.context import Context, unauthenticated
 from booking_api.cost import CostLimit, unbounded_lists
 from booking_api.error_codes import ErrorCodes, MaskInternalErrors, ReportingParserCache
 from booking_api.ratelimit import RateLimitGate
 from booking_api.read_only import QueriesNeverWrite
-from booking_api.settings import QueryLimits
 from booking_api.text_guard import StorableText
+from infra.settings import QueryLimits
 from resolvers import Mutation, Query, Subscription
+from schema.context import Context, unauthenticated
 from schema.scalars import SCALARS
 
 

@@ -28,16 +28,16 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from booking_api.api import build_schema
-from booking_api.auth import AuthError, identity_from_header
-from booking_api.context import Context
-from booking_api.db import Database, create_engine, server_url
 from booking_api.memory import ReclaimAfterBodies
-from booking_api.pubsub import Hub, backend_for
 from booking_api.ratelimit import RateLimiter
-from booking_api.settings import Settings
 from domain import ics, payments
 from domain.stripe import BadSignature, Cards, MalformedEvent
+from infra.auth import AuthError, identity_from_header
+from infra.db import Database, create_engine, server_url
+from infra.pubsub import Hub, backend_for
+from infra.settings import Settings
 from models.base import Clock, utcnow
+from schema.context import Context
 from schema.node import decode_id_of
 from workers.service import in_process
 

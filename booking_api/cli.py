@@ -10,7 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from booking_api.settings import Settings, SettingsError
+from infra.settings import Settings, SettingsError
 
 
 def _settings() -> Settings:
@@ -23,8 +23,8 @@ def _settings() -> Settings:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from booking_api.db import server_url
     from booking_api.migrate import upgrade
+    from infra.db import server_url
 
     settings = _settings()
     url = server_url(settings)
@@ -53,8 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    from booking_api.db import server_url
     from booking_api.migrate import upgrade
+    from infra.db import server_url
 
     upgrade(server_url(_settings()), args.revision)
     print(f"migrated to {args.revision}")
@@ -72,7 +72,7 @@ def _lifetime(text: str) -> float:
 
 
 def cmd_token(args: argparse.Namespace) -> None:
-    from booking_api.auth import mint_token
+    from infra.auth import mint_token
 
     settings = _settings()
     print(
@@ -98,9 +98,9 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
-    from booking_api.db import server_url
     from booking_api.migrate import upgrade
     from booking_api.seed import seed_demo
+    from infra.db import server_url
 
     settings = _settings()
     url = server_url(settings)
@@ -109,8 +109,8 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_settle_refunds(args: argparse.Namespace) -> None:
-    from booking_api.db import Database, create_engine, server_url
     from domain.stripe import Cards
+    from infra.db import Database, create_engine, server_url
 
     settings = _settings()
     if settings.stripe is None:
@@ -133,8 +133,8 @@ def cmd_settle_refunds(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     import logging
 
-    from booking_api.db import server_url
     from booking_api.migrate import upgrade
+    from infra.db import server_url
     from workers.service import run_worker
 
     settings = _settings()
@@ -145,8 +145,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
-    from booking_api.db import Database, create_engine, server_url
     from domain import outbox
+    from infra.db import Database, create_engine, server_url
     from models.base import utcnow
 
     settings = _settings()
@@ -170,8 +170,8 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
 
 def cmd_rotate_secrets(args: argparse.Namespace) -> None:
-    from booking_api.db import Database, create_engine, server_url
     from domain import calendar_sync, notifications
+    from infra.db import Database, create_engine, server_url
 
     settings = _settings()
     cipher = settings.cipher()

@@ -17,8 +17,7 @@ cycle would recurse without end).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,57 +41,16 @@ from graphql import (
     get_variable_values,
 )
 from graphql.execution.values import VariableValues, get_argument_values
-from strawberry.extensions import FieldExtension, SchemaExtension
-from strawberry.types import Info
+from strawberry.extensions import SchemaExtension
 from strawberry.types.field import StrawberryField
-from strawberry.utils.await_maybe import await_maybe
+
+from schema.bounds import AtMost, Bound, PageOf
 
 # The whole of an introspection query (GraphiQL's: about 6,300 fields on this schema), and one
 # type's description.
 SCHEMA_INTROSPECTION_COST = 10_000
 TYPE_INTROSPECTION_COST = 500
 PAGE_ARGUMENT = "first"
-# graphql-core completes a plain list in one go, without an await: a longer one is handed over
-# in turns of this many items, so other requests (and the time budget) get in between.
-TURN = 100
-
-
-async def in_turns(items: Sequence[Any]) -> AsyncIterator[Any]:
-    for index, item in enumerate(items):
-        if index and index % TURN == 0:
-            await asyncio.sleep(0)
-        yield item
-
-
-class AtMost(FieldExtension):
-    """A list field of at most `maximum` items: its bound for the cost, and a cut of what the
-    resolver returns, so the estimate holds whatever the data. Long lists come in turns."""
-
-    def __init__(self, maximum: int) -> None:
-        self.maximum = maximum
-
-    def _cut(self, items: Sequence[Any]) -> Any:
-        items = items[: self.maximum]
-        return in_turns(items) if len(items) > TURN else items
-
-    def resolve(self, next_: Any, source: Any, info: Info[Any, Any], **kwargs: Any) -> Any:
-        return self._cut(next_(source, info, **kwargs))
-
-    async def resolve_async(
-        self, next_: Any, source: Any, info: Info[Any, Any], **kwargs: Any
-    ) -> Any:
-        return self._cut(await await_maybe(next_(source, info, **kwargs)))
-
-
-class PageOf(FieldExtension):
-    """A page's items: as many as the enclosing field's `first` argument (the resolver refuses
-    more than `maximum`)."""
-
-    def __init__(self, maximum: int) -> None:
-        self.maximum = maximum
-
-
-Bound = AtMost | PageOf
 
 
 def bound_of(definition: GraphQLField) -> Bound | None:
@@ -166,7 +124,7 @@ class _Pricing:
         items = 1
         if is_list(definition.type):
             bound = bound_of(definition)
-            if bound is None:  # every list field declares one (tests/test_cost.py)
+            if bound is None:  # every list field declares one (tests/api/test_cost.py)
                 raise TypeError(f"{parent.name}.{name} has no bound")
             items = bound.maximum
             if isinstance(bound, PageOf) and page is not None:

@@ -9,9 +9,6 @@ from alembic.config import Config
 
 import migrations
 
-# Held while migrating, so processes that start together apply each revision once.
-MIGRATION_LOCK_KEY = 0x626F6F6B  # "book"
-
 
 def alembic_config(url: str) -> Config:
     config = Config()

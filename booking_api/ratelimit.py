@@ -41,9 +41,9 @@ from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from booking_api.auth import Identity
-from booking_api.context import Context
-from booking_api.settings import RateLimits
+from infra.auth import Identity
+from infra.settings import RateLimits
+from schema.context import Context
 
 log = logging.getLogger("booking_api.ratelimit")
 

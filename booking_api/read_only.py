@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from booking_api.db import READ_ONLY
+from infra.db import READ_ONLY
 
 
 class QueriesNeverWrite(SchemaExtension):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import time
 
-from booking_api.auth import Identity, mint_token
-from booking_api.db import Database, create_engine
-from booking_api.settings import Settings
 from domain import availability, people, services
+from infra.auth import Identity, mint_token
+from infra.db import Database, create_engine
+from infra.settings import Settings
 
 DEMO_TUTOR = Identity(sub="demo-tutor", name="Ada Tutor", email="ada@example.com")
 DEMO_STUDENT = Identity(sub="demo-student", name="Sam Student", email="sam@example.com")

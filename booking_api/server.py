@@ -17,7 +17,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from booking_api.settings import HttpLimits, Settings
+from infra.settings import HttpLimits, Settings
 
 # Request line and headers; what a browser or a GraphQL client sends is a few kilobytes.
 MAX_HEAD_BYTES = 64 * 1024

@@ -16,7 +16,7 @@ from typing import Any
 from graphql import GraphQLResolveInfo, GraphQLUnionType, get_nullable_type
 from strawberry.extensions import SchemaExtension
 
-from booking_api.text import unstorable
+from infra.text import unstorable
 from schema.errors import InvalidInput, bad_user_input
 
 

@@ -13,11 +13,11 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.auth import Identity
-from booking_api.db import Database
 from domain.errors import Forbidden, InvalidInput, NotFound, OverlappingRules
 from domain.people import clean_name, tutor_of_user
 from domain.slots import MIDNIGHT
+from infra.auth import Identity
+from infra.db import Database
 from models import AvailabilityOverride, AvailabilityRule, Schedule, Tutor
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -19,11 +19,11 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.auth import Identity
-from booking_api.db import Database, present
 from domain import slots as engine
 from domain.bookings import ACTIVE, token_hash
 from domain.errors import InvalidInput
+from infra.auth import Identity
+from infra.db import Database, present
 from models import AvailabilityOverride, Booking, BookingHistory, Schedule, Student, Tutor
 
 MAX_PAGE = 100

@@ -23,9 +23,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.auth import Identity
-from booking_api.crypto import Cipher
-from booking_api.db import Database, UnitOfWork, present
 from domain import calendar_sync, events, meetings, notifications, packages
 from domain import slots as engine
 from domain.errors import (
@@ -41,6 +38,9 @@ from domain.people import clean_email, clean_name, student_of_user
 from domain.services import ServiceInfo, services_info
 from domain.slot_search import choose_duration, load_busy, offer_of, tutor_hours
 from domain.stripe import CardError, Cards, LineItem, checkout_expiry
+from infra.auth import Identity
+from infra.crypto import Cipher
+from infra.db import Database, UnitOfWork, present
 from models import (
     Booking,
     BookingHistory,

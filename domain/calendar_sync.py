@@ -20,14 +20,14 @@ from sqlalchemy import func
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.auth import Identity
-from booking_api.crypto import Cipher
-from booking_api.db import Database, UnitOfWork
-from booking_api.settings import GoogleSettings
 from domain import ics, outbox
 from domain.errors import InvalidInput, NotFound
 from domain.outbox import JobContext
 from domain.people import tutor_of_user
+from infra.auth import Identity
+from infra.crypto import Cipher
+from infra.db import Database, UnitOfWork
+from infra.settings import GoogleSettings
 from models import Booking, CalendarLink, SyncedEvent
 
 TIMEOUT_SECONDS = 20

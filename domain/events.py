@@ -2,7 +2,7 @@
 
 Messages are small JSON with ids only (PostgreSQL NOTIFY caps a payload at 8000 bytes): a
 subscriber loads what it may see itself. They are queued on the unit of work and published
-once it commits (booking_api.db).
+once it commits (infra.db).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from booking_api.db import UnitOfWork
+from infra.db import UnitOfWork
 from models import Booking
 
 

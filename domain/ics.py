@@ -14,9 +14,9 @@ from icalendar import Calendar, Event
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.db import Database, present
 from domain.errors import NotFound
 from domain.people import tutor_of_user
+from infra.db import Database, present
 from models import Booking, Service, Student, Tutor
 from models.people import new_feed_token
 

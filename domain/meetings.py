@@ -8,9 +8,9 @@ import secrets
 import uuid
 from typing import Any, Protocol
 
-from booking_api.db import UnitOfWork
 from domain import ics, outbox
 from domain.outbox import JobContext
+from infra.db import UnitOfWork
 from models import Booking
 
 

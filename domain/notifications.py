@@ -21,10 +21,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.crypto import Cipher
-from booking_api.db import UnitOfWork, present
 from domain import ics, outbox
 from domain.outbox import JobContext
+from infra.crypto import Cipher
+from infra.db import UnitOfWork, present
 from models import Booking, OutboxJob, Package, Service, Student, Tutor
 
 REMINDER_MINUTES = (24 * 60, 60, 15)

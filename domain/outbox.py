@@ -16,11 +16,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.crypto import Cipher
-from booking_api.db import Database, UnitOfWork
-from booking_api.mailer import Mailer
-from booking_api.settings import Settings
 from domain.stripe import Cards
+from infra.crypto import Cipher
+from infra.db import Database, UnitOfWork
+from infra.mailer import Mailer
+from infra.settings import Settings
 from models import OutboxJob
 
 MAX_ERROR = 2000

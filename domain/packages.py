@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.auth import Identity
-from booking_api.db import Database
 from domain.errors import Forbidden, InvalidInput, NotFound, PackageUnusable
 from domain.people import tutor_of_user
 from domain.services import check_price
+from infra.auth import Identity
+from infra.db import Database
 from models import (
     Booking,
     Enrollment,

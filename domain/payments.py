@@ -19,12 +19,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.auth import Identity
-from booking_api.db import Database, UnitOfWork, present
 from domain import bookings, packages
 from domain.errors import InvalidInput, NotFound, PolicyViolation
 from domain.people import student_of_user
 from domain.stripe import CHECKOUT_MINIMUM, CardError, Cards, Event, LineItem
+from infra.auth import Identity
+from infra.db import Database, UnitOfWork, present
 from models import PackageTemplate, Payment, StripeEvent
 
 log = logging.getLogger("booking_api.payments")

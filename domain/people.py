@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.auth import Identity
-from booking_api.db import Database
 from domain.errors import InvalidInput, NotFound
+from infra.auth import Identity
+from infra.db import Database
 from models import Student, Tutor
 
 MAX_NAME = 200

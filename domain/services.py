@@ -11,11 +11,11 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.auth import Identity
-from booking_api.db import Database
 from domain.currencies import ISO_4217
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.people import clean_name, tutor_of_user
+from infra.auth import Identity
+from infra.db import Database
 from models import Schedule, Service, ServiceDuration, ServiceTutor, Tutor
 
 MAX_DURATION = 12 * 60

@@ -20,11 +20,11 @@ from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.db import Database
 from domain import slots as engine
 from domain.availability import overrides_of_schedules, rules_of_schedules
 from domain.errors import InvalidInput, NotFound
 from domain.services import ServiceInfo, services_info
+from infra.db import Database
 from models import Booking, Schedule, ServiceDuration, Tutor
 
 MAX_RANGE = timedelta(days=93)

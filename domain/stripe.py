@@ -17,8 +17,8 @@ import stripe
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from sqlmodel import col, select, update
 
-from booking_api.db import Database, present
-from booking_api.settings import StripeSettings
+from infra.db import Database, present
+from infra.settings import StripeSettings
 from models import Payment, PaymentRefund
 
 log = logging.getLogger("booking_api.stripe")

@@ -10,9 +10,8 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
-from booking_api.db import server_url, sqlalchemy_url
-from booking_api.migrate import MIGRATION_LOCK_KEY
-from booking_api.settings import Settings
+from infra.db import MIGRATION_LOCK_KEY, server_url, sqlalchemy_url
+from infra.settings import Settings
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -13,7 +13,7 @@ from models.base import created_at_field
 
 class CalendarLink(SQLModel, table=True):
     """A tutor's Google Calendar: the refresh token the platform obtained with the tutor's
-    consent, and the short-lived access token it gives; both encrypted (booking_api.crypto)."""
+    consent, and the short-lived access token it gives; both encrypted (infra.crypto)."""
 
     __tablename__ = "calendar_links"
 

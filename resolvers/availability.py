@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
 from domain import availability
 from domain.errors import NotFound
 from domain.slot_search import SlotSearchResult, TutorSlot, search_slots
@@ -29,6 +28,7 @@ from schema.availability import (
     ScheduleSaved,
     SetWeeklyRulesInput,
 )
+from schema.context import Context
 from schema.node import decode_id_of
 from schema.people import Tutor
 from schema.slots import Slot, SlotDay, SlotSearch, SlotSearchInput, slot_of

@@ -8,7 +8,6 @@ from typing import overload
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
 from domain import booking_queries, bookings
 from domain.bookings import Booked, Caller, Cancelled
 from domain.errors import InvalidInput, NotFound
@@ -38,6 +37,7 @@ from schema.bookings import (
     RescheduleBookingInput,
     RescheduleBookingResult,
 )
+from schema.context import Context
 from schema.node import decode_id_of
 
 

@@ -9,8 +9,8 @@ from typing import TypeVar, cast
 
 from graphql import GraphQLError
 
-from booking_api.context import forbidden
 from domain.errors import Forbidden, InvalidInput, NotFound, UserError
+from schema.context import forbidden
 from schema.errors import bad_user_input, user_error
 from schema.node import decode_id_of
 

@@ -9,11 +9,11 @@ from broadcaster import Event
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from booking_api.context import Context, forbidden
-from booking_api.pubsub import SubscriberTooSlow
 from domain import booking_queries, people
 from domain.events import BookingChange, SlotChange, bookings_channel, slots_channel
+from infra.pubsub import SubscriberTooSlow
 from schema.bookings import Booking, BookingAction
+from schema.context import Context, forbidden
 from schema.events import BookingEvent, SlotEvent, SlotEventKind
 from schema.node import decode_id_of, encode_id
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
 from domain import calendar_sync
 from resolvers.common import mutate
+from schema.context import Context
 from schema.integrations import (
     CalendarConnected,
     CalendarDisconnected,

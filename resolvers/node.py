@@ -8,13 +8,13 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
 from models import AvailabilityOverride as OverrideRow
 from resolvers.bookings import booking_by_pk
 from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
 from resolvers.services import service_by_pk
 from schema.availability import AvailabilityOverride, Schedule
+from schema.context import Context
 from schema.node import Node, decode_id
 from schema.services import viewer_is_tutor
 

@@ -7,11 +7,10 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
-from booking_api.db import present
 from domain import bookings, packages, payments, services
 from domain.errors import NotFound
 from domain.services import ServiceInfo
+from infra.db import present
 from models import Booking as BookingRow
 from models import Package as PackageRow
 from models import PackageTemplate as TemplateRow
@@ -19,6 +18,7 @@ from models import Payment as PaymentRow
 from models import Student as StudentRow
 from resolvers.common import mutate, parse_id
 from schema.bookings import Booking
+from schema.context import Context
 from schema.node import decode_id_of
 from schema.packages import (
     AdjustPackageInput,

@@ -7,9 +7,9 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
 from domain import ics, people
 from resolvers.common import mutate
+from schema.context import Context
 from schema.node import decode_id_of
 from schema.people import (
     CalendarFeedRotated,

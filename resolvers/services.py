@@ -8,10 +8,10 @@ from dataclasses import fields
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
 from domain import services
 from domain.services import ServiceInfo, ServiceRules
 from resolvers.common import mutate, parse_id
+from schema.context import Context
 from schema.node import decode_id_of
 from schema.services import (
     CreateServiceInput,

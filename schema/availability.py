@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
-from booking_api.cost import AtMost
 from domain import availability, booking_queries
 from models import AvailabilityOverride as OverrideRow
 from models import AvailabilityRule as RuleRow
 from models import Schedule as ScheduleRow
+from schema.bounds import AtMost
+from schema.context import Context
 from schema.errors import InvalidInput, NotFound, OverlappingRules
 from schema.node import Node
 from schema.scalars import TimeZone

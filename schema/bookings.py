@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
-from booking_api.cost import AtMost, PageOf
-from booking_api.db import present
 from domain import ics
 from domain.booking_queries import MAX_PAGE
 from domain.bookings import MAX_SLOTS
+from infra.db import present
 from models import Booking as BookingRow
 from models import BookingHistory
+from schema.bounds import AtMost, PageOf
+from schema.context import Context
 from schema.errors import (
     InvalidInput,
     NotEligible,

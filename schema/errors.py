@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import strawberry
 from graphql import GraphQLError
 
-from booking_api.cost import AtMost
 from domain import errors
 from domain.bookings import ALTERNATIVES
+from schema.bounds import AtMost
 
 if TYPE_CHECKING:
     from schema.slots import Slot

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
-from booking_api.cost import AtMost
 from models import Package as PackageRow
 from models import PackageAdjustment as AdjustmentRow
 from models import PackageTemplate as TemplateRow
+from schema.bounds import AtMost
+from schema.context import Context
 from schema.errors import InvalidInput, NotFound, PackageUnusable, PolicyViolation
 from schema.node import Node
 from schema.people import Student, Tutor, student_of, tutor_of

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from booking_api.auth import Identity
-from booking_api.context import Context
-from booking_api.cost import AtMost
-from booking_api.db import present
 from domain import calendar_sync, ics, people
+from infra.auth import Identity
+from infra.db import present
 from models import Student as StudentRow
 from models import Tutor as TutorRow
+from schema.bounds import AtMost
+from schema.context import Context
 from schema.errors import InvalidInput, NotFound
 from schema.node import Node
 from schema.scalars import TimeZone

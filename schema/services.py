@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from booking_api.context import Context
-from booking_api.cost import AtMost
 from domain.services import MAX_DURATIONS, MAX_TUTORS, DurationInput, ServiceInfo
 from models import ServiceDuration
+from schema.bounds import AtMost
+from schema.context import Context
 from schema.errors import InvalidInput, NotFound
 from schema.node import Node
 

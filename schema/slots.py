@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import strawberry
 
-from booking_api.cost import AtMost
 from domain import slots as engine
 from domain.slot_search import MAX_RANGE, MAX_SLOTS_FOUND
 from models import ServiceDuration
+from schema.bounds import AtMost
 from schema.people import Tutor
 from schema.scalars import TimeZone
 from schema.services import Money, price_of

@@ -12,23 +12,23 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (every table)
 from booking_api.app import build_app
-from booking_api.db import Database, create_engine
 from booking_api.migrate import upgrade
-from booking_api.settings import (
+from infra.db import Database, create_engine
+from infra.settings import (
     GoogleSettings,
     RateLimits,
     Settings,
     SmtpSettings,
     StripeSettings,
 )
-from tests import google_server, stripe_server
-from tests import smtp_server as smtp_test_server
-from tests.background_support import Background
-from tests.support import (
+from tests.fakes import google_server, stripe_server
+from tests.fakes import smtp_server as smtp_test_server
+from tests.helpers import (
     CLOCK,
     TEST_DATA_KEY,
     TEST_RATE,
     TEST_SECRET,
+    Background,
     GraphQLClient,
     TestClock,
     create_database,

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from tests.support import TEST_DATA_KEY, TEST_RATE, TEST_SECRET
+from tests.helpers import TEST_DATA_KEY, TEST_RATE, TEST_SECRET
 
 BIN = Path(sys.executable).parent / "booking-api"
 PIDS: dict[int, int] = {}  # port -> pid of the server started on it

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from booking_api.db import Database, UnitOfWork
-from booking_api.mailer import Mailer
-from booking_api.settings import JobSettings, Settings
 from domain import bookings, calendar_sync, meetings, notifications, outbox
 from domain.outbox import JobContext
 from domain.stripe import Cards
+from infra.db import Database, UnitOfWork
+from infra.mailer import Mailer
+from infra.settings import JobSettings, Settings
 from models.base import utcnow
 
 log = logging.getLogger("booking_api.jobs")

@@ -16,9 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from booking_api.db import OUTBOX_CHANNEL, Database
-from booking_api.settings import Settings
 from domain import outbox
+from infra.db import OUTBOX_CHANNEL, Database
+from infra.settings import Settings
 from models.base import utcnow
 from workers.jobs import Runner, periodic
 

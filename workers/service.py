@@ -9,9 +9,9 @@ import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
-from booking_api.db import Database, create_engine
-from booking_api.pubsub import Hub, backend_for
-from booking_api.settings import Settings
+from infra.db import Database, create_engine
+from infra.pubsub import Hub, backend_for
+from infra.settings import Settings
 from workers.broker import broker_for, outbox_actor, sender
 from workers.jobs import Runner
 from workers.relay import LocalExecutor, Relay

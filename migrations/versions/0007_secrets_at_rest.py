@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
-from booking_api.crypto import Cipher
-from booking_api.settings import Settings
+from infra.crypto import Cipher
+from infra.settings import Settings
 
 revision: str = "0007"
 down_revision: str | None = "0006"

@@ -1,0 +1,1 @@
+"""Infrastructure: database, auth, settings, secrets, mail, pub/sub. Imports only models/."""

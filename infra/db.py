@@ -1,0 +1,153 @@
+"""Where the database is, and the async engine and sessions that reach it."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import func
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from infra.settings import Settings
+
+log = logging.getLogger("booking_api.db")
+
+# Held while migrating (migrations/env.py), so processes that start together apply each
+# revision once.
+MIGRATION_LOCK_KEY = 0x626F6F6B  # "book"
+
+V = TypeVar("V")
+
+Messages = list[tuple[str, str]]
+Publish = Callable[[Messages], Awaitable[None]]
+# NOTIFY is transactional: relays listening here hear of new work the moment it commits.
+OUTBOX_CHANNEL = "booking_outbox"
+# True while a GraphQL query runs (booking_api.read_only): queries never write, so a unit of work
+# opened then is a bug, refused rather than committed.
+READ_ONLY: ContextVar[bool] = ContextVar("read_only", default=False)
+
+
+class WriteInQuery(RuntimeError):
+    """A query tried to open a unit of work."""
+
+
+class Missing(RuntimeError):
+    """Something the stored data's own rules guarantee is not there: a bug, not the caller's."""
+
+
+def present(value: V | None, what: str) -> V:
+    """`value`, which the data guarantees (a foreign key, a row locked a moment ago): checked
+    with an explicit raise, since `python -O` removes asserts."""
+    if value is None:
+        raise Missing(f"{what} is missing")
+    return value
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or join) the private PostgreSQL kept in `data_dir/pg`; returns its URL.
+
+    pgserver shares one server among every process that asks for the same folder and stops it
+    when the last of them exits.
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp, which is fine.
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import get_server
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir / "pg", cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+def server_url(settings: Settings) -> str:
+    """The plain postgresql:// URL to use: DATABASE_URL, or the embedded server."""
+    if settings.database_url is not None:
+        return settings.database_url
+    return start_embedded(settings.data_dir)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """SQLAlchemy wants its driver named; asyncpg and broadcaster want the plain URL."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def with_database(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+class UnitOfWork(AsyncSession):
+    """The session of one `Database.transaction()`: its rows, and what to do once they are
+    committed (nothing of it when they are rolled back)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.messages: Messages = []
+        self.wakes_relay = False
+
+    def publish_after_commit(self, channel: str, message: str) -> None:
+        """A live update, told to subscribers only once the change it announces has committed."""
+        self.messages.append((channel, message))
+
+    def wake_relay_on_commit(self) -> None:
+        """Outbox rows were written: relays hear of them the moment they commit."""
+        self.wakes_relay = True
+
+
+class Database:
+    """The engine plus session factories; services open one short session per unit of work.
+
+    `publish` sends committed live updates to subscribers (the app's pub/sub hub); None: this
+    process publishes nothing (the CLI, tests that do not listen)."""
+
+    def __init__(self, engine: AsyncEngine, publish: Publish | None = None) -> None:
+        self.engine = engine
+        self.publish: Final = publish  # never reassigned: a Database is built complete
+        self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        self.units = async_sessionmaker(engine, class_=UnitOfWork, expire_on_commit=False)
+
+    @property
+    def plain_url(self) -> str:
+        """The URL for a raw asyncpg connection (LISTEN)."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read session: nothing it does is committed."""
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        """A unit of work: committed when the block ends, rolled back if it raises.
+
+        The live updates it queued (`publish_after_commit`) are published only after the
+        commit, so a rolled-back change tells nobody anything."""
+        if READ_ONLY.get():
+            raise WriteInQuery("A query may not write: only mutations open a unit of work")
+        async with self.units() as unit, unit.begin():
+            yield unit
+            if unit.wakes_relay:  # NOTIFY is transactional: heard once this commits
+                await unit.exec(select(func.pg_notify(OUTBOX_CHANNEL, "")))
+        if unit.messages and self.publish is not None:
+            try:
+                await self.publish(unit.messages)
+            except Exception:  # at-most-once: the change stands; subscribers refetch
+                log.exception("could not publish %d live update(s)", len(unit.messages))

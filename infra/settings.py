@@ -1,0 +1,418 @@
+"""One typed settings object, read from the environment (documented in the README)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from limits import parse_many
+
+from infra.crypto import BadKey, Cipher, new_key
+
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _flag(env: dict[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _stripe(env: dict[str, str], public_base_url: str) -> StripeSettings | None:
+    key = env.get("STRIPE_SECRET_KEY") or None
+    if key is None:
+        return None
+    webhook_secret = env.get("STRIPE_WEBHOOK_SECRET") or ""
+    if not webhook_secret.strip():
+        # An empty secret verifies signatures made with an empty key: anyone could forge events.
+        raise SettingsError(
+            "STRIPE_WEBHOOK_SECRET is not set: with STRIPE_SECRET_KEY the webhook needs "
+            "the endpoint's signing secret (whsec_…)"
+        )
+    return StripeSettings(
+        secret_key=key,
+        webhook_secret=webhook_secret,
+        api_base=(env.get("STRIPE_API_BASE") or StripeSettings.api_base).rstrip("/"),
+        success_url=env.get("CHECKOUT_SUCCESS_URL")
+        or f"{public_base_url}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=env.get("CHECKOUT_CANCEL_URL") or f"{public_base_url}/checkout/cancelled",
+    )
+
+
+def _broadcast_url(env: dict[str, str]) -> str:
+    url = env.get("BROADCAST_URL") or Settings.broadcast_url
+    if not url.startswith(("memory://", "postgresql://", "postgres://", "redis://", "rediss://")):
+        raise SettingsError("BROADCAST_URL must be a memory://, postgresql:// or redis:// URL")
+    return url
+
+
+def _broker_url(env: dict[str, str]) -> str | None:
+    url = env.get("BROKER_URL") or None
+    if url is not None and not url.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+        raise SettingsError("BROKER_URL must be a redis:// or amqp:// URL")
+    return url
+
+
+def _smtp(env: dict[str, str]) -> SmtpSettings | None:
+    url = env.get("SMTP_URL") or None
+    if url is None:
+        return None
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
+        raise SettingsError("SMTP_URL must look like smtp://user:password@host:587 or smtps://…")
+    sender = env.get("EMAIL_FROM") or ""
+    if "@" not in sender:
+        raise SettingsError("EMAIL_FROM must be the sender's address when SMTP_URL is set")
+    return SmtpSettings(
+        host=parsed.hostname,
+        port=parsed.port or (465 if parsed.scheme == "smtps" else 25),
+        tls=parsed.scheme == "smtps",
+        username=unquote(parsed.username) if parsed.username else None,
+        password=unquote(parsed.password) if parsed.password else None,
+        sender=sender,
+    )
+
+
+def _manage_url(env: dict[str, str], public_base_url: str) -> str:
+    url = env.get("MANAGE_URL") or f"{public_base_url}/manage?token={{token}}"
+    if "{token}" not in url:
+        raise SettingsError("MANAGE_URL must contain {token}, where the manage token goes")
+    return url
+
+
+def _hour(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, minimum=0)
+    if value > 23:
+        raise SettingsError(f"{name} must be an hour from 0 to 23, got {value}")
+    return value
+
+
+def _google(env: dict[str, str]) -> GoogleSettings | None:
+    client_id = env.get("GOOGLE_CLIENT_ID") or None
+    secret = env.get("GOOGLE_CLIENT_SECRET") or None
+    if client_id is None and secret is None:
+        return None
+    if client_id is None or secret is None:
+        raise SettingsError("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are set together")
+    return GoogleSettings(
+        client_id=client_id,
+        client_secret=secret,
+        api_base=(env.get("GOOGLE_CALENDAR_API_BASE") or GoogleSettings.api_base).rstrip("/"),
+        token_url=env.get("GOOGLE_OAUTH_TOKEN_URL") or GoogleSettings.token_url,
+    )
+
+
+def _meeting_template(env: dict[str, str]) -> str | None:
+    template = env.get("MEETING_URL_TEMPLATE") or None
+    if template is not None and (
+        "{room}" not in template or not template.startswith(("https://", "http://"))
+    ):
+        raise SettingsError("MEETING_URL_TEMPLATE must be an http(s) URL containing {room}")
+    return template
+
+
+def _encryption_keys(env: dict[str, str]) -> tuple[str, ...] | None:
+    raw = env.get("DATA_ENCRYPTION_KEY") or None
+    if raw is None:
+        return None
+    keys = tuple(key.strip() for key in raw.split(","))
+    try:
+        Cipher(keys)
+    except BadKey as error:
+        raise SettingsError(
+            f"DATA_ENCRYPTION_KEY must be comma-separated Fernet keys: {error}; make one with "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'"
+        ) from None
+    return keys
+
+
+def _rate(env: dict[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be a rate such as 30/minute (several: '10/second; 500/hour'), "
+            f"got {value!r}"
+        ) from None
+    return value
+
+
+def _rate_storage(env: dict[str, str]) -> str:
+    url = env.get("RATE_LIMIT_STORAGE_URL") or RateLimits.storage_url
+    if not url.startswith(("memory://", "redis://", "rediss://")):
+        raise SettingsError("RATE_LIMIT_STORAGE_URL must be memory:// or a redis:// URL")
+    return url
+
+
+def _trusted_proxies(env: dict[str, str]) -> tuple[str, ...]:
+    """IPs and networks, normalised: uvicorn's proxy middleware silently ignores a network
+    written with host bits (10.0.0.1/8), so such a one is stored as 10.0.0.0/8."""
+    proxies = []
+    for item in (env.get("TRUSTED_PROXIES") or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            network = ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"TRUSTED_PROXIES must be IP addresses or networks (10.0.0.0/8), got {item!r}"
+            ) from None
+        single = network.num_addresses == 1
+        proxies.append(str(network.network_address) if single else str(network))
+    return tuple(proxies)
+
+
+def _kept_in(data_dir: Path, name: str, make: Callable[[], str], variable: str) -> str:
+    """A secret made once and kept in the data folder (embedded mode): `variable` unset."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / name
+    try:
+        # O_EXCL: two processes starting at once must end up with the same secret.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            value = path.read_text().strip()
+            if value:
+                return value
+            time.sleep(0.02)  # the other process is still writing it
+        raise SettingsError(f"{path} is empty: delete it or set {variable}") from None
+    value = make()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+@dataclass(frozen=True)
+class GoogleSettings:
+    """Google Calendar sync: the platform's OAuth client, which refreshes tutors' tokens."""
+
+    client_id: str
+    client_secret: str
+    api_base: str = "https://www.googleapis.com/calendar/v3"
+    token_url: str = "https://oauth2.googleapis.com/token"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    # smtps:// is TLS from the start; smtp:// upgrades with STARTTLS when the server offers it.
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Background work: the relay's pace, retries, and when the periodic jobs run."""
+
+    # A row handed to the broker but not done after this long is handed over again (its
+    # worker died, or the broker lost the message).
+    lease_seconds: int = 300
+    poll_seconds: int = 1
+    max_attempts: int = 8
+    hold_sweep_seconds: int = 60
+    # Package expiry notices, tutors' summaries, owed refunds and pruning the outbox.
+    sweep_seconds: int = 300
+    # Local hour (tutor's zone) at which each tutor gets tomorrow's sessions.
+    daily_summary_hour: int = 18
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Limits that refuse an oversized GraphQL operation before it runs, and end a slow one."""
+
+    max_depth: int = 12
+    max_tokens: int = 3000
+    max_aliases: int = 30
+    # Static cost (booking_api/cost.py): fields, multiplied through the lists they are under.
+    max_cost: int = 100_000
+    # Anything still running after this long is ended with a TIMEOUT error.
+    timeout_seconds: float = 5
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Mutations per client, in the `limits` notation ("30/minute; 500/hour"): anonymous
+    callers by address, signed-in ones by their token's sub."""
+
+    anonymous: str = "30/minute"
+    authenticated: str = "120/minute"
+    # memory:// counts in this process; redis://… is one budget for every process.
+    storage_url: str = "memory://"
+    # Peers whose X-Forwarded-For names the client (IPs or networks); by default none.
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one HTTP request may cost before the app sees it: its body's size and read time."""
+
+    # /graphql and /webhooks/stripe bodies; larger ones are refused with 413 before being read.
+    max_body_bytes: int = 1_048_576
+    # Seconds a client has to send a whole request (headers and body), counted from the
+    # connection or from the request's first byte; then the connection is closed.
+    read_timeout: int = 20
+    # Seconds an idle keep-alive connection is kept between requests (uvicorn's own timer).
+    keep_alive_timeout: int = 5
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """Card payments through Stripe Checkout; absent when STRIPE_SECRET_KEY is unset."""
+
+    secret_key: str
+    webhook_secret: str
+    # Where the `stripe` library sends API calls: Stripe itself, or a compatible test server.
+    api_base: str = "https://api.stripe.com"
+    success_url: str = ""
+    cancel_url: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+    auth_jwt_secret: str | None = None
+    # Fernet keys for secrets at rest: the first encrypts, all decrypt. None: embedded mode.
+    data_encryption_keys: tuple[str, ...] | None = None
+    # Local development only: accept bearer tokens that never expire (no `exp` claim).
+    auth_allow_tokens_without_exp: bool = False
+    public_base_url: str = "http://127.0.0.1:8000"
+    # The guest's manage link in emails: the platform's page that takes the manage token.
+    manage_url: str = "http://127.0.0.1:8000/manage?token={token}"
+    log_level: str = "INFO"
+    db_pool_size: int = 10
+    limits: QueryLimits = field(default_factory=QueryLimits)
+    http: HttpLimits = field(default_factory=HttpLimits)
+    stripe: StripeSettings | None = None
+    # How long a booking waiting for payment keeps its slot.
+    payment_hold_minutes: int = 15
+    # Pub/sub for live updates: memory://, postgresql:// (bare: the service's database), redis://.
+    broadcast_url: str = "postgresql://"
+    # Dramatiq's broker (redis:// or amqp://); None: `serve` runs background work itself.
+    broker_url: str | None = None
+    smtp: SmtpSettings | None = None
+    jobs: JobSettings = field(default_factory=JobSettings)
+    google: GoogleSettings | None = None
+    # Video rooms for services with meetingLinks: {room} becomes an unguessable name.
+    meeting_url_template: str | None = None
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        database_url = env.get("DATABASE_URL") or None
+        if database_url is not None and not database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise SettingsError("DATABASE_URL must be a postgresql:// URL")
+        secret = env.get("AUTH_JWT_SECRET") or None
+        if secret is not None and len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"AUTH_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        if database_url is not None and secret is None:
+            raise SettingsError(
+                "AUTH_JWT_SECRET is not set: with DATABASE_URL (production) the service needs "
+                "a fixed secret to sign and check tokens"
+            )
+        keys = _encryption_keys(env)
+        if database_url is not None and keys is None:
+            raise SettingsError(
+                "DATA_ENCRYPTION_KEY is not set: with DATABASE_URL (production) the service "
+                "needs a fixed key to encrypt the secrets it stores"
+            )
+        public_base_url = (env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/")
+        return cls(
+            database_url=database_url,
+            data_dir=Path(env.get("BOOKING_DATA_DIR") or ".data").expanduser().resolve(),
+            auth_jwt_secret=secret,
+            data_encryption_keys=keys,
+            auth_allow_tokens_without_exp=_flag(env, "AUTH_ALLOW_TOKENS_WITHOUT_EXP"),
+            public_base_url=public_base_url,
+            manage_url=_manage_url(env, public_base_url),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 10),
+            limits=QueryLimits(
+                max_depth=_int(env, "GRAPHQL_MAX_DEPTH", QueryLimits.max_depth),
+                max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", QueryLimits.max_tokens),
+                max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", QueryLimits.max_aliases),
+                max_cost=_int(env, "GRAPHQL_MAX_COST", QueryLimits.max_cost),
+                timeout_seconds=_int(env, "GRAPHQL_TIMEOUT_SECONDS", 5),
+            ),
+            http=HttpLimits(
+                max_body_bytes=_int(env, "MAX_BODY_BYTES", HttpLimits.max_body_bytes),
+                read_timeout=_int(env, "REQUEST_READ_TIMEOUT", HttpLimits.read_timeout),
+                keep_alive_timeout=_int(env, "KEEP_ALIVE_TIMEOUT", HttpLimits.keep_alive_timeout),
+            ),
+            stripe=_stripe(env, public_base_url),
+            payment_hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 15),
+            broadcast_url=_broadcast_url(env),
+            broker_url=_broker_url(env),
+            smtp=_smtp(env),
+            google=_google(env),
+            meeting_url_template=_meeting_template(env),
+            jobs=JobSettings(
+                lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", JobSettings.lease_seconds),
+                poll_seconds=_int(env, "OUTBOX_POLL_SECONDS", JobSettings.poll_seconds),
+                max_attempts=_int(env, "JOB_MAX_ATTEMPTS", JobSettings.max_attempts),
+                hold_sweep_seconds=_int(env, "HOLD_SWEEP_SECONDS", JobSettings.hold_sweep_seconds),
+                sweep_seconds=_int(env, "SWEEP_SECONDS", JobSettings.sweep_seconds),
+                daily_summary_hour=_hour(env, "DAILY_SUMMARY_HOUR", JobSettings.daily_summary_hour),
+            ),
+            rate_limits=RateLimits(
+                anonymous=_rate(env, "RATE_LIMIT_ANONYMOUS", RateLimits.anonymous),
+                authenticated=_rate(env, "RATE_LIMIT_AUTHENTICATED", RateLimits.authenticated),
+                storage_url=_rate_storage(env),
+                trusted_proxies=_trusted_proxies(env),
+            ),
+        )
+
+    def jwt_secret(self) -> str:
+        """The signing secret; in embedded mode one is made once and kept in the data folder."""
+        if self.auth_jwt_secret is not None:
+            return self.auth_jwt_secret
+        return _kept_in(
+            self.data_dir, "jwt-secret", lambda: secrets.token_urlsafe(48), "AUTH_JWT_SECRET"
+        )
+
+    def cipher(self) -> Cipher:
+        """What encrypts secrets at rest; in embedded mode a key is made once and kept in the
+        data folder, beside the signing secret."""
+        if self.data_encryption_keys is not None:
+            return Cipher(self.data_encryption_keys)
+        key = _kept_in(self.data_dir, "data-key", new_key, "DATA_ENCRYPTION_KEY")
+        try:
+            return Cipher([key])
+        except BadKey:
+            raise SettingsError(
+                f"{self.data_dir / 'data-key'} is not a Fernet key: restore it, or set "
+                "DATA_ENCRYPTION_KEY"
+            ) from None

@@ -1,0 +1,110 @@
+"""Per-request DataLoaders: nested fields load in batches, never one query per parent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
+
+from sqlmodel import col, select
+from strawberry.dataloader import DataLoader
+
+from domain import availability, booking_queries, packages, payments, services
+from domain.services import ServiceInfo
+from infra.auth import Identity
+from infra.db import Database
+from models import (
+    AvailabilityRule,
+    Booking,
+    BookingHistory,
+    Package,
+    PackageAdjustment,
+    PackageTemplate,
+    Payment,
+    Schedule,
+    Student,
+    Tutor,
+)
+from models.base import Clock
+
+V = TypeVar("V")
+
+
+def _loader(
+    db: Database,
+    fetch: Callable[[Database, Sequence[uuid.UUID]], Awaitable[Mapping[uuid.UUID, V]]],
+    empty: V,
+) -> DataLoader[uuid.UUID, V]:
+    async def load(keys: list[uuid.UUID]) -> list[V]:
+        found = await fetch(db, keys)
+        return [found.get(key, empty) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+async def _tutors(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Tutor | None]:
+    async with db.session() as session:
+        return {t.id: t for t in await session.exec(select(Tutor).where(col(Tutor.id).in_(ids)))}
+
+
+async def _schedules(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Schedule | None]:
+    async with db.session() as session:
+        return {
+            s.id: s for s in await session.exec(select(Schedule).where(col(Schedule.id).in_(ids)))
+        }
+
+
+async def _services(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ServiceInfo | None]:
+    async with db.session() as session:
+        return dict(await services.services_info(session, ids))
+
+
+async def _rules(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[AvailabilityRule]]:
+    async with db.session() as session:
+        return await availability.rules_of_schedules(session, ids)
+
+
+class Loaders:
+    def __init__(self, db: Database, identity: Identity | None, clock: Clock) -> None:
+        self.tutor = _loader(db, _tutors, None)
+        self.schedule = _loader(db, _schedules, None)
+        self.service = _loader(db, _services, None)
+        self.rules: DataLoader[uuid.UUID, list[AvailabilityRule]] = _loader(db, _rules, [])
+        self.services_of_tutor: DataLoader[uuid.UUID, list[ServiceInfo]] = _loader(
+            db, services.services_of_tutors, []
+        )
+        self.schedules_of_tutor: DataLoader[uuid.UUID, list[Schedule]] = _loader(
+            db, availability.schedules_of_tutors, []
+        )
+        self.student: DataLoader[uuid.UUID, Student | None] = _loader(
+            db, booking_queries.students_by_id, None
+        )
+        self.history: DataLoader[uuid.UUID, list[BookingHistory]] = _loader(
+            db, booking_queries.history_of, []
+        )
+
+        async def bookings(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Booking]:
+            return await booking_queries.visible_bookings(db, identity, ids)
+
+        # Per viewer, like the booking list: a booking the viewer may not see loads as None.
+        self.booking: DataLoader[uuid.UUID, Booking | None] = _loader(db, bookings, None)
+
+        async def flags(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool | None]:
+            return await booking_queries.attendance_flags(db, identity, ids, clock())
+
+        self.ledger: DataLoader[uuid.UUID, list[PackageAdjustment]] = _loader(
+            db, packages.ledgers, []
+        )
+        self.package: DataLoader[uuid.UUID, Package | None] = _loader(
+            db, packages.packages_by_id, None
+        )
+
+        self.templates_of_tutor: DataLoader[uuid.UUID, list[PackageTemplate]] = _loader(
+            db, packages.templates_of_tutors, []
+        )
+        self.payment: DataLoader[uuid.UUID, Payment | None] = _loader(
+            db, payments.payments_by_id, None
+        )
+
+        # Per viewer: only a student's own tutors learn whether they are flagged.
+        self.attendance_flag: DataLoader[uuid.UUID, bool | None] = _loader(db, flags, None)

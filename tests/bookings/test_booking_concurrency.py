@@ -1,0 +1,150 @@
+"""Real concurrency: many simultaneous bookings through two server processes on one database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import (
+    CANCEL,
+    CREATE,
+    CREATE_SCHEDULE,
+    CREATE_SERVICE,
+    CREATE_TUTOR,
+    at,
+    create_database,
+    drop_database,
+    monday,
+    server_admin_url,
+    token,
+    weekly,
+)
+from tests.processes import production_env, servers
+
+ATTEMPTS = 50
+
+
+@pytest.fixture(scope="module")
+def ports() -> Iterator[list[int]]:
+    """Two servers on one fresh database of the suite's PostgreSQL (embedded or not)."""
+    admin = server_admin_url()
+    url = create_database(admin, prefix="booking_race")
+    try:
+        with servers(production_env(url)) as started:
+            yield started
+    finally:
+        drop_database(admin, url)
+
+
+async def call(client: httpx.AsyncClient, query: str, variables: dict[str, Any], who: str) -> Any:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {who}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+async def tutor_with_service(client: httpx.AsyncClient, sub: str, capacity: int) -> tuple[str, str]:
+    who = token(sub)
+    tutor = (await call(client, CREATE_TUTOR, {"name": sub, "tz": "UTC"}, who))[
+        "createTutorProfile"
+    ]
+    await call(
+        client,
+        CREATE_SCHEDULE,
+        {"input": {"name": "H", "timeZone": "UTC", "rules": weekly("00:00", "00:00")}},
+        who,
+    )
+    input = {"title": "Group", "durations": [{"minutes": 60}], "capacity": capacity}
+    service = (await call(client, CREATE_SERVICE, {"input": input}, who))["createService"]
+    return tutor["tutor"]["id"], service["service"]["id"]
+
+
+@pytest.mark.parametrize("capacity", [1, 3])
+async def test_exactly_capacity_of_fifty_simultaneous_attempts_succeed(
+    ports: list[int], capacity: int
+) -> None:
+    clients = [
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{p}", limits=httpx.Limits(max_connections=100)
+        )
+        for p in ports
+    ]
+    try:
+        tutor_id, service_id = await tutor_with_service(
+            clients[0], f"race-tutor-{capacity}", capacity
+        )
+        start = at(monday(3), 10)
+
+        async def attempt(i: int) -> str:
+            input = {
+                "serviceId": service_id,
+                "tutorId": tutor_id,
+                "start": start,
+                "timeZone": "UTC",
+            }
+            data = await call(
+                clients[i % 2], CREATE, {"input": input}, token(f"racer-{capacity}-{i}")
+            )
+            return str(data["createBooking"]["__typename"])
+
+        outcomes = Counter(await asyncio.gather(*(attempt(i) for i in range(ATTEMPTS))))
+        assert outcomes == {"BookingCreated": capacity, "SlotUnavailable": ATTEMPTS - capacity}
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_a_student_booking_two_tutors_at_once_gets_one(ports: list[int]) -> None:
+    clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{p}") for p in ports]
+    try:
+        ada = await tutor_with_service(clients[0], "twin-ada", 1)
+        bob = await tutor_with_service(clients[1], "twin-bob", 1)
+        start = at(monday(3), 12)
+
+        async def attempt(student: str, tutor: tuple[str, str], client: httpx.AsyncClient) -> str:
+            input = {"serviceId": tutor[1], "tutorId": tutor[0], "start": start, "timeZone": "UTC"}
+            return str(
+                (await call(client, CREATE, {"input": input}, token(student)))["createBooking"][
+                    "__typename"
+                ]
+            )
+
+        for n in range(10):
+            student = f"twin-student-{n}"
+            # Each student's two requests race; tutors are free, so only the student can clash.
+            results = await asyncio.gather(
+                attempt(student, ada, clients[0]), attempt(student, bob, clients[1])
+            )
+            assert sorted(results) == ["BookingCreated", "StudentBusy"], results
+            # Free the tutors for the next student.
+            ada_bookings = await call(
+                clients[0],
+                "{ bookings(filter: {status: [CONFIRMED]}) { edges { node { id } } } }",
+                {},
+                token("twin-ada"),
+            )
+            bob_bookings = await call(
+                clients[0],
+                "{ bookings(filter: {status: [CONFIRMED]}) { edges { node { id } } } }",
+                {},
+                token("twin-bob"),
+            )
+            for who, page in (("twin-ada", ada_bookings), ("twin-bob", bob_bookings)):
+                for edge in page["bookings"]["edges"]:
+                    await call(
+                        clients[0], CANCEL, {"input": {"bookingId": edge["node"]["id"]}}, token(who)
+                    )
+    finally:
+        for client in clients:
+            await client.aclose()

@@ -1,0 +1,1 @@
+"""Local fakes of the remote services we call: Stripe, SMTP, Google."""

@@ -1,0 +1,343 @@
+"""What the tests share: the test clock, fresh databases, tokens, a GraphQL client, builders
+that set data up through the API, the booking documents, and background runs on a set clock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from httpx_ws import AsyncWebSocketSession, aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
+from starlette.types import ASGIApp
+
+from domain.people import ensure_student
+from domain.slots import occupied
+from infra.auth import decode_token, mint_token
+from infra.db import Database, start_embedded, with_database
+from infra.settings import Settings
+from models import Booking, Student
+from schema.node import decode_id, encode_id
+from workers.jobs import Runner
+from workers.relay import LocalExecutor, Relay
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_SECRET = "test-secret-" + "x" * 40
+TEST_DATA_KEY = "blWTATvebLwxBrV5LSYD3I-vbeoA28SWPrVz8lfq6QM="  # a Fernet key
+# The suite makes many mutations from one address: limits are tested on their own.
+TEST_RATE = "100000/minute"
+
+
+class TestClock:
+    """The time every in-process app, background run and date helper of the tests sees.
+
+    It starts at BOOKING_TEST_NOW (an ISO instant with offset) when set, else at the wall clock's
+    time, and runs on from there at the real pace, so a test may wait for a hold to lapse. CI
+    sets BOOKING_TEST_NOW to awkward days (a month's last day, a Monday, 31 December, DST
+    changes) to show the suite does not depend on the calendar."""
+
+    __test__ = False  # not a test class, whatever its name says
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        configured = os.environ.get("BOOKING_TEST_NOW")
+        self.set(datetime.fromisoformat(configured) if configured else datetime.now(UTC))
+
+    def set(self, at: datetime) -> None:
+        self._start, self._since = at.astimezone(UTC), time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._since)
+
+
+CLOCK = TestClock()
+
+
+def server_admin_url() -> str:
+    """The server tests make databases on: DATABASE_URL's, or the embedded one."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    data_dir = Path(os.environ.get("BOOKING_DATA_DIR") or REPO / ".data")
+    return start_embedded(data_dir)
+
+
+async def _admin(url: str, statement: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def create_database(admin_url: str, prefix: str = "booking_test") -> str:
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    return with_database(admin_url, name)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def token(sub: str, name: str | None = None, email: str | None = None, **kwargs: Any) -> str:
+    return mint_token(TEST_SECRET, sub, name=name or sub.title(), email=email, **kwargs)
+
+
+@dataclass
+class GraphQLClient:
+    http: httpx.AsyncClient
+
+    async def raw(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """The data of a request that must not fail."""
+        body = await self.raw(query, variables, token)
+        assert not body.get("errors"), body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def error(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """The first top-level error of a request that must fail."""
+        body = await self.raw(query, variables, token)
+        assert body.get("errors"), body
+        error: dict[str, Any] = body["errors"][0]
+        return error
+
+
+@asynccontextmanager
+async def websocket(app: ASGIApp) -> AsyncIterator[AsyncWebSocketSession]:
+    """A graphql-transport-ws connection to the app in process (no server, no port)."""
+    transport = ASGIWebSocketTransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        session: AsyncWebSocketSession
+        protocols = ["graphql-transport-ws"]
+        async with aconnect_ws("/graphql", client, subprotocols=protocols) as session:
+            yield session
+
+
+WEEKDAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+
+CREATE_TUTOR = """mutation($name: String!, $tz: TimeZone!) {
+  createTutorProfile(input: {displayName: $name, timeZone: $tz}) {
+    ... on TutorProfileCreated { tutor { id } } } }"""
+
+SCHEDULE_RESULT = """
+    __typename
+    ... on ScheduleSaved { schedule { id name timeZone isDefault rules { weekday start end } } }
+    ... on OverlappingRules { message }
+    ... on InvalidInput { message field }
+    ... on NotFound { message }
+"""
+CREATE_SCHEDULE = f"""mutation($input: CreateScheduleInput!) {{
+  createSchedule(input: $input) {{ {SCHEDULE_RESULT} }} }}"""
+
+SERVICE_FIELDS = """id title kind capacity slotIntervalMinutes bufferBeforeMinutes
+  bufferAfterMinutes minimumNoticeMinutes bookingWindowDays cancellationNoticeHours
+  rescheduleNoticeHours maxReschedules requiresPackage monthlyFreeAllowance enrollmentRequired
+  meetingLinks
+  durations { minutes price { amountMinor currency } } tutors { id displayName }"""
+SERVICE_RESULT = f"""
+    __typename
+    ... on ServiceSaved {{ service {{ {SERVICE_FIELDS} }} }}
+    ... on InvalidInput {{ message field }}
+    ... on NotFound {{ message }}
+"""
+CREATE_SERVICE = f"""mutation($input: CreateServiceInput!) {{
+  createService(input: $input) {{ {SERVICE_RESULT} }} }}"""
+
+
+def weekly(start: str, end: str, days: list[str] | None = None) -> list[dict[str, str]]:
+    return [{"weekday": d, "start": start, "end": end} for d in days or WEEKDAYS]
+
+
+class Tutor:
+    """A tutor made through the API, with a token and a default schedule."""
+
+    def __init__(self, gql: GraphQLClient, sub: str) -> None:
+        self.gql = gql
+        self.sub = sub
+        self.token = token(sub)
+        self.id = ""
+        self.schedule_id = ""
+
+    async def setup(self, zone: str, rules: list[dict[str, str]]) -> Tutor:
+        data = await self.gql(CREATE_TUTOR, {"name": self.sub.title(), "tz": zone}, self.token)
+        self.id = data["createTutorProfile"]["tutor"]["id"]
+        saved = await self.schedule({"name": "Hours", "timeZone": zone, "rules": rules})
+        self.schedule_id = saved["schedule"]["id"]
+        return self
+
+    async def schedule(self, input: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = (await self.gql(CREATE_SCHEDULE, {"input": input}, self.token))[
+            "createSchedule"
+        ]
+        return result
+
+    async def service(self, **input: Any) -> dict[str, Any]:
+        input.setdefault("title", "Lesson")
+        input.setdefault("durations", [{"minutes": 60}])
+        result: dict[str, Any] = (await self.gql(CREATE_SERVICE, {"input": input}, self.token))[
+            "createService"
+        ]
+        return result
+
+
+async def make_tutor(
+    gql: GraphQLClient, sub: str, zone: str = "UTC", rules: list[dict[str, str]] | None = None
+) -> Tutor:
+    return await Tutor(gql, sub).setup(
+        zone, rules if rules is not None else weekly("09:00", "17:00")
+    )
+
+
+def pk(global_id: str) -> Any:
+    decoded = decode_id(global_id)
+    assert decoded is not None
+    return decoded[1]
+
+
+async def add_booking(
+    db: Database,
+    tutor_id: str,
+    service_id: str,
+    start: datetime,
+    minutes: int = 60,
+    status: str = "CONFIRMED",
+    buffers: tuple[int, int] = (0, 0),
+    hold_expires_at: datetime | None = None,
+    student_id: Any = None,
+) -> Any:
+    """A booking row written directly: busy time, or a booking waiting for payment."""
+    end = start + timedelta(minutes=minutes)
+    block_start, block_end = occupied(start, end, *buffers)
+    async with db.transaction() as session:
+        if student_id is None:
+            student = Student(display_name="Busy", email="busy@example.com")
+            session.add(student)
+            await session.flush()
+            student_id = student.id
+        booking = Booking(
+            service_id=pk(service_id),
+            tutor_id=pk(tutor_id),
+            student_id=student_id,
+            status=status,
+            start_at=start,
+            end_at=end,
+            block_start=block_start,
+            block_end=block_end,
+            hold_expires_at=hold_expires_at,
+            duration_minutes=minutes,
+        )
+        session.add(booking)
+    return booking.id
+
+
+async def stored_student(db: Database, who: str) -> str:
+    """A signed-in student's global id, their profile stored as their first booking stores it:
+    a tutor grants to, enrolls or books for stored students only, and queries store nothing.
+    (No mutation stores just a profile yet; contract version 2's updateStudentProfile will.)"""
+    row = await ensure_student(db, decode_token(TEST_SECRET, who))
+    return str(encode_id("Student", row.id))
+
+
+BOOKING_FIELDS = """id status start end durationMinutes studentTimeZone notes rescheduleCount
+  cancellationReason icsUrl tutor { id } service { id } student { id displayName email }
+  history { action actorId reason }"""
+MOVE_ERRORS = """
+  ... on SlotUnavailable { message alternatives { start } }
+  ... on StudentBusy { message }
+  ... on PolicyViolation { message policy }
+  ... on InvalidInput { message field }
+  ... on NotFound { message }"""
+ERRORS = (
+    MOVE_ERRORS
+    + """
+  ... on NotEligible { message reason }
+  ... on PackageUnusable { message packageReason: reason }"""
+)
+CREATE = f"""mutation($input: CreateBookingInput!) {{ createBooking(input: $input) {{
+  __typename
+  ... on BookingCreated {{ manageToken booking {{ {BOOKING_FIELDS} }} }}
+  {ERRORS} }} }}"""
+CREATE_MANY = f"""mutation($input: CreateBookingsInput!) {{ createBookings(input: $input) {{
+  __typename
+  ... on BookingsCreated {{ bookings {{ id start }} }}
+  {ERRORS} }} }}"""
+RESCHEDULE = f"""mutation($input: RescheduleBookingInput!) {{ rescheduleBooking(input: $input) {{
+  __typename
+  ... on BookingRescheduled {{ booking {{ {BOOKING_FIELDS} }} }}
+  {MOVE_ERRORS} }} }}"""
+CANCEL = """mutation($input: CancelBookingInput!) { cancelBooking(input: $input) {
+  __typename
+  ... on BookingCancelled { booking { id status cancellationReason } refund { kind amount } }
+  ... on PolicyViolation { message policy }
+  ... on NotFound { message } } }"""
+ATTENDANCE = """mutation($input: MarkAttendanceInput!) { markAttendance(input: $input) {
+  __typename
+  ... on AttendanceMarked { booking { id status history { action reason } } }
+  ... on PolicyViolation { message policy }
+  ... on NotFound { message } } }"""
+
+
+def monday(weeks: int = 2) -> date:
+    today = CLOCK().date()
+    return today + timedelta(days=7 * weeks - today.weekday())
+
+
+def at(day: date, hour: int, minute: int = 0) -> str:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC).isoformat()
+
+
+async def book(gql: GraphQLClient, token: str | None, **input: Any) -> dict[str, Any]:
+    input.setdefault("timeZone", "UTC")
+    result: dict[str, Any] = (await gql(CREATE, {"input": input}, token))["createBooking"]
+    return result
+
+
+class Background:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.now = CLOCK()
+        self.runner = Runner(settings, db, clock=lambda: self.now)
+        self.executor = LocalExecutor(self.runner)
+        self.relay = Relay(db, settings, self.executor.hand_off, clock=lambda: self.now)
+
+    async def run(self, at: datetime | None = None) -> int:
+        """Everything due by `at` (default: now), until nothing is left; the number of jobs."""
+        self.now = at if at is not None else CLOCK()
+        total = 0
+        while handed := await self.relay.tick():
+            total += handed
+            await self.executor.drain()
+        return total
