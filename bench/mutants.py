@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # turns a service into an offer.
 TARGETS = [
     "domain.slots.*",
-    "domain.bookings.xǁ_Deskǁ*",
-    "domain.slot_search.x_offer_of__mutmut_*",
-    "domain.slot_search.x_choose_duration__mutmut_*",
+    "domain.bookings.free_time.xǁFreeTimeǁ*",
+    "domain.bookings.free_time.x_offer_of__mutmut_*",
+    "domain.bookings.free_time.x_choose_duration__mutmut_*",
     "domain.packages.x_ledger_line__mutmut_*",
     "domain.packages.x_cost__mutmut_*",
     "domain.packages.x_spend__mutmut_*",
@@ -50,7 +50,7 @@ ONLY_SLOWER = "the blocked-stretch jump is an optimisation: a shorter one re-che
 ZERO_STRETCH = "adds stretches of zero seats or zero length: no peak rises, _merge drops them"
 SKIP_CHECK = "only skips a piece the loop would leave at once (s + duration > end, or s > end)"
 EQUIVALENT: dict[str, str] = {
-    "domain.bookings.xǁ_Deskǁcheck__mutmut_60": (
+    "domain.bookings.free_time.xǁFreeTimeǁcheck__mutmut_60": (
         "a slot found in a 2 s window but not at `start` fails offered[0].start == start"
     ),
     "domain.packages.x__check_credit__mutmut_40": "721 minutes fails the 5-minute grid anyway",
