@@ -38,7 +38,7 @@ TARGETS = [
     "domain.packages.x_cost__mutmut_*",
     "domain.packages.x_spend__mutmut_*",
     "domain.packages.x_month_bounds__mutmut_*",
-    "domain.packages.x__check_credit__mutmut_*",
+    "domain.packages.x_check_credit__mutmut_*",
     "domain.packages.x__check_grant__mutmut_*",
 ]
 
@@ -53,7 +53,7 @@ EQUIVALENT: dict[str, str] = {
     "domain.bookings.free_time.xǁFreeTimeǁcheck__mutmut_60": (
         "a slot found in a 2 s window but not at `start` fails offered[0].start == start"
     ),
-    "domain.packages.x__check_credit__mutmut_40": "721 minutes fails the 5-minute grid anyway",
+    "domain.packages.x_check_credit__mutmut_40": "721 minutes fails the 5-minute grid anyway",
     "domain.packages.x_month_bounds__mutmut_24": "the 1st + 32 or + 33 days is in the next month",
     "domain.slots.x__concurrency__mutmut_10": "previous is read only once count > 0, after a set",
     "domain.slots.x__concurrency__mutmut_11": "previous is read only once count > 0, after a set",

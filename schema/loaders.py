@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlmodel import col, select
 from strawberry.dataloader import DataLoader
 
-from domain import availability, bookings, packages, payments, services
+from domain import availability, bookings, package_templates, packages, payments, services
 from domain.services import ServiceInfo
 from infra.auth import Identity
 from infra.db import Database
@@ -100,7 +100,7 @@ class Loaders:
         )
 
         self.templates_of_tutor: DataLoader[uuid.UUID, list[PackageTemplate]] = _loader(
-            db, packages.templates_of_tutors, []
+            db, package_templates.templates_of_tutors, []
         )
         self.payment: DataLoader[uuid.UUID, Payment | None] = _loader(
             db, payments.payments_by_id, None

@@ -24,8 +24,8 @@ from domain.packages import (
     MAX_TEXT,
     MAX_TOTAL,
     Grant,
-    _check_credit,
     _check_grant,
+    check_credit,
     cost,
     ledger_line,
     month_bounds,
@@ -315,7 +315,7 @@ def test_credit_checks_at_their_bounds() -> None:
         ("SESSIONS", 3, 5),
         ("SESSIONS", 3, 720),
     ]:
-        _check_credit(unit, total, minutes)
+        check_credit(unit, total, minutes)
     bad = [
         ("HOURS", 1, None, "input.unit", "unit is SESSIONS or MINUTES"),
         ("SESSIONS", 0, None, "input.total", f"total is 1 to {MAX_TOTAL}"),
@@ -339,7 +339,7 @@ def test_credit_checks_at_their_bounds() -> None:
     ]
     for unit, total, minutes, field, message in bad:
         with pytest.raises(InvalidInput) as caught:
-            _check_credit(unit, total, minutes)
+            check_credit(unit, total, minutes)
         assert (caught.value.field, caught.value.message) == (field, message)
 
 
