@@ -118,12 +118,12 @@ def report(found: dict[str, str]) -> float:
         by_module.setdefault(module, Counter())[kind] += 1
         by_module[module]["mutants"] += 1
     columns = ["mutants", "killed", "survived", "equivalent", "no tests", "not checked"]
-    print(f"{'module':<20}" + "".join(f"{c:>12}" for c in columns) + f"{'score':>8}")
+    print(f"{'module':<26}" + "".join(f"{c:>12}" for c in columns) + f"{'score':>8}")
     total: Counter[str] = Counter()
     for module, counts in sorted(by_module.items()):
         total.update(counts)
-        print(f"{module:<20}" + "".join(f"{counts[c]:>12}" for c in columns) + _score(counts))
-    print(f"{'all':<20}" + "".join(f"{total[c]:>12}" for c in columns) + _score(total))
+        print(f"{module:<26}" + "".join(f"{counts[c]:>12}" for c in columns) + _score(counts))
+    print(f"{'all':<26}" + "".join(f"{total[c]:>12}" for c in columns) + _score(total))
     for name, status in sorted(found.items()):
         if status not in KILLED and name not in EQUIVALENT:
             print(f"  {status}: {name}  (mutmut show {name})")
