@@ -29,7 +29,9 @@ from domain.errors import (
     Forbidden,
     InvalidInput,
     NotEligible,
+    NotEligibleReason,
     NotFound,
+    Policy,
     PolicyViolation,
     SlotUnavailable,
     StudentBusy,
@@ -53,6 +55,7 @@ from models import (
     Student,
     Tutor,
 )
+from models.bookings import BookingAction, BookingStatus
 
 MAX_SLOTS = 20
 MAX_TEXT = 2000
@@ -153,7 +156,7 @@ def _clip(value: str | None) -> str | None:
 def _record(
     session: UnitOfWork,
     booking: Booking,
-    action: str,
+    action: BookingAction,
     at: datetime,
     actor: str | None,
     reason: str | None = None,
@@ -206,11 +209,13 @@ class _Desk:
         else:
             if start < self.now + timedelta(minutes=row.minimum_notice_minutes):
                 raise PolicyViolation(
-                    f"Bookings need {row.minimum_notice_minutes} minutes' notice", "MINIMUM_NOTICE"
+                    f"Bookings need {row.minimum_notice_minutes} minutes' notice",
+                    Policy.MINIMUM_NOTICE,
                 )
             if start > self.now + timedelta(days=row.booking_window_days):
                 raise PolicyViolation(
-                    f"Bookings open at most {row.booking_window_days} days ahead", "BOOKING_WINDOW"
+                    f"Bookings open at most {row.booking_window_days} days ahead",
+                    Policy.BOOKING_WINDOW,
                 )
             offered = engine.free_slots(
                 self.hours or engine.Hours("UTC", []),
@@ -321,7 +326,7 @@ def _make(
         service_id=row.id,
         tutor_id=desk.tutor.id,
         student_id=student.id,
-        status="CONFIRMED",
+        status=BookingStatus.CONFIRMED,
         start_at=start,
         end_at=end,
         block_start=block_start,
@@ -432,19 +437,25 @@ async def create_bookings(
         if info is None:
             raise NotFound("No such service (input.serviceId)")
         if tutor.id not in info.tutor_ids:
-            raise NotEligible("This tutor does not offer this service", "NOT_OFFERED_BY_TUTOR")
+            raise NotEligible(
+                "This tutor does not offer this service", NotEligibleReason.NOT_OFFERED_BY_TUTOR
+            )
         student, as_tutor = await _student_for(session, identity, tutor, request)
         row = info.row
         enrolled = not row.enrollment_required or as_tutor
         if not enrolled and not await packages.is_enrolled(session, row.id, student.id):
-            raise NotEligible("Only students enrolled in this service may book it", "NOT_ENROLLED")
+            raise NotEligible(
+                "Only students enrolled in this service may book it", NotEligibleReason.NOT_ENROLLED
+            )
         package = (
             await packages.lock_for(session, request.package_id, student.id, tutor.id)
             if request.package_id is not None
             else None
         )
         if row.requires_package and package is None and not as_tutor:
-            raise PolicyViolation("This service is paid with package credit", "PACKAGE_REQUIRED")
+            raise PolicyViolation(
+                "This service is paid with package credit", Policy.PACKAGE_REQUIRED
+            )
 
         options = [
             choose_duration(info, choice.duration_minutes, request.field(i, "durationMinutes"))
@@ -506,10 +517,10 @@ async def create_bookings(
         session.add_all(made)
         await session.flush()
         for booking in made:
-            _record(session, booking, "CREATED", now, actor)
+            _record(session, booking, BookingAction.CREATED, now, actor)
             events.slot_changed(session, "TAKEN", booking)
             if booking.status == "CONFIRMED":
-                _record(session, booking, "CONFIRMED", now, actor)
+                _record(session, booking, BookingAction.CONFIRMED, now, actor)
             if package is not None and booking.package_credit:
                 line = packages.ledger_line(
                     package, "REDEMPTION", -booking.package_credit, now, actor, "booked", booking.id
@@ -556,7 +567,7 @@ async def _hold_for_payment(
     session.add(payment)
     await session.flush()  # the bookings refer to it
     for booking in owed:
-        booking.status = "PENDING_PAYMENT"
+        booking.status = BookingStatus.PENDING_PAYMENT
         booking.hold_expires_at = hold_until
         booking.payment_id = payment.id
     return payment
@@ -596,7 +607,7 @@ async def _open_checkout(
             )
         raise PolicyViolation(
             "Card payments are unavailable right now, so nothing was booked: try again shortly",
-            "PAYMENT_UNAVAILABLE",
+            Policy.PAYMENT_UNAVAILABLE,
         ) from None
 
 
@@ -615,7 +626,7 @@ async def _within_allowance(
         if used + new > row.monthly_free_allowance:
             raise PolicyViolation(
                 f"{row.monthly_free_allowance} free booking(s) a month: this month's are used",
-                "MONTHLY_ALLOWANCE_USED",
+                Policy.MONTHLY_ALLOWANCE_USED,
             )
 
 
@@ -689,7 +700,7 @@ async def reschedule_booking(
             raise PolicyViolation(
                 "This booking cannot be moved: it is "
                 + ("no longer held" if booking.status in ACTIVE else booking.status.lower()),
-                "INVALID_TRANSITION",
+                Policy.INVALID_TRANSITION,
             )
         info = (await services_info(session, [booking.service_id]))[booking.service_id]
         row = info.row
@@ -698,12 +709,12 @@ async def reschedule_booking(
                 raise PolicyViolation(
                     f"Bookings can be moved up to {row.reschedule_notice_hours} hours "
                     "before they start",
-                    "RESCHEDULE_NOTICE",
+                    Policy.RESCHEDULE_NOTICE,
                 )
             if row.max_reschedules is not None and booking.reschedule_count >= row.max_reschedules:
                 raise PolicyViolation(
                     f"This booking has been moved the most times allowed ({row.max_reschedules})",
-                    "MAX_RESCHEDULES",
+                    Policy.MAX_RESCHEDULES,
                 )
         option = choose_duration(
             info, duration_minutes or booking.duration_minutes, "input.durationMinutes"
@@ -735,7 +746,7 @@ async def reschedule_booking(
         booking.reschedule_count += 1
         session.add(booking)
         reason = f"from {was.isoformat()} to {new_start.isoformat()}"
-        _record(session, booking, "RESCHEDULED", now, caller.actor, reason, was)
+        _record(session, booking, BookingAction.RESCHEDULED, now, caller.actor, reason, was)
         events.slot_changed(session, "RELEASED", booking, was, was_end)
         events.slot_changed(session, "TAKEN", booking)
     return booking
@@ -759,17 +770,17 @@ async def cancel_booking(
         booking = held.booking
         if booking.status not in ACTIVE:
             raise PolicyViolation(
-                f"A {booking.status.lower()} booking cannot be cancelled", "INVALID_TRANSITION"
+                f"A {booking.status.lower()} booking cannot be cancelled", Policy.INVALID_TRANSITION
             )
         if booking.start_at <= now:
             raise PolicyViolation(
-                "A session that has started cannot be cancelled", "INVALID_TRANSITION"
+                "A session that has started cannot be cancelled", Policy.INVALID_TRANSITION
             )
         was = booking.status
-        booking.status = "CANCELLED"
+        booking.status = BookingStatus.CANCELLED
         booking.cancellation_reason = reason
         session.add(booking)
-        _record(session, booking, "CANCELLED", now, caller.actor, reason)
+        _record(session, booking, BookingAction.CANCELLED, now, caller.actor, reason)
         events.slot_changed(session, "RELEASED", booking)
         service = present(await session.get(Service, booking.service_id), "booking's service")
         # The policy: a tutor's cancellation always refunds; a student's only with enough notice.
@@ -855,10 +866,10 @@ async def expire_unpaid(
         .with_for_update()
     )
     for booking in rows:
-        booking.status = "EXPIRED"
+        booking.status = BookingStatus.EXPIRED
         booking.hold_expires_at = None
         session.add(booking)
-        _record(session, booking, "EXPIRED", now, None, reason)
+        _record(session, booking, BookingAction.EXPIRED, now, None, reason)
         events.slot_changed(session, "RELEASED", booking)
 
 
@@ -917,8 +928,8 @@ async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> 
         else:
             reason = "paid after the hold lapsed and the time was taken: refunded"
             if booking.status == "PENDING_PAYMENT":
-                booking.status = "EXPIRED"
-                _record(session, booking, "EXPIRED", now, None, reason)
+                booking.status = BookingStatus.EXPIRED
+                _record(session, booking, BookingAction.EXPIRED, now, None, reason)
             elif booking.status != "EXPIRED":
                 reason = f"paid by card while {booking.status.lower()}: refunded"
             booking.hold_expires_at = None
@@ -929,10 +940,10 @@ async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> 
 
 
 def _confirm(session: UnitOfWork, booking: Booking, now: datetime, reason: str) -> None:
-    booking.status = "CONFIRMED"
+    booking.status = BookingStatus.CONFIRMED
     booking.hold_expires_at = None
     session.add(booking)
-    _record(session, booking, "CONFIRMED", now, None, reason)
+    _record(session, booking, BookingAction.CONFIRMED, now, None, reason)
 
 
 async def _still_free(session: AsyncSession, booking: Booking, now: datetime) -> bool:
@@ -967,7 +978,7 @@ async def mark_attendance(
     db: Database,
     identity: Identity,
     booking_id: uuid.UUID,
-    status: str,
+    status: BookingStatus,
     notes: str | None,
     now: datetime,
 ) -> Booking:
@@ -979,15 +990,15 @@ async def mark_attendance(
         booking = held.booking
         if booking.status != "CONFIRMED":
             raise PolicyViolation(
-                f"A {booking.status.lower()} booking cannot be marked", "INVALID_TRANSITION"
+                f"A {booking.status.lower()} booking cannot be marked", Policy.INVALID_TRANSITION
             )
         if booking.start_at > now:
             raise PolicyViolation(
-                "Attendance is marked once the session has started", "INVALID_TRANSITION"
+                "Attendance is marked once the session has started", Policy.INVALID_TRANSITION
             )
         booking.status = status
         session.add(booking)
-        _record(session, booking, status, now, identity.sub, notes)
+        _record(session, booking, BookingAction(status), now, identity.sub, notes)
     return booking
 
 
@@ -1008,12 +1019,12 @@ async def redeem_package(
             booking.status, booking.hold_expires_at, now
         ):
             raise PolicyViolation(
-                "Only a booking waiting for payment can be paid", "INVALID_TRANSITION"
+                "Only a booking waiting for payment can be paid", Policy.INVALID_TRANSITION
             )
         package = await packages.lock_for(session, package_id, booking.student_id, booking.tutor_id)
         credit = packages.cost(package, booking.duration_minutes, booking.start_at)
         packages.spend(package, credit)
-        booking.status = "CONFIRMED"
+        booking.status = BookingStatus.CONFIRMED
         booking.hold_expires_at = None
         booking.price_amount_minor = booking.price_currency = None
         booking.package_id, booking.package_credit = package.id, credit
@@ -1024,7 +1035,9 @@ async def redeem_package(
         )
         session.add_all([booking, package])
         notifications.package_spent(session, package, now)
-        _record(session, booking, "CONFIRMED", now, identity.sub, "paid with package credit")
+        _record(
+            session, booking, BookingAction.CONFIRMED, now, identity.sub, "paid with package credit"
+        )
         payment = await session.get(Payment, booking.payment_id) if booking.payment_id else None
         if payment is not None:
             close_checkout = await _unpaid_checkout(session, payment)

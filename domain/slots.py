@@ -30,6 +30,8 @@ from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from models.bookings import BookingStatus
+
 MIDNIGHT = time(0, 0)
 DAY = 86400
 
@@ -69,7 +71,7 @@ class Busy:
     start: datetime
     end: datetime
     service_id: UUID
-    status: str
+    status: BookingStatus
     hold_expires_at: datetime | None = None
 
 
@@ -95,11 +97,18 @@ class Slot:
 
 
 # Statuses that hold time; PENDING_PAYMENT only until its hold expires.
-BLOCKING = frozenset({"PENDING_PAYMENT", "CONFIRMED", "COMPLETED", "NO_SHOW"})
+BLOCKING = frozenset(
+    {
+        BookingStatus.PENDING_PAYMENT,
+        BookingStatus.CONFIRMED,
+        BookingStatus.COMPLETED,
+        BookingStatus.NO_SHOW,
+    }
+)
 
 
-def is_blocking(status: str, hold_expires_at: datetime | None, now: datetime) -> bool:
-    if status == "PENDING_PAYMENT":
+def is_blocking(status: BookingStatus, hold_expires_at: datetime | None, now: datetime) -> bool:
+    if status == BookingStatus.PENDING_PAYMENT:
         return hold_expires_at is not None and hold_expires_at > now
     return status in BLOCKING
 

@@ -20,6 +20,7 @@ from domain.slots import (
     local_span,
     occupied,
 )
+from models.bookings import BookingStatus
 
 SERVICE = uuid.UUID(int=1)
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
@@ -227,7 +228,7 @@ def test_notice_and_window_edges_are_inclusive() -> None:
 def test_buffers_touching_a_booking_are_free_and_overlapping_are_not() -> None:
     hours = Hours("UTC", [Rule(0, time(8), time(18))])
     other = uuid.UUID(int=2)
-    busy = [Busy(at(12), at(13), other, "CONFIRMED")]
+    busy = [Busy(at(12), at(13), other, BookingStatus.CONFIRMED)]
     search = dict(start=at(0), end=at(23), now=LONG_AGO)
     starts = [
         s.start
@@ -258,7 +259,7 @@ def test_a_buffer_before_reaches_back_past_the_start_of_hours() -> None:
     # Hours from 13:00; a booking of another service ends at 13:00. With 30 minutes before, the
     # first start is 13:30, although nothing inside the hours is taken.
     hours = Hours("UTC", [Rule(0, time(13), time(18))])
-    busy = [Busy(at(12), at(13), uuid.UUID(int=2), "CONFIRMED")]
+    busy = [Busy(at(12), at(13), uuid.UUID(int=2), BookingStatus.CONFIRMED)]
     slots = free_slots(
         hours,
         busy,
@@ -273,8 +274,8 @@ def test_a_buffer_before_reaches_back_past_the_start_of_hours() -> None:
 def test_the_busiest_moment_of_a_span_sets_the_seats() -> None:
     hours = Hours("UTC", [Rule(0, time(8), time(18))])
     busy = [
-        Busy(at(10), at(10, 40), SERVICE, "CONFIRMED"),
-        Busy(at(10, 20), at(11), SERVICE, "CONFIRMED"),
+        Busy(at(10), at(10, 40), SERVICE, BookingStatus.CONFIRMED),
+        Busy(at(10, 20), at(11), SERVICE, BookingStatus.CONFIRMED),
     ]
     seats = {
         s.start: s.remaining
@@ -287,7 +288,10 @@ def test_capacity_counts_overlap_at_each_instant() -> None:
     hours = Hours("UTC", [Rule(0, time(8), time(18))])
     search = dict(start=at(0), end=at(23), now=LONG_AGO)
     # Two bookings that only touch never overlap: capacity 2 leaves one seat across both.
-    busy = [Busy(at(10), at(11), SERVICE, "CONFIRMED"), Busy(at(11), at(12), SERVICE, "CONFIRMED")]
+    busy = [
+        Busy(at(10), at(11), SERVICE, BookingStatus.CONFIRMED),
+        Busy(at(11), at(12), SERVICE, BookingStatus.CONFIRMED),
+    ]
     seats = {
         s.start: s.remaining
         for s in free_slots(hours, busy, offer(capacity=2, duration_minutes=120), **search)
@@ -297,7 +301,7 @@ def test_capacity_counts_overlap_at_each_instant() -> None:
     seats = {s.start: s.remaining for s in free_slots(hours, busy[:1], offer(), **search)}
     assert at(11) in seats and at(10) not in seats and at(9) in seats
     # Three at once against capacity 3: full; two: one seat left.
-    three = [Busy(at(14), at(15), SERVICE, "CONFIRMED")] * 3
+    three = [Busy(at(14), at(15), SERVICE, BookingStatus.CONFIRMED)] * 3
     seats = {s.start: s.remaining for s in free_slots(hours, three, offer(capacity=3), **search)}
     assert at(14) not in seats
     seats = {
@@ -315,7 +319,7 @@ def test_slots_of_several_tutors_merge_by_start_then_tutor_order() -> None:
     limited = free_slots_of(calendars, offer(), start=at(0), end=at(23), now=LONG_AGO, limit=2)
     assert [(k, s.start.hour) for k, s in limited] == [("a", 9), ("b", 10)]
     # The busy time, notice and window are each tutor's own.
-    busy = [Busy(at(10), at(11), SERVICE, "CONFIRMED")]
+    busy = [Busy(at(10), at(11), SERVICE, BookingStatus.CONFIRMED)]
     found = free_slots_of(
         [("b", late, busy), ("a", early, [])],
         offer(notice_minutes=30),
