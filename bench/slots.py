@@ -34,6 +34,7 @@ from models import (
     AvailabilityOverride,
     AvailabilityRule,
     Booking,
+    BookingStatus,
     Schedule,
     Service,
     ServiceDuration,
@@ -125,7 +126,7 @@ def figures(seconds: list[float]) -> str:
 def engine_case(data: Input, hosts: int, runs: int) -> tuple[int, int, str]:
     hours = Hours(data.zone, data.rules, data.overrides)
     calendars = [
-        (i, hours, [Busy(a, b, BLOCKER, "CONFIRMED") for a, b in data.bookings[i]])
+        (i, hours, [Busy(a, b, BLOCKER, BookingStatus.CONFIRMED) for a, b in data.bookings[i]])
         for i in range(hosts)
     ]
 
@@ -201,7 +202,7 @@ async def load(url: str, data: Input) -> tuple[str, list[str]]:
                     service_id=blocker.id,
                     tutor_id=tutor_id,
                     student_id=student.id,
-                    status="CONFIRMED",
+                    status=BookingStatus.CONFIRMED,
                     start_at=a,
                     end_at=b,
                     block_start=a,

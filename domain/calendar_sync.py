@@ -29,6 +29,7 @@ from infra.crypto import Cipher
 from infra.db import Database, UnitOfWork
 from infra.settings import GoogleSettings
 from models import Booking, CalendarLink, SyncedEvent
+from models.bookings import BookingAction, BookingStatus
 
 TIMEOUT_SECONDS = 20
 MAX_CALENDAR_ID = 300
@@ -228,12 +229,12 @@ async def connect_google(
         upcoming = await session.exec(
             select(Booking.id).where(
                 Booking.tutor_id == tutor.id,
-                Booking.status == "CONFIRMED",
+                Booking.status == BookingStatus.CONFIRMED,
                 col(Booking.end_at) > now,
             )
         )
         for booking_id in upcoming:
-            outbox.add(session, "calendar.sync", {"booking": str(booking_id)}, now)
+            outbox.add(session, CALENDAR_SYNC, {"booking": str(booking_id)}, now)
     return link
 
 
@@ -270,9 +271,16 @@ async def connected(db: Database, tutor_id: uuid.UUID) -> str | None:
 # ---------------------------------------------------------------- the job
 
 
-def booking_changed(session: UnitOfWork, booking: Booking, action: str, at: datetime) -> None:
-    if action in ("CONFIRMED", "RESCHEDULED", "CANCELLED", "EXPIRED"):
-        outbox.add(session, "calendar.sync", {"booking": str(booking.id)}, at)
+def booking_changed(
+    session: UnitOfWork, booking: Booking, action: BookingAction, at: datetime
+) -> None:
+    if action in (
+        BookingAction.CONFIRMED,
+        BookingAction.RESCHEDULED,
+        BookingAction.CANCELLED,
+        BookingAction.EXPIRED,
+    ):
+        outbox.add(session, CALENDAR_SYNC, {"booking": str(booking.id)}, at)
 
 
 async def sync_booking(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
@@ -294,7 +302,7 @@ async def sync_booking(ctx: JobContext, session: AsyncSession, job: dict[str, An
     except Unauthorized:
         client = await _client(ctx, google, session, link, fresh=True)
         await _reconcile(client, parts, link, synced)
-    if parts.booking.status == "CONFIRMED":
+    if parts.booking.status == BookingStatus.CONFIRMED:
         if synced is None:
             synced = SyncedEvent(booking_id=booking_id, calendar_id=link.calendar_id)
         synced.calendar_id = link.calendar_id
@@ -303,11 +311,14 @@ async def sync_booking(ctx: JobContext, session: AsyncSession, job: dict[str, An
         await session.delete(synced)
 
 
+CALENDAR_SYNC = outbox.register("calendar.sync", sync_booking)
+
+
 async def _reconcile(
     client: CalendarSync, parts: ics.BookingParts, link: CalendarLink, synced: SyncedEvent | None
 ) -> None:
     """The calendar shows the booking while it is CONFIRMED, and nothing otherwise."""
-    if parts.booking.status == "CONFIRMED":
+    if parts.booking.status == BookingStatus.CONFIRMED:
         same_calendar = synced is not None and synced.calendar_id == link.calendar_id
         await client.put(link.calendar_id, event_of(parts), exists=same_calendar)
     elif synced is not None:

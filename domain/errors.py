@@ -3,7 +3,35 @@ is committed; the GraphQL layer turns each into a member of the mutation's resul
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+
+class Policy(StrEnum):
+    """Which of the tutor's rules a change broke (the GraphQL enum Policy is this class)."""
+
+    MINIMUM_NOTICE = "MINIMUM_NOTICE"
+    BOOKING_WINDOW = "BOOKING_WINDOW"
+    CANCELLATION_NOTICE = "CANCELLATION_NOTICE"
+    RESCHEDULE_NOTICE = "RESCHEDULE_NOTICE"
+    MAX_RESCHEDULES = "MAX_RESCHEDULES"
+    MONTHLY_ALLOWANCE_USED = "MONTHLY_ALLOWANCE_USED"
+    PACKAGE_REQUIRED = "PACKAGE_REQUIRED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    PAYMENT_UNAVAILABLE = "PAYMENT_UNAVAILABLE"
+
+
+class NotEligibleReason(StrEnum):
+    NOT_ENROLLED = "NOT_ENROLLED"
+    NOT_OFFERED_BY_TUTOR = "NOT_OFFERED_BY_TUTOR"
+
+
+class PackageUnusableReason(StrEnum):
+    EXPIRED = "EXPIRED"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    WRONG_TUTOR = "WRONG_TUTOR"
+    WRONG_DURATION = "WRONG_DURATION"
+    NOT_OWNER = "NOT_OWNER"
 
 
 class UserError(Exception):
@@ -39,13 +67,13 @@ class StudentBusy(UserError):
 
 
 class PolicyViolation(UserError):
-    def __init__(self, message: str, policy: str) -> None:
+    def __init__(self, message: str, policy: Policy) -> None:
         super().__init__(message)
         self.policy = policy
 
 
 class NotEligible(UserError):
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: NotEligibleReason) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -59,6 +87,6 @@ class SlotUnavailable(UserError):
 
 
 class PackageUnusable(UserError):
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: PackageUnusableReason) -> None:
         super().__init__(message)
         self.reason = reason

@@ -18,12 +18,13 @@ from domain.errors import NotFound
 from domain.people import tutor_of_user
 from infra.db import Database, present
 from models import Booking, Service, Student, Tutor
+from models.bookings import BookingStatus
 from models.people import new_feed_token
 
 PRODID = "-//booking-api//bookings//EN"
 # A feed shows what is coming and the last month, which calendars keep as history.
 FEED_PAST = timedelta(days=30)
-FEED_STATUSES = ("CONFIRMED", "COMPLETED", "NO_SHOW")
+FEED_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED, BookingStatus.NO_SHOW)
 FEED_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what new_feed_token makes (and migration 0008)
 
 
@@ -76,7 +77,12 @@ def _event(parts: BookingParts, now: datetime) -> Event:
         f"{parts.service.title}: {parts.tutor.display_name} and {parts.student.display_name}",
     )
     event.add("sequence", booking.reschedule_count)
-    event.add("status", "CANCELLED" if booking.status in ("CANCELLED", "EXPIRED") else "CONFIRMED")
+    event.add(
+        "status",
+        "CANCELLED"
+        if booking.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED)
+        else "CONFIRMED",
+    )
     if booking.meeting_url:
         event.add("location", booking.meeting_url)
     return event

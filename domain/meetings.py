@@ -8,10 +8,11 @@ import secrets
 import uuid
 from typing import Any, Protocol
 
-from domain import ics, outbox
+from domain import calendar_sync, ics, outbox
 from domain.outbox import JobContext
 from infra.db import UnitOfWork
 from models import Booking
+from models.bookings import BookingAction, BookingStatus
 
 
 class MeetingLinks(Protocol):
@@ -28,9 +29,9 @@ class RoomLinks:
         return self.template.format(room=secrets.token_urlsafe(12))
 
 
-def booking_changed(session: UnitOfWork, booking: Booking, action: str, at: Any) -> None:
-    if action == "CONFIRMED":
-        outbox.add(session, "meeting.link", {"booking": str(booking.id)}, at)
+def booking_changed(session: UnitOfWork, booking: Booking, action: BookingAction, at: Any) -> None:
+    if action == BookingAction.CONFIRMED:
+        outbox.add(session, MEETING_LINK, {"booking": str(booking.id)}, at)
 
 
 async def assign_link(ctx: JobContext, session: UnitOfWork, job: dict[str, Any]) -> None:
@@ -43,10 +44,13 @@ async def assign_link(ctx: JobContext, session: UnitOfWork, job: dict[str, Any])
     if parts is None or not parts.service.meeting_links:
         return
     booking = parts.booking
-    if booking.status != "CONFIRMED" or booking.meeting_url is not None:
+    if booking.status != BookingStatus.CONFIRMED or booking.meeting_url is not None:
         return
     links: MeetingLinks = RoomLinks(template)
     booking.meeting_url = await links.create(parts)
     session.add(booking)
     # The tutor's calendar shows the link as the event's location.
-    outbox.add(session, "calendar.sync", {"booking": str(booking.id)}, ctx.now)
+    outbox.add(session, calendar_sync.CALENDAR_SYNC, {"booking": str(booking.id)}, ctx.now)
+
+
+MEETING_LINK = outbox.register("meeting.link", assign_link)

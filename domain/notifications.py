@@ -26,6 +26,7 @@ from domain.outbox import JobContext
 from infra.crypto import Cipher
 from infra.db import UnitOfWork, present
 from models import Booking, OutboxJob, Package, Service, Student, Tutor
+from models.bookings import BookingAction, BookingStatus
 
 REMINDER_MINUTES = (24 * 60, 60, 15)
 EXPIRY_NOTICE_DAYS = (30, 7)
@@ -38,21 +39,21 @@ PARKED_TOKEN_DAYS = 2  # a Checkout Session lasts at most a day: a parked token 
 def booking_changed(
     session: UnitOfWork,
     booking: Booking,
-    action: str,
+    action: BookingAction,
     at: datetime,
     moved_from: datetime | None = None,
 ) -> None:
     """Emails (and reminders) for a booking's change, sent once the change commits."""
-    if action not in ("CONFIRMED", "RESCHEDULED", "CANCELLED"):
+    if action not in (BookingAction.CONFIRMED, BookingAction.RESCHEDULED, BookingAction.CANCELLED):
         return
-    if action == "RESCHEDULED" and booking.status != "CONFIRMED":
+    if action == BookingAction.RESCHEDULED and booking.status != BookingStatus.CONFIRMED:
         return  # a booking still waiting for payment is announced when it is confirmed
     for to in ("student", "tutor"):
         email = {"booking": str(booking.id), "action": action, "to": to}
         if moved_from is not None:
             email["from"] = moved_from.isoformat()
-        outbox.add(session, "email.booking", email, at)
-    if action != "CANCELLED" and booking.reminders_enabled:
+        outbox.add(session, BOOKING_EMAIL, email, at)
+    if action != BookingAction.CANCELLED and booking.reminders_enabled:
         for minutes in REMINDER_MINUTES:
             due = booking.start_at - timedelta(minutes=minutes)
             if due > at:
@@ -63,7 +64,11 @@ def booking_changed(
                     "start": booking.start_at.isoformat(),
                     "minutes": minutes,
                 }
-                outbox.add(session, "email.reminder", payload, due)
+                outbox.add(session, REMINDER, payload, due)
+
+
+# A guest's manage token waits here for the confirmation email; never run.
+PARKED_TOKEN = outbox.register("parked.token", None)
 
 
 def _token_key(booking_id: uuid.UUID) -> str:
@@ -76,13 +81,13 @@ def park_manage_token(
     """A guest's manage token, kept (parked, never run) until the confirmation email takes it:
     encrypted, since the booking itself keeps only its hash."""
     payload = {"encrypted_token": cipher.encrypt(token)}
-    outbox.add(session, "parked.token", payload, None, key=_token_key(booking.id), created_at=now)
+    outbox.add(session, PARKED_TOKEN, payload, None, key=_token_key(booking.id), created_at=now)
 
 
 async def rotate_parked_tokens(session: AsyncSession, cipher: Cipher) -> int:
     """Parked tokens re-encrypted under the first key (after a key is added in front)."""
     rows = await session.exec(
-        select(OutboxJob).where(OutboxJob.kind == "parked.token").with_for_update()
+        select(OutboxJob).where(OutboxJob.kind == PARKED_TOKEN.kind).with_for_update()
     )
     count = 0
     for row in rows:
@@ -93,7 +98,7 @@ async def rotate_parked_tokens(session: AsyncSession, cipher: Cipher) -> int:
 
 
 def package_spent(session: UnitOfWork, package: Package, at: datetime) -> None:
-    outbox.add(session, "email.package_low", {"package": str(package.id)}, at)
+    outbox.add(session, PACKAGE_LOW, {"package": str(package.id)}, at)
 
 
 # ---------------------------------------------------------------- periodic sweeps
@@ -106,7 +111,7 @@ async def schedule_expiry_notices(session: AsyncSession, now: datetime) -> None:
     for days, nearer in zip(EXPIRY_NOTICE_DAYS, bounds, strict=True):
         await _insert_new(
             session,
-            "email.package_expiring",
+            PACKAGE_EXPIRING,
             literal(f"package-expiring:{days}:") + cast(Package.id, String),
             func.jsonb_build_object("package", cast(Package.id, String), "days", days),
             now,
@@ -122,7 +127,7 @@ async def schedule_summaries(session: AsyncSession, now: datetime, hour: int) ->
     local_date = cast(func.date(local), String)
     await _insert_new(
         session,
-        "email.tutor_summary",
+        TUTOR_SUMMARY,
         literal("tutor-summary:") + cast(Tutor.id, String) + literal(":") + local_date,
         func.jsonb_build_object("tutor", cast(Tutor.id, String), "date", local_date),
         now,
@@ -132,12 +137,12 @@ async def schedule_summaries(session: AsyncSession, now: datetime, hour: int) ->
 
 
 async def _insert_new(
-    session: AsyncSession, kind: str, key: Any, payload: Any, now: datetime, *where: Any
+    session: AsyncSession, job: outbox.Job, key: Any, payload: Any, now: datetime, *where: Any
 ) -> None:
-    """One job of `kind` per row matching `where`, due now, unless its key exists already: the
+    """One `job` per row matching `where`, due now, unless its key exists already: the
     sweep that runs every few minutes adds each notice once."""
     at = literal(now, DateTime(timezone=True))
-    rows = sql_select(func.gen_random_uuid(), literal(kind), key, payload, at, literal(0), at)
+    rows = sql_select(func.gen_random_uuid(), literal(job.kind), key, payload, at, literal(0), at)
     columns = ["id", "kind", "key", "payload", "due_at", "attempts", "created_at"]
     await session.exec(
         insert(OutboxJob)
@@ -150,7 +155,7 @@ async def drop_stale_tokens(session: AsyncSession, now: datetime) -> None:
     """Parked manage tokens of bookings that were never confirmed."""
     await session.exec(
         delete(OutboxJob).where(
-            col(OutboxJob.kind) == "parked.token",
+            col(OutboxJob.kind) == PARKED_TOKEN.kind,
             col(OutboxJob.created_at) < now - timedelta(days=PARKED_TOKEN_DAYS),
         )
     )
@@ -165,7 +170,7 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
         return
     action, to = job["action"], job["to"]
     manage = None
-    if to == "student" and action == "CONFIRMED":
+    if to == "student" and action == BookingAction.CONFIRMED:
         parked = await outbox.take_parked(session, _token_key(parts.booking.id))
         if parked is not None:
             token = ctx.cipher.decrypt(parked["encrypted_token"])
@@ -185,14 +190,17 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
     if "from" in job:
         was = datetime.fromisoformat(job["from"]).astimezone(ZoneInfo(zone))
         paragraphs.append(f"It was on {was:%A %-d %B %Y} at {was:%H:%M}.")
-    if action == "CANCELLED" and parts.booking.cancellation_reason:
+    if action == BookingAction.CANCELLED and parts.booking.cancellation_reason:
         paragraphs.append(f"Reason: {parts.booking.cancellation_reason}")
-    if action != "CANCELLED" and parts.booking.meeting_url:
+    if action != BookingAction.CANCELLED and parts.booking.meeting_url:
         paragraphs.append(("Join the session", parts.booking.meeting_url))
     if manage is not None:
         paragraphs.append(("Reschedule or cancel", manage))
-    attachment = ics.render([parts], ctx.now) if action != "CANCELLED" else None
+    attachment = ics.render([parts], ctx.now) if action != BookingAction.CANCELLED else None
     await ctx.mailer.send(_compose(ctx, address, subject, paragraphs, attachment))
+
+
+BOOKING_EMAIL = outbox.register("email.booking", send_booking_email)
 
 
 async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
@@ -201,7 +209,7 @@ async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, A
         return
     booking = parts.booking
     if (
-        booking.status != "CONFIRMED"
+        booking.status != BookingStatus.CONFIRMED
         or not booking.reminders_enabled
         or booking.start_at != datetime.fromisoformat(job["start"])
     ):
@@ -215,6 +223,9 @@ async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, A
         paragraphs.append(("Join the session", booking.meeting_url))
     message = _compose(ctx, parts.student.email, f"Reminder: {title}", paragraphs)
     await ctx.mailer.send(message)
+
+
+REMINDER = outbox.register("email.reminder", send_reminder)
 
 
 async def send_package_low(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
@@ -231,6 +242,9 @@ async def send_package_low(ctx: JobContext, session: AsyncSession, job: dict[str
     ]
     subject = f"{left} left with {tutor.display_name}"
     await ctx.mailer.send(_compose(ctx, student.email, subject, paragraphs))
+
+
+PACKAGE_LOW = outbox.register("email.package_low", send_package_low)
 
 
 async def send_package_expiring(
@@ -252,6 +266,9 @@ async def send_package_expiring(
     await ctx.mailer.send(_compose(ctx, student.email, subject, paragraphs))
 
 
+PACKAGE_EXPIRING = outbox.register("email.package_expiring", send_package_expiring)
+
+
 async def send_tutor_summary(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     tutor = await session.get(Tutor, uuid.UUID(job["tutor"]))
     if tutor is None or tutor.email is None or ctx.mailer is None:
@@ -267,7 +284,7 @@ async def send_tutor_summary(ctx: JobContext, session: AsyncSession, job: dict[s
             .join(Student, col(Student.id) == Booking.student_id)
             .where(
                 Booking.tutor_id == tutor.id,
-                Booking.status == "CONFIRMED",
+                Booking.status == BookingStatus.CONFIRMED,
                 col(Booking.start_at) >= start,
                 col(Booking.start_at) < end,
             )
@@ -287,6 +304,9 @@ async def send_tutor_summary(ctx: JobContext, session: AsyncSession, job: dict[s
     ]
     subject = f"Tomorrow: {len(rows)} session{'s' if len(rows) != 1 else ''}"
     await ctx.mailer.send(_compose(ctx, tutor.email, subject, paragraphs))
+
+
+TUTOR_SUMMARY = outbox.register("email.tutor_summary", send_tutor_summary)
 
 
 # ---------------------------------------------------------------- composing

@@ -7,6 +7,7 @@ needs them: a rolled-back booking sends no email, a committed one cannot lose it
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,9 +44,34 @@ class JobContext:
     job_id: uuid.UUID | None = None
 
 
+Handler = Callable[[JobContext, UnitOfWork, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A kind of background work: the name its outbox rows carry, and the handler that does it
+    (None: the rows only keep a payload until something takes it, and never run)."""
+
+    kind: str
+    handler: Handler | None
+
+
+# Every kind there is, registered by the module that writes and handles it: a row can only be
+# written through a Job, and a Job only exists with its handler, so no kind lacks one.
+JOBS: dict[str, Job] = {}
+
+
+def register(kind: str, handler: Handler | None) -> Job:
+    """Register a kind of job (once: a second registration of the same kind is a bug)."""
+    if kind in JOBS:
+        raise ValueError(f"job kind {kind!r} is registered twice")
+    JOBS[kind] = registered = Job(kind, handler)
+    return registered
+
+
 def add(
     session: UnitOfWork,
-    kind: str,
+    job: Job,
     payload: dict[str, Any],
     due_at: datetime | None,
     key: str | None = None,
@@ -53,20 +79,20 @@ def add(
 ) -> None:
     """Work to do once this transaction commits (at `due_at`; None parks it). A parked row
     gives `created_at` (now): its age decides when it is dropped."""
-    job = OutboxJob(kind=kind, payload=payload, due_at=due_at, key=key)
+    row = OutboxJob(kind=job.kind, payload=payload, due_at=due_at, key=key)
     if created_at is not None:
-        job.created_at = created_at
-    session.add(job)
+        row.created_at = created_at
+    session.add(row)
     session.wake_relay_on_commit()
 
 
 async def add_once(
-    session: AsyncSession, kind: str, key: str, payload: dict[str, Any], due_at: datetime
+    session: AsyncSession, job: Job, key: str, payload: dict[str, Any], due_at: datetime
 ) -> None:
     """Like `add`, unless a row with this key exists already (from this or another worker)."""
     await session.exec(
         insert(OutboxJob)
-        .values(id=uuid.uuid4(), kind=kind, key=key, payload=payload, due_at=due_at, attempts=0)
+        .values(id=uuid.uuid4(), kind=job.kind, key=key, payload=payload, due_at=due_at, attempts=0)
         .on_conflict_do_nothing(index_elements=["key"])
     )
 

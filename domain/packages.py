@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.errors import Forbidden, InvalidInput, NotFound, PackageUnusable
+from domain.errors import Forbidden, InvalidInput, NotFound, PackageUnusable, PackageUnusableReason
 from domain.people import tutor_of_user
 from infra.auth import Identity
 from infra.db import Database
@@ -177,9 +177,11 @@ async def lock_for(
     """The package locked for spending by this student with this tutor."""
     package = await lock(session, package_id)
     if package is None or package.student_id != student_id:
-        raise PackageUnusable("This package is not the student's", "NOT_OWNER")
+        raise PackageUnusable("This package is not the student's", PackageUnusableReason.NOT_OWNER)
     if package.tutor_id != tutor_id:
-        raise PackageUnusable("This package is for another tutor", "WRONG_TUTOR")
+        raise PackageUnusable(
+            "This package is for another tutor", PackageUnusableReason.WRONG_TUTOR
+        )
     return package
 
 
@@ -188,13 +190,14 @@ def cost(package: Package, minutes: int, start: datetime) -> int:
     if package.expires_at is not None and package.expires_at < start:
         raise PackageUnusable(
             f"The package expires at {package.expires_at.isoformat()}, before the session",
-            "EXPIRED",
+            PackageUnusableReason.EXPIRED,
         )
     if package.unit == "MINUTES":
         return minutes
     if package.session_duration_minutes is not None and package.session_duration_minutes != minutes:
         raise PackageUnusable(
-            f"A credit buys a {package.session_duration_minutes}-minute session", "WRONG_DURATION"
+            f"A credit buys a {package.session_duration_minutes}-minute session",
+            PackageUnusableReason.WRONG_DURATION,
         )
     return 1
 
@@ -203,7 +206,7 @@ def spend(package: Package, total: int) -> None:
     if total > package.remaining:
         raise PackageUnusable(
             f"The package has {package.remaining} left and this takes {total}",
-            "INSUFFICIENT_BALANCE",
+            PackageUnusableReason.INSUFFICIENT_BALANCE,
         )
 
 

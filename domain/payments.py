@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import bookings, packages
-from domain.errors import InvalidInput, NotFound, PolicyViolation
+from domain.errors import InvalidInput, NotFound, Policy, PolicyViolation
 from domain.people import student_of_user
 from domain.stripe import CHECKOUT_MINIMUM, CardError, Cards, Event, LineItem
 from infra.auth import Identity
@@ -156,7 +156,7 @@ async def buy_package(
             locked = present(await bookings.lock_payment(session, payment.id), "payment")
             await bookings.expire_unpaid(session, locked, "FAILED", now, "could not start")
         raise PolicyViolation(
-            "Card payments are unavailable right now: try again shortly", "PAYMENT_UNAVAILABLE"
+            "Card payments are unavailable right now: try again shortly", Policy.PAYMENT_UNAVAILABLE
         ) from None
     return payment, template
 

@@ -29,6 +29,8 @@ from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from models.bookings import BookingStatus
+
 MIDNIGHT = time(0, 0)
 DAY = 86400
 
@@ -68,7 +70,7 @@ class Busy:
     start: datetime
     end: datetime
     service_id: UUID
-    status: str
+    status: BookingStatus
     hold_expires_at: datetime | None = None
 
 
@@ -93,12 +95,12 @@ class Slot:
     remaining: int
 
 
-# Statuses that hold time; PENDING_PAYMENT only until its hold expires.
-BLOCKING = frozenset({"PENDING_PAYMENT", "CONFIRMED", "COMPLETED", "NO_SHOW"})
+# Every status holds time but these two; PENDING_PAYMENT only until its hold expires.
+BLOCKING = frozenset(BookingStatus) - {BookingStatus.CANCELLED, BookingStatus.EXPIRED}
 
 
-def is_blocking(status: str, hold_expires_at: datetime | None, now: datetime) -> bool:
-    if status == "PENDING_PAYMENT":
+def is_blocking(status: BookingStatus, hold_expires_at: datetime | None, now: datetime) -> bool:
+    if status == BookingStatus.PENDING_PAYMENT:
         return hold_expires_at is not None and hold_expires_at > now
     return status in BLOCKING
 
@@ -389,8 +391,7 @@ def free_slots_of(
 ) -> list[tuple[K, Slot]]:
     """Free slots of several tutors (each with their hours and busy time), sorted by start and
     then by the tutors' order; only the first `limit` are made when it is given."""
-    # Each tutor's slots come in order: merging them (ties in the tutors' order) and stopping at
-    # the limit makes no slot past it.
+    # Each tutor's slots come in order, so the merge (lazy) makes no slot past the limit.
     tagged = (
         zip(itertools.repeat(key), _free_slots(hours, busy, offer, start=start, end=end, now=now))
         for key, hours, busy in calendars

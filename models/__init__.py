@@ -1,7 +1,7 @@
 """Tables, one module per domain. Importing this package registers all of them."""
 
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
-from models.bookings import Booking, BookingHistory, IdempotencyKey
+from models.bookings import Booking, BookingAction, BookingHistory, BookingStatus, IdempotencyKey
 from models.integrations import CalendarLink, SyncedEvent
 from models.outbox import OutboxJob
 from models.packages import Enrollment, Package, PackageAdjustment, PackageTemplate
@@ -13,7 +13,9 @@ __all__ = [
     "AvailabilityOverride",
     "AvailabilityRule",
     "Booking",
+    "BookingAction",
     "BookingHistory",
+    "BookingStatus",
     "CalendarLink",
     "Enrollment",
     "IdempotencyKey",

@@ -8,12 +8,36 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Text, UniqueConstraint, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, id_field
+from models.base import created_at_field, enum_field, id_field
+
+
+class BookingStatus(StrEnum):
+    """Where a booking stands (the GraphQL enum BookingStatus is this class)."""
+
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+    CONFIRMED = "CONFIRMED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    NO_SHOW = "NO_SHOW"
+    EXPIRED = "EXPIRED"
+
+
+class BookingAction(StrEnum):
+    """What happened to a booking: its history entries and live events (GraphQL BookingAction)."""
+
+    CREATED = "CREATED"
+    CONFIRMED = "CONFIRMED"
+    RESCHEDULED = "RESCHEDULED"
+    CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"
+    NO_SHOW = "NO_SHOW"
+    EXPIRED = "EXPIRED"
 
 
 def _ts(*, nullable: bool = False) -> Column[datetime]:
@@ -35,7 +59,7 @@ class Booking(SQLModel, table=True):
     )
     tutor_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("tutors.id"), nullable=False))
     student_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("students.id"), nullable=False))
-    status: str = Field(max_length=20)
+    status: BookingStatus = enum_field(BookingStatus)
     start_at: datetime = Field(sa_column=_ts())
     end_at: datetime = Field(sa_column=_ts())
     block_start: datetime = Field(sa_column=_ts())
@@ -82,7 +106,7 @@ class BookingHistory(SQLModel, table=True):
             Uuid, ForeignKey("bookings.id", ondelete="CASCADE"), nullable=False, index=True
         )
     )
-    action: str = Field(max_length=20)
+    action: BookingAction = enum_field(BookingAction)
     at: datetime = Field(sa_column=_ts())
     actor_id: str | None = Field(default=None, max_length=255)
     reason: str | None = Field(default=None, sa_type=Text)

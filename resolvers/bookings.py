@@ -12,6 +12,7 @@ from domain import bookings
 from domain.bookings import Booked, Caller, Cancelled
 from domain.errors import InvalidInput, NotFound
 from models import Booking as BookingRow
+from models import BookingStatus
 from resolvers.common import mutate, parse_id, query
 from schema.bookings import (
     AttendanceMarked,
@@ -70,7 +71,7 @@ def _filter(where: BookingFilter | None) -> bookings.BookingFilter:
     return bookings.BookingFilter(
         tutor_id=_optional_id(where.tutor_id, "Tutor", "filter.tutorId"),
         student_id=_optional_id(where.student_id, "Student", "filter.studentId"),
-        statuses=[s.value for s in where.status] if where.status else None,
+        statuses=list(where.status) if where.status else None,
         range=where.range.value if where.range else "ALL",
         start_from=where.from_,
         start_to=where.to,
@@ -251,7 +252,7 @@ class Mutation:
                 info.context.db,
                 identity,
                 _booking_id(input.booking_id),
-                input.status.value,
+                BookingStatus(input.status.value),
                 input.notes,
                 info.context.now(),
             )

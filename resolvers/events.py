@@ -12,7 +12,8 @@ from strawberry.types import Info
 from domain import bookings, people
 from domain.events import BookingChange, SlotChange, bookings_channel, slots_channel
 from infra.pubsub import SubscriberTooSlow
-from schema.bookings import Booking, BookingAction
+from models import BookingAction
+from schema.bookings import Booking
 from schema.context import Context, forbidden
 from schema.events import BookingEvent, SlotEvent, SlotEventKind
 from schema.node import decode_id_of, encode_id

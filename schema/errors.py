@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from functools import singledispatch
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
@@ -12,6 +11,7 @@ from graphql import GraphQLError
 
 from domain import errors
 from domain.bookings import ALTERNATIVES
+from domain.errors import NotEligibleReason, PackageUnusableReason, Policy
 from schema.bounds import AtMost
 
 if TYPE_CHECKING:
@@ -45,17 +45,10 @@ class StudentBusy(UserError):
     pass
 
 
-@strawberry.enum
-class Policy(Enum):
-    MINIMUM_NOTICE = "MINIMUM_NOTICE"
-    BOOKING_WINDOW = "BOOKING_WINDOW"
-    CANCELLATION_NOTICE = "CANCELLATION_NOTICE"
-    RESCHEDULE_NOTICE = "RESCHEDULE_NOTICE"
-    MAX_RESCHEDULES = "MAX_RESCHEDULES"
-    MONTHLY_ALLOWANCE_USED = "MONTHLY_ALLOWANCE_USED"
-    PACKAGE_REQUIRED = "PACKAGE_REQUIRED"
-    INVALID_TRANSITION = "INVALID_TRANSITION"
-    PAYMENT_UNAVAILABLE = "PAYMENT_UNAVAILABLE"
+# The GraphQL enums are the domain's own: a member the domain raises is one the schema has.
+strawberry.enum(Policy)
+strawberry.enum(NotEligibleReason)
+strawberry.enum(PackageUnusableReason)
 
 
 @strawberry.type
@@ -63,24 +56,9 @@ class PolicyViolation(UserError):
     policy: Policy
 
 
-@strawberry.enum
-class NotEligibleReason(Enum):
-    NOT_ENROLLED = "NOT_ENROLLED"
-    NOT_OFFERED_BY_TUTOR = "NOT_OFFERED_BY_TUTOR"
-
-
 @strawberry.type
 class NotEligible(UserError):
     reason: NotEligibleReason
-
-
-@strawberry.enum
-class PackageUnusableReason(Enum):
-    EXPIRED = "EXPIRED"
-    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
-    WRONG_TUTOR = "WRONG_TUTOR"
-    WRONG_DURATION = "WRONG_DURATION"
-    NOT_OWNER = "NOT_OWNER"
 
 
 @strawberry.type
@@ -131,17 +109,17 @@ def _(error: errors.StudentBusy) -> UserError:
 
 @user_error.register
 def _(error: errors.PolicyViolation) -> UserError:
-    return PolicyViolation(message=error.message, policy=Policy(error.policy))
+    return PolicyViolation(message=error.message, policy=error.policy)
 
 
 @user_error.register
 def _(error: errors.PackageUnusable) -> UserError:
-    return PackageUnusable(message=error.message, reason=PackageUnusableReason(error.reason))
+    return PackageUnusable(message=error.message, reason=error.reason)
 
 
 @user_error.register
 def _(error: errors.NotEligible) -> UserError:
-    return NotEligible(message=error.message, reason=NotEligibleReason(error.reason))
+    return NotEligible(message=error.message, reason=error.reason)
 
 
 @user_error.register

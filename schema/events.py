@@ -7,7 +7,8 @@ from enum import Enum
 
 import strawberry
 
-from schema.bookings import Booking, BookingAction
+from models import BookingAction
+from schema.bookings import Booking
 
 
 @strawberry.enum

@@ -7,8 +7,8 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
+from sqlalchemy import event
 from starlette.types import ASGIApp
 
 from domain.people import ensure_student
@@ -25,7 +26,7 @@ from domain.slots import occupied
 from infra.auth import decode_token, mint_token
 from infra.db import Database, start_embedded, with_database
 from infra.settings import Settings
-from models import Booking, Student
+from models import Booking, BookingStatus, Student
 from schema.node import decode_id, encode_id
 from workers.jobs import Runner
 from workers.relay import LocalExecutor, Relay
@@ -234,7 +235,7 @@ async def add_booking(
     service_id: str,
     start: datetime,
     minutes: int = 60,
-    status: str = "CONFIRMED",
+    status: BookingStatus = BookingStatus.CONFIRMED,
     buffers: tuple[int, int] = (0, 0),
     hold_expires_at: datetime | None = None,
     student_id: Any = None,
@@ -341,3 +342,102 @@ class Background:
             total += handed
             await self.executor.drain()
         return total
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+PRICE = {"amountMinor": 5000, "currency": "USD"}
+
+
+PAID = """id status price { amountMinor currency } checkoutUrl holdExpiresAt
+  history { action actorId reason }"""
+
+
+CREATE_PAID = f"""mutation($input: CreateBookingInput!) {{ createBooking(input: $input) {{
+  __typename ... on BookingCreated {{ booking {{ {PAID} }} }} {ERRORS} }} }}"""
+
+
+async def setup_card_lessons(gql: GraphQLClient) -> tuple[Tutor, str, str]:
+    """Ada teaches around the clock; a 60-minute lesson costs 50 USD, refunded up to 24 hours
+    before it starts."""
+    ada = await make_tutor(gql, "ada", "UTC", weekly("00:00", "00:00"))
+    service = await ada.service(
+        title="Lesson",
+        durations=[{"minutes": 60, "price": PRICE}],
+        cancellationNoticeHours=24,
+        slotIntervalMinutes=60,
+    )
+    return ada, service["service"]["id"], token("sam", email="sam@example.com")
+
+
+async def reserve(gql: GraphQLClient, who: str, **input: Any) -> dict[str, Any]:
+    input.setdefault("timeZone", "UTC")
+    result: dict[str, Any] = (await gql(CREATE_PAID, {"input": input}, who))["createBooking"]
+    return result
+
+
+UPDATE_TUTOR = """mutation($input: UpdateTutorProfileInput!) { updateTutorProfile(input: $input) {
+  __typename ... on TutorProfileUpdated { tutor { email lowBalanceThreshold } }
+  ... on InvalidInput { message field } ... on NotFound { message } } }"""
+
+
+SAM = "sam@example.com"
+
+
+ADA = "ada@tutoring.example"
+
+
+async def setup_lessons(gql: GraphQLClient, zone: str = "Europe/London") -> tuple[Tutor, str, str]:
+    """Ada (in `zone`, with an email) teaches around the clock; Sam is a signed-in student."""
+    ada = await make_tutor(gql, "ada", zone, weekly("00:00", "00:00"))
+    updated = await gql(UPDATE_TUTOR, {"input": {"email": ADA}}, ada.token)
+    assert updated["updateTutorProfile"]["tutor"]["email"] == ADA
+    service = await ada.service(title="Piano", slotIntervalMinutes=60, cancellationNoticeHours=1)
+    return ada, service["service"]["id"], token("sam", name="Sam", email=SAM)
+
+
+PACKAGE = """id unit total remaining sessionDurationMinutes expiresAt notes
+  student { id } tutor { id } adjustments { delta reason booking { id } }"""
+
+
+GRANT = f"""mutation($input: GrantPackageInput!) {{ grantPackage(input: $input) {{
+  __typename ... on PackageGranted {{ package {{ {PACKAGE} }} }}
+  ... on InvalidInput {{ message field }} ... on NotFound {{ message }} }} }}"""
+
+
+REDEEM = """mutation($input: RedeemPackageInput!) { redeemPackage(input: $input) {
+  __typename ... on PackageRedeemed { booking { id status package { id } } package { remaining } }
+  ... on PackageUnusable { message reason } ... on PolicyViolation { message policy }
+  ... on NotFound { message } } }"""
+
+
+async def grant(gql: GraphQLClient, tutor: Tutor, **input: Any) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql(GRANT, {"input": input}, tutor.token))["grantPackage"]
+    return result
+
+
+SEARCH = """query($input: SlotSearchInput!) { availableSlots(input: $input) {
+  timeZone
+  slots { start end durationMinutes tutor { id } price { amountMinor currency } remainingCapacity }
+  days { date slotCount }
+  nextAvailable { start tutor { id } } } }"""
+
+
+async def search(gql: GraphQLClient, token: str | None = None, **input: Any) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql(SEARCH, {"input": input}, token))["availableSlots"]
+    return result
+
+
+@contextmanager
+def count_statements(db: Database) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import bookings, calendar_sync, meetings, notifications, outbox
-from domain.outbox import JobContext
+# Importing the modules that write jobs registers their kinds (outbox.register).
+from domain import bookings, calendar_sync, meetings, notifications, outbox  # noqa: F401
+from domain.outbox import JOBS, Job, JobContext
 from domain.stripe import Cards
 from infra.db import Database, UnitOfWork
 from infra.mailer import Mailer
@@ -46,30 +47,21 @@ async def _sweep_refunds(ctx: JobContext, session: AsyncSession, job: dict[str, 
         await ctx.cards.settle_pending(ctx.db)
 
 
-HANDLERS: dict[str, Handler] = {
-    "email.booking": notifications.send_booking_email,
-    "email.reminder": notifications.send_reminder,
-    "email.package_low": notifications.send_package_low,
-    "email.package_expiring": notifications.send_package_expiring,
-    "email.tutor_summary": notifications.send_tutor_summary,
-    "calendar.sync": calendar_sync.sync_booking,
-    "meeting.link": meetings.assign_link,
-    "sweep.holds": _sweep_holds,
-    "sweep.packages": _sweep_packages,
-    "sweep.summaries": _sweep_summaries,
-    "sweep.refunds": _sweep_refunds,
-    "sweep.outbox": _prune,
-}
+SWEEP_HOLDS = outbox.register("sweep.holds", _sweep_holds)
+SWEEP_PACKAGES = outbox.register("sweep.packages", _sweep_packages)
+SWEEP_SUMMARIES = outbox.register("sweep.summaries", _sweep_summaries)
+SWEEP_REFUNDS = outbox.register("sweep.refunds", _sweep_refunds)
+SWEEP_OUTBOX = outbox.register("sweep.outbox", _prune)
 
 
-def periodic(jobs: JobSettings) -> list[tuple[str, int]]:
-    """(kind, period in seconds) of the jobs the relay schedules once per period."""
+def periodic(jobs: JobSettings) -> list[tuple[Job, int]]:
+    """(job, period in seconds) of the jobs the relay schedules once per period."""
     return [
-        ("sweep.holds", jobs.hold_sweep_seconds),
-        ("sweep.packages", jobs.sweep_seconds),
-        ("sweep.summaries", jobs.sweep_seconds),
-        ("sweep.refunds", jobs.sweep_seconds),
-        ("sweep.outbox", jobs.sweep_seconds),
+        (SWEEP_HOLDS, jobs.hold_sweep_seconds),
+        (SWEEP_PACKAGES, jobs.sweep_seconds),
+        (SWEEP_SUMMARIES, jobs.sweep_seconds),
+        (SWEEP_REFUNDS, jobs.sweep_seconds),
+        (SWEEP_OUTBOX, jobs.sweep_seconds),
     ]
 
 
@@ -100,7 +92,8 @@ class Runner:
             if job.due_at is None:
                 return "parked"
             kind, payload, attempts = job.kind, dict(job.payload), job.attempts
-            handler = HANDLERS.get(kind)
+            registered = JOBS.get(kind)
+            handler = registered.handler if registered is not None else None
             try:
                 if handler is None:
                     raise LookupError(f"no handler for job kind {kind!r}")

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from domain import outbox
+from domain.outbox import Job
 from infra.db import OUTBOX_CHANNEL, Database
 from infra.settings import Settings
 from models.base import utcnow
@@ -44,20 +45,18 @@ class Relay:
         self.settings = settings
         self.hand_off = hand_off
         self.clock = clock
-        # The last period this relay scheduled, per kind: ticks within it add nothing.
-        self.scheduled: dict[str, datetime] = {}
+        # The last period this relay scheduled, per job: ticks within it add nothing.
+        self.scheduled: dict[Job, datetime] = {}
 
     async def schedule(self, now: datetime) -> None:
         """Each periodic job once per period, whichever relay gets there first."""
-        starts = {
-            kind: period_start(now, seconds) for kind, seconds in periodic(self.settings.jobs)
-        }
-        new = {kind: start for kind, start in starts.items() if self.scheduled.get(kind) != start}
+        starts = {job: period_start(now, seconds) for job, seconds in periodic(self.settings.jobs)}
+        new = {job: start for job, start in starts.items() if self.scheduled.get(job) != start}
         if not new:
             return
         async with self.db.transaction() as session:
-            for kind, start in new.items():
-                await outbox.add_once(session, kind, f"{kind}:{start.isoformat()}", {}, now)
+            for job, start in new.items():
+                await outbox.add_once(session, job, f"{job.kind}:{start.isoformat()}", {}, now)
         self.scheduled.update(new)
 
     async def tick(self) -> int:

@@ -17,12 +17,13 @@ from domain.bookings.free_time import choose_duration, load_free_time
 from domain.bookings.requests import ACTIVE, Caller, Cancelled, clipped_text
 from domain.bookings.settlement import checkout_to_close, refund_for
 from domain.bookings.writes import record
-from domain.errors import Forbidden, InvalidInput, PolicyViolation
+from domain.errors import Forbidden, InvalidInput, Policy, PolicyViolation
 from domain.services import services_info
 from domain.stripe import Cards
 from infra.auth import Identity
 from infra.db import Database, present
 from models import Booking, Package, Payment, PaymentRefund, Service, Tutor
+from models.bookings import BookingAction, BookingStatus
 
 
 async def reschedule_booking(
@@ -42,7 +43,7 @@ async def reschedule_booking(
             raise PolicyViolation(
                 "This booking cannot be moved: it is "
                 + ("no longer held" if booking.status in ACTIVE else booking.status.lower()),
-                "INVALID_TRANSITION",
+                Policy.INVALID_TRANSITION,
             )
         info = (await services_info(session, [booking.service_id]))[booking.service_id]
         row = info.row
@@ -51,12 +52,12 @@ async def reschedule_booking(
                 raise PolicyViolation(
                     f"Bookings can be moved up to {row.reschedule_notice_hours} hours "
                     "before they start",
-                    "RESCHEDULE_NOTICE",
+                    Policy.RESCHEDULE_NOTICE,
                 )
             if row.max_reschedules is not None and booking.reschedule_count >= row.max_reschedules:
                 raise PolicyViolation(
                     f"This booking has been moved the most times allowed ({row.max_reschedules})",
-                    "MAX_RESCHEDULES",
+                    Policy.MAX_RESCHEDULES,
                 )
         option = choose_duration(
             info, duration_minutes or booking.duration_minutes, "input.durationMinutes"
@@ -88,7 +89,7 @@ async def reschedule_booking(
         booking.reschedule_count += 1
         session.add(booking)
         reason = f"from {was.isoformat()} to {new_start.isoformat()}"
-        record(session, booking, "RESCHEDULED", now, caller.actor, reason, was)
+        record(session, booking, BookingAction.RESCHEDULED, now, caller.actor, reason, was)
         events.slot_changed(session, "RELEASED", booking, was, was_end)
         events.slot_changed(session, "TAKEN", booking)
     return booking
@@ -112,17 +113,17 @@ async def cancel_booking(
         booking = locked.booking
         if booking.status not in ACTIVE:
             raise PolicyViolation(
-                f"A {booking.status.lower()} booking cannot be cancelled", "INVALID_TRANSITION"
+                f"A {booking.status.lower()} booking cannot be cancelled", Policy.INVALID_TRANSITION
             )
         if booking.start_at <= now:
             raise PolicyViolation(
-                "A session that has started cannot be cancelled", "INVALID_TRANSITION"
+                "A session that has started cannot be cancelled", Policy.INVALID_TRANSITION
             )
         was = booking.status
-        booking.status = "CANCELLED"
+        booking.status = BookingStatus.CANCELLED
         booking.cancellation_reason = reason
         session.add(booking)
-        record(session, booking, "CANCELLED", now, caller.actor, reason)
+        record(session, booking, BookingAction.CANCELLED, now, caller.actor, reason)
         events.slot_changed(session, "RELEASED", booking)
         service = present(await session.get(Service, booking.service_id), "booking's service")
         # The policy: a tutor's cancellation always refunds; a student's only with enough notice.
@@ -168,7 +169,7 @@ async def mark_attendance(
     db: Database,
     identity: Identity,
     booking_id: uuid.UUID,
-    status: str,
+    status: BookingStatus,
     notes: str | None,
     now: datetime,
 ) -> Booking:
@@ -180,15 +181,15 @@ async def mark_attendance(
         booking = locked.booking
         if booking.status != "CONFIRMED":
             raise PolicyViolation(
-                f"A {booking.status.lower()} booking cannot be marked", "INVALID_TRANSITION"
+                f"A {booking.status.lower()} booking cannot be marked", Policy.INVALID_TRANSITION
             )
         if booking.start_at > now:
             raise PolicyViolation(
-                "Attendance is marked once the session has started", "INVALID_TRANSITION"
+                "Attendance is marked once the session has started", Policy.INVALID_TRANSITION
             )
         booking.status = status
         session.add(booking)
-        record(session, booking, status, now, identity.sub, notes)
+        record(session, booking, BookingAction(status), now, identity.sub, notes)
     return booking
 
 
@@ -209,12 +210,12 @@ async def redeem_package(
             booking.status, booking.hold_expires_at, now
         ):
             raise PolicyViolation(
-                "Only a booking waiting for payment can be paid", "INVALID_TRANSITION"
+                "Only a booking waiting for payment can be paid", Policy.INVALID_TRANSITION
             )
         package = await packages.lock_for(session, package_id, booking.student_id, booking.tutor_id)
         credit = packages.cost(package, booking.duration_minutes, booking.start_at)
         packages.spend(package, credit)
-        booking.status = "CONFIRMED"
+        booking.status = BookingStatus.CONFIRMED
         booking.hold_expires_at = None
         booking.price_amount_minor = booking.price_currency = None
         booking.package_id, booking.package_credit = package.id, credit
@@ -225,7 +226,9 @@ async def redeem_package(
         )
         session.add_all([booking, package])
         notifications.package_spent(session, package, now)
-        record(session, booking, "CONFIRMED", now, identity.sub, "paid with package credit")
+        record(
+            session, booking, BookingAction.CONFIRMED, now, identity.sub, "paid with package credit"
+        )
         payment = await session.get(Payment, booking.payment_id) if booking.payment_id else None
         if payment is not None:
             close_checkout = await checkout_to_close(session, payment)

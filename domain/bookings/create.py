@@ -17,13 +17,21 @@ from domain.bookings.requests import MAX_SLOTS, Booked, BookingRequest, checked_
 from domain.bookings.settlement import hold_for_payment, open_checkout
 from domain.bookings.students import check_enrolled, student_for
 from domain.bookings.writes import lock, record
-from domain.errors import InvalidInput, NotEligible, NotFound, PolicyViolation
+from domain.errors import (
+    InvalidInput,
+    NotEligible,
+    NotEligibleReason,
+    NotFound,
+    Policy,
+    PolicyViolation,
+)
 from domain.services import ServiceInfo, services_info
 from domain.stripe import Cards
 from infra.auth import Identity
 from infra.crypto import Cipher
 from infra.db import Database, UnitOfWork, present
 from models import Booking, Package, Payment, ServiceDuration, Student, Tutor
+from models.bookings import BookingAction, BookingStatus
 
 
 async def create_bookings(
@@ -88,7 +96,9 @@ async def _tutor_and_service(
     if info is None:
         raise NotFound("No such service (input.serviceId)")
     if tutor.id not in info.tutor_ids:
-        raise NotEligible("This tutor does not offer this service", "NOT_OFFERED_BY_TUTOR")
+        raise NotEligible(
+            "This tutor does not offer this service", NotEligibleReason.NOT_OFFERED_BY_TUTOR
+        )
     return tutor, info
 
 
@@ -107,7 +117,7 @@ async def _package_for(
         else None
     )
     if info.row.requires_package and package is None and not as_tutor:
-        raise PolicyViolation("This service is paid with package credit", "PACKAGE_REQUIRED")
+        raise PolicyViolation("This service is paid with package credit", Policy.PACKAGE_REQUIRED)
     return package
 
 
@@ -182,7 +192,7 @@ def _booking(
         service_id=row.id,
         tutor_id=free.tutor.id,
         student_id=student.id,
-        status="CONFIRMED",
+        status=BookingStatus.CONFIRMED,
         start_at=start,
         end_at=end,
         block_start=block_start,
@@ -209,7 +219,7 @@ async def _within_allowance(
         if used + new > row.monthly_free_allowance:
             raise PolicyViolation(
                 f"{row.monthly_free_allowance} free booking(s) a month: this month's are used",
-                "MONTHLY_ALLOWANCE_USED",
+                Policy.MONTHLY_ALLOWANCE_USED,
             )
 
 
@@ -240,10 +250,10 @@ async def _write(
     session.add_all(made)
     await session.flush()
     for booking in made:
-        record(session, booking, "CREATED", now, actor)
+        record(session, booking, BookingAction.CREATED, now, actor)
         events.slot_changed(session, "TAKEN", booking)
         if booking.status == "CONFIRMED":
-            record(session, booking, "CONFIRMED", now, actor)
+            record(session, booking, BookingAction.CONFIRMED, now, actor)
         if package is not None and booking.package_credit:
             line = packages.ledger_line(
                 package, "REDEMPTION", -booking.package_credit, now, actor, "booked", booking.id

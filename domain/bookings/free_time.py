@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import slots as engine
 from domain.availability import overrides_of_schedules, rules_of_schedules
 from domain.bookings.requests import ALTERNATIVES
-from domain.errors import InvalidInput, PolicyViolation, SlotUnavailable, StudentBusy
+from domain.errors import InvalidInput, Policy, PolicyViolation, SlotUnavailable, StudentBusy
 from domain.services import ServiceInfo
 from models import Booking, Schedule, ServiceDuration, Tutor
 
@@ -200,11 +200,13 @@ class FreeTime:
         else:
             if start < self.now + timedelta(minutes=row.minimum_notice_minutes):
                 raise PolicyViolation(
-                    f"Bookings need {row.minimum_notice_minutes} minutes' notice", "MINIMUM_NOTICE"
+                    f"Bookings need {row.minimum_notice_minutes} minutes' notice",
+                    Policy.MINIMUM_NOTICE,
                 )
             if start > self.now + timedelta(days=row.booking_window_days):
                 raise PolicyViolation(
-                    f"Bookings open at most {row.booking_window_days} days ahead", "BOOKING_WINDOW"
+                    f"Bookings open at most {row.booking_window_days} days ahead",
+                    Policy.BOOKING_WINDOW,
                 )
             offered = engine.free_slots(
                 self.hours or engine.Hours("UTC", []),

@@ -19,11 +19,12 @@ from domain import slots as engine
 from domain.bookings import idempotency
 from domain.bookings.free_time import load_free_time
 from domain.bookings.writes import lock, record
-from domain.errors import PolicyViolation, SlotUnavailable, StudentBusy
+from domain.errors import Policy, PolicyViolation, SlotUnavailable, StudentBusy
 from domain.services import services_info
 from domain.stripe import CardError, Cards, LineItem, checkout_expiry
 from infra.db import Database, UnitOfWork, present
 from models import Booking, Payment, PaymentRefund, ServiceDuration, Student, Tutor
+from models.bookings import BookingAction, BookingStatus
 
 # ---------------------------------------------------------------- the hold, when booking
 
@@ -52,7 +53,7 @@ async def hold_for_payment(
     session.add(payment)
     await session.flush()  # the bookings refer to it
     for booking in owed:
-        booking.status = "PENDING_PAYMENT"
+        booking.status = BookingStatus.PENDING_PAYMENT
         booking.hold_expires_at = hold_until
         booking.payment_id = payment.id
     return payment
@@ -87,7 +88,7 @@ async def open_checkout(
             await idempotency.forget(session, made[0])
         raise PolicyViolation(
             "Card payments are unavailable right now, so nothing was booked: try again shortly",
-            "PAYMENT_UNAVAILABLE",
+            Policy.PAYMENT_UNAVAILABLE,
         ) from None
 
 
@@ -138,10 +139,10 @@ async def expire_unpaid(
         .with_for_update()
     )
     for booking in rows:
-        booking.status = "EXPIRED"
+        booking.status = BookingStatus.EXPIRED
         booking.hold_expires_at = None
         session.add(booking)
-        record(session, booking, "EXPIRED", now, None, reason)
+        record(session, booking, BookingAction.EXPIRED, now, None, reason)
         events.slot_changed(session, "RELEASED", booking)
 
 
@@ -200,8 +201,8 @@ async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> 
         else:
             reason = "paid after the hold lapsed and the time was taken: refunded"
             if booking.status == "PENDING_PAYMENT":
-                booking.status = "EXPIRED"
-                record(session, booking, "EXPIRED", now, None, reason)
+                booking.status = BookingStatus.EXPIRED
+                record(session, booking, BookingAction.EXPIRED, now, None, reason)
             elif booking.status != "EXPIRED":
                 reason = f"paid by card while {booking.status.lower()}: refunded"
             booking.hold_expires_at = None
@@ -212,10 +213,10 @@ async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> 
 
 
 def _confirm(session: UnitOfWork, booking: Booking, now: datetime, reason: str) -> None:
-    booking.status = "CONFIRMED"
+    booking.status = BookingStatus.CONFIRMED
     booking.hold_expires_at = None
     session.add(booking)
-    record(session, booking, "CONFIRMED", now, None, reason)
+    record(session, booking, BookingAction.CONFIRMED, now, None, reason)
 
 
 async def _still_free(session: AsyncSession, booking: Booking, now: datetime) -> bool:

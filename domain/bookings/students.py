@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import packages
 from domain.bookings.requests import BookingRequest, Guest
 from domain.bookings.writes import lock
-from domain.errors import Forbidden, InvalidInput, NotEligible, NotFound
+from domain.errors import Forbidden, InvalidInput, NotEligible, NotEligibleReason, NotFound
 from domain.people import clean_email, clean_name, student_of_user
 from domain.services import ServiceInfo
 from infra.auth import Identity
@@ -64,4 +64,6 @@ async def check_enrolled(
     row = info.row
     enrolled = not row.enrollment_required or as_tutor
     if not enrolled and not await packages.is_enrolled(session, row.id, student.id):
-        raise NotEligible("Only students enrolled in this service may book it", "NOT_ENROLLED")
+        raise NotEligible(
+            "Only students enrolled in this service may book it", NotEligibleReason.NOT_ENROLLED
+        )

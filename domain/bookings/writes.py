@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import calendar_sync, events, meetings, notifications
 from infra.db import UnitOfWork
 from models import Booking, BookingHistory
+from models.bookings import BookingAction
 
 
 async def lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:
@@ -24,7 +25,7 @@ async def lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:
 def record(
     session: UnitOfWork,
     booking: Booking,
-    action: str,
+    action: BookingAction,
     at: datetime,
     actor: str | None,
     reason: str | None = None,

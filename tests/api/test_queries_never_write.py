@@ -11,8 +11,7 @@ from sqlmodel import SQLModel
 
 from booking_api.read_only import QueriesNeverWrite
 from infra.db import Database, WriteInQuery
-from tests.helpers import GraphQLClient, at, book, make_tutor, monday, token, weekly
-from tests.packages.test_packages_api import grant
+from tests.helpers import GraphQLClient, at, book, grant, make_tutor, monday, token, weekly
 
 TUTOR = """id displayName timeZone email lowBalanceThreshold connectedCalendar calendarFeedUrl
   services { id title schedule { id } tutors { id } } packageTemplates { id }

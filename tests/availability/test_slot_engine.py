@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.slots import Busy, Hours, Offer, Override, Rule, available_ranges, free_slots
+from models.bookings import BookingStatus
 
 SERVICE = uuid.UUID(int=1)
 OTHER = uuid.UUID(int=2)
@@ -193,7 +194,7 @@ def day_starts(busy: list[Busy], **changes: int) -> dict[str, int]:
 
 def test_staggered_capacity() -> None:
     # Capacity 2: two 16:00-17:00 bookings make 16:30 unavailable and 17:00 available again.
-    busy = [Busy(at(16), at(17), SERVICE, "CONFIRMED") for _ in range(2)]
+    busy = [Busy(at(16), at(17), SERVICE, BookingStatus.CONFIRMED) for _ in range(2)]
     starts = day_starts(busy, capacity=2, interval_minutes=30)
     assert "16:00" not in starts and "16:30" not in starts and "15:30" not in starts
     assert starts["17:00"] == 2 and starts["15:00"] == 2
@@ -202,7 +203,7 @@ def test_staggered_capacity() -> None:
 
 
 def test_other_service_blocks_whatever_the_capacity() -> None:
-    busy = [Busy(at(12), at(13), OTHER, "CONFIRMED")]
+    busy = [Busy(at(12), at(13), OTHER, BookingStatus.CONFIRMED)]
     starts = day_starts(busy, capacity=5)
     assert "12:00" not in starts and "11:00" in starts and "13:00" in starts
     # The candidate's own buffers keep their distance from it (and may lie outside hours).
@@ -215,7 +216,7 @@ def test_statuses_and_expired_holds() -> None:
     hours = Hours("UTC", every_day(time(9), time(12)))
 
     def free(status: str, hold: datetime | None = None) -> bool:
-        busy = [Busy(at(10), at(11), SERVICE, status, hold)]
+        busy = [Busy(at(10), at(11), SERVICE, BookingStatus(status), hold)]
         slots = free_slots(hours, busy, offer(), start=now, end=at(23), now=now)
         return at(10) in [s.start for s in slots]
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.slots import (
+    BLOCKING,
     Busy,
     Hours,
     Offer,
@@ -17,9 +18,11 @@ from domain.slots import (
     free_slots,
     free_slots_of,
     grid_origins,
+    is_blocking,
     local_span,
     occupied,
 )
+from models.bookings import BookingStatus
 
 SERVICE = uuid.UUID(int=1)
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
@@ -34,6 +37,23 @@ def offer(**changes: int) -> Offer:
     base = {"duration_minutes": 60, "interval_minutes": 60, "window_days": 3650}
     base.update(changes)
     return Offer(service_id=SERVICE, **base)
+
+
+def test_which_statuses_hold_time() -> None:
+    # BLOCKING is every status but two: a status added later must be placed here knowingly.
+    assert {
+        BookingStatus.PENDING_PAYMENT,
+        BookingStatus.CONFIRMED,
+        BookingStatus.COMPLETED,
+        BookingStatus.NO_SHOW,
+    } == BLOCKING
+    now, later = LONG_AGO, LONG_AGO + timedelta(seconds=1)
+    assert is_blocking(BookingStatus.PENDING_PAYMENT, later, now)  # its hold still runs
+    assert not is_blocking(BookingStatus.PENDING_PAYMENT, now, now)
+    assert not is_blocking(BookingStatus.PENDING_PAYMENT, None, now)
+    assert is_blocking(BookingStatus.NO_SHOW, None, now)
+    assert not is_blocking(BookingStatus.CANCELLED, later, now)
+    assert not is_blocking(BookingStatus.EXPIRED, None, now)
 
 
 def test_a_booking_occupies_its_buffers_on_both_sides() -> None:
@@ -227,7 +247,7 @@ def test_notice_and_window_edges_are_inclusive() -> None:
 def test_buffers_touching_a_booking_are_free_and_overlapping_are_not() -> None:
     hours = Hours("UTC", [Rule(0, time(8), time(18))])
     other = uuid.UUID(int=2)
-    busy = [Busy(at(12), at(13), other, "CONFIRMED")]
+    busy = [Busy(at(12), at(13), other, BookingStatus.CONFIRMED)]
     search = dict(start=at(0), end=at(23), now=LONG_AGO)
     starts = [
         s.start
@@ -258,7 +278,7 @@ def test_a_buffer_before_reaches_back_past_the_start_of_hours() -> None:
     # Hours from 13:00; a booking of another service ends at 13:00. With 30 minutes before, the
     # first start is 13:30, although nothing inside the hours is taken.
     hours = Hours("UTC", [Rule(0, time(13), time(18))])
-    busy = [Busy(at(12), at(13), uuid.UUID(int=2), "CONFIRMED")]
+    busy = [Busy(at(12), at(13), uuid.UUID(int=2), BookingStatus.CONFIRMED)]
     slots = free_slots(
         hours,
         busy,
@@ -273,8 +293,8 @@ def test_a_buffer_before_reaches_back_past_the_start_of_hours() -> None:
 def test_the_busiest_moment_of_a_span_sets_the_seats() -> None:
     hours = Hours("UTC", [Rule(0, time(8), time(18))])
     busy = [
-        Busy(at(10), at(10, 40), SERVICE, "CONFIRMED"),
-        Busy(at(10, 20), at(11), SERVICE, "CONFIRMED"),
+        Busy(at(10), at(10, 40), SERVICE, BookingStatus.CONFIRMED),
+        Busy(at(10, 20), at(11), SERVICE, BookingStatus.CONFIRMED),
     ]
     seats = {
         s.start: s.remaining
@@ -287,7 +307,10 @@ def test_capacity_counts_overlap_at_each_instant() -> None:
     hours = Hours("UTC", [Rule(0, time(8), time(18))])
     search = dict(start=at(0), end=at(23), now=LONG_AGO)
     # Two bookings that only touch never overlap: capacity 2 leaves one seat across both.
-    busy = [Busy(at(10), at(11), SERVICE, "CONFIRMED"), Busy(at(11), at(12), SERVICE, "CONFIRMED")]
+    busy = [
+        Busy(at(10), at(11), SERVICE, BookingStatus.CONFIRMED),
+        Busy(at(11), at(12), SERVICE, BookingStatus.CONFIRMED),
+    ]
     seats = {
         s.start: s.remaining
         for s in free_slots(hours, busy, offer(capacity=2, duration_minutes=120), **search)
@@ -297,7 +320,7 @@ def test_capacity_counts_overlap_at_each_instant() -> None:
     seats = {s.start: s.remaining for s in free_slots(hours, busy[:1], offer(), **search)}
     assert at(11) in seats and at(10) not in seats and at(9) in seats
     # Three at once against capacity 3: full; two: one seat left.
-    three = [Busy(at(14), at(15), SERVICE, "CONFIRMED")] * 3
+    three = [Busy(at(14), at(15), SERVICE, BookingStatus.CONFIRMED)] * 3
     seats = {s.start: s.remaining for s in free_slots(hours, three, offer(capacity=3), **search)}
     assert at(14) not in seats
     seats = {
@@ -315,7 +338,7 @@ def test_slots_of_several_tutors_merge_by_start_then_tutor_order() -> None:
     limited = free_slots_of(calendars, offer(), start=at(0), end=at(23), now=LONG_AGO, limit=2)
     assert [(k, s.start.hour) for k, s in limited] == [("a", 9), ("b", 10)]
     # The busy time, notice and window are each tutor's own.
-    busy = [Busy(at(10), at(11), SERVICE, "CONFIRMED")]
+    busy = [Busy(at(10), at(11), SERVICE, BookingStatus.CONFIRMED)]
     found = free_slots_of(
         [("b", late, busy), ("a", early, [])],
         offer(notice_minutes=30),

@@ -22,6 +22,7 @@ from domain.slots import (
     free_slots,
     grid_origins,
 )
+from models.bookings import BookingStatus
 
 SERVICE = uuid.UUID(int=1)
 OTHER = uuid.UUID(int=2)
@@ -77,7 +78,7 @@ def bookings(draw: st.DrawFn) -> list[Busy]:
         start = NOW + timedelta(minutes=15 * draw(st.integers(0, DAYS * 96)))
         length = timedelta(minutes=15 * draw(st.integers(1, 12)))
         service = draw(st.sampled_from([SERVICE, SERVICE, OTHER]))
-        result.append(Busy(start, start + length, service, "CONFIRMED"))
+        result.append(Busy(start, start + length, service, BookingStatus.CONFIRMED))
     return result
 
 
@@ -192,7 +193,7 @@ UNIT = 5  # minutes: every time the oracle draws is a multiple of it
 FIXED_ZONES = ["UTC", "Pacific/Honolulu", "Asia/Kolkata", "Pacific/Kiritimati"]
 ORACLE_DAY = date(2027, 6, 7)  # a Monday
 ORACLE_NOW = datetime(2027, 6, 7, 6, tzinfo=UTC)
-STATUSES = ["CONFIRMED", "CONFIRMED", "COMPLETED", "NO_SHOW", "CANCELLED", "EXPIRED", "PENDING"]
+STATUSES = [*BookingStatus, BookingStatus.CONFIRMED]  # confirmed the most often
 
 
 def _clock(units: int) -> time:
@@ -237,8 +238,7 @@ def unit_bookings(draw: st.DrawFn) -> list[Busy]:
         length = timedelta(minutes=UNIT * draw(st.integers(1, 36)))
         status = draw(st.sampled_from(STATUSES))
         hold = None
-        if status == "PENDING":
-            status = "PENDING_PAYMENT"
+        if status == BookingStatus.PENDING_PAYMENT:
             hold = draw(
                 st.none() | st.integers(-2, 2).map(lambda m: ORACLE_NOW + timedelta(minutes=m))
             )

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from infra.db import Database
+from models import BookingStatus
 from tests.calendar_days import dst_changes
-from tests.helpers import CLOCK, GraphQLClient, add_booking, make_tutor, weekly
+from tests.helpers import (
+    CLOCK,
+    SEARCH,
+    GraphQLClient,
+    add_booking,
+    count_statements,
+    make_tutor,
+    search,
+    weekly,
+)
 
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar
 
-SEARCH = """query($input: SlotSearchInput!) { availableSlots(input: $input) {
-  timeZone
-  slots { start end durationMinutes tutor { id } price { amountMinor currency } remainingCapacity }
-  days { date slotCount }
-  nextAvailable { start tutor { id } } } }"""
 ADD_OVERRIDE = (
     """mutation($input: AddOverrideInput!) { addOverride(input: $input) { __typename } }"""
 )
@@ -30,11 +32,6 @@ ADD_OVERRIDE = (
 def future_monday(weeks: int = 2) -> date:
     today = CLOCK().date()
     return today + timedelta(days=7 * weeks - today.weekday())
-
-
-async def search(gql: GraphQLClient, token: str | None = None, **input: Any) -> dict[str, Any]:
-    result: dict[str, Any] = (await gql(SEARCH, {"input": input}, token))["availableSlots"]
-    return result
 
 
 async def test_a_week_in_the_viewers_zone(gql: GraphQLClient) -> None:
@@ -132,7 +129,7 @@ async def test_busy_time_and_remaining_capacity(gql: GraphQLClient, db: Database
     await add_booking(db, ada.id, group["id"], at(10))
     await add_booking(db, ada.id, group["id"], at(10))
     await add_booking(db, ada.id, other["id"], at(12))
-    await add_booking(db, ada.id, group["id"], at(11), status="CANCELLED")
+    await add_booking(db, ada.id, group["id"], at(11), status=BookingStatus.CANCELLED)
     window = {"from": f"{monday}T00:00:00Z", "to": f"{monday}T23:00:00Z"}
     tutor_view = await search(gql, ada.token, serviceId=group["id"], timeZone="UTC", **window)
     seats = {s["start"][11:16]: s["remainingCapacity"] for s in tutor_view["slots"]}
@@ -214,20 +211,6 @@ async def test_refusals(gql: GraphQLClient) -> None:
     assert (await refused(tutorId=service["id"]))["extensions"]["field"] == "input.tutorId"
     ok = await gql(SEARCH, {"input": {**base, "durationMinutes": 30}})  # anonymous may search
     assert ok["availableSlots"]["timeZone"] == "UTC"
-
-
-@contextmanager
-def count_statements(db: Database) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_queries_per_search_do_not_grow(gql: GraphQLClient, db: Database) -> None:

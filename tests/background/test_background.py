@@ -17,50 +17,39 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from domain import outbox
+from domain import notifications, outbox
 from infra.db import Database
 from infra.settings import Settings, SmtpSettings
 from models import Booking, BookingHistory, OutboxJob
 from tests.fakes.smtp_server import Inbox
-from tests.fakes.stripe_server import FakeStripe
+from tests.fakes.stripe_server import FakeStripe, outcome, session_of
 from tests.helpers import (
+    ADA,
     CANCEL,
     CLOCK,
     RESCHEDULE,
+    SAM,
+    UPDATE_TUTOR,
     Background,
     GraphQLClient,
-    Tutor,
     at,
     book,
+    grant,
     make_tutor,
     monday,
     pk,
+    reserve,
+    setup_card_lessons,
+    setup_lessons,
     stored_student,
     token,
-    weekly,
 )
-from tests.packages.test_packages_api import grant
 from tests.processes import free_port
 from workers.jobs import Runner
 from workers.relay import Relay
 
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar
-
-UPDATE_TUTOR = """mutation($input: UpdateTutorProfileInput!) { updateTutorProfile(input: $input) {
-  __typename ... on TutorProfileUpdated { tutor { email lowBalanceThreshold } }
-  ... on InvalidInput { message field } ... on NotFound { message } } }"""
-SAM = "sam@example.com"
-ADA = "ada@tutoring.example"
-
-
-async def setup(gql: GraphQLClient, zone: str = "Europe/London") -> tuple[Tutor, str, str]:
-    """Ada (in `zone`, with an email) teaches around the clock; Sam is a signed-in student."""
-    ada = await make_tutor(gql, "ada", zone, weekly("00:00", "00:00"))
-    updated = await gql(UPDATE_TUTOR, {"input": {"email": ADA}}, ada.token)
-    assert updated["updateTutorProfile"]["tutor"]["email"] == ADA
-    service = await ada.service(title="Piano", slotIntervalMinutes=60, cancellationNoticeHours=1)
-    return ada, service["service"]["id"], token("sam", name="Sam", email=SAM)
 
 
 def when(text: str) -> datetime:
@@ -70,7 +59,7 @@ def when(text: str) -> datetime:
 async def test_a_confirmed_booking_emails_both_in_their_own_zones_with_the_calendar_file(
     gql: GraphQLClient, db: Database, background: Background, inbox: Inbox
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     start = at(monday(), 14)  # a Monday in winter or summer: London is UTC+0 or +1
     made = await book(
         gql, sam, serviceId=service, tutorId=ada.id, start=start, timeZone="America/New_York"
@@ -115,7 +104,7 @@ async def test_a_confirmed_booking_emails_both_in_their_own_zones_with_the_calen
 async def test_a_guest_gets_a_manage_link_that_works(
     gql: GraphQLClient, background: Background, inbox: Inbox
 ) -> None:
-    ada, service, _ = await setup(gql)
+    ada, service, _ = await setup_lessons(gql)
     made = await book(
         gql,
         None,
@@ -138,7 +127,7 @@ async def test_a_guest_gets_a_manage_link_that_works(
 async def test_a_refused_booking_sends_nothing(
     gql: GraphQLClient, db: Database, background: Background, inbox: Inbox
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     await background.run()
     inbox.reset()
@@ -151,7 +140,7 @@ async def test_a_refused_booking_sends_nothing(
 async def test_reminders_go_at_24_hours_1_hour_and_15_minutes_on_a_clock_we_set(
     gql: GraphQLClient, background: Background, inbox: Inbox
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     start = when(at(monday(), 10))
     await book(gql, sam, serviceId=service, tutorId=ada.id, start=start.isoformat())
     await background.run()
@@ -177,7 +166,7 @@ async def test_reminders_go_at_24_hours_1_hour_and_15_minutes_on_a_clock_we_set(
 async def test_a_moved_booking_reminds_at_its_new_time_and_a_cancelled_one_never(
     gql: GraphQLClient, background: Background, inbox: Inbox
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     first = when(at(monday(), 10))
     moved_to = first + timedelta(days=1, hours=3)
     made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=first.isoformat())
@@ -220,7 +209,7 @@ async def test_a_moved_booking_reminds_at_its_new_time_and_a_cancelled_one_never
 async def test_reminders_can_be_switched_off_per_booking(
     gql: GraphQLClient, background: Background, inbox: Inbox
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     start = when(at(monday(), 10))
     await book(
         gql, sam, serviceId=service, tutorId=ada.id, start=start.isoformat(), remindersEnabled=False
@@ -233,7 +222,7 @@ async def test_reminders_can_be_switched_off_per_booking(
 async def test_low_balance_and_expiry_notices_for_packages(
     gql: GraphQLClient, background: Background, inbox: Inbox, db: Database
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     sam_id = await stored_student(db, sam)
     expires = CLOCK() + timedelta(days=20)
     granted = await grant(
@@ -272,7 +261,7 @@ async def test_each_tutor_gets_tomorrows_sessions_once_at_their_local_hour(
     gql: GraphQLClient, background: Background, inbox: Inbox
 ) -> None:
     # Kolkata is UTC+5:30: 18:00 there is 12:30 UTC.
-    ada, service, sam = await setup(gql, zone="Asia/Kolkata")
+    ada, service, sam = await setup_lessons(gql, zone="Asia/Kolkata")
     kolkata = ZoneInfo("Asia/Kolkata")
     day = monday()
     for hour, minute in ((4, 30), (9, 30)):  # 10:00 and 15:00 in Kolkata on `day`
@@ -323,10 +312,8 @@ async def test_periodic_jobs_run_once_per_period_with_several_relays(
 async def test_a_hold_that_lapses_is_expired_by_the_sweep_with_its_released_event(
     card_gql: GraphQLClient, db: Database, mail_settings: Settings
 ) -> None:
-    from tests.payments.test_payments_api import reserve
-    from tests.payments.test_payments_api import setup as card_setup
 
-    ada, service, sam = await card_setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     held = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     assert held["booking"]["status"] == "PENDING_PAYMENT"
     booking_id = pk(held["booking"]["id"])
@@ -358,7 +345,7 @@ async def test_a_hold_that_lapses_is_expired_by_the_sweep_with_its_released_even
 async def test_a_failed_send_is_retried_with_backoff_then_given_up(
     gql: GraphQLClient, mail_settings: Settings, db: Database, inbox: Inbox
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     closed = SmtpSettings(host="127.0.0.1", port=free_port(), sender="bookings@tutoring.example")
     down = Background(replace(mail_settings, smtp=closed), db)
@@ -415,7 +402,7 @@ async def test_a_job_delivered_twice_does_its_work_once(
     gql: GraphQLClient, mail_settings: Settings, db: Database, inbox: Inbox
 ) -> None:
     """Two deliveries of every job at once, as a broker redelivering would: one email each."""
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     runner = Runner(mail_settings, db)
     async with db.session() as session:
@@ -432,7 +419,7 @@ async def test_a_hand_off_lost_after_commit_is_handed_over_again_after_its_lease
 ) -> None:
     """The relay died (or the broker dropped the message) after marking rows handed over:
     nothing is lost, the rows go again once the lease runs out."""
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     t0 = CLOCK()
     lost: list[uuid.UUID] = []
@@ -453,7 +440,7 @@ async def test_a_hand_off_lost_after_commit_is_handed_over_again_after_its_lease
 async def test_finished_rows_are_pruned_after_a_week_and_given_up_ones_after_a_month(
     gql: GraphQLClient, mail_settings: Settings, db: Database, inbox: Inbox
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     start = when(at(monday(), 9))
     await book(gql, sam, serviceId=service, tutorId=ada.id, start=start.isoformat())
     t0 = CLOCK()
@@ -487,7 +474,9 @@ async def test_finished_rows_are_pruned_after_a_week_and_given_up_ones_after_a_m
 async def test_a_parked_or_unknown_job_is_never_run(db: Database, settings: Settings) -> None:
     """A parked row (a guest's manage token) is never run, even when handed a direct id."""
     async with db.transaction() as session:
-        outbox.add(session, "parked.token", {"token": "secret"}, None, key="manage-token:x")
+        outbox.add(
+            session, notifications.PARKED_TOKEN, {"token": "secret"}, None, key="manage-token:x"
+        )
     async with db.session() as session:
         [row] = list(await session.exec(select(OutboxJob)))
     runner = Runner(settings, db)
@@ -503,7 +492,7 @@ ROTATE = """mutation { rotateCalendarFeed { __typename ... on CalendarFeedRotate
 async def test_the_tutor_calendar_feed_is_secret_current_and_rotatable(
     gql: GraphQLClient, http: httpx.AsyncClient
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     cancelled = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 12))
     await gql(CANCEL, {"input": {"bookingId": cancelled["booking"]["id"]}}, sam)
@@ -556,10 +545,8 @@ async def test_a_guest_paying_by_card_gets_the_manage_link_once_payment_confirms
     db: Database,
     inbox: Inbox,
 ) -> None:
-    from tests.payments.test_payments_api import outcome, session_of
-    from tests.payments.test_payments_api import setup as card_setup
 
-    ada, service, _ = await card_setup(card_gql)
+    ada, service, _ = await setup_card_lessons(card_gql)
     guest = {"name": "Gus", "email": "gus@example.com"}
     made = await book(
         card_gql, None, serviceId=service, tutorId=ada.id, start=at(monday(), 9), guest=guest
@@ -576,3 +563,12 @@ async def test_a_guest_paying_by_card_gets_the_manage_link_once_payment_confirms
     async with db.session() as session:
         parked = await session.exec(select(OutboxJob).where(OutboxJob.kind == "parked.token"))
         assert list(parked) == []  # taken by the email, not kept
+
+
+def test_a_job_kind_exists_once_and_with_its_handler() -> None:
+    """Kinds are registered by the module that writes them; a second registration is refused,
+    and every kind the workers can meet has a handler, except the parked token (never run)."""
+    with pytest.raises(ValueError, match="registered twice"):
+        outbox.register(notifications.REMINDER.kind, notifications.send_reminder)
+    assert {kind for kind, job in outbox.JOBS.items() if job.handler is None} == {"parked.token"}
+    assert {"email.booking", "calendar.sync", "meeting.link", "sweep.holds"} <= set(outbox.JOBS)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -15,8 +14,7 @@ from domain.calendar_sync import event_id
 from infra.db import Database
 from infra.settings import Settings
 from models import Booking, OutboxJob
-from tests.background.test_background import setup
-from tests.fakes.google_server import REFRESH_TOKEN, FakeGoogle
+from tests.fakes.google_server import CONNECT, FakeGoogle, connect_google
 from tests.fakes.smtp_server import Inbox
 from tests.helpers import (
     CANCEL,
@@ -28,6 +26,7 @@ from tests.helpers import (
     book,
     monday,
     pk,
+    setup_lessons,
     token,
 )
 from workers.jobs import Runner
@@ -35,25 +34,16 @@ from workers.jobs import Runner
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar
 
-CONNECT = """mutation($input: ConnectGoogleCalendarInput!) { connectGoogleCalendar(input: $input) {
-  __typename ... on CalendarConnected { calendarId }
-  ... on InvalidInput { message field } ... on NotFound { message } } }"""
 DISCONNECT = """mutation { disconnectCalendar { __typename
   ... on CalendarDisconnected { calendarId } ... on NotFound { message } } }"""
 BOOKING = "query($id: ID!) { booking(id: $id) { status meetingUrl } }"
-
-
-async def connect(gql: GraphQLClient, who: str, calendar: str = "primary") -> dict[str, Any]:
-    variables = {"input": {"refreshToken": REFRESH_TOKEN, "calendarId": calendar}}
-    result: dict[str, Any] = (await gql(CONNECT, variables, who))["connectGoogleCalendar"]
-    return result
 
 
 async def test_connecting_checks_the_token_and_mirrors_upcoming_bookings(
     hooks_gql: GraphQLClient, hooks_settings: Settings, db: Database, google_fake: FakeGoogle
 ) -> None:
     gql = hooks_gql
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     before = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     background = Background(hooks_settings, db)
     await background.run()
@@ -61,10 +51,10 @@ async def test_connecting_checks_the_token_and_mirrors_upcoming_bookings(
 
     bad = await gql(CONNECT, {"input": {"refreshToken": "stolen"}}, ada.token)
     assert bad["connectGoogleCalendar"]["field"] == "input.refreshToken"
-    nobody = await connect(gql, token("kim"))
+    nobody = await connect_google(gql, token("kim"))
     assert nobody["__typename"] == "NotFound"
     calendar = "ada@group.calendar.google.com"  # quoted in the path
-    assert (await connect(gql, ada.token, calendar))["calendarId"] == calendar
+    assert (await connect_google(gql, ada.token, calendar))["calendarId"] == calendar
     mine = await gql("{ viewer { tutor { connectedCalendar } } }", token=ada.token)
     assert mine["viewer"]["tutor"]["connectedCalendar"] == calendar
 
@@ -80,8 +70,8 @@ async def test_bookings_are_created_moved_and_removed_in_the_calendar(
     hooks_gql: GraphQLClient, hooks_settings: Settings, db: Database, google_fake: FakeGoogle
 ) -> None:
     gql = hooks_gql
-    ada, service, sam = await setup(gql)
-    await connect(gql, ada.token)
+    ada, service, sam = await setup_lessons(gql)
+    await connect_google(gql, ada.token)
     background = Background(hooks_settings, db)
     made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     booking_id = made["booking"]["id"]
@@ -113,8 +103,8 @@ async def test_a_failing_calendar_is_retried_with_backoff_and_never_undoes_the_b
     hooks_gql: GraphQLClient, hooks_settings: Settings, db: Database, google_fake: FakeGoogle
 ) -> None:
     gql = hooks_gql
-    ada, service, sam = await setup(gql)
-    await connect(gql, ada.token)
+    ada, service, sam = await setup_lessons(gql)
+    await connect_google(gql, ada.token)
     google_fake.fail_next = 2
     made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     background = Background(hooks_settings, db)
@@ -145,8 +135,8 @@ async def test_a_revoked_access_token_is_refreshed_once_and_a_repeated_insert_up
     hooks_gql: GraphQLClient, hooks_settings: Settings, db: Database, google_fake: FakeGoogle
 ) -> None:
     gql = hooks_gql
-    ada, service, sam = await setup(gql)
-    await connect(gql, ada.token)
+    ada, service, sam = await setup_lessons(gql)
+    await connect_google(gql, ada.token)
     google_fake.access_tokens.clear()  # Google forgot the token we hold
     await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     await Background(hooks_settings, db).run()
@@ -176,10 +166,10 @@ async def test_services_that_want_one_get_a_meeting_link_everywhere(
     inbox: Inbox,
 ) -> None:
     gql = hooks_gql
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     video = (await ada.service(title="Video", meetingLinks=True, slotIntervalMinutes=60))["service"]
     assert video["meetingLinks"] is True
-    await connect(gql, ada.token)
+    await connect_google(gql, ada.token)
     plain = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     online = await book(gql, sam, serviceId=video["id"], tutorId=ada.id, start=at(monday(), 11))
     background = Background(hooks_settings, db)

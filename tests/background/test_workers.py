@@ -21,11 +21,19 @@ from sqlmodel import col, select
 from domain.events import slots_channel
 from infra.db import Database
 from models import Booking, OutboxJob
-from tests.background.test_background import ADA, SAM, setup
 from tests.fakes.smtp_server import Inbox
-from tests.helpers import GraphQLClient, at, book, monday, pk
-from tests.payments.test_payments_api import reserve
-from tests.payments.test_payments_api import setup as card_setup
+from tests.helpers import (
+    ADA,
+    SAM,
+    GraphQLClient,
+    at,
+    book,
+    monday,
+    pk,
+    reserve,
+    setup_card_lessons,
+    setup_lessons,
+)
 from tests.processes import production_env, service_up, start_worker, stop
 
 LEASE_SECONDS = 3
@@ -93,7 +101,7 @@ async def test_a_worker_killed_mid_job_finishes_it_once_after_a_restart(
     database_url: str,
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
-    ada, service, sam = await setup(gql)
+    ada, service, sam = await setup_lessons(gql)
     made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     assert made["__typename"] == "BookingCreated"
     env = worker_env(database_url, inbox, broker_url)
@@ -150,7 +158,7 @@ async def test_a_workers_hold_sweep_reaches_live_subscribers(
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
     """Events from jobs in a worker process are published like any other (after commit)."""
-    ada, service, sam = await card_setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     held = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
     booking_id = pk(held["booking"]["id"])
     async with db.transaction() as session:

@@ -13,6 +13,7 @@ from domain.bookings.access import BookingAccess, access_of, token_hash
 from infra.auth import Identity
 from infra.db import Database
 from models import Booking, Service, Student, Tutor
+from models.bookings import BookingStatus
 from tests.helpers import CLOCK
 
 
@@ -35,7 +36,7 @@ async def test_the_sql_condition_and_the_check_of_one_booking_agree(db: Database
                     service_id=service.id,
                     tutor_id=tutor.id,
                     student_id=student.id,
-                    status="CONFIRMED",
+                    status=BookingStatus.CONFIRMED,
                     start_at=start + timedelta(hours=hour),
                     end_at=start + timedelta(hours=hour, minutes=30),
                     block_start=start + timedelta(hours=hour),
@@ -72,7 +73,7 @@ def test_a_token_speaks_first_and_a_tutor_acts_as_tutor() -> None:
         service_id=uuid.uuid4(),
         tutor_id=uuid.uuid4(),
         student_id=uuid.uuid4(),
-        status="CONFIRMED",
+        status=BookingStatus.CONFIRMED,
         start_at=CLOCK(),
         end_at=CLOCK(),
         block_start=CLOCK(),

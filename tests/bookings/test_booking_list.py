@@ -8,8 +8,17 @@ from typing import Any
 import pytest
 
 from infra.db import Database
-from tests.availability.test_slots_api import count_statements
-from tests.helpers import GraphQLClient, Tutor, at, book, make_tutor, monday, token, weekly
+from tests.helpers import (
+    GraphQLClient,
+    Tutor,
+    at,
+    book,
+    count_statements,
+    make_tutor,
+    monday,
+    token,
+    weekly,
+)
 
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar

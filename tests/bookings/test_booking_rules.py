@@ -33,7 +33,7 @@ from domain.packages import (
 )
 from domain.services import ServiceInfo
 from domain.slots import Busy, Hours, Offer, Rule
-from models import Booking, Package, Service, ServiceDuration, Tutor
+from models import Booking, BookingStatus, Package, Service, ServiceDuration, Tutor
 
 SERVICE = uuid.UUID(int=1)
 OTHER = uuid.UUID(int=2)
@@ -151,7 +151,7 @@ def test_alternatives_are_looked_for_from_12_hours_before_to_36_after() -> None:
 def test_a_tutor_books_outside_hours_notice_and_window_but_not_over_capacity() -> None:
     info = service(minimum_notice_minutes=600, booking_window_days=0)
     assert free_time(info, as_tutor=True).check(at(20, 10), hour(info), "s") == at(21, 10)
-    busy = [Busy(at(20), at(21), SERVICE, "CONFIRMED")]
+    busy = [Busy(at(20), at(21), SERVICE, BookingStatus.CONFIRMED)]
     with pytest.raises(SlotUnavailable):
         free_time(info, busy=busy, as_tutor=True).check(at(20, 10), hour(info), "s")
     # Capacity 2 leaves room for one more.
@@ -163,21 +163,23 @@ def test_a_tutor_books_outside_hours_notice_and_window_but_not_over_capacity() -
 
 def test_a_lapsed_hold_does_not_block_a_tutor() -> None:
     info = service()
-    lapsed = [Busy(at(20), at(21), SERVICE, "PENDING_PAYMENT", NOW)]
+    lapsed = [Busy(at(20), at(21), SERVICE, BookingStatus.PENDING_PAYMENT, NOW)]
     assert free_time(info, busy=lapsed, as_tutor=True).check(at(20), hour(info), "s") == at(21)
-    held = [Busy(at(20), at(21), SERVICE, "PENDING_PAYMENT", NOW + timedelta(seconds=1))]
+    held = [
+        Busy(at(20), at(21), SERVICE, BookingStatus.PENDING_PAYMENT, NOW + timedelta(seconds=1))
+    ]
     with pytest.raises(SlotUnavailable):
         free_time(info, busy=held, as_tutor=True).check(at(20), hour(info), "s")
 
 
 def test_capacity_and_other_services_for_a_student() -> None:
-    busy = [Busy(at(9), at(10), SERVICE, "CONFIRMED")]
+    busy = [Busy(at(9), at(10), SERVICE, BookingStatus.CONFIRMED)]
     info = service(capacity=2)
     assert free_time(info, busy=busy).check(at(9), hour(info), "s") == at(10)
     with pytest.raises(SlotUnavailable):
         free_time(info, busy=busy * 2).check(at(9), hour(info), "s")
     with pytest.raises(SlotUnavailable):
-        free_time(info, busy=[Busy(at(9), at(10), OTHER, "CONFIRMED")]).check(
+        free_time(info, busy=[Busy(at(9), at(10), OTHER, BookingStatus.CONFIRMED)]).check(
             at(9), hour(info), "s"
         )
 
@@ -204,7 +206,7 @@ def test_a_booking_placed_earlier_in_the_transaction_counts() -> None:
             service_id=SERVICE,
             tutor_id=TUTOR,
             student_id=uuid.UUID(int=9),
-            status="CONFIRMED",
+            status=BookingStatus.CONFIRMED,
             start_at=at(9),
             end_at=end,
             block_start=at(9),
@@ -213,7 +215,7 @@ def test_a_booking_placed_earlier_in_the_transaction_counts() -> None:
             student_time_zone="UTC",
         )
     )
-    assert table.busy[-1] == Busy(at(9), at(10, 30), SERVICE, "CONFIRMED")
+    assert table.busy[-1] == Busy(at(9), at(10, 30), SERVICE, BookingStatus.CONFIRMED)
     # A seat is left, but the same student is already there.
     with pytest.raises(StudentBusy):
         table.check(at(9, 30), hour(info), "s")

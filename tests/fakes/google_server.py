@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.helpers import GraphQLClient
 from tests.processes import free_port, serve_in_thread
 
 CLIENT_ID = "client-123.apps.googleusercontent.com"
@@ -95,3 +96,14 @@ class FakeGoogle:
 def start() -> tuple[FakeGoogle, uvicorn.Server]:
     fake = FakeGoogle(port=free_port())
     return fake, serve_in_thread(fake.app(), fake.port)
+
+
+CONNECT = """mutation($input: ConnectGoogleCalendarInput!) { connectGoogleCalendar(input: $input) {
+  __typename ... on CalendarConnected { calendarId }
+  ... on InvalidInput { message field } ... on NotFound { message } } }"""
+
+
+async def connect_google(gql: GraphQLClient, who: str, calendar: str = "primary") -> dict[str, Any]:
+    variables = {"input": {"refreshToken": REFRESH_TOKEN, "calendarId": calendar}}
+    result: dict[str, Any] = (await gql(CONNECT, variables, who))["connectGoogleCalendar"]
+    return result

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 import stripe
 import uvicorn
 from starlette.applications import Starlette
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.helpers import CLOCK
+from tests.helpers import CLOCK, pk
 from tests.processes import free_port, serve_in_thread
 
 API_KEY = "sk_test_" + "k" * 24
@@ -244,3 +245,21 @@ def start() -> tuple[FakeStripe, uvicorn.Server]:
     """The fake, serving on a free loopback port in a thread of its own."""
     fake = FakeStripe(port=free_port())
     return fake, serve_in_thread(fake.app(), fake.port)
+
+
+def session_of(fake: FakeStripe, booking_id: str) -> dict[str, Any]:
+    [found] = [
+        s for s in fake.sessions.values() if s["metadata"].get("booking_id") == str(pk(booking_id))
+    ]
+    return found
+
+
+async def deliver(http: httpx.AsyncClient, event: dict[str, Any], **sign: Any) -> httpx.Response:
+    body, headers = signed(event, **sign)
+    return await http.post("/webhooks/stripe", content=body, headers=headers)
+
+
+async def outcome(http: httpx.AsyncClient, event: dict[str, Any]) -> str:
+    response = await deliver(http, event)
+    assert response.status_code == 200, response.text
+    return str(response.json()["outcome"])

@@ -27,6 +27,7 @@ from tests.helpers import (
     CREATE_SCHEDULE,
     CREATE_SERVICE,
     CREATE_TUTOR,
+    REDIS_URL,
     RESCHEDULE,
     at,
     create_database,
@@ -40,7 +41,6 @@ from tests.helpers import (
 from tests.live_client import BOOKINGS, SLOTS, Live, broker_publish, data, ready
 from tests.processes import PIDS, production_env, servers, service_up
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 PROBE_AT = "2000-01-01T00:00:00+00:00"
 
 

@@ -20,7 +20,7 @@ from broadcaster._backends.redis import RedisBackend as StockRedis
 from redis import asyncio as aioredis
 
 from infra.pubsub import Hub, PostgresBackend, RedisBackend
-from tests.live.test_live import REDIS_URL
+from tests.helpers import REDIS_URL
 from tests.processes import service_up
 
 needs_redis = pytest.mark.skipif(not service_up("Redis", 6379), reason="no Redis on 127.0.0.1:6379")

@@ -11,16 +11,21 @@ from typing import Any
 import pytest
 
 from infra.db import Database
+from models import BookingStatus
 from schema.node import encode_id
 from tests.helpers import (
     CANCEL,
     CLOCK,
+    PACKAGE,
+    REDEEM,
     RESCHEDULE,
     GraphQLClient,
     Tutor,
     add_booking,
     at,
     book,
+    count_statements,
+    grant,
     make_tutor,
     monday,
     pk,
@@ -32,29 +37,15 @@ from tests.helpers import (
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar
 
-PACKAGE = """id unit total remaining sessionDurationMinutes expiresAt notes
-  student { id } tutor { id } adjustments { delta reason booking { id } }"""
-GRANT = f"""mutation($input: GrantPackageInput!) {{ grantPackage(input: $input) {{
-  __typename ... on PackageGranted {{ package {{ {PACKAGE} }} }}
-  ... on InvalidInput {{ message field }} ... on NotFound {{ message }} }} }}"""
 ADJUST = f"""mutation($input: AdjustPackageInput!) {{ adjustPackage(input: $input) {{
   __typename ... on PackageAdjusted {{ package {{ {PACKAGE} }} }}
   ... on InvalidInput {{ message field }} ... on NotFound {{ message }} }} }}"""
-REDEEM = """mutation($input: RedeemPackageInput!) { redeemPackage(input: $input) {
-  __typename ... on PackageRedeemed { booking { id status package { id } } package { remaining } }
-  ... on PackageUnusable { message reason } ... on PolicyViolation { message policy }
-  ... on NotFound { message } } }"""
 ENROLL = """mutation($input: EnrollStudentInput!) { enrollStudent(input: $input) {
   __typename ... on StudentEnrolled { service { id } student { id } }
   ... on NotFound { message } } }"""
 MINE = f"{{ viewer {{ packages {{ {PACKAGE} }} }} }}"
 BALANCE = """query($id: ID!) { node(id: $id) {
   ... on Package { remaining adjustments { delta } } } }"""
-
-
-async def grant(gql: GraphQLClient, tutor: Tutor, **input: Any) -> dict[str, Any]:
-    result: dict[str, Any] = (await gql(GRANT, {"input": input}, tutor.token))["grantPackage"]
-    return result
 
 
 async def setup(
@@ -309,7 +300,7 @@ async def test_redeem_a_booking_waiting_for_payment(gql: GraphQLClient, db: Data
         ada.id,
         service["id"],
         datetime(day.year, day.month, day.day, 10, tzinfo=UTC),
-        status="PENDING_PAYMENT",
+        status=BookingStatus.PENDING_PAYMENT,
         hold_expires_at=CLOCK() + timedelta(minutes=10),
         student_id=pk(sam_id),
     )
@@ -403,7 +394,6 @@ async def test_monthly_allowance_follows_the_tutors_calendar(gql: GraphQLClient)
 
 
 async def test_a_ledger_loads_its_bookings_in_one_batch(gql: GraphQLClient, db: Database) -> None:
-    from tests.availability.test_slots_api import count_statements
 
     ada, service, sam, sam_id = await setup(gql, db)
     ledger = """query($id: ID!) { node(id: $id) { ... on Package {

@@ -21,57 +21,36 @@ from domain.stripe import Cards
 from infra.db import Database
 from infra.settings import Settings
 from models import Booking, Payment, PaymentRefund, StripeEvent
-from tests.availability.test_slots_api import search
-from tests.fakes.stripe_server import FakeStripe, signed
+from tests.fakes.stripe_server import FakeStripe, deliver, outcome, session_of, signed
 from tests.helpers import (
     CANCEL,
     CLOCK,
-    ERRORS,
+    PAID,
+    PRICE,
+    REDEEM,
     RESCHEDULE,
     Background,
     GraphQLClient,
     Tutor,
     at,
     book,
+    grant,
     make_tutor,
     monday,
     pk,
+    reserve,
+    search,
+    setup_card_lessons,
     stored_student,
     token,
-    weekly,
 )
-from tests.packages.test_packages_api import REDEEM, grant
 
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar
 
-PRICE = {"amountMinor": 5000, "currency": "USD"}
-PAID = """id status price { amountMinor currency } checkoutUrl holdExpiresAt
-  history { action actorId reason }"""
-CREATE = f"""mutation($input: CreateBookingInput!) {{ createBooking(input: $input) {{
-  __typename ... on BookingCreated {{ booking {{ {PAID} }} }} {ERRORS} }} }}"""
 BOOKING = f"query($id: ID!) {{ booking(id: $id) {{ {PAID} }} }}"
 UPDATE_SERVICE = """mutation($input: UpdateServiceInput!) { updateService(input: $input) {
   __typename } }"""
-
-
-async def setup(gql: GraphQLClient) -> tuple[Tutor, str, str]:
-    """Ada teaches around the clock; a 60-minute lesson costs 50 USD, refunded up to 24 hours
-    before it starts."""
-    ada = await make_tutor(gql, "ada", "UTC", weekly("00:00", "00:00"))
-    service = await ada.service(
-        title="Lesson",
-        durations=[{"minutes": 60, "price": PRICE}],
-        cancellationNoticeHours=24,
-        slotIntervalMinutes=60,
-    )
-    return ada, service["service"]["id"], token("sam", email="sam@example.com")
-
-
-async def reserve(gql: GraphQLClient, who: str, **input: Any) -> dict[str, Any]:
-    input.setdefault("timeZone", "UTC")
-    result: dict[str, Any] = (await gql(CREATE, {"input": input}, who))["createBooking"]
-    return result
 
 
 async def booking(gql: GraphQLClient, booking_id: str, who: str) -> dict[str, Any]:
@@ -79,28 +58,10 @@ async def booking(gql: GraphQLClient, booking_id: str, who: str) -> dict[str, An
     return found
 
 
-def session_of(fake: FakeStripe, booking_id: str) -> dict[str, Any]:
-    [found] = [
-        s for s in fake.sessions.values() if s["metadata"].get("booking_id") == str(pk(booking_id))
-    ]
-    return found
-
-
-async def deliver(http: httpx.AsyncClient, event: dict[str, Any], **sign: Any) -> httpx.Response:
-    body, headers = signed(event, **sign)
-    return await http.post("/webhooks/stripe", content=body, headers=headers)
-
-
-async def outcome(http: httpx.AsyncClient, event: dict[str, Any]) -> str:
-    response = await deliver(http, event)
-    assert response.status_code == 200, response.text
-    return str(response.json()["outcome"])
-
-
 async def test_a_priced_booking_holds_its_slot_behind_a_checkout(
     card_gql: GraphQLClient, stripe_fake: FakeStripe, db: Database
 ) -> None:
-    ada, service, sam = await setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     start = at(monday(2), 10)
     before = CLOCK()
     made = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=start)
@@ -256,7 +217,7 @@ async def test_signed_but_malformed_events_are_refused_logged_and_change_nothing
 async def test_an_abandoned_checkout_releases_the_slot_and_a_late_payment_still_counts(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe
 ) -> None:
-    ada, service, sam = await setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     start = at(monday(2), 9)
     held = (await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=start))["booking"]
     checkout = session_of(stripe_fake, held["id"])
@@ -282,7 +243,7 @@ async def test_an_abandoned_checkout_releases_the_slot_and_a_late_payment_still_
 async def test_a_payment_after_the_slot_was_retaken_is_refunded_never_double_booked(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe, db: Database
 ) -> None:
-    ada, service, sam = await setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     free = (await ada.service(title="Chat", durations=[{"minutes": 60}]))["service"]["id"]
     start = at(monday(2), 9)
     held = (await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=start))["booking"]
@@ -323,7 +284,7 @@ async def test_a_payment_after_the_slot_was_retaken_is_refunded_never_double_boo
 async def test_cancelling_a_paid_booking_refunds_the_card_when_the_policy_does(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe
 ) -> None:
-    ada, service, sam = await setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     soon = (CLOCK() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
 
     async def paid_booking(start: str) -> str:
@@ -374,7 +335,7 @@ async def test_cancelling_before_paying_closes_the_checkout_and_refunds_a_paymen
 
 async def hold_a_slot(card_gql: GraphQLClient) -> tuple[Tutor, str, str, dict[str, Any]]:
     """A tutor, their priced service, a student, and the student's booking waiting for its card."""
-    ada, service, sam = await setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     held = (
         await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
     )["booking"]
@@ -435,7 +396,7 @@ async def test_package_credit_pays_a_booking_waiting_for_a_card(
 async def test_when_stripe_cannot_be_reached_nothing_is_booked(
     card_gql: GraphQLClient, stripe_fake: FakeStripe
 ) -> None:
-    ada, service, sam = await setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     start = at(monday(2), 9)
     stripe_fake.down = True
     input = {"serviceId": service, "tutorId": ada.id, "start": start, "idempotencyKey": "k1"}
@@ -452,7 +413,7 @@ async def test_when_stripe_cannot_be_reached_nothing_is_booked(
 async def test_tutor_bookings_of_priced_lengths_are_confirmed_at_once(
     card_gql: GraphQLClient, stripe_fake: FakeStripe, db: Database
 ) -> None:
-    ada, service, sam = await setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     sam_id = await stored_student(db, sam)
     made = await reserve(
         card_gql,
@@ -493,7 +454,7 @@ async def test_package_templates_granted_and_bought_by_card(
     gql: GraphQLClient,
     db: Database,
 ) -> None:
-    ada, _, sam = await setup(card_gql)
+    ada, _, sam = await setup_card_lessons(card_gql)
 
     async def save(who: str = ada.token, **input: Any) -> dict[str, Any]:
         input.setdefault("name", "Eight lessons")
@@ -600,7 +561,7 @@ async def cancel_while_stripe_is_down(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe
 ) -> dict[str, Any]:
     """A paid booking, cancelled (with a card refund owed) while Stripe is unreachable."""
-    ada, service, sam = await setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     made = await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(2), 9))
     checkout = session_of(stripe_fake, made["booking"]["id"])
     assert await outcome(card_http, stripe_fake.pay(checkout["id"])) == "paid: confirmed"
@@ -655,7 +616,7 @@ async def test_a_late_payment_racing_a_new_booking_never_double_books(
     card_gql: GraphQLClient, card_http: httpx.AsyncClient, stripe_fake: FakeStripe, db: Database
 ) -> None:
     """Sam's hold has lapsed; Sam's payment and Kim's booking of the same hour arrive at once."""
-    ada, service, sam = await setup(card_gql)
+    ada, service, sam = await setup_card_lessons(card_gql)
     free = (await ada.service(title="Chat", durations=[{"minutes": 60}]))["service"]["id"]
     outcomes = set()
     for hour in range(9, 17):

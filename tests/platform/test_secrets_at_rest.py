@@ -23,9 +23,7 @@ from domain.calendar_sync import event_id
 from infra.crypto import Cipher, Undecryptable, new_key
 from infra.db import Database
 from infra.settings import Settings
-from tests.background.test_background import setup
-from tests.background.test_calendar_sync import connect
-from tests.fakes.google_server import REFRESH_TOKEN, FakeGoogle
+from tests.fakes.google_server import REFRESH_TOKEN, FakeGoogle, connect_google
 from tests.fakes.smtp_server import Inbox
 from tests.helpers import (
     TEST_SECRET,
@@ -38,6 +36,7 @@ from tests.helpers import (
     monday,
     pk,
     server_admin_url,
+    setup_lessons,
 )
 
 GUS = "gus@example.com"
@@ -64,7 +63,7 @@ async def parked_tokens(db: Database) -> list[str]:
 async def test_a_guests_manage_token_waits_encrypted_and_the_email_still_carries_it(
     gql: GraphQLClient, settings: Settings, db: Database, background: Background, inbox: Inbox
 ) -> None:
-    ada, service, _ = await setup(gql)
+    ada, service, _ = await setup_lessons(gql)
     made = await book(
         gql, None, serviceId=service, tutorId=ada.id, start=at(monday(), 9), guest=GUEST
     )
@@ -82,8 +81,8 @@ async def test_a_guests_manage_token_waits_encrypted_and_the_email_still_carries
 async def test_google_tokens_are_stored_encrypted_and_the_sync_still_works(
     hooks_gql: GraphQLClient, hooks_settings: Settings, db: Database, google_fake: FakeGoogle
 ) -> None:
-    ada, service, sam = await setup(hooks_gql)
-    await connect(hooks_gql, ada.token)
+    ada, service, sam = await setup_lessons(hooks_gql)
+    await connect_google(hooks_gql, ada.token)
     [access] = google_fake.access_tokens  # what Google gave for the refresh token, at connect
     stored = await stored_text(db)
     assert REFRESH_TOKEN not in stored
@@ -112,8 +111,8 @@ async def test_a_new_key_in_front_reads_the_old_rows_and_rotate_secrets_moves_th
     transport = httpx.ASGITransport(app=build_app(with_old, db))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         gql = GraphQLClient(client)
-        ada, service, _ = await setup(gql)
-        await connect(gql, ada.token)
+        ada, service, _ = await setup_lessons(gql)
+        await connect_google(gql, ada.token)
         first = await book(
             gql, None, serviceId=service, tutorId=ada.id, start=at(monday(), 9), guest=GUEST
         )

@@ -15,6 +15,7 @@ from infra.db import OUTBOX_CHANNEL, Database, Messages
 from infra.settings import Settings
 from tests.conftest import app_client
 from tests.helpers import CLOCK, GraphQLClient, at, book, make_tutor, monday, token, weekly
+from workers.jobs import SWEEP_OUTBOX
 
 
 class Published:
@@ -65,7 +66,7 @@ async def test_a_rolled_back_unit_of_work_wakes_and_publishes_nothing(db: Databa
 
     async def fails() -> None:
         async with published.db.transaction() as unit:
-            outbox.add(unit, "sweep.outbox", {}, CLOCK())
+            outbox.add(unit, SWEEP_OUTBOX, {}, CLOCK())
             unit.publish_after_commit("slots:x", "{}")
             raise RuntimeError("rolled back")
 
@@ -73,7 +74,7 @@ async def test_a_rolled_back_unit_of_work_wakes_and_publishes_nothing(db: Databa
         with pytest.raises(RuntimeError):
             await fails()
         async with published.db.transaction() as unit:
-            outbox.add(unit, "sweep.outbox", {}, CLOCK())
+            outbox.add(unit, SWEEP_OUTBOX, {}, CLOCK())
         await asyncio.wait_for(heard.get(), timeout=10)  # the committed one only
         assert heard.empty()
     assert published.messages == []
