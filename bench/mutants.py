@@ -50,7 +50,7 @@ ONLY_SLOWER = "the blocked-stretch jump is an optimisation: a shorter one re-che
 ZERO_STRETCH = "adds stretches of zero seats or zero length: no peak rises, _merge drops them"
 SKIP_CHECK = "only skips a piece the loop would leave at once (s + duration > end, or s > end)"
 EQUIVALENT: dict[str, str] = {
-    "domain.bookings.free_time.xǁFreeTimeǁcheck__mutmut_60": (
+    "domain.bookings.free_time.xǁFreeTimeǁcheck__mutmut_56": (
         "a slot found in a 2 s window but not at `start` fails offered[0].start == start"
     ),
     "domain.packages.x_check_credit__mutmut_40": "721 minutes fails the 5-minute grid anyway",

@@ -303,6 +303,17 @@ def test_the_busiest_moment_of_a_span_sets_the_seats() -> None:
     assert seats[at(10)] == 1  # 1, then 2 from 10:20 to 10:40, then 1: the peak is 2
 
 
+def test_seats_count_what_the_buffers_reach() -> None:
+    # A session at 10:00 with 30 minutes after it spans 10:00 to 11:30: a booking of its service
+    # at 11:00 takes a seat from it; one at 11:30 (touching) does not.
+    hours = Hours("UTC", [Rule(0, time(8), time(18))])
+    roomy = offer(capacity=2, buffer_after_minutes=30)
+    search = dict(start=at(10), end=at(10, 1), now=LONG_AGO)
+    for booked, seats in ((at(11), 1), (at(11, 30), 2)):
+        busy = [Busy(booked, booked + timedelta(minutes=30), SERVICE, BookingStatus.CONFIRMED)]
+        assert [s.remaining for s in free_slots(hours, busy, roomy, **search)] == [seats]
+
+
 def test_capacity_counts_overlap_at_each_instant() -> None:
     hours = Hours("UTC", [Rule(0, time(8), time(18))])
     search = dict(start=at(0), end=at(23), now=LONG_AGO)
