@@ -1,5 +1,5 @@
-"""`booking-api`: serve, worker, jobs, migrate, token, export-schema, seed-demo, settle-refunds,
-rotate-secrets."""
+"""`booking-api`: serve, worker, jobs, migrate, token, export-schema, seed-demo, graphiql install,
+settle-refunds, rotate-secrets."""
 
 from __future__ import annotations
 
@@ -190,6 +190,17 @@ def cmd_rotate_secrets(args: argparse.Namespace) -> None:
     print(f"re-encrypted under the first key: {links} calendar link(s), {parked} parked token(s)")
 
 
+def cmd_graphiql_install(args: argparse.Namespace) -> None:
+    from booking_api.graphiql import InstallError, install
+
+    settings = _settings()
+    try:
+        target = install(settings.data_dir)
+    except InstallError as error:
+        sys.exit(f"booking-api: {error}")
+    print(f"GraphiQL installed in {target}: /graphql now serves it from this server")
+
+
 cmd_serve_doc = (
     "Apply pending migrations (under an advisory lock), then serve /graphql and /healthz. "
     "With no DATABASE_URL an embedded PostgreSQL is started in BOOKING_DATA_DIR (./.data)."
@@ -246,6 +257,15 @@ def parser() -> argparse.ArgumentParser:
         "seed-demo", help="create a demo tutor and student and print their tokens"
     )
     seed.set_defaults(func=cmd_seed_demo)
+
+    graphiql = commands.add_parser(
+        "graphiql", help="GraphiQL's files on this server, for use without the internet"
+    )
+    graphiql_actions = graphiql.add_subparsers(dest="action", required=True, metavar="ACTION")
+    graphiql_actions.add_parser(
+        "install",
+        help="install GraphiQL with npm into BOOKING_DATA_DIR/graphiql (no restart needed)",
+    ).set_defaults(func=cmd_graphiql_install)
 
     settle = commands.add_parser(
         "settle-refunds", help="send Stripe the card refunds that could not be sent at the time"
