@@ -24,11 +24,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from booking_api.migrate import upgrade
-    from infra.db import server_url
+    from booking_api.startup import announce, database
 
     settings = _settings()
-    url = server_url(settings)
+    url = database(settings)
     upgrade(url)
+    announce(settings, args.host, args.port)
     # uvicorn re-raises SIGTERM once it has shut down; exiting normally instead lets the
     # embedded PostgreSQL stop with its last process (pgserver cleans up at exit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -54,9 +55,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> None:
     from booking_api.migrate import upgrade
-    from infra.db import server_url
+    from booking_api.startup import database
 
-    upgrade(server_url(_settings()), args.revision)
+    upgrade(database(_settings()), args.revision)
     print(f"migrated to {args.revision}")
 
 
@@ -98,19 +99,23 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
+    import os
+
     from booking_api.migrate import upgrade
     from booking_api.seed import seed_demo
-    from infra.db import server_url
+    from booking_api.startup import database, public_url
 
     settings = _settings()
-    url = server_url(settings)
+    url = database(settings)
     upgrade(url)
-    print(asyncio.run(seed_demo(settings, url)))
+    base = public_url(settings, explicit=bool(os.environ.get("PUBLIC_BASE_URL")))
+    print(asyncio.run(seed_demo(settings, url, base)))
 
 
 def cmd_settle_refunds(args: argparse.Namespace) -> None:
+    from booking_api.startup import database
     from domain.stripe import Cards
-    from infra.db import Database, create_engine, server_url
+    from infra.db import Database, create_engine
 
     settings = _settings()
     if settings.stripe is None:
@@ -118,7 +123,7 @@ def cmd_settle_refunds(args: argparse.Namespace) -> None:
     cards = Cards(settings.stripe, settings.payment_hold_minutes)
 
     async def run() -> tuple[int, int]:
-        db = Database(create_engine(server_url(settings), pool_size=1))
+        db = Database(create_engine(database(settings), pool_size=1))
         try:
             return await cards.settle_pending(db)
         finally:
@@ -134,25 +139,26 @@ def cmd_worker(args: argparse.Namespace) -> None:
     import logging
 
     from booking_api.migrate import upgrade
-    from infra.db import server_url
+    from booking_api.startup import database
     from workers.service import run_worker
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level)
-    url = server_url(settings)
+    url = database(settings)
     upgrade(url)
     asyncio.run(run_worker(settings, url, args.threads))
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
+    from booking_api.startup import database
     from domain import outbox
-    from infra.db import Database, create_engine, server_url
+    from infra.db import Database, create_engine
     from models.base import utcnow
 
     settings = _settings()
 
     async def run() -> None:
-        db = Database(create_engine(server_url(settings), pool_size=1))
+        db = Database(create_engine(database(settings), pool_size=1))
         try:
             if args.retry_failed:
                 async with db.transaction() as session:
@@ -170,14 +176,15 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
 
 def cmd_rotate_secrets(args: argparse.Namespace) -> None:
+    from booking_api.startup import database
     from domain import calendar_sync, notifications
-    from infra.db import Database, create_engine, server_url
+    from infra.db import Database, create_engine
 
     settings = _settings()
     cipher = settings.cipher()
 
     async def run() -> tuple[int, int]:
-        db = Database(create_engine(server_url(settings), pool_size=1))
+        db = Database(create_engine(database(settings), pool_size=1))
         try:
             async with db.transaction() as session:
                 links = await calendar_sync.rotate_tokens(session, cipher)

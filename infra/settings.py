@@ -329,8 +329,6 @@ class HttpApi:
     introspection: bool = True
     # Seconds an anonymous GET query's answer may be cached by browsers and proxies (0: none).
     public_max_age: int = 10
-    # Start-up: how long to keep retrying a database that does not answer, with backoff.
-    db_wait_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -359,6 +357,8 @@ class Settings:
     manage_url: str = "http://127.0.0.1:8000/manage?token={token}"
     log_level: str = "INFO"
     db_pool_size: int = 10
+    # Start-up: how long commands retry a database that does not answer, with backoff.
+    db_wait_seconds: int = 30
     limits: QueryLimits = field(default_factory=QueryLimits)
     http: HttpLimits = field(default_factory=HttpLimits)
     api: HttpApi = field(default_factory=HttpApi)
@@ -428,8 +428,8 @@ class Settings:
                 apq_max_entries=_int(env, "APQ_MAX_ENTRIES", HttpApi.apq_max_entries),
                 introspection=_flag(env, "GRAPHQL_INTROSPECTION", default=True),
                 public_max_age=_int(env, "PUBLIC_MAX_AGE", HttpApi.public_max_age, minimum=0),
-                db_wait_seconds=_int(env, "DB_WAIT_SECONDS", HttpApi.db_wait_seconds, minimum=0),
             ),
+            db_wait_seconds=_int(env, "DB_WAIT_SECONDS", 30, minimum=0),
             stripe=_stripe(env, public_base_url),
             payment_hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 15),
             broadcast_url=_broadcast_url(env),
