@@ -113,9 +113,8 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_settle_refunds(args: argparse.Namespace) -> None:
-    from booking_api.startup import database
     from domain.stripe import Cards
-    from infra.db import Database, create_engine
+    from infra.db import Database, create_engine, server_url
 
     settings = _settings()
     if settings.stripe is None:
@@ -123,7 +122,7 @@ def cmd_settle_refunds(args: argparse.Namespace) -> None:
     cards = Cards(settings.stripe, settings.payment_hold_minutes)
 
     async def run() -> tuple[int, int]:
-        db = Database(create_engine(database(settings), pool_size=1))
+        db = Database(create_engine(server_url(settings), pool_size=1))
         try:
             return await cards.settle_pending(db)
         finally:
@@ -150,15 +149,14 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
-    from booking_api.startup import database
     from domain import outbox
-    from infra.db import Database, create_engine
+    from infra.db import Database, create_engine, server_url
     from models.base import utcnow
 
     settings = _settings()
 
     async def run() -> None:
-        db = Database(create_engine(database(settings), pool_size=1))
+        db = Database(create_engine(server_url(settings), pool_size=1))
         try:
             if args.retry_failed:
                 async with db.transaction() as session:
@@ -176,15 +174,14 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
 
 def cmd_rotate_secrets(args: argparse.Namespace) -> None:
-    from booking_api.startup import database
     from domain import calendar_sync, notifications
-    from infra.db import Database, create_engine
+    from infra.db import Database, create_engine, server_url
 
     settings = _settings()
     cipher = settings.cipher()
 
     async def run() -> tuple[int, int]:
-        db = Database(create_engine(database(settings), pool_size=1))
+        db = Database(create_engine(server_url(settings), pool_size=1))
         try:
             async with db.transaction() as session:
                 links = await calendar_sync.rotate_tokens(session, cipher)
