@@ -19,6 +19,7 @@ from tests.helpers import REPO, GraphQLClient, Tutor, token, weekly
 from tests.processes import production_env, servers
 
 EXAMPLE = REPO / "examples" / "js-client"
+NODE = "query($id: ID!) { node(id: $id) { ... on Booking { status tutor { id } } } }"
 
 
 def npm() -> str:
@@ -92,7 +93,7 @@ def test_the_demo_books_a_slot_and_receives_its_event(example: None, port: int) 
     assert f"event CREATED {booking_id} CONFIRMED at " in done.stdout
     seen = httpx.post(
         f"http://127.0.0.1:{port}/graphql",
-        json={"query": f'{{ node(id: "{booking_id}") {{ ... on Booking {{ status tutor {{ id }} }} }} }}'},
+        json={"query": NODE, "variables": {"id": booking_id}},
         headers={"Authorization": f"Bearer {student}"},
         timeout=10,
     ).json()

@@ -212,7 +212,9 @@ main().then(
     // graphql-ws rejects with the websocket's CloseEvent when the server closes the socket.
     const closed = error as { code?: number; reason?: string };
     const message =
-      error instanceof Error ? error.message : `websocket closed ${closed.code} ${closed.reason}`;
+      error instanceof Error
+        ? [error.message, (error.cause as Error | undefined)?.message].filter(Boolean).join(": ")
+        : `websocket closed ${closed.code} ${closed.reason}`;
     console.error(`error: ${message}`);
     process.exit(1);
   },
