@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
-from graphql.validation import MaxIntrospectionDepthRule
+from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -22,11 +22,17 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from booking_api.cost import CostLimit, unbounded_lists
-from booking_api.error_codes import ErrorCodes, MaskInternalErrors, ReportingParserCache
+from booking_api.error_codes import (
+    ErrorCodes,
+    MaskInternalErrors,
+    ReportingParserCache,
+    too_complex,
+)
+from booking_api.persisted import MemoryStore, PersistedQueries, QueryStore
 from booking_api.ratelimit import RateLimitGate
 from booking_api.read_only import QueriesNeverWrite
 from booking_api.text_guard import StorableText
-from infra.settings import QueryLimits
+from infra.settings import HttpApi, QueryLimits
 from resolvers import Mutation, Query, Subscription
 from schema.context import Context, unauthenticated
 from schema.scalars import SCALARS
@@ -86,22 +92,32 @@ class Schema(strawberry.Schema):
                 log.debug("refused: %s", error.message)
 
 
-def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
+def build_schema(
+    limits: QueryLimits | None = None, api: HttpApi | None = None, store: QueryStore | None = None
+) -> strawberry.Schema:
     limits = limits or QueryLimits()
+    api = api or HttpApi()
+    persisted = store or MemoryStore(api.apq_max_entries)
     # Built once: ValidationCache keys on the rule classes, so they must be the same each time.
     size_rules: list[type[ASTValidationRule]] = [
-        query_depth_limiter.create_validator(limits.max_depth, should_ignore=None),
-        max_aliases.create_validator(limits.max_aliases),
-        MaxIntrospectionDepthRule,
+        too_complex(query_depth_limiter.create_validator(limits.max_depth, should_ignore=None)),
+        too_complex(max_aliases.create_validator(limits.max_aliases)),
+        too_complex(MaxIntrospectionDepthRule),
     ]
+    if not api.introspection:
+        size_rules.append(NoSchemaIntrospectionCustomRule)
     schema = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        config=StrawberryConfig(scalar_map=SCALARS),
+        config=StrawberryConfig(
+            scalar_map=SCALARS, batching_config={"max_operations": api.max_batch}
+        ),
         extensions=[
             # First, so that it sees every stage's errors (extensions' hooks nest in this order).
             ErrorCodes,
+            # Before the parse: a hash alone is replaced by its document.
+            lambda: PersistedQueries(persisted),
             # The token limit before the cache: it sets the parser's option for the parse.
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: ReportingParserCache(maxsize=512),

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -24,11 +25,21 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from booking_api import graphiql
 from booking_api.api import build_schema
+from booking_api.media import (
+    GRAPHQL_RESPONSE,
+    answer_type,
+    is_request_error,
+    request_error_status,
+)
 from booking_api.memory import ReclaimAfterBodies
+from booking_api.persisted import store_for
 from booking_api.ratelimit import RateLimiter
 from domain import ics, payments
 from domain.stripe import BadSignature, Cards, MalformedEvent
@@ -56,8 +67,9 @@ class GraphQLApp(GraphQL[Context, None]):
     def __init__(
         self, settings: Settings, db: Database, cards: Cards | None, hub: Hub | None, clock: Clock
     ) -> None:
+        store = store_for(settings.api.apq_storage_url, settings.api.apq_max_entries)
         super().__init__(
-            build_schema(settings.limits),
+            build_schema(settings.limits, settings.api, store),
             graphql_ide="graphiql",
             keep_alive=True,
             keep_alive_interval=15,
@@ -81,27 +93,130 @@ class GraphQLApp(GraphQL[Context, None]):
             return
         # Strawberry answers its refusals (bad JSON, a wrong content type...) in plain text;
         # clients of a GraphQL API read errors as JSON.
+        request = Request(scope, receive)
         try:
-            response = await self.run(Request(scope, receive))
+            response = await self.run(request)
         except HTTPException as error:
             code = HTTPStatus(error.status_code).name
             response = JSONResponse(
                 {"errors": [{"message": error.reason, "extensions": {"code": code}}]},
                 status_code=error.status_code,
+                media_type=answer_type(request.headers.get("accept")),
             )
         await response(scope, receive, send)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with only a persisted query's hash has no `query` either: it is an operation.
+        return super().should_render_graphql_ide(request) and not request.query_params.get(
+            "extensions"
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql.page(self.settings.data_dir)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = answer_type(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = sub_response.media_type or "application/json"
+        return response
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        """A batch runs its operations one after another, each with its own context (its own
+        DataLoaders, status and headers), through the same limits as any other operation."""
+        if not isinstance(request_data, list):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        results = []
+        for data in request_data:
+            own_response = await self.get_sub_response(request)
+            results.append(
+                await self.execute_single(
+                    request=request,
+                    request_adapter=request_adapter,
+                    sub_response=own_response,
+                    context=await self.get_context(request, own_response),
+                    root_value=root_value,
+                    request_data=data,
+                )
+            )
+        return results
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if (
+            sub_response.media_type == GRAPHQL_RESPONSE
+            and not sub_response.status_code
+            and is_request_error(result)
+        ):
+            sub_response.status_code = request_error_status(result)
+        if request.method == "GET":
+            sub_response.headers["Cache-Control"] = self.cache_control(request, result)
+            sub_response.headers["Vary"] = "Authorization"
+        return result
+
+    def cache_control(self, request: Request, result: ExecutionResult) -> str:
+        """An anonymous query's answer is the same for everyone: shared caches may keep it a
+        little (PUBLIC_MAX_AGE). A signed-in caller's, or an error, is kept by nobody."""
+        max_age = self.settings.api.public_max_age
+        if max_age and not result.errors and "authorization" not in request.headers:
+            return f"public, max-age={max_age}"
+        return "no-store"
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        processed = process_result(result)
+        if answer_type(request.headers.get("accept")) == GRAPHQL_RESPONSE and is_request_error(
+            result
+        ):
+            # The specification: a request that did not run has no `data` entry at all.
+            processed.pop("data", None)
+        return processed
+
     def parse_json(self, data: str | bytes) -> Any:
         """A body, or GET's variables or extensions: UTF-8 JSON holding an object (or a list of
-        objects: a batch, which Strawberry refuses while batching is off)."""
+        objects: a batch of operations)."""
         try:
             text = data.decode() if isinstance(data, bytes) else data
         except UnicodeDecodeError:
             raise HTTPException(400, "The request body is not UTF-8 text") from None
         parsed = super().parse_json(text)
-        if isinstance(parsed, dict) or (
-            isinstance(parsed, list) and all(isinstance(item, dict) for item in parsed)
-        ):
+        if isinstance(parsed, dict):
+            return parsed
+        if isinstance(parsed, list) and all(isinstance(item, dict) for item in parsed):
+            if not 0 < len(parsed) <= self.settings.api.max_batch:
+                raise HTTPException(
+                    400,
+                    f"A batch holds 1 to {self.settings.api.max_batch} operations "
+                    f"(GRAPHQL_MAX_BATCH), not {len(parsed)}",
+                )
             return parsed
         kind = JSON_KINDS.get(type(parsed), "null")
         raise HTTPException(
@@ -253,6 +368,27 @@ def proxies(settings: Settings) -> list[Middleware]:
     return [Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)] if trusted else []
 
 
+def cors(settings: Settings) -> list[Middleware]:
+    """Browser apps on CORS_ORIGINS may call every route (/graphql with a bearer token, the
+    calendar files, the feed); with none set, browsers keep other origins out."""
+    origins = list(settings.api.cors_origins)
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "apollo-require-preflight"],
+            # Identity travels in the Authorization header, never in cookies, so a page that
+            # fetches with credentials: "include" gains nothing by it; `*` still stays without.
+            allow_credentials="*" not in origins,
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
+    ]
+
+
 async def client_gone(request: Request, error: Exception) -> Response:
     """The client left mid-body, or the read timeout cut it off (server.py): nobody to answer,
     and nothing to log as an error."""
@@ -272,6 +408,7 @@ def build_app(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            graphiql.assets(settings.data_dir),
             health(db),
             calendar_file(db, graphql.secret, clock),
             calendar_feed(db, clock),
@@ -281,6 +418,7 @@ def build_app(
         lifespan=lifespan,
         max_body_size=settings.http.max_body_bytes,
         middleware=[
+            *cors(settings),
             *proxies(settings),
             Middleware(ReclaimAfterBodies, every=settings.http.max_body_bytes),
         ],

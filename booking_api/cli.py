@@ -1,5 +1,5 @@
-"""`booking-api`: serve, worker, jobs, migrate, token, export-schema, seed-demo, settle-refunds,
-rotate-secrets."""
+"""`booking-api`: serve, worker, jobs, migrate, token, export-schema, seed-demo, graphiql install,
+settle-refunds, rotate-secrets."""
 
 from __future__ import annotations
 
@@ -24,11 +24,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from booking_api.migrate import upgrade
-    from infra.db import server_url
+    from booking_api.startup import announce, database
 
     settings = _settings()
-    url = server_url(settings)
+    url = database(settings)
     upgrade(url)
+    announce(settings, args.host, args.port)
     # uvicorn re-raises SIGTERM once it has shut down; exiting normally instead lets the
     # embedded PostgreSQL stop with its last process (pgserver cleans up at exit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -54,9 +55,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> None:
     from booking_api.migrate import upgrade
-    from infra.db import server_url
+    from booking_api.startup import database
 
-    upgrade(server_url(_settings()), args.revision)
+    upgrade(database(_settings()), args.revision)
     print(f"migrated to {args.revision}")
 
 
@@ -98,14 +99,17 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
+    import os
+
     from booking_api.migrate import upgrade
     from booking_api.seed import seed_demo
-    from infra.db import server_url
+    from booking_api.startup import database, public_url
 
     settings = _settings()
-    url = server_url(settings)
+    url = database(settings)
     upgrade(url)
-    print(asyncio.run(seed_demo(settings, url)))
+    base = public_url(settings, explicit=bool(os.environ.get("PUBLIC_BASE_URL")))
+    print(asyncio.run(seed_demo(settings, url, base)))
 
 
 def cmd_settle_refunds(args: argparse.Namespace) -> None:
@@ -134,12 +138,12 @@ def cmd_worker(args: argparse.Namespace) -> None:
     import logging
 
     from booking_api.migrate import upgrade
-    from infra.db import server_url
+    from booking_api.startup import database
     from workers.service import run_worker
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level)
-    url = server_url(settings)
+    url = database(settings)
     upgrade(url)
     asyncio.run(run_worker(settings, url, args.threads))
 
@@ -188,6 +192,17 @@ def cmd_rotate_secrets(args: argparse.Namespace) -> None:
 
     links, parked = asyncio.run(run())
     print(f"re-encrypted under the first key: {links} calendar link(s), {parked} parked token(s)")
+
+
+def cmd_graphiql_install(args: argparse.Namespace) -> None:
+    from booking_api.graphiql import InstallError, install
+
+    settings = _settings()
+    try:
+        target = install(settings.data_dir)
+    except InstallError as error:
+        sys.exit(f"booking-api: {error}")
+    print(f"GraphiQL installed in {target}: /graphql now serves it from this server")
 
 
 cmd_serve_doc = (
@@ -246,6 +261,15 @@ def parser() -> argparse.ArgumentParser:
         "seed-demo", help="create a demo tutor and student and print their tokens"
     )
     seed.set_defaults(func=cmd_seed_demo)
+
+    graphiql = commands.add_parser(
+        "graphiql", help="GraphiQL's files on this server, for use without the internet"
+    )
+    graphiql_actions = graphiql.add_subparsers(dest="action", required=True, metavar="ACTION")
+    graphiql_actions.add_parser(
+        "install",
+        help="install GraphiQL with npm into BOOKING_DATA_DIR/graphiql (no restart needed)",
+    ).set_defaults(func=cmd_graphiql_install)
 
     settle = commands.add_parser(
         "settle-refunds", help="send Stripe the card refunds that could not be sent at the time"

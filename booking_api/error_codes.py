@@ -7,13 +7,44 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
+from typing import Any
 
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError, ValidationContext
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# graphql-core's own words when MaxTokensLimiter stops the parser: a syntax error, no other mark.
+TOKEN_LIMIT = "tokens. Parsing aborted."
+
+
+class _CodingContext:
+    """A validation context whose reported errors say QUERY_TOO_COMPLEX (the size rules report
+    through the context, not through a method of their own that could be overridden)."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        self._context = context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def report_error(self, error: GraphQLError) -> None:
+        give_code([error], TOO_COMPLEX)
+        self._context.report_error(error)
+
+
+def too_complex(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
+    """A size rule (depth, aliases) whose errors say QUERY_TOO_COMPLEX, as the cost limit's do:
+    the document is valid, only too big."""
+
+    class TooComplex(rule):  # type: ignore[valid-type,misc]
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(_CodingContext(context))
+
+    TooComplex.__name__ = f"TooComplex{rule.__name__}"
+    return TooComplex
 
 
 def give_code(errors: Iterable[GraphQLError] | None, code: str) -> None:
@@ -27,7 +58,9 @@ def give_late_codes(errors: Iterable[GraphQLError] | None) -> None:
     """Codes for what validation did not already mark."""
     for error in errors or ():
         if isinstance(error, GraphQLSyntaxError):
-            give_code([error], "GRAPHQL_PARSE_FAILED")
+            give_code(
+                [error], TOO_COMPLEX if TOKEN_LIMIT in error.message else "GRAPHQL_PARSE_FAILED"
+            )
         elif error.path is None:
             give_code([error], "BAD_USER_INPUT")  # variables that do not fit their types
         else:

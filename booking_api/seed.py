@@ -13,7 +13,7 @@ DEMO_TUTOR = Identity(sub="demo-tutor", name="Ada Tutor", email="ada@example.com
 DEMO_STUDENT = Identity(sub="demo-student", name="Sam Student", email="sam@example.com")
 
 
-async def seed_demo(settings: Settings, url: str) -> str:
+async def seed_demo(settings: Settings, url: str, base_url: str) -> str:
     db = Database(create_engine(url, pool_size=2))
     try:
         tutor = await people.get_tutor_of_user(db, DEMO_TUTOR.sub)
@@ -48,7 +48,7 @@ async def seed_demo(settings: Settings, url: str) -> str:
         "Student token:",
         mint_token(secret, DEMO_STUDENT.sub, name=DEMO_STUDENT.name, email=DEMO_STUDENT.email),
         "",
-        f"GraphiQL: {settings.public_base_url}/graphql",
+        f"GraphiQL: {base_url}/graphql",
         "Try: { viewer { tutor { id services { id title durations { minutes } } } } }",
         "then availableSlots(input: {serviceId: ..., from: ..., to: ..., timeZone: ...}).",
     ]

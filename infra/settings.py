@@ -35,9 +35,11 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-def _flag(env: dict[str, str], name: str) -> bool:
+def _flag(env: dict[str, str], name: str, default: bool = False) -> bool:
     raw = (env.get(name) or "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if raw == "":
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
@@ -189,6 +191,32 @@ def _trusted_proxies(env: dict[str, str]) -> tuple[str, ...]:
     return tuple(proxies)
 
 
+def _origins(env: dict[str, str]) -> tuple[str, ...]:
+    """CORS_ORIGINS: exact origins (scheme://host[:port], as a browser sends them) or `*`."""
+    origins = []
+    for item in (env.get("CORS_ORIGINS") or "").split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        parsed = urlsplit(origin)
+        if origin != "*" and (
+            parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path
+        ):
+            raise SettingsError(
+                "CORS_ORIGINS must be origins such as http://localhost:5173 (scheme, host and "
+                f"port, no path), comma-separated, or *; got {item.strip()!r}"
+            )
+        origins.append(origin)
+    return tuple(origins)
+
+
+def _apq_storage(env: dict[str, str]) -> str:
+    url = env.get("APQ_STORAGE_URL") or HttpApi.apq_storage_url
+    if not url.startswith(("memory://", "redis://", "rediss://")):
+        raise SettingsError("APQ_STORAGE_URL must be memory:// or a redis:// URL")
+    return url
+
+
 def _kept_in(data_dir: Path, name: str, make: Callable[[], str], variable: str) -> str:
     """A secret made once and kept in the data folder (embedded mode): `variable` unset."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -286,6 +314,24 @@ class HttpLimits:
 
 
 @dataclass(frozen=True)
+class HttpApi:
+    """What browsers and GraphQL clients see of /graphql besides the schema itself."""
+
+    # Origins whose pages may call the API (CORS); empty: none, `*`: any (development only).
+    cors_origins: tuple[str, ...] = ()
+    # Operations in one batch (a JSON array of operations in one POST).
+    max_batch: int = 10
+    # Automatic persisted queries: memory:// (each process its own) or redis://… (shared).
+    apq_storage_url: str = "memory://"
+    # Documents kept per process by the memory store (least recently used go first).
+    apq_max_entries: int = 1000
+    # Schema introspection (__schema, __type); off in production hides the schema from strangers.
+    introspection: bool = True
+    # Seconds an anonymous GET query's answer may be cached by browsers and proxies (0: none).
+    public_max_age: int = 10
+
+
+@dataclass(frozen=True)
 class StripeSettings:
     """Card payments through Stripe Checkout; absent when STRIPE_SECRET_KEY is unset."""
 
@@ -311,8 +357,11 @@ class Settings:
     manage_url: str = "http://127.0.0.1:8000/manage?token={token}"
     log_level: str = "INFO"
     db_pool_size: int = 10
+    # Start-up: how long commands retry a database that does not answer, with backoff.
+    db_wait_seconds: int = 30
     limits: QueryLimits = field(default_factory=QueryLimits)
     http: HttpLimits = field(default_factory=HttpLimits)
+    api: HttpApi = field(default_factory=HttpApi)
     stripe: StripeSettings | None = None
     # How long a booking waiting for payment keeps its slot.
     payment_hold_minutes: int = 15
@@ -372,6 +421,15 @@ class Settings:
                 read_timeout=_int(env, "REQUEST_READ_TIMEOUT", HttpLimits.read_timeout),
                 keep_alive_timeout=_int(env, "KEEP_ALIVE_TIMEOUT", HttpLimits.keep_alive_timeout),
             ),
+            api=HttpApi(
+                cors_origins=_origins(env),
+                max_batch=_int(env, "GRAPHQL_MAX_BATCH", HttpApi.max_batch),
+                apq_storage_url=_apq_storage(env),
+                apq_max_entries=_int(env, "APQ_MAX_ENTRIES", HttpApi.apq_max_entries),
+                introspection=_flag(env, "GRAPHQL_INTROSPECTION", default=True),
+                public_max_age=_int(env, "PUBLIC_MAX_AGE", HttpApi.public_max_age, minimum=0),
+            ),
+            db_wait_seconds=_int(env, "DB_WAIT_SECONDS", 30, minimum=0),
             stripe=_stripe(env, public_base_url),
             payment_hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 15),
             broadcast_url=_broadcast_url(env),

@@ -46,7 +46,7 @@ async def test_graphiql_for_browsers(http: httpx.AsyncClient) -> None:
         (b"5", "not a number"),
         (b"null", "not null"),
         (b"[1]", "not a list that is not all objects"),
-        (b"[]", "Batching is not enabled"),
+        (b"[]", "A batch holds 1 to 10 operations"),
         ('{"query": "{ viewer { userId } }"}'.encode("utf-16"), "not UTF-8"),
         (b'{"query": "{ viewer { userId } }\xff"}', "not UTF-8"),
     ],
