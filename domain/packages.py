@@ -3,7 +3,7 @@
 A package's `remaining` only ever changes together with a ledger line, in one transaction, with
 the package row locked: grants, redemptions (in the booking transaction), refunds and manual
 adjustments. So `remaining` always equals the sum of the ledger, and two bookings can never
-spend the last credit twice.
+spend the last credit twice. (What a tutor offers to sell or grant: `package_templates.py`.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.errors import Forbidden, InvalidInput, NotFound, PackageUnusable, PackageUnusableReason
 from domain.people import tutor_of_user
-from domain.services import check_price
 from infra.auth import Identity
 from infra.db import Database
 from models import (
@@ -27,7 +26,6 @@ from models import (
     Enrollment,
     Package,
     PackageAdjustment,
-    PackageTemplate,
     Service,
     ServiceTutor,
     Student,
@@ -48,7 +46,7 @@ class Grant:
     notes: str | None = None
 
 
-def _check_credit(unit: str, total: int, minutes: int | None) -> None:
+def check_credit(unit: str, total: int, minutes: int | None) -> None:
     if unit not in UNITS:
         raise InvalidInput("unit is SESSIONS or MINUTES", "input.unit")
     if not 1 <= total <= MAX_TOTAL:
@@ -66,7 +64,7 @@ def _check_credit(unit: str, total: int, minutes: int | None) -> None:
 
 
 def _check_grant(grant: Grant, now: datetime) -> None:
-    _check_credit(grant.unit, grant.total, grant.session_duration_minutes)
+    check_credit(grant.unit, grant.total, grant.session_duration_minutes)
     if grant.expires_at is not None and grant.expires_at <= now:
         raise InvalidInput("expiresAt must be in the future", "input.expiresAt")
     if grant.notes is not None and len(grant.notes) > MAX_TEXT:
@@ -120,7 +118,7 @@ async def add_package(
     return package
 
 
-async def _my_tutor_id(session: AsyncSession, identity: Identity) -> uuid.UUID:
+async def my_tutor_id(session: AsyncSession, identity: Identity) -> uuid.UUID:
     tutor = await tutor_of_user(session, identity.sub)
     if tutor is None:
         raise Forbidden("Only tutors grant and adjust packages")
@@ -130,7 +128,7 @@ async def _my_tutor_id(session: AsyncSession, identity: Identity) -> uuid.UUID:
 async def grant_package(db: Database, identity: Identity, grant: Grant, now: datetime) -> Package:
     _check_grant(grant, now)
     async with db.transaction() as session:
-        tutor_id = await _my_tutor_id(session, identity)
+        tutor_id = await my_tutor_id(session, identity)
         if await session.get(Student, grant.student_id) is None:
             raise NotFound("No such student (input.studentId)")
         return await add_package(session, tutor_id, grant, now, identity.sub)
@@ -151,7 +149,7 @@ async def adjust_package(
     if reason is not None and len(reason) > MAX_TEXT:
         raise InvalidInput(f"At most {MAX_TEXT} characters", "input.reason")
     async with db.transaction() as session:
-        tutor_id = await _my_tutor_id(session, identity)
+        tutor_id = await my_tutor_id(session, identity)
         package = await lock(session, package_id)
         if package is None or package.tutor_id != tutor_id:
             raise NotFound("No such package")
@@ -168,118 +166,6 @@ async def adjust_package(
 async def lock(session: AsyncSession, package_id: uuid.UUID) -> Package | None:
     query = select(Package).where(Package.id == package_id).with_for_update(key_share=True)
     return (await session.exec(query)).first()
-
-
-# ---------------------------------------------------------------- templates
-
-MAX_VALID_DAYS = 3660
-
-
-@dataclass(frozen=True)
-class TemplateInput:
-    name: str
-    unit: str
-    total: int
-    session_duration_minutes: int | None = None
-    valid_days: int | None = None
-    price_amount_minor: int | None = None
-    price_currency: str | None = None
-
-
-async def create_template(
-    db: Database, identity: Identity, template: TemplateInput
-) -> PackageTemplate:
-    name = template.name.strip()
-    if not 1 <= len(name) <= 200:
-        raise InvalidInput("A name is 1 to 200 characters", "input.name")
-    _check_credit(template.unit, template.total, template.session_duration_minutes)
-    if template.valid_days is not None and not 1 <= template.valid_days <= MAX_VALID_DAYS:
-        raise InvalidInput(f"validDays is 1 to {MAX_VALID_DAYS}", "input.validDays")
-    currency = (
-        check_price(template.price_amount_minor, template.price_currency, "input.price")
-        if template.price_amount_minor is not None
-        else None
-    )
-    async with db.transaction() as session:
-        row = PackageTemplate(
-            tutor_id=await _my_tutor_id(session, identity),
-            name=name,
-            unit=template.unit,
-            total=template.total,
-            session_duration_minutes=template.session_duration_minutes,
-            valid_days=template.valid_days,
-            price_amount_minor=template.price_amount_minor,
-            price_currency=currency,
-        )
-        session.add(row)
-    return row
-
-
-async def _my_template(
-    session: AsyncSession, identity: Identity, template_id: uuid.UUID
-) -> PackageTemplate:
-    tutor_id = await _my_tutor_id(session, identity)
-    template = await session.get(PackageTemplate, template_id)
-    if template is None or template.tutor_id != tutor_id:
-        raise NotFound("No such package template")
-    return template
-
-
-async def archive_template(
-    db: Database, identity: Identity, template_id: uuid.UUID, now: datetime
-) -> PackageTemplate:
-    """No longer offered; packages granted or bought from it are kept as they are."""
-    async with db.transaction() as session:
-        template = await _my_template(session, identity, template_id)
-        template.archived_at = template.archived_at or now
-        session.add(template)
-    return template
-
-
-async def grant_from_template(
-    db: Database,
-    identity: Identity,
-    template_id: uuid.UUID,
-    student_id: uuid.UUID,
-    notes: str | None,
-    now: datetime,
-) -> Package:
-    if notes is not None and len(notes) > MAX_TEXT:
-        raise InvalidInput(f"At most {MAX_TEXT} characters", "input.notes")
-    async with db.transaction() as session:
-        template = await _my_template(session, identity, template_id)
-        if template.archived_at is not None:
-            raise NotFound("This package template is archived")
-        if await session.get(Student, student_id) is None:
-            raise NotFound("No such student (input.studentId)")
-        grant = Grant(
-            student_id=student_id,
-            unit=template.unit,
-            total=template.total,
-            session_duration_minutes=template.session_duration_minutes,
-            expires_at=now + timedelta(days=template.valid_days) if template.valid_days else None,
-            notes=notes or template.name,
-        )
-        return await add_package(session, template.tutor_id, grant, now, identity.sub, template.id)
-
-
-async def templates_of_tutors(
-    db: Database, tutor_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[PackageTemplate]]:
-    """The templates each tutor offers now, oldest first."""
-    async with db.session() as session:
-        rows = await session.exec(
-            select(PackageTemplate)
-            .where(
-                col(PackageTemplate.tutor_id).in_(tutor_ids),
-                col(PackageTemplate.archived_at).is_(None),
-            )
-            .order_by(col(PackageTemplate.created_at), col(PackageTemplate.id))
-        )
-        found: dict[uuid.UUID, list[PackageTemplate]] = {t: [] for t in tutor_ids}
-        for row in rows:
-            found[row.tutor_id].append(row)
-    return found
 
 
 # ---------------------------------------------------------------- redemption

@@ -14,8 +14,7 @@ schedule's zone, expanded per local date with zoneinfo, so 09:00 stays 09:00 acr
   another service overlaps that span and fewer than `capacity` bookings of its own service
   overlap it at every instant.
 
-Internally instants are whole seconds since the epoch (UTC): integer arithmetic keeps a 60-day
-search to a few milliseconds.
+Internally instants are integer seconds since the epoch, so a 60-day search takes milliseconds.
 """
 
 from __future__ import annotations
@@ -96,15 +95,8 @@ class Slot:
     remaining: int
 
 
-# Statuses that hold time; PENDING_PAYMENT only until its hold expires.
-BLOCKING = frozenset(
-    {
-        BookingStatus.PENDING_PAYMENT,
-        BookingStatus.CONFIRMED,
-        BookingStatus.COMPLETED,
-        BookingStatus.NO_SHOW,
-    }
-)
+# Every status holds time but these two; PENDING_PAYMENT only until its hold expires.
+BLOCKING = frozenset(BookingStatus) - {BookingStatus.CANCELLED, BookingStatus.EXPIRED}
 
 
 def is_blocking(status: BookingStatus, hold_expires_at: datetime | None, now: datetime) -> bool:
@@ -320,7 +312,6 @@ class _BusyTime:
 
 def fits(busy: Iterable[Busy], offer: Offer, start: datetime, now: datetime) -> int | None:
     """Seats left if a session of `offer` at `start` fits around the busy time, else None.
-
     Hours, notice and window are not asked: this is for a tutor booking outside them."""
     busy_time = _BusyTime(busy, offer, now)
     s = _seconds(start)
@@ -400,12 +391,9 @@ def free_slots_of(
 ) -> list[tuple[K, Slot]]:
     """Free slots of several tutors (each with their hours and busy time), sorted by start and
     then by the tutors' order; only the first `limit` are made when it is given."""
-
-    # Each tutor's slots come in order: merging them (ties in the tutors' order) and stopping at
-    # the limit makes no slot past it.
-    def of_tutor(key: K, hours: Hours, busy: Iterable[Busy]) -> Iterator[tuple[K, Slot]]:
-        for slot in _free_slots(hours, busy, offer, start=start, end=end, now=now):
-            yield key, slot
-
-    merged = heapq.merge(*(of_tutor(*calendar) for calendar in calendars), key=lambda f: f[1].start)
-    return list(itertools.islice(merged, limit))
+    # Each tutor's slots come in order, so the merge (lazy) makes no slot past the limit.
+    tagged = (
+        zip(itertools.repeat(key), _free_slots(hours, busy, offer, start=start, end=end, now=now))
+        for key, hours, busy in calendars
+    )
+    return list(itertools.islice(heapq.merge(*tagged, key=lambda f: f[1].start), limit))

@@ -10,8 +10,9 @@ import strawberry
 from strawberry.types import Info
 
 from domain import availability
+from domain.bookings import TutorSlot
 from domain.errors import NotFound
-from domain.slot_search import SlotSearchResult, TutorSlot, search_slots
+from domain.slot_search import SlotSearchResult, search_slots
 from models import AvailabilityOverride as OverrideRow
 from models import Schedule as ScheduleRow
 from resolvers.common import mutate, parse_id, query

@@ -8,7 +8,7 @@ from typing import overload
 import strawberry
 from strawberry.types import Info
 
-from domain import booking_queries, bookings
+from domain import bookings
 from domain.bookings import Booked, Caller, Cancelled
 from domain.errors import InvalidInput, NotFound
 from models import Booking as BookingRow
@@ -65,10 +65,10 @@ async def booking_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Booking | N
     return Booking.from_row(row) if row is not None else None
 
 
-def _filter(where: BookingFilter | None) -> booking_queries.BookingFilter:
+def _filter(where: BookingFilter | None) -> bookings.BookingFilter:
     if where is None:
-        return booking_queries.BookingFilter()
-    return booking_queries.BookingFilter(
+        return bookings.BookingFilter()
+    return bookings.BookingFilter(
         tutor_id=_optional_id(where.tutor_id, "Tutor", "filter.tutorId"),
         student_id=_optional_id(where.student_id, "Student", "filter.studentId"),
         statuses=list(where.status) if where.status else None,
@@ -79,10 +79,9 @@ def _filter(where: BookingFilter | None) -> booking_queries.BookingFilter:
     )
 
 
-def _connection(page: booking_queries.Page) -> BookingConnection:
+def _connection(page: bookings.Page) -> BookingConnection:
     edges = [
-        BookingEdge(cursor=booking_queries.encode_cursor(b), node=Booking.from_row(b))
-        for b in page.rows
+        BookingEdge(cursor=bookings.encode_cursor(b), node=Booking.from_row(b)) for b in page.rows
     ]
     return BookingConnection(
         edges=edges,
@@ -105,7 +104,7 @@ class Query:
 
     @strawberry.field(description="For guests: the booking a manage token belongs to.")
     async def booking_by_token(self, info: Info[Context, None], token: str) -> Booking | None:
-        row = await booking_queries.booking_by_token(info.context.db, token)
+        row = await bookings.booking_by_token(info.context.db, token)
         return Booking.from_row(row) if row else None
 
     @strawberry.field(
@@ -120,8 +119,8 @@ class Query:
     ) -> BookingConnection:
         identity = info.context.require_identity()
 
-        async def work() -> booking_queries.Page:
-            return await booking_queries.list_bookings(
+        async def work() -> bookings.Page:
+            return await bookings.list_bookings(
                 info.context.db, identity, _filter(filter), first or 20, after, info.context.now()
             )
 

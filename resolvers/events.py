@@ -9,7 +9,7 @@ from broadcaster import Event
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from domain import booking_queries, people
+from domain import bookings, people
 from domain.events import BookingChange, SlotChange, bookings_channel, slots_channel
 from infra.pubsub import SubscriberTooSlow
 from models import BookingAction
@@ -66,9 +66,7 @@ class Subscription:
         async for event in _follow(context, bookings_channel(tutor.id)):
             change = BookingChange.read(event.message)
             # Loaded fresh, as this subscriber may see it now; a short session per event.
-            found = await booking_queries.visible_bookings(
-                context.db, identity, [change.booking_id]
-            )
+            found = await bookings.visible_bookings(context.db, identity, [change.booking_id])
             if change.booking_id not in found:
                 continue
             context.fresh_loaders()

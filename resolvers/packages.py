@@ -7,7 +7,7 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
-from domain import bookings, packages, payments, services
+from domain import bookings, package_templates, packages, payments, services
 from domain.errors import NotFound
 from domain.services import ServiceInfo
 from infra.db import present
@@ -161,7 +161,7 @@ class Mutation:
         self, info: Info[Context, None], input: CreatePackageTemplateInput
     ) -> SavePackageTemplateResult:
         identity = info.context.require_identity()
-        template = packages.TemplateInput(
+        template = package_templates.TemplateInput(
             name=input.name,
             unit=input.unit.value,
             total=input.total,
@@ -170,7 +170,7 @@ class Mutation:
             price_amount_minor=input.price.amount_minor if input.price else None,
             price_currency=input.price.currency if input.price else None,
         )
-        work = packages.create_template(info.context.db, identity, template)
+        work = package_templates.create_template(info.context.db, identity, template)
         return await mutate(work, _template_saved)
 
     @strawberry.mutation(description="Stop offering a template; packages made from it stay.")
@@ -180,7 +180,7 @@ class Mutation:
         identity = info.context.require_identity()
 
         async def work() -> TemplateRow:
-            return await packages.archive_template(
+            return await package_templates.archive_template(
                 info.context.db, identity, _known(id, "PackageTemplate"), info.context.now()
             )
 
@@ -193,7 +193,7 @@ class Mutation:
         identity = info.context.require_identity()
 
         async def work() -> PackageRow:
-            return await packages.grant_from_template(
+            return await package_templates.grant_from_template(
                 info.context.db,
                 identity,
                 parse_id(input.template_id, "PackageTemplate", "input.templateId"),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import availability, booking_queries
+from domain import availability, bookings
 from models import AvailabilityOverride as OverrideRow
 from models import AvailabilityRule as RuleRow
 from models import Schedule as ScheduleRow
@@ -165,7 +165,7 @@ class OverrideAdded:
     ) -> list[Annotated[Booking, strawberry.lazy("schema.bookings")]]:
         from schema.bookings import Booking
 
-        rows = await booking_queries.conflicting_bookings(info.context.db, self.row)
+        rows = await bookings.conflicting_bookings(info.context.db, self.row)
         return [Booking.from_row(r) for r in rows]
 
 

@@ -11,8 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from domain import ics
-from domain.booking_queries import MAX_PAGE
-from domain.bookings import MAX_SLOTS
+from domain.bookings import MAX_PAGE, MAX_SLOTS
 from infra.db import present
 from models import Booking as BookingRow
 from models import BookingAction, BookingHistory, BookingStatus

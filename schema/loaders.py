@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlmodel import col, select
 from strawberry.dataloader import DataLoader
 
-from domain import availability, booking_queries, packages, payments, services
+from domain import availability, bookings, package_templates, packages, payments, services
 from domain.services import ServiceInfo
 from infra.auth import Identity
 from infra.db import Database
@@ -77,20 +77,20 @@ class Loaders:
             db, availability.schedules_of_tutors, []
         )
         self.student: DataLoader[uuid.UUID, Student | None] = _loader(
-            db, booking_queries.students_by_id, None
+            db, bookings.students_by_id, None
         )
         self.history: DataLoader[uuid.UUID, list[BookingHistory]] = _loader(
-            db, booking_queries.history_of, []
+            db, bookings.history_of, []
         )
 
-        async def bookings(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Booking]:
-            return await booking_queries.visible_bookings(db, identity, ids)
+        async def visible(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Booking]:
+            return await bookings.visible_bookings(db, identity, ids)
 
         # Per viewer, like the booking list: a booking the viewer may not see loads as None.
-        self.booking: DataLoader[uuid.UUID, Booking | None] = _loader(db, bookings, None)
+        self.booking: DataLoader[uuid.UUID, Booking | None] = _loader(db, visible, None)
 
         async def flags(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool | None]:
-            return await booking_queries.attendance_flags(db, identity, ids, clock())
+            return await bookings.attendance_flags(db, identity, ids, clock())
 
         self.ledger: DataLoader[uuid.UUID, list[PackageAdjustment]] = _loader(
             db, packages.ledgers, []
@@ -100,7 +100,7 @@ class Loaders:
         )
 
         self.templates_of_tutor: DataLoader[uuid.UUID, list[PackageTemplate]] = _loader(
-            db, packages.templates_of_tutors, []
+            db, package_templates.templates_of_tutors, []
         )
         self.payment: DataLoader[uuid.UUID, Payment | None] = _loader(
             db, payments.payments_by_id, None

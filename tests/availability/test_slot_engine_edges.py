@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.slots import (
+    BLOCKING,
     Busy,
     Hours,
     Offer,
@@ -17,6 +18,7 @@ from domain.slots import (
     free_slots,
     free_slots_of,
     grid_origins,
+    is_blocking,
     local_span,
     occupied,
 )
@@ -35,6 +37,23 @@ def offer(**changes: int) -> Offer:
     base = {"duration_minutes": 60, "interval_minutes": 60, "window_days": 3650}
     base.update(changes)
     return Offer(service_id=SERVICE, **base)
+
+
+def test_which_statuses_hold_time() -> None:
+    # BLOCKING is every status but two: a status added later must be placed here knowingly.
+    assert {
+        BookingStatus.PENDING_PAYMENT,
+        BookingStatus.CONFIRMED,
+        BookingStatus.COMPLETED,
+        BookingStatus.NO_SHOW,
+    } == BLOCKING
+    now, later = LONG_AGO, LONG_AGO + timedelta(seconds=1)
+    assert is_blocking(BookingStatus.PENDING_PAYMENT, later, now)  # its hold still runs
+    assert not is_blocking(BookingStatus.PENDING_PAYMENT, now, now)
+    assert not is_blocking(BookingStatus.PENDING_PAYMENT, None, now)
+    assert is_blocking(BookingStatus.NO_SHOW, None, now)
+    assert not is_blocking(BookingStatus.CANCELLED, later, now)
+    assert not is_blocking(BookingStatus.EXPIRED, None, now)
 
 
 def test_a_booking_occupies_its_buffers_on_both_sides() -> None:
@@ -282,6 +301,17 @@ def test_the_busiest_moment_of_a_span_sets_the_seats() -> None:
         for s in free_slots(hours, busy, offer(capacity=3), start=at(0), end=at(23), now=LONG_AGO)
     }
     assert seats[at(10)] == 1  # 1, then 2 from 10:20 to 10:40, then 1: the peak is 2
+
+
+def test_seats_count_what_the_buffers_reach() -> None:
+    # A session at 10:00 with 30 minutes after it spans 10:00 to 11:30: a booking of its service
+    # at 11:00 takes a seat from it; one at 11:30 (touching) does not.
+    hours = Hours("UTC", [Rule(0, time(8), time(18))])
+    roomy = offer(capacity=2, buffer_after_minutes=30)
+    search = dict(start=at(10), end=at(10, 1), now=LONG_AGO)
+    for booked, seats in ((at(11), 1), (at(11, 30), 2)):
+        busy = [Busy(booked, booked + timedelta(minutes=30), SERVICE, BookingStatus.CONFIRMED)]
+        assert [s.remaining for s in free_slots(hours, busy, roomy, **search)] == [seats]
 
 
 def test_capacity_counts_overlap_at_each_instant() -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from domain.bookings import _Desk
+from domain.bookings.free_time import FreeTime, choose_duration, offer_of
 from domain.errors import (
     InvalidInput,
     PackageUnusable,
@@ -24,15 +24,14 @@ from domain.packages import (
     MAX_TEXT,
     MAX_TOTAL,
     Grant,
-    _check_credit,
     _check_grant,
+    check_credit,
     cost,
     ledger_line,
     month_bounds,
     spend,
 )
 from domain.services import ServiceInfo
-from domain.slot_search import choose_duration, offer_of
 from domain.slots import Busy, Hours, Offer, Rule
 from models import Booking, BookingStatus, Package, Service, ServiceDuration, Tutor
 
@@ -57,17 +56,17 @@ def service(**rules: int) -> ServiceInfo:
     return ServiceInfo(row=row, durations=lengths, tutor_ids=[TUTOR])
 
 
-def desk(
+def free_time(
     info: ServiceInfo | None = None,
     *,
     busy: list[Busy] | None = None,
     student_busy: list[tuple[datetime, datetime]] | None = None,
     as_tutor: bool = False,
     hours: Hours | None = None,
-) -> _Desk:
+) -> FreeTime:
     tutor = Tutor(id=TUTOR, user_id="tutor", display_name="Ada", time_zone="UTC")
     weekdays = Hours("UTC", [Rule(d, time(9), time(17)) for d in range(5)])
-    return _Desk(
+    return FreeTime(
         tutor,
         info or service(),
         weekdays if hours is None else hours,
@@ -88,16 +87,16 @@ def hour(info: ServiceInfo) -> ServiceDuration:
 
 def test_a_free_start_on_the_grid_gives_the_session_end() -> None:
     info = service()
-    assert desk(info).check(at(9), hour(info), "input.start") == at(10)
-    assert desk(info).check(at(16, 30), info.durations[1], "input.start") == at(17)
+    assert free_time(info).check(at(9), hour(info), "input.start") == at(10)
+    assert free_time(info).check(at(16, 30), info.durations[1], "input.start") == at(17)
 
 
 def test_notice_is_met_exactly_at_its_edge() -> None:
     info = service(minimum_notice_minutes=60)
-    assert desk(info).check(at(9), hour(info), "input.start") == at(10)
+    assert free_time(info).check(at(9), hour(info), "input.start") == at(10)
     info = service(minimum_notice_minutes=61)
     with pytest.raises(PolicyViolation) as caught:
-        desk(info).check(at(9), hour(info), "input.start")
+        free_time(info).check(at(9), hour(info), "input.start")
     assert caught.value.policy == "MINIMUM_NOTICE"
     assert caught.value.message == "Bookings need 61 minutes' notice"
 
@@ -106,9 +105,9 @@ def test_the_window_is_open_to_its_last_instant() -> None:
     # now 08:00 Monday: with a one-day window, 08:00 Tuesday is the last start. Open from 08:00.
     hours = Hours("UTC", [Rule(d, time(8), time(17)) for d in range(5)])
     info = service(booking_window_days=1)
-    assert desk(info, hours=hours).check(at(8, days=1), hour(info), "s") == at(9, days=1)
+    assert free_time(info, hours=hours).check(at(8, days=1), hour(info), "s") == at(9, days=1)
     with pytest.raises(PolicyViolation) as caught:
-        desk(info, hours=hours).check(at(8, 30, days=1), hour(info), "s")
+        free_time(info, hours=hours).check(at(8, 30, days=1), hour(info), "s")
     assert caught.value.policy == "BOOKING_WINDOW"
     assert caught.value.message == "Bookings open at most 1 days ahead"
 
@@ -116,7 +115,7 @@ def test_the_window_is_open_to_its_last_instant() -> None:
 def test_a_time_off_the_grid_or_outside_hours_is_unavailable_with_alternatives() -> None:
     info = service()
     with pytest.raises(SlotUnavailable) as caught:
-        desk(info).check(at(9, 10), hour(info), "input.slots.0.start")
+        free_time(info).check(at(9, 10), hour(info), "input.slots.0.start")
     assert caught.value.message == f"{at(9, 10).isoformat()} is not available (input.slots.0.start)"
     # The five free starts closest to 09:10, in order, written in the student's zone.
     starts = [slot.start for _, _, slot, _ in caught.value.alternatives]
@@ -124,9 +123,9 @@ def test_a_time_off_the_grid_or_outside_hours_is_unavailable_with_alternatives()
     tutor, length, _, zone = caught.value.alternatives[0]
     assert (tutor.id, length.minutes, zone) == (TUTOR, 60, "Europe/Paris")
     with pytest.raises(SlotUnavailable):
-        desk(info).check(at(16, 30), hour(info), "s")  # would end after 17:00
+        free_time(info).check(at(16, 30), hour(info), "s")  # would end after 17:00
     # No schedule: nothing is offered, and there is nothing to suggest.
-    unscheduled = desk(info)
+    unscheduled = free_time(info)
     unscheduled.hours = None
     with pytest.raises(SlotUnavailable) as caught:
         unscheduled.check(at(9), hour(info), "s")
@@ -138,7 +137,7 @@ def test_alternatives_are_looked_for_from_12_hours_before_to_36_after() -> None:
 
     def alternatives(hours: Hours, asked: datetime) -> list[datetime]:
         with pytest.raises(SlotUnavailable) as caught:
-            desk(info, hours=hours).check(asked, hour(info), "s")
+            free_time(info, hours=hours).check(asked, hour(info), "s")
         return [slot.start for _, _, slot, _ in caught.value.alternatives]
 
     tuesday = Hours("UTC", [Rule(1, time(9), time(10))])  # only Tuesday 09:00
@@ -151,34 +150,36 @@ def test_alternatives_are_looked_for_from_12_hours_before_to_36_after() -> None:
 
 def test_a_tutor_books_outside_hours_notice_and_window_but_not_over_capacity() -> None:
     info = service(minimum_notice_minutes=600, booking_window_days=0)
-    assert desk(info, as_tutor=True).check(at(20, 10), hour(info), "s") == at(21, 10)
+    assert free_time(info, as_tutor=True).check(at(20, 10), hour(info), "s") == at(21, 10)
     busy = [Busy(at(20), at(21), SERVICE, BookingStatus.CONFIRMED)]
     with pytest.raises(SlotUnavailable):
-        desk(info, busy=busy, as_tutor=True).check(at(20, 10), hour(info), "s")
+        free_time(info, busy=busy, as_tutor=True).check(at(20, 10), hour(info), "s")
     # Capacity 2 leaves room for one more.
     roomy = service(capacity=2)
-    assert desk(roomy, busy=busy, as_tutor=True).check(at(20, 10), hour(roomy), "s") == at(21, 10)
+    assert free_time(roomy, busy=busy, as_tutor=True).check(at(20, 10), hour(roomy), "s") == at(
+        21, 10
+    )
 
 
 def test_a_lapsed_hold_does_not_block_a_tutor() -> None:
     info = service()
     lapsed = [Busy(at(20), at(21), SERVICE, BookingStatus.PENDING_PAYMENT, NOW)]
-    assert desk(info, busy=lapsed, as_tutor=True).check(at(20), hour(info), "s") == at(21)
+    assert free_time(info, busy=lapsed, as_tutor=True).check(at(20), hour(info), "s") == at(21)
     held = [
         Busy(at(20), at(21), SERVICE, BookingStatus.PENDING_PAYMENT, NOW + timedelta(seconds=1))
     ]
     with pytest.raises(SlotUnavailable):
-        desk(info, busy=held, as_tutor=True).check(at(20), hour(info), "s")
+        free_time(info, busy=held, as_tutor=True).check(at(20), hour(info), "s")
 
 
 def test_capacity_and_other_services_for_a_student() -> None:
     busy = [Busy(at(9), at(10), SERVICE, BookingStatus.CONFIRMED)]
     info = service(capacity=2)
-    assert desk(info, busy=busy).check(at(9), hour(info), "s") == at(10)
+    assert free_time(info, busy=busy).check(at(9), hour(info), "s") == at(10)
     with pytest.raises(SlotUnavailable):
-        desk(info, busy=busy * 2).check(at(9), hour(info), "s")
+        free_time(info, busy=busy * 2).check(at(9), hour(info), "s")
     with pytest.raises(SlotUnavailable):
-        desk(info, busy=[Busy(at(9), at(10), OTHER, BookingStatus.CONFIRMED)]).check(
+        free_time(info, busy=[Busy(at(9), at(10), OTHER, BookingStatus.CONFIRMED)]).check(
             at(9), hour(info), "s"
         )
 
@@ -187,18 +188,18 @@ def test_the_student_cannot_be_in_two_places() -> None:
     info = service()
     student_busy = [(at(10), at(11))]
     with pytest.raises(StudentBusy) as caught:
-        desk(info, student_busy=student_busy).check(at(10, 30), hour(info), "s")
+        free_time(info, student_busy=student_busy).check(at(10, 30), hour(info), "s")
     assert caught.value.message == "The student has another booking at that time"
     with pytest.raises(StudentBusy):
-        desk(info, student_busy=student_busy).check(at(9, 30), hour(info), "s")
+        free_time(info, student_busy=student_busy).check(at(9, 30), hour(info), "s")
     # Touching is not overlapping.
-    assert desk(info, student_busy=student_busy).check(at(9), hour(info), "s") == at(10)
-    assert desk(info, student_busy=student_busy).check(at(11), hour(info), "s") == at(12)
+    assert free_time(info, student_busy=student_busy).check(at(9), hour(info), "s") == at(10)
+    assert free_time(info, student_busy=student_busy).check(at(11), hour(info), "s") == at(12)
 
 
 def test_a_booking_placed_earlier_in_the_transaction_counts() -> None:
     info = service(capacity=2, buffer_after_minutes=30)
-    table = desk(info)
+    table = free_time(info)
     end = table.check(at(9), hour(info), "s")
     table.place(
         Booking(
@@ -316,7 +317,7 @@ def test_credit_checks_at_their_bounds() -> None:
         ("SESSIONS", 3, 5),
         ("SESSIONS", 3, 720),
     ]:
-        _check_credit(unit, total, minutes)
+        check_credit(unit, total, minutes)
     bad = [
         ("HOURS", 1, None, "input.unit", "unit is SESSIONS or MINUTES"),
         ("SESSIONS", 0, None, "input.total", f"total is 1 to {MAX_TOTAL}"),
@@ -340,7 +341,7 @@ def test_credit_checks_at_their_bounds() -> None:
     ]
     for unit, total, minutes, field, message in bad:
         with pytest.raises(InvalidInput) as caught:
-            _check_credit(unit, total, minutes)
+            check_credit(unit, total, minutes)
         assert (caught.value.field, caught.value.message) == (field, message)
 
 

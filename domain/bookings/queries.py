@@ -1,7 +1,7 @@
-"""Reading bookings: who may see which, the paginated list, history and attendance flags.
+"""Reading bookings: the paginated list, loaders, history and attendance flags.
 
-A booking is visible to its tutor and to its student (a guest sees theirs through its manage
-token only). Nobody sees another tutor's bookings.
+Each shows only what the caller may see (`access.py`): a booking to its tutor and its student;
+a guest sees theirs through its manage token only.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, tuple_
+from sqlalchemy import ColumnElement, and_, func, or_, tuple_
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import slots as engine
-from domain.bookings import ACTIVE, token_hash
+from domain.bookings.access import access_of, token_hash
+from domain.bookings.requests import ACTIVE
 from domain.errors import InvalidInput
 from infra.auth import Identity
 from infra.db import Database, present
-from models import AvailabilityOverride, Booking, BookingHistory, Schedule, Student, Tutor
+from models import AvailabilityOverride, Booking, BookingHistory, Schedule, Student
 
 MAX_PAGE = 100
 FLAG_WINDOW = timedelta(days=90)
@@ -50,39 +50,13 @@ class Page:
     has_previous: bool
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """The viewer's own profiles, as far as bookings are concerned."""
-
-    tutor_id: uuid.UUID | None
-    student_id: uuid.UUID | None
-
-    def condition(self) -> ColumnElement[bool]:
-        mine = []
-        if self.tutor_id is not None:
-            mine.append(col(Booking.tutor_id) == self.tutor_id)
-        if self.student_id is not None:
-            mine.append(col(Booking.student_id) == self.student_id)
-        return or_(*mine) if mine else false()
-
-
-async def viewer_of(session: AsyncSession, identity: Identity | None) -> Viewer:
-    if identity is None:
-        return Viewer(None, None)
-    tutor = (await session.exec(select(Tutor.id).where(Tutor.user_id == identity.sub))).first()
-    student = (
-        await session.exec(select(Student.id).where(Student.user_id == identity.sub))
-    ).first()
-    return Viewer(tutor, student)
-
-
 async def visible_bookings(
     db: Database, identity: Identity | None, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Booking]:
     async with db.session() as session:
-        viewer = await viewer_of(session, identity)
+        access = await access_of(session, identity)
         rows = await session.exec(
-            select(Booking).where(col(Booking.id).in_(ids), viewer.condition())
+            select(Booking).where(col(Booking.id).in_(ids), access.condition())
         )
         return {b.id: b for b in rows}
 
@@ -128,8 +102,8 @@ async def list_bookings(
         raise InvalidInput("At most 200 characters", "filter.search")
     cursor = decode_cursor(after) if after else None
     async with db.session() as session:
-        viewer = await viewer_of(session, identity)
-        conditions: list[ColumnElement[bool]] = [viewer.condition()]
+        access = await access_of(session, identity)
+        conditions: list[ColumnElement[bool]] = [access.condition()]
         if where.tutor_id is not None:
             conditions.append(col(Booking.tutor_id) == where.tutor_id)
         if where.student_id is not None:
@@ -202,14 +176,14 @@ async def attendance_flags(
 
     Flagged: 3 or more no-shows, or 3 or more cancellations the student made, in 90 days."""
     async with db.session() as session:
-        viewer = await viewer_of(session, identity)
-        if viewer.tutor_id is None:
+        access = await access_of(session, identity)
+        if access.tutor_id is None:
             return {}
         theirs = set(
             await session.exec(
                 select(Booking.student_id)
                 .where(
-                    col(Booking.student_id).in_(student_ids), Booking.tutor_id == viewer.tutor_id
+                    col(Booking.student_id).in_(student_ids), Booking.tutor_id == access.tutor_id
                 )
                 .distinct()
             )

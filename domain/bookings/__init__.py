@@ -1,0 +1,93 @@
+"""Bookings: the only code that writes them, and the reads that show them.
+
+Every change that takes time locks the tutor row, then the student row, then the package
+(always in that order, so two changes never wait on each other in a cycle), re-checks the time
+with the same slot engine that lists slots, checks the student is not booked elsewhere then,
+writes the booking and its history, and commits. A payment settling locks its payment row
+before all of them. Row locks in PostgreSQL keep "never over capacity, never a student in two
+places" true across any number of server processes.
+
+One module per job, read in this order:
+
+- `requests`: what callers ask and get back (BookingRequest, Caller, Booked, ...), the limits;
+- `access`: who may see or act on a booking, as an SQL condition and for one locked booking;
+- `writes`: row locks, and the record (history, news, background work) every change leaves;
+- `free_time`: is this time free for this caller (what listing and booking load, the check);
+- `create`: createBooking(s), a short sequence of steps; `students`: who a booking is for;
+  `idempotency`: a retried request gets the first answer;
+- `change`: reschedule, cancel, attendance, pay with package credit;
+- `settlement`: the payment hold of a booking waiting for its card, and how it settles;
+- `queries`: lists, loaders, history, attendance flags, a guest's booking by token.
+
+Callers use this package's names: `from domain import bookings; bookings.create_bookings(...)`.
+"""
+
+from domain.bookings.change import (
+    cancel_booking,
+    mark_attendance,
+    redeem_package,
+    reschedule_booking,
+)
+from domain.bookings.create import create_bookings
+from domain.bookings.free_time import TutorSlot
+from domain.bookings.queries import (
+    MAX_PAGE,
+    BookingFilter,
+    Page,
+    attendance_flags,
+    booking_by_token,
+    conflicting_bookings,
+    encode_cursor,
+    history_of,
+    list_bookings,
+    students_by_id,
+    visible_bookings,
+)
+from domain.bookings.requests import (
+    ALTERNATIVES,
+    MAX_SLOTS,
+    Booked,
+    BookingRequest,
+    Caller,
+    Cancelled,
+    Guest,
+    SlotChoice,
+)
+from domain.bookings.settlement import (
+    confirm_paid,
+    expire_lapsed_holds,
+    expire_unpaid,
+    lock_payment,
+)
+
+__all__ = [
+    "ALTERNATIVES",
+    "MAX_PAGE",
+    "MAX_SLOTS",
+    "Booked",
+    "BookingFilter",
+    "BookingRequest",
+    "Caller",
+    "Cancelled",
+    "Guest",
+    "Page",
+    "SlotChoice",
+    "TutorSlot",
+    "attendance_flags",
+    "booking_by_token",
+    "cancel_booking",
+    "confirm_paid",
+    "conflicting_bookings",
+    "create_bookings",
+    "encode_cursor",
+    "expire_lapsed_holds",
+    "expire_unpaid",
+    "history_of",
+    "list_bookings",
+    "lock_payment",
+    "mark_attendance",
+    "redeem_package",
+    "reschedule_booking",
+    "students_by_id",
+    "visible_bookings",
+]

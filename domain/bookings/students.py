@@ -1,0 +1,69 @@
+"""Who a booking is for: the signed-in student, a tutor's student, or a guest; and whether they
+may book the service."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain import packages
+from domain.bookings.requests import BookingRequest, Guest
+from domain.bookings.writes import lock
+from domain.errors import Forbidden, InvalidInput, NotEligible, NotEligibleReason, NotFound
+from domain.people import clean_email, clean_name, student_of_user
+from domain.services import ServiceInfo
+from infra.auth import Identity
+from models import Student, Tutor
+
+
+def _check_guest(guest: Guest) -> Guest:
+    name = clean_name(guest.name, "input.guest.name")
+    email = clean_email(guest.email, "input.guest.email")
+    phone = (guest.phone or "").strip() or None
+    if phone is not None and len(phone) > 40:
+        raise InvalidInput("At most 40 characters", "input.guest.phone")
+    return Guest(name, email, phone)
+
+
+async def student_for(
+    session: AsyncSession, identity: Identity | None, tutor: Tutor, request: BookingRequest
+) -> tuple[Student, bool]:
+    """The student the booking is for (locked, after the tutor), and whether the caller books
+    as that student's tutor."""
+    # The tutor row is already locked: the caller books as the tutor when it is theirs.
+    as_tutor = identity is not None and tutor.user_id == identity.sub
+    if request.student_id is not None:
+        if not as_tutor:
+            raise Forbidden("Only the booking's tutor may book for a student (studentId)")
+        student = await lock(session, Student, request.student_id)
+        if student is None:
+            raise NotFound("No such student (input.studentId)")
+        return student, True
+    if request.guest is not None:
+        if identity is not None and not as_tutor:
+            raise InvalidInput(
+                "Signed-in students book as themselves: leave guest out", "input.guest"
+            )
+        guest = _check_guest(request.guest)
+        student = Student(
+            display_name=guest.name,
+            email=guest.email,
+            phone=guest.phone,
+            time_zone=request.time_zone,
+        )
+        session.add(student)
+        await session.flush()
+        return student, as_tutor
+    if identity is None:
+        raise InvalidInput("Sign in, or give the guest's name and email", "input.guest")
+    return await student_of_user(session, identity, lock=True), False
+
+
+async def check_enrolled(
+    session: AsyncSession, info: ServiceInfo, student: Student, as_tutor: bool
+) -> None:
+    row = info.row
+    enrolled = not row.enrollment_required or as_tutor
+    if not enrolled and not await packages.is_enrolled(session, row.id, student.id):
+        raise NotEligible(
+            "Only students enrolled in this service may book it", NotEligibleReason.NOT_ENROLLED
+        )

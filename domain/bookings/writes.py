@@ -1,0 +1,42 @@
+"""What every write of a booking shares: row locks, and the record each change leaves."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain import calendar_sync, events, meetings, notifications
+from infra.db import UnitOfWork
+from models import Booking, BookingHistory
+from models.bookings import BookingAction
+
+
+async def lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:
+    """The row, locked until the transaction ends (in the order the package docstring gives)."""
+    # FOR NO KEY UPDATE: serializes writers without blocking inserts that reference the row.
+    query = select(model).where(model.id == pk).with_for_update(key_share=True)
+    return (await session.exec(query)).first()
+
+
+def record(
+    session: UnitOfWork,
+    booking: Booking,
+    action: BookingAction,
+    at: datetime,
+    actor: str | None,
+    reason: str | None = None,
+    moved_from: datetime | None = None,
+) -> None:
+    """Every change is a history entry, news for the tutor's dashboard, and the background
+    work it sets in motion, all once committed."""
+    session.add(
+        BookingHistory(booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason)
+    )
+    events.booking_changed(session, booking, action, at)
+    notifications.booking_changed(session, booking, action, at, moved_from)
+    calendar_sync.booking_changed(session, booking, action, at)
+    meetings.booking_changed(session, booking, action, at)
