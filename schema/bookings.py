@@ -35,6 +35,9 @@ from schema.services import Money, Service
 if TYPE_CHECKING:
     from schema.packages import Package
 
+# A page of bookings when neither first nor last is given.
+DEFAULT_PAGE = 20
+
 
 @strawberry.enum
 class BookingStatus(Enum):
@@ -186,7 +189,7 @@ class BookingEdge:
 
 @strawberry.type
 class BookingConnection:
-    edges: list[BookingEdge] = strawberry.field(extensions=[PageOf(MAX_PAGE)])
+    edges: list[BookingEdge] = strawberry.field(extensions=[PageOf(MAX_PAGE, DEFAULT_PAGE)])
     page_info: PageInfo
     total_count: int
 
