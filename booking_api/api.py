@@ -21,8 +21,10 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from booking_api import tracing
 from booking_api.cost import CostLimit, unbounded_lists
 from booking_api.error_codes import ErrorCodes, MaskInternalErrors, ReportingParserCache
+from booking_api.metrics import OperationMetrics
 from booking_api.ratelimit import RateLimitGate
 from booking_api.read_only import QueriesNeverWrite
 from booking_api.text_guard import StorableText
@@ -100,6 +102,8 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
+            # Outermost: its hook ends after ErrorCodes has coded the errors it counts.
+            OperationMetrics,
             # First, so that it sees every stage's errors (extensions' hooks nest in this order).
             ErrorCodes,
             # The token limit before the cache: it sets the parser's option for the parse.
@@ -116,6 +120,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
             lambda: MaskInternalErrors(
                 should_mask_error=is_unexpected, error_message="Internal error."
             ),
+            *tracing.schema_extensions(),
         ],
         timeout_seconds=limits.timeout_seconds,
     )

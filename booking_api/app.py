@@ -27,6 +27,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from booking_api import logs, metrics, tracing
 from booking_api.api import build_schema
 from booking_api.memory import ReclaimAfterBodies
 from booking_api.ratelimit import RateLimiter
@@ -56,8 +57,10 @@ class GraphQLApp(GraphQL[Context, None]):
     def __init__(
         self, settings: Settings, db: Database, cards: Cards | None, hub: Hub | None, clock: Clock
     ) -> None:
+        schema = build_schema(settings.limits)
+        metrics.instrument(schema)
         super().__init__(
-            build_schema(settings.limits),
+            schema,
             graphql_ide="graphiql",
             keep_alive=True,
             keep_alive_interval=15,
@@ -277,10 +280,13 @@ def build_app(
             calendar_feed(db, clock),
             stripe_webhook(db, cards, clock),
             *checkout_pages(),
+            *metrics.metrics_route(settings, db),
         ],
         lifespan=lifespan,
         max_body_size=settings.http.max_body_bytes,
         middleware=[
+            logs.request_ids(),
+            *tracing.middleware(),
             *proxies(settings),
             Middleware(ReclaimAfterBodies, every=settings.http.max_body_bytes),
         ],
@@ -291,11 +297,13 @@ def build_app(
 def create_app() -> Starlette:
     """uvicorn's factory: settings from the environment; the engine lives as long as the app."""
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level)
+    logs.configure(settings)
+    tracing.configure(settings.observability)
     url = server_url(settings)
     hub = Hub(backend_for(settings.broadcast_url, lambda: url))
     # Nothing commits before the hub connects (lifespan) nor after it disconnects.
     db = Database(create_engine(url, settings.db_pool_size), publish=hub.publish_all)
+    tracing.trace_database(db)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import bookings, calendar_sync, meetings, notifications, outbox
@@ -101,6 +102,8 @@ class Runner:
                 return "parked"
             kind, payload, attempts = job.kind, dict(job.payload), job.attempts
             handler = HANDLERS.get(kind)
+            # The job's log lines carry the id of the request that wrote it (None: a sweep).
+            correlation_id.set(job.request_id)
             try:
                 if handler is None:
                     raise LookupError(f"no handler for job kind {kind!r}")
