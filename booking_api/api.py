@@ -21,6 +21,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from booking_api import tracing
 from booking_api.cost import CostLimit, unbounded_lists
 from booking_api.error_codes import (
     ErrorCodes,
@@ -28,6 +29,7 @@ from booking_api.error_codes import (
     ReportingParserCache,
     too_complex,
 )
+from booking_api.metrics import OperationMetrics
 from booking_api.persisted import MemoryStore, PersistedQueries, QueryStore
 from booking_api.ratelimit import RateLimitGate
 from booking_api.read_only import QueriesNeverWrite
@@ -114,6 +116,8 @@ def build_schema(
             scalar_map=SCALARS, batching_config={"max_operations": api.max_batch}
         ),
         extensions=[
+            # Outermost: its hook ends after ErrorCodes has coded the errors it counts.
+            OperationMetrics,
             # First, so that it sees every stage's errors (extensions' hooks nest in this order).
             ErrorCodes,
             # Before the parse: a hash alone is replaced by its document.
@@ -132,6 +136,7 @@ def build_schema(
             lambda: MaskInternalErrors(
                 should_mask_error=is_unexpected, error_message="Internal error."
             ),
+            *tracing.schema_extensions(),
         ],
         timeout_seconds=limits.timeout_seconds,
     )

@@ -30,7 +30,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from booking_api import graphiql
+from booking_api import graphiql, logs, metrics, tracing
 from booking_api.api import build_schema
 from booking_api.media import (
     GRAPHQL_RESPONSE,
@@ -68,8 +68,10 @@ class GraphQLApp(GraphQL[Context, None]):
         self, settings: Settings, db: Database, cards: Cards | None, hub: Hub | None, clock: Clock
     ) -> None:
         store = store_for(settings.api.apq_storage_url, settings.api.apq_max_entries)
+        schema = build_schema(settings.limits, settings.api, store)
+        metrics.instrument(schema)
         super().__init__(
-            build_schema(settings.limits, settings.api, store),
+            schema,
             graphql_ide="graphiql",
             keep_alive=True,
             keep_alive_interval=15,
@@ -414,11 +416,14 @@ def build_app(
             calendar_feed(db, clock),
             stripe_webhook(db, cards, clock),
             *checkout_pages(),
+            *metrics.metrics_route(settings, db),
         ],
         lifespan=lifespan,
         max_body_size=settings.http.max_body_bytes,
         middleware=[
             *cors(settings),
+            logs.request_ids(),
+            *tracing.middleware(),
             *proxies(settings),
             Middleware(ReclaimAfterBodies, every=settings.http.max_body_bytes),
         ],
@@ -429,11 +434,13 @@ def build_app(
 def create_app() -> Starlette:
     """uvicorn's factory: settings from the environment; the engine lives as long as the app."""
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level)
+    logs.configure(settings)
+    tracing.configure(settings.observability)
     url = server_url(settings)
     hub = Hub(backend_for(settings.broadcast_url, lambda: url))
     # Nothing commits before the hub connects (lifespan) nor after it disconnects.
     db = Database(create_engine(url, settings.db_pool_size), publish=hub.publish_all)
+    tracing.trace_database(db)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

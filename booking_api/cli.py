@@ -135,14 +135,13 @@ def cmd_settle_refunds(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    import logging
-
+    from booking_api import logs
     from booking_api.migrate import upgrade
     from booking_api.startup import database
     from workers.service import run_worker
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level)
+    logs.configure(settings)
     url = database(settings)
     upgrade(url)
     asyncio.run(run_worker(settings, url, args.threads))

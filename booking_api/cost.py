@@ -5,7 +5,8 @@ counts 1, and a field under a list counts once for every item that list can hold
 multiply through nesting; aliases and fragments add up (each spread is priced where it is
 spread); @skip and @include are not looked at. Every list field declares its bound next to its
 type: `AtMost(n)` (a fixed maximum, also enforced on what the resolver returns) or `PageOf(n)`
-(as many items as the enclosing field's `first` asks, its default when absent, at most n).
+(as many items as the enclosing field's `first` or `last` asks, its default when neither is
+given, at most n).
 Introspection is priced as a whole (its depth is already limited by MaxIntrospectionDepthRule).
 Operations over the budget are refused with QUERY_TOO_COMPLEX before any resolver runs.
 
@@ -50,7 +51,9 @@ from schema.bounds import AtMost, Bound, PageOf
 # type's description.
 SCHEMA_INTROSPECTION_COST = 10_000
 TYPE_INTROSPECTION_COST = 500
-PAGE_ARGUMENT = "first"
+PAGE_ARGUMENTS = ("first", "last")
+# A page argument that is not a number is priced at the page's maximum (min() cuts it).
+MAX_ITEMS = 2**31
 
 
 def bound_of(definition: GraphQLField) -> Bound | None:
@@ -127,23 +130,25 @@ class _Pricing:
             if bound is None:  # every list field declares one (tests/api/test_cost.py)
                 raise TypeError(f"{parent.name}.{name} has no bound")
             items = bound.maximum
-            if isinstance(bound, PageOf) and page is not None:
-                items = max(0, min(page, bound.maximum))
+            if isinstance(bound, PageOf):
+                items = max(0, min(bound.default if page is None else page, bound.maximum))
         inner = self.selections(
             node.selection_set, get_named_type(definition.type), self.page_asked(definition, node)
         )
         return 1 + items * inner
 
     def page_asked(self, definition: GraphQLField, node: FieldNode) -> int | None:
-        """The `first` this field asks for (or its default); None when it has none or it is
-        not a number (execution refuses it, and the page is priced at its maximum)."""
-        if PAGE_ARGUMENT not in definition.args:
+        """The `first` or `last` this field asks for; None when it asks neither (its page's
+        default applies). Not numbers (execution refuses them): priced at the maximum."""
+        if not any(name in definition.args for name in PAGE_ARGUMENTS):
             return None
         try:
-            value = get_argument_values(definition, node, self.variables).get(PAGE_ARGUMENT)
+            values = get_argument_values(definition, node, self.variables)
         except GraphQLError:
-            return None
-        return value if isinstance(value, int) else None
+            return MAX_ITEMS
+        asked = [value for name in PAGE_ARGUMENTS if isinstance(value := values.get(name), int)]
+        # Both given: the resolver refuses it, but price the larger.
+        return max(asked, default=None)
 
 
 def operation_cost(

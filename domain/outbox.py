@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from sqlalchemy import case, delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -79,7 +80,9 @@ def add(
 ) -> None:
     """Work to do once this transaction commits (at `due_at`; None parks it). A parked row
     gives `created_at` (now): its age decides when it is dropped."""
-    row = OutboxJob(kind=job.kind, payload=payload, due_at=due_at, key=key)
+    row = OutboxJob(
+        kind=job.kind, payload=payload, due_at=due_at, key=key, request_id=correlation_id.get()
+    )
     if created_at is not None:
         row.created_at = created_at
     session.add(row)

@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -332,6 +333,59 @@ class HttpApi:
 
 
 @dataclass(frozen=True)
+class Observability:
+    """What operators see: /metrics (off without a token) and the log format. Tracing is
+    configured by OpenTelemetry's own OTEL_* variables (booking_api/tracing.py)."""
+
+    # /metrics answers only `Authorization: Bearer <metrics_token>`; None: no /metrics at all.
+    metrics_token: str | None = None
+    # "text" (Python's usual lines) or "json" (one object a line, with the request id).
+    log_format: str = "text"
+    # OpenTelemetry span exporters by their entry-point names (console, otlp_proto_http);
+    # none: tracing is off.
+    trace_exporters: tuple[str, ...] = ()
+
+
+# What OTEL_TRACES_EXPORTER=otlp means here: the OTLP exporter this package ships (HTTP).
+_OTLP = "otlp_proto_http"
+
+
+def _trace_exporters(env: dict[str, str]) -> tuple[str, ...]:
+    """OpenTelemetry's own variables: OTEL_TRACES_EXPORTER (comma-separated), or OTLP when
+    only an OTLP endpoint is given; nothing (or OTEL_SDK_DISABLED) leaves tracing off."""
+    if _flag(env, "OTEL_SDK_DISABLED"):
+        return ()
+    raw = env.get("OTEL_TRACES_EXPORTER") or ""
+    if not raw.strip() and (
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        raw = "otlp"
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    if names == ["none"]:
+        return ()
+    installed = {entry.name for entry in entry_points(group="opentelemetry_traces_exporter")}
+    chosen = tuple(_OTLP if name == "otlp" else name for name in names)
+    if unknown := [name for name in chosen if name not in installed]:
+        raise SettingsError(
+            f"OTEL_TRACES_EXPORTER: no exporter named {', '.join(unknown)} "
+            f"(installed: otlp, {', '.join(sorted(installed))}, none)"
+        )
+    return chosen
+
+
+def _observability(env: dict[str, str]) -> Observability:
+    token = env.get("METRICS_TOKEN") or None
+    if token is not None and len(token) < 16:
+        raise SettingsError("METRICS_TOKEN must be at least 16 characters")
+    log_format = (env.get("LOG_FORMAT") or Observability.log_format).strip().lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
+    return Observability(
+        metrics_token=token, log_format=log_format, trace_exporters=_trace_exporters(env)
+    )
+
+
+@dataclass(frozen=True)
 class StripeSettings:
     """Card payments through Stripe Checkout; absent when STRIPE_SECRET_KEY is unset."""
 
@@ -375,6 +429,7 @@ class Settings:
     # Video rooms for services with meetingLinks: {room} becomes an unguessable name.
     meeting_url_template: str | None = None
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    observability: Observability = field(default_factory=Observability)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -451,6 +506,7 @@ class Settings:
                 storage_url=_rate_storage(env),
                 trusted_proxies=_trusted_proxies(env),
             ),
+            observability=_observability(env),
         )
 
     def jwt_secret(self) -> str:

@@ -46,4 +46,6 @@ class OutboxJob(SQLModel, table=True):
     done_at: datetime | None = _ts()
     failed_at: datetime | None = _ts()
     last_error: str | None = Field(default=None, sa_type=Text)
+    # The request that wrote it (X-Request-ID): the job logs under the same id.
+    request_id: str | None = Field(default=None, max_length=128)
     created_at: datetime = created_at_field()

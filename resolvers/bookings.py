@@ -15,6 +15,7 @@ from models import Booking as BookingRow
 from models import BookingStatus
 from resolvers.common import mutate, parse_id, query
 from schema.bookings import (
+    DEFAULT_PAGE,
     AttendanceMarked,
     Booking,
     BookingCancelled,
@@ -108,20 +109,34 @@ class Query:
         return Booking.from_row(row) if row else None
 
     @strawberry.field(
-        description="The viewer's bookings, as tutor or as student; first is 1 to 100."
+        description=(
+            "The viewer's bookings, as tutor or as student. Forward: first (1 to 100, default "
+            "20) after a cursor; backward: last (1 to 100) before a cursor, in the same order."
+        )
     )
     async def bookings(
         self,
         info: Info[Context, None],
         filter: BookingFilter | None = None,
-        first: int | None = 20,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> BookingConnection:
         identity = info.context.require_identity()
 
         async def work() -> bookings.Page:
+            backward = last is not None or before is not None
+            if backward and (first is not None or after is not None):
+                raise InvalidInput("Page with first/after or with last/before, not both", "last")
             return await bookings.list_bookings(
-                info.context.db, identity, _filter(filter), first or 20, after, info.context.now()
+                info.context.db,
+                identity,
+                _filter(filter),
+                size if (size := last if backward else first) is not None else DEFAULT_PAGE,
+                before if backward else after,
+                info.context.now(),
+                backward=backward,
             )
 
         return _connection(await query(work()))

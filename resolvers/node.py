@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
@@ -14,7 +15,9 @@ from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
 from resolvers.services import service_by_pk
 from schema.availability import AvailabilityOverride, Schedule
+from schema.bounds import AtMost
 from schema.context import Context
+from schema.errors import bad_user_input
 from schema.node import Node, decode_id
 from schema.services import viewer_is_tutor
 
@@ -48,11 +51,31 @@ NODE_LOADERS: dict[str, NodeLoader] = {
 }
 
 
+MAX_NODES = 100
+
+
+async def node_by_id(info: Info[Context, None], id: str) -> Node | None:
+    decoded = decode_id(id)
+    if decoded is None or decoded[0] not in NODE_LOADERS:
+        return None
+    return await NODE_LOADERS[decoded[0]](info, decoded[1])
+
+
 @strawberry.type
 class Query:
     @strawberry.field
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
-        decoded = decode_id(id)
-        if decoded is None or decoded[0] not in NODE_LOADERS:
-            return None
-        return await NODE_LOADERS[decoded[0]](info, decoded[1])
+        return await node_by_id(info, id)
+
+    @strawberry.field(
+        description=(
+            f"Several nodes at once (at most {MAX_NODES}), in order, null where not found or "
+            "not visible."
+        ),
+        extensions=[AtMost(MAX_NODES)],
+    )
+    async def nodes(self, info: Info[Context, None], ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > MAX_NODES:
+            raise bad_user_input(f"At most {MAX_NODES} ids", "ids")
+        # Concurrently, so that each type's DataLoader reads its rows in one batch.
+        return list(await asyncio.gather(*(node_by_id(info, id) for id in ids)))

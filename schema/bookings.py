@@ -34,6 +34,9 @@ from schema.services import Money, Service
 if TYPE_CHECKING:
     from schema.packages import Package
 
+# A page of bookings when neither first nor last is given.
+DEFAULT_PAGE = 20
+
 
 # The GraphQL enums are the domain's own (models.bookings): one vocabulary, checked by mypy.
 strawberry.enum(BookingStatus)
@@ -169,7 +172,7 @@ class BookingEdge:
 
 @strawberry.type
 class BookingConnection:
-    edges: list[BookingEdge] = strawberry.field(extensions=[PageOf(MAX_PAGE)])
+    edges: list[BookingEdge] = strawberry.field(extensions=[PageOf(MAX_PAGE, DEFAULT_PAGE)])
     page_info: PageInfo
     total_count: int
 

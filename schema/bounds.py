@@ -44,11 +44,12 @@ class AtMost(FieldExtension):
 
 
 class PageOf(FieldExtension):
-    """A page's items: as many as the enclosing field's `first` argument (the resolver refuses
-    more than `maximum`)."""
+    """A page's items: as many as the enclosing field's `first` or `last` argument asks, or
+    `default` when it asks neither (the resolver refuses more than `maximum`)."""
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, default: int) -> None:
         self.maximum = maximum
+        self.default = default
 
 
 Bound = AtMost | PageOf

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import uvicorn
@@ -86,11 +86,15 @@ def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 9
     raise AssertionError(f"server on {port} did not become healthy")
 
 
-def start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start(
+    env: dict[str, str], port: int, output: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """A server; with `output`, its stdout and stderr go there, and it logs at INFO."""
     process = subprocess.Popen(
         [str(BIN), "serve", "--port", str(port)],
-        env={**env, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
+        env={**env, "LOG_LEVEL": "INFO" if output else "WARNING"},
+        stdout=output or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if output else None,
     )
     PIDS[port] = process.pid
     return process
@@ -115,10 +119,12 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 @contextmanager
-def servers(env: dict[str, str], count: int = 2) -> Iterator[list[int]]:
+def servers(
+    env: dict[str, str], count: int = 2, output: IO[bytes] | None = None
+) -> Iterator[list[int]]:
     """`count` servers started at the same moment; their ports once all are healthy."""
     ports = [free_port() for _ in range(count)]
-    processes = [start(env, port) for port in ports]
+    processes = [start(env, port, output) for port in ports]
     try:
         for port, process in zip(ports, processes, strict=True):
             wait_healthy(port, process)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # Importing the modules that write jobs registers their kinds (outbox.register).
@@ -94,6 +95,8 @@ class Runner:
             kind, payload, attempts = job.kind, dict(job.payload), job.attempts
             registered = JOBS.get(kind)
             handler = registered.handler if registered is not None else None
+            # The job's log lines carry the id of the request that wrote it (None: a sweep).
+            correlation_id.set(job.request_id)
             try:
                 if handler is None:
                     raise LookupError(f"no handler for job kind {kind!r}")

@@ -74,13 +74,13 @@ def encode_cursor(booking: Booking) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str, field: str = "after") -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         start, key = json.loads(raw)
         return datetime.fromisoformat(start), uuid.UUID(key)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidInput("Not a cursor from this list", "after") from None
+        raise InvalidInput("Not a cursor from this list", field) from None
 
 
 def _like(text: str) -> str:
@@ -95,12 +95,16 @@ async def list_bookings(
     first: int,
     after: str | None,
     now: datetime,
+    backward: bool = False,
 ) -> Page:
+    """`first` bookings after the cursor `after`; backward (Relay's last/before), the `first`
+    bookings just before the cursor, still in the list's order."""
+    size_field, cursor_field = ("last", "before") if backward else ("first", "after")
     if not 1 <= first <= MAX_PAGE:
-        raise InvalidInput(f"first is 1 to {MAX_PAGE}", "first")
+        raise InvalidInput(f"{size_field} is 1 to {MAX_PAGE}", size_field)
     if where.search is not None and len(where.search) > 200:
         raise InvalidInput("At most 200 characters", "filter.search")
-    cursor = decode_cursor(after) if after else None
+    cursor = decode_cursor(after, cursor_field) if after else None
     async with db.session() as session:
         access = await access_of(session, identity)
         conditions: list[ColumnElement[bool]] = [access.condition()]
@@ -130,17 +134,22 @@ async def list_bookings(
         ).one()
         # Past bookings newest first; otherwise soonest first. (start, id) is the keyset.
         newest_first = where.range == "PAST"
+        # Backward walks the same order from the cursor towards the start.
+        descending = newest_first != backward
         key = tuple_(col(Booking.start_at), col(Booking.id))
         page = select(Booking).where(*conditions)
         if cursor is not None:
-            page = page.where(key < tuple_(*cursor) if newest_first else key > tuple_(*cursor))
+            page = page.where(key < tuple_(*cursor) if descending else key > tuple_(*cursor))
         order = (
             (col(Booking.start_at).desc(), col(Booking.id).desc())
-            if newest_first
+            if descending
             else (col(Booking.start_at), col(Booking.id))
         )
         rows = list(await session.exec(page.order_by(*order).limit(first + 1)))
-    return Page(rows[:first], total, len(rows) > first, cursor is not None)
+    more, cursor_given = len(rows) > first, cursor is not None
+    if backward:
+        return Page(rows[:first][::-1], total, cursor_given, more)
+    return Page(rows[:first], total, more, cursor_given)
 
 
 async def history_of(

@@ -102,6 +102,10 @@ async def test_a_page_costs_what_its_first_argument_asks(limited: GraphQLClient)
     # More than the resolver takes (it refuses over 100) is priced at 100.
     literal = page.replace("$first", "1000").replace("query(1000: Int)", "query")
     assert too_complex(await limited.error(literal, None, viewer)) == 2 + 100 * 103
+    # Paging backward, `last` prices the page the same way.
+    backward = page.replace("first", "last")
+    assert await limited(backward, {"last": 5}, viewer) == {"bookings": {"edges": []}}
+    assert too_complex(await limited.error(backward, {"last": 10}, viewer)) == 2 + 10 * 103
 
 
 @strawberry.type

@@ -1,4 +1,5 @@
-"""bookings(): keyset pages, filters, search, who sees what; batching; override conflicts."""
+"""bookings(): keyset pages both ways, filters, search, who sees what; nodes(ids:); batching;
+override conflicts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from infra.db import Database
 from tests.helpers import (
+    CLOCK,
     GraphQLClient,
     Tutor,
     at,
@@ -23,8 +25,9 @@ from tests.helpers import (
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar
 
-LIST = """query($filter: BookingFilter, $first: Int, $after: String) {
-  bookings(filter: $filter, first: $first, after: $after) {
+LIST = """query($filter: BookingFilter, $first: Int, $after: String, $last: Int,
+  $before: String) {
+  bookings(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
     totalCount
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     edges { cursor node { id start status student { displayName } } } } }"""
@@ -65,6 +68,114 @@ async def test_pages_walk_every_booking_once(gql: GraphQLClient) -> None:
     assert bad["extensions"]["field"] == "after"
     anonymous = await gql.error(LIST)
     assert anonymous["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def walk(
+    gql: GraphQLClient, who: str, backward: bool, filter: dict[str, Any] | None = None
+) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    """Every page of the list, pages of 2, forward (first/after) or backward (last/before)."""
+    pages, infos, cursor = [], [], None
+    size, cursor_name = ("last", "before") if backward else ("first", "after")
+    while True:
+        variables = {"filter": filter, size: 2, cursor_name: cursor}
+        page = (await gql(LIST, variables, who))["bookings"]
+        pages.append([e["node"]["id"] for e in page["edges"]])
+        infos.append(page["pageInfo"])
+        if not page["pageInfo"]["hasPreviousPage" if backward else "hasNextPage"]:
+            return pages, infos
+        cursor = page["pageInfo"]["startCursor" if backward else "endCursor"]
+
+
+@pytest.mark.parametrize("filter", [None, {"range": "PAST"}])
+async def test_last_before_pages_are_first_after_in_reverse(
+    gql: GraphQLClient, filter: dict[str, Any] | None
+) -> None:
+    ada, _, ids = await seed(gql, 5)
+    if filter is not None:  # PAST lists newest first: move the clock past them all
+        CLOCK.set(CLOCK() + timedelta(days=30))
+    forward, forward_info = await walk(gql, ada.token, backward=False, filter=filter)
+    backward, backward_info = await walk(gql, ada.token, backward=True, filter=filter)
+    expected = ids if filter is None else ids[::-1]
+    assert [i for page in forward for i in page] == expected
+    # Within a page the list's order; the pages themselves from the end: 5 = 1 + 2 + 2.
+    assert backward == [expected[3:], expected[1:3], expected[:1]]
+    assert [i for page in backward[::-1] for i in page] == expected
+    assert [(p["hasPreviousPage"], p["hasNextPage"]) for p in backward_info] == [
+        (True, False),
+        (True, True),
+        (False, True),
+    ]
+    assert forward_info[0]["hasPreviousPage"] is False
+    # before a cursor: the bookings just ahead of it, matching the forward pages' cursors.
+    last_two = await gql(
+        LIST, {"filter": filter, "last": 2, "before": forward_info[2]["startCursor"]}, ada.token
+    )
+    assert [e["node"]["id"] for e in last_two["bookings"]["edges"]] == forward[1]
+
+
+async def test_paging_arguments_are_checked(gql: GraphQLClient) -> None:
+    ada, _, _ = await seed(gql, 1)
+    for variables, field in (
+        ({"last": 101}, "last"),
+        ({"last": 0}, "last"),
+        ({"first": 0}, "first"),
+        ({"before": "nonsense"}, "before"),
+        ({"first": 2, "last": 2}, "last"),
+        ({"after": "x", "before": "y"}, "last"),
+    ):
+        error = await gql.error(LIST, variables, ada.token)
+        assert (error["extensions"]["code"], error["extensions"]["field"]) == (
+            "BAD_USER_INPUT",
+            field,
+        ), variables
+    # Only before: the default page of the bookings before it.
+    page = (await gql(LIST, {"last": 1}, ada.token))["bookings"]
+    assert len(page["edges"]) == 1
+
+
+NODES = """query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"""
+
+
+async def test_nodes_in_order_with_the_visibility_of_node(gql: GraphQLClient) -> None:
+    ada, service, ids = await seed(gql, 2)
+    bob = await make_tutor(gql, "bob")
+    asked = [ids[1], ada.id, "nonsense", ids[0], service["id"], ada.schedule_id, ids[1]]
+
+    def shown(data: dict[str, Any]) -> list[str | None]:
+        return [n["id"] if n else None for n in data["nodes"]]
+
+    # Her own bookings and schedule for the tutor; in the order asked, repeats included.
+    assert shown(await gql(NODES, {"ids": asked}, ada.token)) == [
+        ids[1], ada.id, None, ids[0], service["id"], ada.schedule_id, ids[1],
+    ]  # fmt: skip
+    # Another tutor, the booking's student, a stranger: what node(id:) shows each of them.
+    for who, bookings_seen in (
+        (bob.token, [None, None]),
+        (token("student0"), [None, ids[0]]),
+        (None, [None, None]),
+    ):
+        data = await gql(NODES, {"ids": asked}, who)
+        assert shown(data) == [
+            bookings_seen[0], ada.id, None, bookings_seen[1], service["id"], None,
+            bookings_seen[0],
+        ]  # fmt: skip
+        for id, node in zip(asked, data["nodes"], strict=True):
+            single = await gql(
+                "query($id: ID!) { node(id: $id) { __typename id } }", {"id": id}, who
+            )
+            assert single["node"] == node
+    assert (await gql(NODES, {"ids": []}, ada.token)) == {"nodes": []}
+    error = await gql.error(NODES, {"ids": [ids[0]] * 101}, ada.token)
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == ("BAD_USER_INPUT", "ids")
+
+
+async def test_nodes_read_each_type_in_one_batch(gql: GraphQLClient, db: Database) -> None:
+    ada, _, ids = await seed(gql, 10)
+    with count_statements(db) as two:
+        await gql(NODES, {"ids": ids[:2]}, ada.token)
+    with count_statements(db) as ten:
+        await gql(NODES, {"ids": ids}, ada.token)
+    assert len(ten) == len(two)
 
 
 async def test_filters_and_search(gql: GraphQLClient) -> None:
