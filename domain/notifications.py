@@ -25,7 +25,16 @@ from domain import ics, outbox
 from domain.outbox import JobContext
 from infra.crypto import Cipher
 from infra.db import UnitOfWork, present
-from models import Booking, OutboxJob, Package, Service, Student, Tutor
+from models import (
+    Booking,
+    Organization,
+    OrganizationInvitation,
+    OutboxJob,
+    Package,
+    Service,
+    Student,
+    Tutor,
+)
 from models.bookings import BookingAction, BookingStatus
 
 REMINDER_MINUTES = (24 * 60, 60, 15)
@@ -383,3 +392,44 @@ def _compose(
             calendar, maintype="text", subtype="calendar", filename="booking.ics"
         )
     return message
+
+
+# ---------------------------------------------------------------- invitations
+
+
+def tutor_invited(
+    session: UnitOfWork,
+    cipher: Cipher,
+    invitation: OrganizationInvitation,
+    token: str,
+    now: datetime,
+) -> None:
+    """The invitation email, with its token: encrypted while it waits, since the invitation
+    itself keeps only the token's hash."""
+    payload = {"invitation": str(invitation.id), "encrypted_token": cipher.encrypt(token)}
+    outbox.add(session, INVITATION_EMAIL, payload, now)
+
+
+async def send_invitation(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    invitation = await session.get(OrganizationInvitation, uuid.UUID(job["invitation"]))
+    if ctx.mailer is None or invitation is None or invitation.accepted_at is not None:
+        return
+    if invitation.expires_at <= ctx.now:
+        return  # no use sending a token that no longer works
+    organization = present(
+        await session.get(Organization, invitation.organization_id), "invitation's organization"
+    )
+    inviter = await session.get(Tutor, invitation.invited_by) if invitation.invited_by else None
+    by = f"{inviter.display_name} invites" if inviter else "You are invited"
+    until = invitation.expires_at.astimezone(ZoneInfo(inviter.time_zone if inviter else "UTC"))
+    paragraphs: list[str | tuple[str, str]] = [
+        f"{by} you to join {organization.name} as {invitation.role.lower()}.",
+        "Sign in with this email address, create your tutor profile if you have none, and "
+        f"accept with this code:\n{ctx.cipher.decrypt(job['encrypted_token'])}",
+        f"The code works once, until {until:%A %-d %B %Y, %H:%M} ({until:%Z}).",
+    ]
+    subject = f"Join {organization.name}"
+    await ctx.mailer.send(_compose(ctx, invitation.email, subject, paragraphs))
+
+
+INVITATION_EMAIL = outbox.register("email.invitation", send_invitation)

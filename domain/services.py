@@ -11,12 +11,14 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain import organizations
 from domain.currencies import ISO_4217
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.people import clean_name, tutor_of_user
 from infra.auth import Identity
 from infra.db import Database
-from models import Schedule, Service, ServiceDuration, ServiceTutor, Tutor
+from models import OrganizationMember, Schedule, Service, ServiceDuration, ServiceTutor, Tutor
+from models.organizations import MANAGERS
 
 MAX_DURATION = 12 * 60
 MAX_DURATIONS = 12
@@ -43,6 +45,7 @@ class ServiceRules:
     title: str | None = None
     kind: str | None = None
     tutor_ids: Sequence[uuid.UUID] | None = None
+    organization_id: uuid.UUID | None = None
     schedule_id: uuid.UUID | None = None
     durations: Sequence[DurationInput] | None = None
     buffer_before_minutes: int | None = None
@@ -163,16 +166,58 @@ async def _lock_tutors(session: AsyncSession, tutor_ids: Sequence[uuid.UUID]) ->
     return rows
 
 
-async def _check_schedule(
-    session: AsyncSession, schedule_id: uuid.UUID, tutor_ids: Sequence[uuid.UUID]
-) -> None:
+async def _schedule_tutor(session: AsyncSession, schedule_id: uuid.UUID) -> uuid.UUID:
     schedule = await session.get(Schedule, schedule_id)
     if schedule is None:
         raise NotFound("No such schedule (input.scheduleId)")
-    if schedule.tutor_id not in tutor_ids:
+    return schedule.tutor_id
+
+
+async def _check_schedule(
+    session: AsyncSession, schedule_id: uuid.UUID, tutor_ids: Sequence[uuid.UUID]
+) -> None:
+    if await _schedule_tutor(session, schedule_id) not in tutor_ids:
         raise InvalidInput(
             "The schedule must belong to one of the service's tutors", "input.scheduleId"
         )
+
+
+async def _check_consent(
+    session: AsyncSession,
+    me: Tutor,
+    tutor_ids: Sequence[uuid.UUID],
+    organization_id: uuid.UUID | None,
+    named: Sequence[uuid.UUID] | None,
+) -> None:
+    """Only you, on a service of your own; on an organization's, tutors its owner or admin
+    (you) names from its members. `named`: the tutorIds as given, to name the one at fault."""
+    if organization_id is None:
+        if list(tutor_ids) != [me.id]:
+            raise InvalidInput(
+                "A service of your own has you as its only tutor: name other tutors on an "
+                "organization's service (organizationId)",
+                "input.tutorIds",
+            )
+        return
+    if await organizations.role_of(session, organization_id, me.id) not in MANAGERS:
+        raise InvalidInput(
+            "Only the organization's owners and admins make or staff its services",
+            "input.organizationId",
+        )
+    members = set(
+        await session.exec(
+            select(OrganizationMember.tutor_id).where(
+                OrganizationMember.organization_id == organization_id,
+                col(OrganizationMember.tutor_id).in_(tutor_ids),
+            )
+        )
+    )
+    for index, tutor_id in enumerate(named or tutor_ids):
+        if tutor_id not in members:
+            raise InvalidInput(
+                "Every tutor of an organization's service must be its member",
+                f"input.tutorIds.{index}" if named else "input.tutorIds",
+            )
 
 
 def _apply(row: Service, rules: ServiceRules) -> None:
@@ -230,8 +275,7 @@ async def create_service(db: Database, identity: Identity, rules: ServiceRules) 
         if len(tutor_ids) > MAX_TUTORS:
             raise InvalidInput(f"At most {MAX_TUTORS} tutors", "input.tutorIds")
         await _lock_tutors(session, tutor_ids)
-        if me.id not in tutor_ids:
-            raise InvalidInput("You must be one of the service's tutors", "input.tutorIds")
+        await _check_consent(session, me, tutor_ids, rules.organization_id, rules.tutor_ids)
         if rules.schedule_id is not None:
             await _check_schedule(session, rules.schedule_id, tutor_ids)
         row = Service(title=title, kind="SESSION")
@@ -246,6 +290,9 @@ async def create_service(db: Database, identity: Identity, rules: ServiceRules) 
 async def update_service(
     db: Database, identity: Identity, service_id: uuid.UUID, rules: ServiceRules
 ) -> ServiceInfo:
+    """By its tutors, or the owners and admins of its organization. Naming tutors (anyone but
+    yourself, or taking anyone off) is consent's business (`_check_consent`); leaving is always
+    allowed while another tutor stays."""
     title = clean_name(rules.title, "input.title") if rules.title is not None else None
     durations = _check_durations(rules.durations) if rules.durations is not None else None
     _check_numbers(rules)
@@ -261,21 +308,37 @@ async def update_service(
             )
         )
         me = await tutor_of_user(session, identity.sub)
-        if me is None or me.id not in current:
+        if me is None or (
+            me.id not in current
+            and (
+                row.organization_id is None
+                or await organizations.role_of(session, row.organization_id, me.id) not in MANAGERS
+            )
+        ):
             raise Forbidden("Only the service's tutors may change it")
+        organization_id = rules.organization_id or row.organization_id
         tutor_ids = _unique(rules.tutor_ids) if rules.tutor_ids is not None else current
         if rules.tutor_ids is not None:
             if not tutor_ids:
                 raise InvalidInput("A service needs at least one tutor", "input.tutorIds")
+            if len(tutor_ids) > MAX_TUTORS:
+                raise InvalidInput(f"At most {MAX_TUTORS} tutors", "input.tutorIds")
             await _lock_tutors(session, tutor_ids)
-            if me.id not in tutor_ids:
-                raise InvalidInput("You must stay one of the service's tutors", "input.tutorIds")
+        added = set(tutor_ids) - set(current)
+        others_removed = set(current) - set(tutor_ids) - {me.id}
+        if added or others_removed or organization_id != row.organization_id:
+            await _check_consent(session, me, tutor_ids, organization_id, rules.tutor_ids)
         schedule_id = rules.schedule_id or (
             None if "schedule_id" in rules.cleared else row.schedule_id
         )
-        if schedule_id is not None:
-            await _check_schedule(session, schedule_id, tutor_ids)
-        _apply(row, replace(rules, title=title))
+        if rules.schedule_id is not None:
+            await _check_schedule(session, rules.schedule_id, tutor_ids)
+        elif schedule_id is not None and await _schedule_tutor(session, schedule_id) not in (
+            tutor_ids
+        ):
+            # Its tutor left the service: each tutor's default schedule from now on.
+            rules = replace(rules, cleared=rules.cleared | {"schedule_id"})
+        _apply(row, replace(rules, title=title, organization_id=organization_id))
         session.add(row)
         await _write_children(session, row.id, durations, rules.tutor_ids and tutor_ids)
     return await _info(db, service_id)

@@ -9,6 +9,7 @@ re-encrypts them under the first; then the old key can go).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -56,3 +57,8 @@ class Cipher:
             return self._fernet.rotate(ciphertext.encode()).decode()
         except InvalidToken:
             raise Undecryptable("no DATA_ENCRYPTION_KEY opens this secret") from None
+
+
+def digest(secret: str) -> str:
+    """What we keep of a secret we only need to recognise (an invitation token): its SHA-256."""
+    return hashlib.sha256(secret.encode()).hexdigest()

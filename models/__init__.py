@@ -3,6 +3,12 @@
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingAction, BookingHistory, BookingStatus, IdempotencyKey
 from models.integrations import CalendarLink, SyncedEvent
+from models.organizations import (
+    Organization,
+    OrganizationInvitation,
+    OrganizationMember,
+    OrganizationRole,
+)
 from models.outbox import OutboxJob
 from models.packages import Enrollment, Package, PackageAdjustment, PackageTemplate
 from models.payments import Payment, PaymentRefund, StripeEvent
@@ -19,6 +25,10 @@ __all__ = [
     "CalendarLink",
     "Enrollment",
     "IdempotencyKey",
+    "Organization",
+    "OrganizationInvitation",
+    "OrganizationMember",
+    "OrganizationRole",
     "OutboxJob",
     "Package",
     "PackageAdjustment",

@@ -35,6 +35,12 @@ class Service(SQLModel, table=True):
     enrollment_required: bool = False
     # Each confirmed booking gets a video meeting link (MEETING_URL_TEMPLATE).
     meeting_links: bool = False
+    # Set: an organization service (its tutors are members, named by an owner or admin);
+    # null: a tutor's own service, with that tutor alone.
+    organization_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid, ForeignKey("organizations.id"), nullable=True, index=True),
+    )
     created_at: datetime = created_at_field()
 
 

@@ -11,13 +11,22 @@ from resolvers import (
     events,
     integrations,
     node,
+    organizations,
     packages,
     people,
     services,
 )
 
 Query = merge_types(
-    "Query", (node.Query, people.Query, services.Query, availability.Query, bookings.Query)
+    "Query",
+    (
+        node.Query,
+        people.Query,
+        services.Query,
+        availability.Query,
+        bookings.Query,
+        organizations.Query,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -28,6 +37,7 @@ Mutation = merge_types(
         bookings.Mutation,
         packages.Mutation,
         integrations.Mutation,
+        organizations.Mutation,
     ),
 )
 

@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from models import AvailabilityOverride as OverrideRow
 from resolvers.bookings import booking_by_pk
+from resolvers.organizations import invitation_by_pk, organization_by_pk
 from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
 from resolvers.services import service_by_pk
@@ -48,6 +49,8 @@ NODE_LOADERS: dict[str, NodeLoader] = {
     "Booking": booking_by_pk,
     "Package": package_by_pk,
     "PackageTemplate": template_by_pk,
+    "Organization": organization_by_pk,
+    "OrganizationInvitation": invitation_by_pk,
 }
 
 

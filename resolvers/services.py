@@ -43,6 +43,8 @@ def rules_from(input: CreateServiceInput | UpdateServiceInput) -> ServiceRules:
             value = [parse_id(v, "Tutor", f"input.tutorIds.{i}") for i, v in enumerate(value)]
         elif f.name == "schedule_id":
             value = parse_id(value, "Schedule", "input.scheduleId")
+        elif f.name == "organization_id":
+            value = parse_id(value, "Organization", "input.organizationId")
         elif f.name == "durations":
             value = [d.to_domain() for d in value]
         elif f.name == "kind":
@@ -81,7 +83,10 @@ class Mutation:
 
         return await mutate(work(), _saved)
 
-    @strawberry.mutation(description="Change a service's settings; only its tutors may.")
+    @strawberry.mutation(
+        description="Change a service's settings: its tutors may, and its organization's owners "
+        "and admins. A tutor may always leave it (tutorIds without them) while another stays."
+    )
     async def update_service(
         self, info: Info[Context, None], input: UpdateServiceInput
     ) -> SaveServiceResult:

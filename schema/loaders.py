@@ -9,7 +9,15 @@ from typing import TypeVar
 from sqlmodel import col, select
 from strawberry.dataloader import DataLoader
 
-from domain import availability, bookings, package_templates, packages, payments, services
+from domain import (
+    availability,
+    bookings,
+    organizations,
+    package_templates,
+    packages,
+    payments,
+    services,
+)
 from domain.services import ServiceInfo
 from infra.auth import Identity
 from infra.db import Database
@@ -17,6 +25,9 @@ from models import (
     AvailabilityRule,
     Booking,
     BookingHistory,
+    Organization,
+    OrganizationMember,
+    OrganizationRole,
     Package,
     PackageAdjustment,
     PackageTemplate,
@@ -108,3 +119,21 @@ class Loaders:
 
         # Per viewer: only a student's own tutors learn whether they are flagged.
         self.attendance_flag: DataLoader[uuid.UUID, bool | None] = _loader(db, flags, None)
+
+        async def roles(
+            db: Database, ids: Sequence[uuid.UUID]
+        ) -> dict[uuid.UUID, OrganizationRole]:
+            async with db.session() as session:
+                return await organizations.roles_of_user(session, identity, ids)
+
+        self.organization: DataLoader[uuid.UUID, Organization | None] = _loader(
+            db, organizations.organizations_by_id, None
+        )
+        self.membership: DataLoader[uuid.UUID, OrganizationMember | None] = _loader(
+            db, organizations.memberships, None
+        )
+        self.members: DataLoader[uuid.UUID, list[OrganizationMember]] = _loader(
+            db, organizations.members_of, []
+        )
+        # Per viewer: their role in each organization asked about, None outside it.
+        self.viewer_role: DataLoader[uuid.UUID, OrganizationRole | None] = _loader(db, roles, None)

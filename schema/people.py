@@ -21,6 +21,7 @@ from schema.scalars import TimeZone
 
 if TYPE_CHECKING:
     from schema.availability import Schedule
+    from schema.organizations import Organization
     from schema.packages import Package, PackageTemplate
     from schema.services import Service
 
@@ -74,6 +75,18 @@ class Tutor(Node):
         if not self._own(info):
             return None
         return ics.feed_url(info.context.settings.public_base_url, self.row.calendar_feed_token)
+
+    @strawberry.field(
+        description="Null when the tutor works alone; for viewers outside the tutor's "
+        "organization, null too."
+    )
+    async def organization(
+        self, info: Info[Context, None]
+    ) -> Annotated[Organization, strawberry.lazy("schema.organizations")] | None:
+        from schema.organizations import visible_organization
+
+        member = await info.context.loaders.membership.load(self.pk)
+        return await visible_organization(info, member.organization_id) if member else None
 
     @strawberry.field(extensions=[AtMost(100)])
     async def services(

@@ -18,6 +18,7 @@ from schema.node import Node
 
 if TYPE_CHECKING:
     from schema.availability import Schedule
+    from schema.organizations import Organization
     from schema.people import Tutor
 
 
@@ -135,6 +136,17 @@ class Service(Node):
         return [Tutor.from_row(r) for r in rows if r is not None]
 
     @strawberry.field(
+        description="Null for a tutor's own service, and for viewers outside its organization."
+    )
+    async def organization(
+        self, info: Info[Context, None]
+    ) -> Annotated[Organization, strawberry.lazy("schema.organizations")] | None:
+        from schema.organizations import visible_organization
+
+        organization_id = self.info.row.organization_id
+        return await visible_organization(info, organization_id) if organization_id else None
+
+    @strawberry.field(
         description=(
             "The schedule its slots come from: the service's own, or its first tutor's default. "
             "Only that schedule's tutor sees it."
@@ -175,6 +187,11 @@ class CreateServiceInput:
     schedule_id: strawberry.ID | None = strawberry.field(
         default=None, description="Default: each tutor's default schedule."
     )
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="An organization service: you must be its owner or admin, and every tutor "
+        "in tutorIds its member. Without it, tutorIds may name only you.",
+    )
     buffer_before_minutes: int | None = 0
     buffer_after_minutes: int | None = 0
     capacity: int | None = 1
@@ -198,6 +215,11 @@ class UpdateServiceInput:
     title: str | None = strawberry.UNSET
     kind: ServiceKind | None = strawberry.UNSET
     tutor_ids: list[strawberry.ID] | None = strawberry.UNSET
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Moves the service into this organization (you its owner or admin, every "
+        "tutor its member).",
+    )
     schedule_id: strawberry.ID | None = strawberry.UNSET
     durations: list[DurationOptionInput] | None = strawberry.UNSET
     buffer_before_minutes: int | None = strawberry.UNSET

@@ -441,3 +441,44 @@ def count_statements(db: Database) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+CREATE_ORGANIZATION = """mutation($name: String!) { createOrganization(input: {name: $name}) {
+  __typename ... on OrganizationCreated { organization { id } }
+  ... on InvalidInput { message field } } }"""
+INVITE = """mutation($input: InviteTutorInput!) { inviteTutor(input: $input) {
+  __typename ... on TutorInvited { inviteToken invitation { id email role expiresAt acceptedAt } }
+  ... on InvalidInput { message field } ... on NotFound { message } } }"""
+ACCEPT = """mutation($token: String!) { acceptInvitation(input: {token: $token}) {
+  __typename ... on InvitationAccepted { organization { id name } member { role tutor { id } } }
+  ... on InvalidInput { message field } ... on NotFound { message } } }"""
+
+
+def email_of(tutor: Tutor) -> str:
+    """The address a test tutor's invitations go to (their sign-in's email claim)."""
+    return f"{tutor.sub}@tutors.example"
+
+
+async def join(
+    gql: GraphQLClient, organization_id: str, by: Tutor, tutor: Tutor, role: str
+) -> None:
+    """`by` invites `tutor`, who accepts signed in with the invited address."""
+    invited = await gql(
+        INVITE,
+        {"input": {"organizationId": organization_id, "email": email_of(tutor), "role": role}},
+        by.token,
+    )
+    secret = invited["inviteTutor"]["inviteToken"]
+    accepted = await gql(ACCEPT, {"token": secret}, token(tutor.sub, email=email_of(tutor)))
+    assert accepted["acceptInvitation"]["__typename"] == "InvitationAccepted", accepted
+
+
+async def organization(
+    gql: GraphQLClient, owner: Tutor, *members: Tutor, role: str = "MEMBER"
+) -> str:
+    """An organization `owner` makes, which `members` join (with `role`): its global id."""
+    created = await gql(CREATE_ORGANIZATION, {"name": f"{owner.sub.title()}'s studio"}, owner.token)
+    organization_id: str = created["createOrganization"]["organization"]["id"]
+    for member in members:
+        await join(gql, organization_id, owner, member, role)
+    return organization_id

@@ -17,6 +17,7 @@ from tests.helpers import (
     add_booking,
     count_statements,
     make_tutor,
+    organization,
     search,
     weekly,
 )
@@ -141,7 +142,10 @@ async def test_busy_time_and_remaining_capacity(gql: GraphQLClient, db: Database
 async def test_every_tutor_of_a_service(gql: GraphQLClient) -> None:
     ada = await make_tutor(gql, "ada", "UTC", weekly("09:00", "11:00"))
     bob = await make_tutor(gql, "bob", "UTC", weekly("10:00", "12:00"))
-    service = (await ada.service(tutorIds=[ada.id, bob.id], slotIntervalMinutes=60))["service"]
+    studio = await organization(gql, ada, bob)
+    service = (
+        await ada.service(organizationId=studio, tutorIds=[ada.id, bob.id], slotIntervalMinutes=60)
+    )["service"]
     monday = future_monday()
     window = {"from": f"{monday}T00:00:00Z", "to": f"{monday}T23:00:00Z"}
     both = await search(gql, serviceId=service["id"], timeZone="UTC", **window)
@@ -215,7 +219,10 @@ async def test_refusals(gql: GraphQLClient) -> None:
 
 async def test_queries_per_search_do_not_grow(gql: GraphQLClient, db: Database) -> None:
     tutors = [await make_tutor(gql, f"t{i}", "UTC", weekly("09:00", "17:00")) for i in range(4)]
-    service = (await tutors[0].service(tutorIds=[t.id for t in tutors]))["service"]
+    studio = await organization(gql, *tutors)
+    service = (await tutors[0].service(organizationId=studio, tutorIds=[t.id for t in tutors]))[
+        "service"
+    ]
     monday = future_monday()
     for t in tutors:
         await add_booking(

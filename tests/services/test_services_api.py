@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from schema.node import encode_id
-from tests.helpers import SERVICE_RESULT, GraphQLClient, make_tutor, token
+from tests.helpers import SERVICE_RESULT, GraphQLClient, make_tutor, organization, token
 
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar
@@ -20,9 +20,11 @@ UPDATE = f"""mutation($input: UpdateServiceInput!) {{
 async def test_create_with_every_field_and_read_back(gql: GraphQLClient) -> None:
     ada = await make_tutor(gql, "ada")
     bob = await make_tutor(gql, "bob")
+    studio = await organization(gql, ada, bob)
     saved = await ada.service(
         title="Piano",
         kind="CHECKIN",
+        organizationId=studio,
         tutorIds=[ada.id, bob.id],
         scheduleId=ada.schedule_id,
         durations=[
