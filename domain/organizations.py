@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from domain import notifications
 from domain.errors import Forbidden, InvalidInput, NotFound, Policy, PolicyViolation
@@ -78,6 +79,14 @@ async def managed_tutors(session: AsyncSession, identity: Identity | None) -> se
 async def manages(session: AsyncSession, identity: Identity | None, tutor_id: uuid.UUID) -> bool:
     """Is the caller this tutor, or an OWNER or ADMIN of the tutor's organization?"""
     return tutor_id in await managed_tutors(session, identity)
+
+
+def member_ids(organization_id: uuid.UUID) -> SelectOfScalar[uuid.UUID]:
+    """The organization's members' tutor ids, as a subquery for lists filtered by it. Who may
+    see those rows is still the caller's own rule (`managed_tutors`)."""
+    return select(OrganizationMember.tutor_id).where(
+        OrganizationMember.organization_id == organization_id
+    )
 
 
 async def roles_of_user(
