@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from domain import notifications
+from domain import events, notifications
 from domain.errors import Forbidden, InvalidInput, NotFound, Policy, PolicyViolation
 from domain.people import clean_email, clean_name, tutor_of_user
 from infra.auth import Identity
@@ -87,6 +87,18 @@ def member_ids(organization_id: uuid.UUID) -> SelectOfScalar[uuid.UUID]:
     return select(OrganizationMember.tutor_id).where(
         OrganizationMember.organization_id == organization_id
     )
+
+
+async def members_for_manager(
+    db: Database, identity: Identity, organization_id: uuid.UUID
+) -> list[uuid.UUID] | None:
+    """Every member's tutor id, for an OWNER or ADMIN of the organization; None for anyone
+    else (a member, an outsider, an organization that does not exist)."""
+    async with db.session() as session:
+        roles = await roles_of_user(session, identity, [organization_id])
+        if roles.get(organization_id) not in MANAGERS:
+            return None
+        return list(await session.exec(member_ids(organization_id)))
 
 
 async def roles_of_user(
@@ -264,6 +276,7 @@ async def accept_invitation(
             session.add(member)
             invitation.accepted_at, invitation.accepted_by = now, me.id
             session.add(invitation)
+            events.members_changed(session, organization.id)
     except IntegrityError:
         raise InvalidInput(ALREADY_MEMBER, "input.token") from None
     return organization, member
@@ -309,6 +322,7 @@ async def remove_member(
             delete(OrganizationMember).where(col(OrganizationMember.tutor_id) == tutor_id)
         )
         await _leave_services(session, organization_id, tutor_id)
+        events.members_changed(session, organization_id)
     return organization
 
 

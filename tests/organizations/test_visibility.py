@@ -4,11 +4,23 @@ emails, and the changes, as the tutor would make them."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
+from broadcaster._backends.memory import MemoryBackend
+from httpx_ws import AsyncWebSocketSession
+from starlette.types import ASGIApp
+
+from booking_api.app import build_app
+from domain.events import bookings_channel
 from infra.db import Database
+from infra.pubsub import Hub
+from infra.settings import Settings
 from models import BookingStatus
 from schema.node import encode_id
 from tests.helpers import (
@@ -27,10 +39,13 @@ from tests.helpers import (
     make_tutor,
     monday,
     organization,
+    pk,
     stored_student,
     token,
+    websocket,
     weekly,
 )
+from tests.live_client import Live, data, ready
 
 LIST = """query($org: ID!) { bookings(filter: {organizationId: $org}) {
   totalCount edges { node { id tutor { id } student { email } } } } }"""
@@ -230,3 +245,100 @@ async def test_an_owner_has_the_tutors_exemptions_from_notice_the_student_has_no
     assert by_sam["cancelBooking"]["refund"] == {"kind": "NONE", "amount": 0}
     by_ada = await gql(CANCEL, {"input": {"bookingId": booking}}, ada.token)
     assert by_ada["cancelBooking"]["refund"] == {"kind": "PACKAGE_CREDIT", "amount": 1}
+
+
+# ---------------------------------------------------------------- the live feed (item 7)
+
+FEED = """subscription($id: ID!) { organizationBookingEvents(organizationId: $id) {
+  action at booking { id tutor { id } student { email } } } }"""
+PROBE_AT = "2000-01-01T00:00:00+00:00"
+REMOVE = """mutation($input: RemoveMemberInput!) { removeMember(input: $input) { __typename } }"""
+
+
+class _Socket:
+    """httpx-ws's session with the two calls tests/live_client.py's Live makes."""
+
+    def __init__(self, session: AsyncWebSocketSession) -> None:
+        self.session = session
+
+    async def send(self, text: str) -> None:
+        await self.session.send_text(text)
+
+    async def recv(self) -> str:
+        return await self.session.receive_text()
+
+
+@asynccontextmanager
+async def feed(app: ASGIApp, who: str | None) -> AsyncIterator[Live]:
+    async with websocket(app) as session:
+        payload = {"Authorization": f"Bearer {who}"} if who else {}
+        await session.send_json({"type": "connection_init", "payload": payload})
+        assert (await session.receive_json())["type"] == "connection_ack"
+        yield Live(_Socket(session))
+
+
+def probe(hub: Hub, tutor_id: str, booking_id: str) -> Callable[[], Awaitable[None]]:
+    """A readiness probe: an event on the member's channel about a booking of theirs."""
+    message = json.dumps({"action": "CREATED", "booking": str(pk(booking_id)), "at": PROBE_AT})
+    return lambda: hub.publish(bookings_channel(pk(tutor_id)), message)
+
+
+def news(message: dict[str, Any]) -> bool:
+    event = ((message.get("payload") or {}).get("data") or {}).get("organizationBookingEvents")
+    return event is not None and event["at"] != PROBE_AT
+
+
+async def test_owners_and_admins_follow_every_members_bookings_live(
+    gql: GraphQLClient, db: Database, settings: Settings
+) -> None:
+    s = await studio(gql)
+    fay = await make_tutor(gql, "fay")
+    fays = (
+        await book(
+            gql,
+            SAM,
+            serviceId=(await fay.service())["service"]["id"],
+            tutorId=fay.id,
+            start=at(monday(2), 13),
+        )
+    )["booking"]["id"]
+    hub = Hub(MemoryBackend("memory://"))
+    await hub.connect()
+    app = build_app(settings, Database(db.engine, publish=hub.publish_all), hub=hub, clock=CLOCK)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        live = GraphQLClient(client)
+        for who, code in ((s.bob, "FORBIDDEN"), (s.eve, "FORBIDDEN"), (None, "UNAUTHENTICATED")):
+            async with feed(app, who.token if who else None) as refused:
+                op = await refused.subscribe(FEED, id=s.id)
+                message = await refused.message()
+                assert (message["id"], message["type"]) == (op, "next")
+                assert message["payload"]["errors"][0]["extensions"]["code"] == code
+        async with feed(app, s.ada.token) as junk:
+            await junk.subscribe(FEED, id="junk")
+            assert (await junk.message())["payload"]["errors"][0]["extensions"]["code"] == (
+                "FORBIDDEN"
+            )
+
+        async with feed(app, s.ada.token) as owner, feed(app, s.dee.token) as admin:
+            ops = {}
+            for dashboard in (owner, admin):
+                ops[dashboard] = await dashboard.subscribe(FEED, id=s.id)
+                await ready(dashboard, ops[dashboard], probe(hub, s.bob.id, s.bookings["bob"]))
+            await live(CANCEL, {"input": {"bookingId": s.bookings["kim"]}}, KIM)
+            for dashboard in (owner, admin):
+                event = data(await dashboard.until(news), "organizationBookingEvents")
+                assert (event["action"], event["booking"]["id"]) == ("CANCELLED", s.bookings["kim"])
+                assert event["booking"]["student"] == {"email": "kim@example.com"}
+
+            # Fay joins: the feed follows her from then on. Bob leaves: his are no more shown.
+            await join(live, s.id, s.ada, fay, "MEMBER")
+            await ready(owner, ops[owner], probe(hub, fay.id, fays))
+            removed = {"input": {"organizationId": s.id, "tutorId": s.bob.id}}
+            await live(REMOVE, removed, s.ada.token)
+            await ready(owner, ops[owner], probe(hub, fay.id, fays))  # followed again
+            await live(CANCEL, {"input": {"bookingId": s.bookings["bob"]}}, SAM)
+            await live(CANCEL, {"input": {"bookingId": fays}}, SAM)
+            event = data(await owner.until(news), "organizationBookingEvents")
+            assert (event["booking"]["id"], event["booking"]["tutor"]) == (fays, {"id": fay.id})
+    await hub.disconnect()
