@@ -26,7 +26,7 @@ from domain.errors import Forbidden, InvalidInput, NotFound, Policy, PolicyViola
 from domain.people import clean_email, clean_name, tutor_of_user
 from infra.auth import Identity
 from infra.crypto import Cipher, digest
-from infra.db import Database
+from infra.db import Database, present
 from models import (
     Organization,
     OrganizationInvitation,
@@ -364,7 +364,39 @@ async def _leave_services(
     )
 
 
+async def set_organization_summary(
+    db: Database, identity: Identity, organization_id: uuid.UUID, enabled: bool
+) -> Organization:
+    """An owner opts in to (or out of) the daily email of every member's sessions; members'
+    own daily summaries are per tutor and stay as they are."""
+    async with db.transaction() as session:
+        me, role = await _my_role(session, identity, organization_id)
+        if role != OrganizationRole.OWNER:
+            raise Forbidden("Only the organization's owners get its daily summary")
+        await session.exec(
+            update(OrganizationMember)
+            .where(col(OrganizationMember.tutor_id) == me.id)
+            .values(organization_summary=enabled)
+        )
+        return present(await session.get(Organization, organization_id), "organization")
+
+
 # ---------------------------------------------------------------- reads
+
+
+async def summary_opt_in(
+    db: Database, identity: Identity | None, organization_id: uuid.UUID
+) -> bool | None:
+    """Whether the caller, an owner of the organization, gets its daily summary; None for
+    anyone else."""
+    if identity is None:
+        return None
+    async with db.session() as session:
+        me = await tutor_of_user(session, identity.sub)
+        member = await session.get(OrganizationMember, me.id) if me is not None else None
+    if member is None or member.organization_id != organization_id:
+        return None
+    return member.organization_summary if member.role == OrganizationRole.OWNER else None
 
 
 async def organizations_by_id(
