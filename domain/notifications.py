@@ -15,7 +15,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Integer, String, cast, func, literal
+from sqlalchemy import DateTime, Integer, String, cast, exists, func, literal
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select
@@ -29,6 +29,8 @@ from models import (
     Booking,
     Organization,
     OrganizationInvitation,
+    OrganizationMember,
+    OrganizationRole,
     OutboxJob,
     Package,
     Service,
@@ -142,6 +144,22 @@ async def schedule_summaries(session: AsyncSession, now: datetime, hour: int) ->
         now,
         col(Tutor.email).is_not(None),
         cast(func.extract("hour", local), Integer) >= hour,
+    )
+    # Owners who opted in also get the whole organization's, at the same hour of their zone.
+    owner = col(OrganizationMember.tutor_id) == Tutor.id
+    await _insert_new(
+        session,
+        ORGANIZATION_SUMMARY,
+        literal("organization-summary:") + cast(Tutor.id, String) + literal(":") + local_date,
+        func.jsonb_build_object("tutor", cast(Tutor.id, String), "date", local_date),
+        now,
+        col(Tutor.email).is_not(None),
+        cast(func.extract("hour", local), Integer) >= hour,
+        exists().where(
+            owner,
+            col(OrganizationMember.role) == OrganizationRole.OWNER,
+            col(OrganizationMember.organization_summary),
+        ),
     )
 
 
@@ -278,35 +296,46 @@ async def send_package_expiring(
 PACKAGE_EXPIRING = outbox.register("email.package_expiring", send_package_expiring)
 
 
+async def _sessions_tomorrow(
+    session: AsyncSession, tutor_ids: Any, day: date, zone: ZoneInfo
+) -> list[tuple[Booking, Service, Student, Tutor]]:
+    """Confirmed sessions of these tutors on `day` in `zone`, by start."""
+    start = datetime.combine(day, time(), zone)
+    end = datetime.combine(day + timedelta(days=1), time(), zone)
+    return list(
+        await session.exec(
+            select(Booking, Service, Student, Tutor)
+            .join(Service, col(Service.id) == Booking.service_id)
+            .join(Student, col(Student.id) == Booking.student_id)
+            .join(Tutor, col(Tutor.id) == Booking.tutor_id)
+            .where(
+                col(Booking.tutor_id).in_(tutor_ids),
+                Booking.status == BookingStatus.CONFIRMED,
+                col(Booking.start_at) >= start,
+                col(Booking.start_at) < end,
+            )
+            .order_by(col(Booking.start_at), col(Tutor.display_name))
+        )
+    )
+
+
+def _session_line(booking: Booking, service: Service, student: Student, zone: ZoneInfo) -> str:
+    return (
+        f"{booking.start_at.astimezone(zone):%H:%M}–{booking.end_at.astimezone(zone):%H:%M}  "
+        f"{service.title} with {student.display_name}"
+    )
+
+
 async def send_tutor_summary(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     tutor = await session.get(Tutor, uuid.UUID(job["tutor"]))
     if tutor is None or tutor.email is None or ctx.mailer is None:
         return
     zone = ZoneInfo(tutor.time_zone)
     tomorrow = date.fromisoformat(job["date"]) + timedelta(days=1)
-    start = datetime.combine(tomorrow, time(), zone)
-    end = datetime.combine(tomorrow + timedelta(days=1), time(), zone)
-    rows = list(
-        await session.exec(
-            select(Booking, Service, Student)
-            .join(Service, col(Service.id) == Booking.service_id)
-            .join(Student, col(Student.id) == Booking.student_id)
-            .where(
-                Booking.tutor_id == tutor.id,
-                Booking.status == BookingStatus.CONFIRMED,
-                col(Booking.start_at) >= start,
-                col(Booking.start_at) < end,
-            )
-            .order_by(col(Booking.start_at))
-        )
-    )
+    rows = await _sessions_tomorrow(session, [tutor.id], tomorrow, zone)
     if not rows:
         return  # nothing tomorrow: no email
-    lines = [
-        f"{b.start_at.astimezone(zone):%H:%M}–{b.end_at.astimezone(zone):%H:%M}  "
-        f"{service.title} with {student.display_name}"
-        for b, service, student in rows
-    ]
+    lines = [_session_line(b, service, student, zone) for b, service, student, _ in rows]
     paragraphs: list[str | tuple[str, str]] = [
         f"Your sessions on {tomorrow:%A %-d %B} ({tutor.time_zone}):",
         "\n".join(lines),
@@ -316,6 +345,49 @@ async def send_tutor_summary(ctx: JobContext, session: AsyncSession, job: dict[s
 
 
 TUTOR_SUMMARY = outbox.register("email.tutor_summary", send_tutor_summary)
+
+
+async def send_organization_summary(
+    ctx: JobContext, session: AsyncSession, job: dict[str, Any]
+) -> None:
+    """Tomorrow's sessions of every member, by tutor, to an owner who opted in (still an owner
+    and still opted in when it is sent)."""
+    owner = await session.get(Tutor, uuid.UUID(job["tutor"]))
+    membership = await session.get(OrganizationMember, uuid.UUID(job["tutor"]))
+    if (
+        owner is None
+        or owner.email is None
+        or ctx.mailer is None
+        or membership is None
+        or membership.role != OrganizationRole.OWNER
+        or not membership.organization_summary
+    ):
+        return
+    organization = present(
+        await session.get(Organization, membership.organization_id), "organization"
+    )
+    zone = ZoneInfo(owner.time_zone)
+    tomorrow = date.fromisoformat(job["date"]) + timedelta(days=1)
+    members = select(OrganizationMember.tutor_id).where(
+        OrganizationMember.organization_id == organization.id
+    )
+    rows = await _sessions_tomorrow(session, members, tomorrow, zone)
+    if not rows:
+        return
+    by_tutor: dict[str, list[str]] = {}
+    for booking, service, student, tutor in rows:
+        by_tutor.setdefault(tutor.display_name, []).append(
+            _session_line(booking, service, student, zone)
+        )
+    paragraphs: list[str | tuple[str, str]] = [
+        f"{organization.name}: sessions on {tomorrow:%A %-d %B} ({owner.time_zone}):",
+        *(f"{name}\n" + "\n".join(lines) for name, lines in sorted(by_tutor.items())),
+    ]
+    subject = f"{organization.name} tomorrow: {len(rows)} session{'s' if len(rows) != 1 else ''}"
+    await ctx.mailer.send(_compose(ctx, owner.email, subject, paragraphs))
+
+
+ORGANIZATION_SUMMARY = outbox.register("email.organization_summary", send_organization_summary)
 
 
 # ---------------------------------------------------------------- composing

@@ -19,13 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
-from domain import notifications
+from domain import events, notifications
 from domain.errors import Forbidden, InvalidInput, NotFound, Policy, PolicyViolation
 from domain.people import clean_email, clean_name, tutor_of_user
 from infra.auth import Identity
 from infra.crypto import Cipher, digest
-from infra.db import Database
+from infra.db import Database, present
 from models import (
     Organization,
     OrganizationInvitation,
@@ -78,6 +79,26 @@ async def managed_tutors(session: AsyncSession, identity: Identity | None) -> se
 async def manages(session: AsyncSession, identity: Identity | None, tutor_id: uuid.UUID) -> bool:
     """Is the caller this tutor, or an OWNER or ADMIN of the tutor's organization?"""
     return tutor_id in await managed_tutors(session, identity)
+
+
+def member_ids(organization_id: uuid.UUID) -> SelectOfScalar[uuid.UUID]:
+    """The organization's members' tutor ids, as a subquery for lists filtered by it. Who may
+    see those rows is still the caller's own rule (`managed_tutors`)."""
+    return select(OrganizationMember.tutor_id).where(
+        OrganizationMember.organization_id == organization_id
+    )
+
+
+async def members_for_manager(
+    db: Database, identity: Identity, organization_id: uuid.UUID
+) -> list[uuid.UUID] | None:
+    """Every member's tutor id, for an OWNER or ADMIN of the organization; None for anyone
+    else (a member, an outsider, an organization that does not exist)."""
+    async with db.session() as session:
+        roles = await roles_of_user(session, identity, [organization_id])
+        if roles.get(organization_id) not in MANAGERS:
+            return None
+        return list(await session.exec(member_ids(organization_id)))
 
 
 async def roles_of_user(
@@ -255,6 +276,7 @@ async def accept_invitation(
             session.add(member)
             invitation.accepted_at, invitation.accepted_by = now, me.id
             session.add(invitation)
+            events.members_changed(session, organization.id)
     except IntegrityError:
         raise InvalidInput(ALREADY_MEMBER, "input.token") from None
     return organization, member
@@ -300,6 +322,7 @@ async def remove_member(
             delete(OrganizationMember).where(col(OrganizationMember.tutor_id) == tutor_id)
         )
         await _leave_services(session, organization_id, tutor_id)
+        events.members_changed(session, organization_id)
     return organization
 
 
@@ -341,7 +364,39 @@ async def _leave_services(
     )
 
 
+async def set_organization_summary(
+    db: Database, identity: Identity, organization_id: uuid.UUID, enabled: bool
+) -> Organization:
+    """An owner opts in to (or out of) the daily email of every member's sessions; members'
+    own daily summaries are per tutor and stay as they are."""
+    async with db.transaction() as session:
+        me, role = await _my_role(session, identity, organization_id)
+        if role != OrganizationRole.OWNER:
+            raise Forbidden("Only the organization's owners get its daily summary")
+        await session.exec(
+            update(OrganizationMember)
+            .where(col(OrganizationMember.tutor_id) == me.id)
+            .values(organization_summary=enabled)
+        )
+        return present(await session.get(Organization, organization_id), "organization")
+
+
 # ---------------------------------------------------------------- reads
+
+
+async def summary_opt_in(
+    db: Database, identity: Identity | None, organization_id: uuid.UUID
+) -> bool | None:
+    """Whether the caller, an owner of the organization, gets its daily summary; None for
+    anyone else."""
+    if identity is None:
+        return None
+    async with db.session() as session:
+        me = await tutor_of_user(session, identity.sub)
+        member = await session.get(OrganizationMember, me.id) if me is not None else None
+    if member is None or member.organization_id != organization_id:
+        return None
+    return member.organization_summary if member.role == OrganizationRole.OWNER else None
 
 
 async def organizations_by_id(

@@ -29,8 +29,11 @@ from schema.organizations import (
     OrganizationCreated,
     OrganizationInvitation,
     OrganizationMember,
+    OrganizationSummarySet,
     RemoveMemberInput,
     RemoveMemberResult,
+    SetOrganizationSummaryInput,
+    SetOrganizationSummaryResult,
     TutorInvited,
     organization_of,
     visible_organization,
@@ -152,3 +155,23 @@ class Mutation:
             return shown or organization_of(row, OrganizationRole.MEMBER)
 
         return await mutate(work(), lambda shown: MemberRemoved(organization=shown))
+
+    @strawberry.mutation(
+        description="Owners only (others: FORBIDDEN): opt in to, or out of, the daily summary of "
+        "every member's sessions."
+    )
+    async def set_organization_summary(
+        self, info: Info[Context, None], input: SetOrganizationSummaryInput
+    ) -> SetOrganizationSummaryResult:
+        identity = info.context.require_identity()
+
+        async def work() -> Organization:
+            organization_id = decode_id_of(input.organization_id, "Organization")
+            if organization_id is None:
+                raise NotFound("No such organization")
+            row = await organizations.set_organization_summary(
+                info.context.db, identity, organization_id, input.enabled
+            )
+            return organization_of(row, OrganizationRole.OWNER)
+
+        return await mutate(work(), lambda shown: OrganizationSummarySet(organization=shown))

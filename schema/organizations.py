@@ -96,6 +96,15 @@ class Organization(Node):
         found = await info.context.loaders.service.load_many(ids)
         return [Service.from_info(s) for s in found if s is not None]
 
+    @strawberry.field(
+        description="Whether you, an owner, get the daily email of every member's sessions "
+        "tomorrow (setOrganizationSummary); null for anyone but an owner."
+    )
+    async def daily_summary(self, info: Info[Context, None]) -> bool | None:
+        if self.viewer_role != OrganizationRole.OWNER:
+            return None
+        return await organizations.summary_opt_in(info.context.db, info.context.identity, self.pk)
+
 
 async def visible_organization(
     info: Info[Context, None], organization_id: uuid.UUID
@@ -181,4 +190,23 @@ class MemberRemoved:
 
 RemoveMemberResult = Annotated[
     MemberRemoved | PolicyViolation | NotFound, strawberry.union("RemoveMemberResult")
+]
+
+
+@strawberry.input(
+    description="An owner's opt-in to a daily email of every member's sessions tomorrow, sent "
+    "at the hour members' own summaries go, in the owner's zone."
+)
+class SetOrganizationSummaryInput:
+    organization_id: strawberry.ID
+    enabled: bool
+
+
+@strawberry.type
+class OrganizationSummarySet:
+    organization: Organization
+
+
+SetOrganizationSummaryResult = Annotated[
+    OrganizationSummarySet | NotFound, strawberry.union("SetOrganizationSummaryResult")
 ]
