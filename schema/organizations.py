@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import organizations
+from domain import invitations, organizations
 from infra.db import present
 from models import Organization as OrganizationRow
 from models import OrganizationInvitation as InvitationRow
@@ -79,12 +79,12 @@ class Organization(Node):
 
     @strawberry.field(
         description="Open invitations; visible to owners and admins only (empty for others).",
-        extensions=[AtMost(organizations.MAX_OPEN_INVITATIONS)],
+        extensions=[AtMost(invitations.MAX_OPEN_INVITATIONS)],
     )
     async def invitations(self, info: Info[Context, None]) -> list[OrganizationInvitation]:
         if self.viewer_role not in MANAGERS:
             return []
-        rows = await organizations.open_invitations(info.context.db, self.pk, info.context.now())
+        rows = await invitations.open_invitations(info.context.db, self.pk, info.context.now())
         return [OrganizationInvitation.from_row(r) for r in rows]
 
     @strawberry.field(
