@@ -6,6 +6,7 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import events, notifications, packages
@@ -103,7 +104,12 @@ async def _tutor(
 ) -> Tutor:
     """The tutor, locked first (see the package docstring): the one asked for, or the one
     round robin assigns when none is (the only one, on a service with one tutor)."""
-    if request.tutor_id is None:
+    tutor_id = request.tutor_id
+    if tutor_id is None and request.package_id is not None:
+        # Package credit is spent with the package's tutor: round robin has no choice to make.
+        query = select(Package.tutor_id).where(Package.id == request.package_id)
+        tutor_id = (await session.exec(query)).first()
+    if tutor_id is None:
         wanted = round_robin.Wanted(
             [
                 (choice.start, option, request.field(i, "start"))
@@ -113,7 +119,7 @@ async def _tutor(
             now,
         )
         return await round_robin.assign(session, identity, info, wanted)
-    tutor: Tutor | None = await lock(session, Tutor, request.tutor_id)
+    tutor: Tutor | None = await lock(session, Tutor, tutor_id)
     if tutor is None:
         raise NotFound("No such tutor (input.tutorId)")
     if tutor.id not in info.tutor_ids:

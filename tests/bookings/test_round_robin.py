@@ -6,16 +6,19 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from infra.db import Database
 from tests.helpers import (
     CREATE_MANY,
     GraphQLClient,
     Tutor,
     at,
     book,
+    grant,
     make_tutor,
     monday,
     organization,
     search,
+    stored_student,
     token,
 )
 
@@ -125,6 +128,17 @@ async def test_create_bookings_assigns_one_tutor_free_at_every_slot(gql: GraphQL
     assert made["__typename"] == "BookingsCreated", made
     listed = await gql("{ bookings { edges { node { start tutor { id } } } } }", {}, token("many"))
     assert {e["node"]["tutor"]["id"] for e in listed["bookings"]["edges"]} == {cy.id}
+
+
+async def test_a_package_books_its_own_tutor(gql: GraphQLClient, db: Database) -> None:
+    (_, _, cy), service = await studio(gql)
+    sam = token("sam")
+    sam_id = await stored_student(db, sam)
+    credit = await grant(gql, cy, studentId=sam_id, unit="SESSIONS", total=1)
+    paid = await book(
+        gql, sam, serviceId=service, start=at(monday(), 9), packageId=credit["package"]["id"]
+    )
+    assert tutor_of(paid) == cy.id
 
 
 async def test_a_service_of_one_tutor_books_that_tutor(gql: GraphQLClient) -> None:
