@@ -119,8 +119,8 @@ async def test_policies_and_refusals(gql: GraphQLClient) -> None:
     assert (await attempt(start=at(soon - timedelta(days=6), 10)))["policy"] in ("MINIMUM_NOTICE",)
     assert (await attempt(start=at(monday(5), 10)))["policy"] == "BOOKING_WINDOW"
     assert (await attempt(tutorId=bob.id))["reason"] == "NOT_OFFERED_BY_TUTOR"
-    # Optional in contract version 2 (round robin), but no tutor is assigned for you yet.
-    assert (await attempt(tutorId=None))["field"] == "input.tutorId"
+    # Without a tutor (round robin) the same rules hold.
+    assert (await attempt(tutorId=None, start=at(monday(5), 10)))["policy"] == "BOOKING_WINDOW"
     assert (await attempt(durationMinutes=45))["field"] == "input.durationMinutes"
     assert (await attempt(serviceId="junk"))["field"] == "input.serviceId"
     ghost = encode_id("Tutor", uuid.uuid4())
