@@ -3,8 +3,11 @@ is committed; the GraphQL layer turns each into a member of the mutation's resul
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+
+from domain.slots import Slot
+from models import ServiceDuration, Tutor
 
 
 class Policy(StrEnum):
@@ -79,10 +82,23 @@ class NotEligible(UserError):
         self.reason = reason
 
 
-class SlotUnavailable(UserError):
-    """The time is taken; `alternatives` are free slots nearby, as (tutor row, duration, slot)."""
+@dataclass(frozen=True)
+class Alternative:
+    """A free slot near the one asked for: whose, how long, when, and the zone to write it in.
 
-    def __init__(self, message: str, alternatives: list[Any]) -> None:
+    The rows are detached copies: the error outlives the transaction, whose rollback expires
+    its rows."""
+
+    tutor: Tutor
+    duration: ServiceDuration
+    slot: Slot
+    zone: str
+
+
+class SlotUnavailable(UserError):
+    """The time is taken; `alternatives` are free slots nearby."""
+
+    def __init__(self, message: str, alternatives: list[Alternative]) -> None:
         super().__init__(message)
         self.alternatives = alternatives
 

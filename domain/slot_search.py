@@ -6,18 +6,24 @@ the overrides and the busy time of the range; the overrides and busy time once m
 is loaded, and how a service becomes the engine's offer, is shared with every booking write
 (`domain/bookings/free_time.py`).
 
+With groupByStart, round robin's ranking (`domain/bookings/round_robin.py`) adds two queries per
+stretch searched, whatever its length or the number of tutors.
+
 Work is bounded: the engine makes at most MAX_SLOTS_FOUND + 1 slots of the range (more asks for a
 narrower range) and one of each stretch looked past it.
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.bookings import round_robin
 from domain.bookings.free_time import (
     TutorSlot,
     choose_duration,
@@ -52,7 +58,10 @@ async def search_slots(
     start: datetime,
     end: datetime,
     now: datetime,
+    group_by_start: bool = False,
 ) -> SlotSearchResult:
+    """Free slots of the tutor, or of every tutor of the service; `group_by_start` (with no
+    tutor): one per start, of the tutor round robin would assign then."""
     if end <= start:
         raise InvalidInput("to must be after from", "input.to")
     if end - start > MAX_RANGE:
@@ -79,16 +88,46 @@ async def search_slots(
                 "narrower range",
                 "input.to",
             )
+        grouped = group_by_start and tutor_id is None
+        if grouped:
+            found = await _round_robin(session, info, found, start, end)
         next_available = found[0] if found else None
         # Past the range, up to the booking window (two years at most), a stretch at a time:
-        # the first free slot ends the search, and each stretch is a short run of the engine.
+        # the first free slot ends the search, and each stretch is a short run of the engine
+        # (grouped: every tutor's first, since each tutor has at most one slot per start).
         window_end = now + timedelta(days=offer.window_days, seconds=1)
         cursor = max(end, now)
         while next_available is None and cursor < window_end:
             stretch_end = min(cursor + MAX_RANGE, window_end)
             later = await free_slots_of_tutors(
-                session, calendar, offer, tutor_ids, cursor, stretch_end, now, 1
+                session,
+                calendar,
+                offer,
+                tutor_ids,
+                cursor,
+                stretch_end,
+                now,
+                len(tutor_ids) if grouped else 1,
             )
+            if grouped and later:
+                later = await _round_robin(session, info, later, cursor, stretch_end)
             next_available = later[0] if later else None
             cursor = stretch_end
     return SlotSearchResult(info, duration, tutors, found, next_available)
+
+
+async def _round_robin(
+    session: AsyncSession,
+    info: ServiceInfo,
+    found: list[TutorSlot],
+    start: datetime,
+    end: datetime,
+) -> list[TutorSlot]:
+    """One slot per start (`found` is sorted by start): the tutor round robin would assign."""
+    load = await round_robin.load(session, info.row.id, info.tutor_ids, start, end)
+    chosen: list[TutorSlot] = []
+    for at, group in itertools.groupby(found, key=lambda f: f[1].start):
+        free = dict(group)
+        first = load.order(list(free), at)[0]
+        chosen.append((first, free[first]))
+    return chosen

@@ -129,6 +129,7 @@ class Query:
                 input.from_,
                 input.to,
                 now=info.context.now(),
+                group_by_start=bool(input.group_by_start),
             )
 
         result = await query(work())

@@ -165,12 +165,9 @@ class Mutation:
         self, info: Info[Context, None], input: CreateBookingInput
     ) -> CreateBookingResult:
         async def work() -> Booked:
-            if input.tutor_id is None:
-                # Round robin (a tutor chosen by the engine) is not built yet.
-                raise InvalidInput("Choose a tutor: give the tutor's id", "input.tutorId")
             request = bookings.BookingRequest(
                 service_id=parse_id(input.service_id, "Service", "input.serviceId"),
-                tutor_id=parse_id(input.tutor_id, "Tutor", "input.tutorId"),
+                tutor_id=_optional_id(input.tutor_id, "Tutor", "input.tutorId"),
                 slots=[bookings.SlotChoice(input.start, input.duration_minutes)],
                 time_zone=input.time_zone,
                 notes=input.notes,
@@ -202,7 +199,7 @@ class Mutation:
         async def work() -> Booked:
             request = bookings.BookingRequest(
                 service_id=parse_id(input.service_id, "Service", "input.serviceId"),
-                tutor_id=parse_id(input.tutor_id, "Tutor", "input.tutorId"),
+                tutor_id=_optional_id(input.tutor_id, "Tutor", "input.tutorId"),
                 slots=[bookings.SlotChoice(s.start, s.duration_minutes) for s in input.slots],
                 time_zone=input.time_zone,
                 notes=input.notes,

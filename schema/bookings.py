@@ -218,7 +218,8 @@ class CreateBookingInput:
         default=None,
         description=(
             "Omit on a service with several tutors to let the engine assign one who is free then "
-            "(round robin)."
+            "(round robin: the fewest active bookings of the service in that ISO week, in UTC; "
+            "ties to the one booked least recently). The chosen tutor is booking.tutor."
         ),
     )
     start: dt.datetime
@@ -285,7 +286,13 @@ class SlotChoiceInput:
 @strawberry.input
 class CreateBookingsInput:
     service_id: strawberry.ID
-    tutor_id: strawberry.ID
+    tutor_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "Omit on a service with several tutors to let the engine assign one who is free for "
+            "every slot (round robin, ranked at the earliest slot)."
+        ),
+    )
     slots: list[SlotChoiceInput]
     time_zone: TimeZone
     notes: str | None = None

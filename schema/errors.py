@@ -130,7 +130,7 @@ def _(error: errors.SlotUnavailable) -> UserError:
     return SlotUnavailable(
         message=error.message,
         alternatives=[
-            slot_of(Tutor.from_row(tutor), option, slot, ZoneInfo(zone))
-            for tutor, option, slot, zone in error.alternatives
+            slot_of(Tutor.from_row(a.tutor), a.duration, a.slot, ZoneInfo(a.zone))
+            for a in error.alternatives
         ],
     )

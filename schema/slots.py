@@ -67,6 +67,13 @@ class SlotSearchInput:
     duration_minutes: int | None = strawberry.field(
         default=None, description="Default: the service's first duration."
     )
+    group_by_start: bool | None = strawberry.field(
+        default=False,
+        description=(
+            "With no tutorId: one slot per distinct start, carrying the tutor round robin would "
+            "choose, instead of one per tutor."
+        ),
+    )
 
 
 def slot_of(

@@ -11,9 +11,11 @@ One module per job, read in this order:
 
 - `requests`: what callers ask and get back (BookingRequest, Caller, Booked, ...), the limits;
 - `access`: who may see or act on a booking, as an SQL condition and for one locked booking;
-- `writes`: row locks, and the record (history, news, background work) every change leaves;
+- `writes`: row locks, and the record (one history entry and one live event, background work)
+  every change leaves;
 - `free_time`: is this time free for this caller (what listing and booking load, the check);
 - `create`: createBooking(s), a short sequence of steps; `students`: who a booking is for;
+  `round_robin`: which tutor a booking without one goes to;
   `idempotency`: a retried request gets the first answer;
 - `change`: reschedule, cancel, attendance, pay with package credit;
 - `settlement`: the payment hold of a booking waiting for its card, and how it settles;

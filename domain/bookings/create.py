@@ -6,11 +6,12 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import events, notifications, packages
 from domain import slots as engine
-from domain.bookings import idempotency
+from domain.bookings import idempotency, round_robin
 from domain.bookings.access import token_hash
 from domain.bookings.free_time import FreeTime, choose_duration, load_free_time
 from domain.bookings.requests import MAX_SLOTS, Booked, BookingRequest, checked_text
@@ -50,11 +51,12 @@ async def create_bookings(
         replay = await idempotency.replay(session, owner, request)
         if replay is not None:
             return replay
-        tutor, info = await _tutor_and_service(session, request)
+        info = await _service(session, request)
+        lengths = _lengths(info, request)
+        tutor = await _tutor(session, identity, info, request, lengths, now)
         student, as_tutor = await student_for(session, identity, tutor, request)
         await check_enrolled(session, info, student, as_tutor)
         package = await _package_for(session, info, request, student, tutor, as_tutor)
-        lengths = _lengths(info, request)
         # A priced length is paid by card unless a package pays, or a tutor books it (and
         # settles payment with the student themselves).
         by_card = package is None and not as_tutor
@@ -85,21 +87,46 @@ def _guest_email(request: BookingRequest) -> str:
     return request.guest.email.strip().lower() if request.guest else ""
 
 
-async def _tutor_and_service(
-    session: AsyncSession, request: BookingRequest
-) -> tuple[Tutor, ServiceInfo]:
-    """The tutor, locked first (see the package docstring), and the service they offer."""
-    tutor = await lock(session, Tutor, request.tutor_id)
-    if tutor is None:
-        raise NotFound("No such tutor (input.tutorId)")
+async def _service(session: AsyncSession, request: BookingRequest) -> ServiceInfo:
     info = (await services_info(session, [request.service_id])).get(request.service_id)
     if info is None:
         raise NotFound("No such service (input.serviceId)")
+    return info
+
+
+async def _tutor(
+    session: AsyncSession,
+    identity: Identity | None,
+    info: ServiceInfo,
+    request: BookingRequest,
+    lengths: list[ServiceDuration],
+    now: datetime,
+) -> Tutor:
+    """The tutor, locked first (see the package docstring): the one asked for, or the one
+    round robin assigns when none is (the only one, on a service with one tutor)."""
+    tutor_id = request.tutor_id
+    if tutor_id is None and request.package_id is not None:
+        # Package credit is spent with the package's tutor: round robin has no choice to make.
+        query = select(Package.tutor_id).where(Package.id == request.package_id)
+        tutor_id = (await session.exec(query)).first()
+    if tutor_id is None:
+        wanted = round_robin.Wanted(
+            [
+                (choice.start, option, request.field(i, "start"))
+                for i, (choice, option) in enumerate(zip(request.slots, lengths, strict=True))
+            ],
+            request.time_zone,
+            now,
+        )
+        return await round_robin.assign(session, identity, info, wanted)
+    tutor: Tutor | None = await lock(session, Tutor, tutor_id)
+    if tutor is None:
+        raise NotFound("No such tutor (input.tutorId)")
     if tutor.id not in info.tutor_ids:
         raise NotEligible(
             "This tutor does not offer this service", NotEligibleReason.NOT_OFFERED_BY_TUTOR
         )
-    return tutor, info
+    return tutor
 
 
 async def _package_for(
@@ -250,10 +277,10 @@ async def _write(
     session.add_all(made)
     await session.flush()
     for booking in made:
+        # One change, one entry and one event: CREATED, already CONFIRMED unless it waits for
+        # its card payment (then CONFIRMED follows when it is paid).
         record(session, booking, BookingAction.CREATED, now, actor)
         events.slot_changed(session, "TAKEN", booking)
-        if booking.status == "CONFIRMED":
-            record(session, booking, BookingAction.CONFIRMED, now, actor)
         if package is not None and booking.package_credit:
             line = packages.ledger_line(
                 package, "REDEMPTION", -booking.package_credit, now, actor, "booked", booking.id

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy import select as core_select
@@ -22,7 +21,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import slots as engine
 from domain.availability import overrides_of_schedules, rules_of_schedules
 from domain.bookings.requests import ALTERNATIVES
-from domain.errors import InvalidInput, Policy, PolicyViolation, SlotUnavailable, StudentBusy
+from domain.errors import (
+    Alternative,
+    InvalidInput,
+    Policy,
+    PolicyViolation,
+    SlotUnavailable,
+    StudentBusy,
+)
 from domain.services import ServiceInfo
 from models import Booking, Schedule, ServiceDuration, Tutor
 
@@ -227,7 +233,7 @@ class FreeTime:
                 raise StudentBusy("The student has another booking at that time")
         return end
 
-    def _alternatives(self, start: datetime, option: ServiceDuration) -> list[Any]:
+    def _alternatives(self, start: datetime, option: ServiceDuration) -> list[Alternative]:
         """Up to five free slots closest to the time asked for, within a day and a half."""
         if self.hours is None:
             return []
@@ -241,10 +247,9 @@ class FreeTime:
         )
         closest = sorted(nearby, key=lambda s: abs((s.start - start).total_seconds()))
         chosen = sorted(closest[:ALTERNATIVES], key=lambda s: s.start)
-        # Copies: the error outlives the transaction, whose rollback expires its rows.
         tutor = Tutor(**self.tutor.model_dump())
         length = ServiceDuration(**option.model_dump())
-        return [(tutor, length, slot, self.zone) for slot in chosen]
+        return [Alternative(tutor, length, slot, self.zone) for slot in chosen]
 
     def place(self, booking: Booking) -> None:
         """A booking made earlier in this transaction counts against the next one."""

@@ -187,7 +187,8 @@ async def history_of(
         found: dict[uuid.UUID, list[BookingHistory]] = defaultdict(list)
         for row in rows:
             found[row.booking_id].append(row)
-    # Same instant (created and confirmed at once): the order they were written in.
+    # Same instant (bookings made before one entry per change were created, then confirmed,
+    # at once): the order they were written in.
     order = {"CREATED": 0, "CONFIRMED": 1}
     for entries in found.values():
         entries.sort(key=lambda e: (e.at, order.get(e.action, 2)))

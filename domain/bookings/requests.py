@@ -35,7 +35,7 @@ class SlotChoice:
 @dataclass(frozen=True)
 class BookingRequest:
     service_id: uuid.UUID
-    tutor_id: uuid.UUID
+    tutor_id: uuid.UUID | None  # None: round robin chooses
     slots: Sequence[SlotChoice]
     time_zone: str
     notes: str | None = None
@@ -53,7 +53,7 @@ class BookingRequest:
     def fingerprint(self) -> str:
         body = {
             "service": str(self.service_id),
-            "tutor": str(self.tutor_id),
+            "tutor": str(self.tutor_id) if self.tutor_id else None,
             "slots": [[s.start.isoformat(), s.duration_minutes] for s in self.slots],
             "zone": self.time_zone,
             "notes": self.notes,

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import calendar_sync, events, meetings, notifications
 from infra.db import UnitOfWork
 from models import Booking, BookingHistory
-from models.bookings import BookingAction
+from models.bookings import BookingAction, BookingStatus
 
 
 async def lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:
@@ -31,12 +31,20 @@ def record(
     reason: str | None = None,
     moved_from: datetime | None = None,
 ) -> None:
-    """Every change is a history entry, news for the tutor's dashboard, and the background
-    work it sets in motion, all once committed."""
+    """Every change is one history entry, one live event for the tutor's dashboard (README,
+    "Live updates": which action is published when), and the background work it sets in
+    motion, all once committed."""
     session.add(
         BookingHistory(booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason)
     )
     events.booking_changed(session, booking, action, at)
-    notifications.booking_changed(session, booking, action, at, moved_from)
-    calendar_sync.booking_changed(session, booking, action, at)
-    meetings.booking_changed(session, booking, action, at)
+    # A booking created CONFIRMED (nothing to pay) is one change, CREATED, but sets in motion
+    # what a confirmation does: the emails, reminders, calendar event and meeting link.
+    effect = (
+        BookingAction.CONFIRMED
+        if action == BookingAction.CREATED and booking.status == BookingStatus.CONFIRMED
+        else action
+    )
+    notifications.booking_changed(session, booking, effect, at, moved_from)
+    calendar_sync.booking_changed(session, booking, effect, at)
+    meetings.booking_changed(session, booking, effect, at)

@@ -11,11 +11,14 @@ import httpx
 import pytest
 
 from tests.helpers import (
+    ACCEPT,
     CANCEL,
     CREATE,
+    CREATE_ORGANIZATION,
     CREATE_SCHEDULE,
     CREATE_SERVICE,
     CREATE_TUTOR,
+    INVITE,
     at,
     create_database,
     drop_database,
@@ -41,11 +44,13 @@ def ports() -> Iterator[list[int]]:
         drop_database(admin, url)
 
 
-async def call(client: httpx.AsyncClient, query: str, variables: dict[str, Any], who: str) -> Any:
+async def call(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], who: str | None
+) -> Any:
     response = await client.post(
         "/graphql",
         json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {who}"},
+        headers={"Authorization": f"Bearer {who}"} if who else {},
         timeout=60,
     )
     assert response.status_code == 200, response.text
@@ -145,6 +150,69 @@ async def test_a_student_booking_two_tutors_at_once_gets_one(ports: list[int]) -
                     await call(
                         clients[0], CANCEL, {"input": {"bookingId": edge["node"]["id"]}}, token(who)
                     )
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def studio_of_three(client: httpx.AsyncClient) -> tuple[list[str], str]:
+    """Three tutors open around the clock in one organization, sharing a one-seat lesson."""
+    subs = ["rr-ada", "rr-bob", "rr-cy"]
+    ids = []
+    for sub in subs:
+        made = await call(client, CREATE_TUTOR, {"name": sub, "tz": "UTC"}, token(sub))
+        ids.append(made["createTutorProfile"]["tutor"]["id"])
+        hours = {"name": "H", "timeZone": "UTC", "rules": weekly("00:00", "00:00")}
+        await call(client, CREATE_SCHEDULE, {"input": hours}, token(sub))
+    owner = token(subs[0])
+    created = await call(client, CREATE_ORGANIZATION, {"name": "Studio"}, owner)
+    studio = created["createOrganization"]["organization"]["id"]
+    for sub in subs[1:]:
+        email = f"{sub}@tutors.example"
+        invite = {"organizationId": studio, "email": email, "role": "MEMBER"}
+        invited = await call(client, INVITE, {"input": invite}, owner)
+        secret = invited["inviteTutor"]["inviteToken"]
+        accepted = await call(client, ACCEPT, {"token": secret}, token(sub, email=email))
+        assert accepted["acceptInvitation"]["__typename"] == "InvitationAccepted", accepted
+    input = {
+        "title": "Lesson",
+        "durations": [{"minutes": 60}],
+        "organizationId": studio,
+        "tutorIds": ids,
+    }
+    saved = (await call(client, CREATE_SERVICE, {"input": input}, owner))["createService"]
+    assert saved["__typename"] == "ServiceSaved", saved
+    return ids, saved["service"]["id"]
+
+
+async def test_round_robin_under_thirty_simultaneous_requests_books_each_tutor_once(
+    ports: list[int],
+) -> None:
+    clients = [
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{p}", limits=httpx.Limits(max_connections=100)
+        )
+        for p in ports
+    ]
+    try:
+        tutor_ids, service_id = await studio_of_three(clients[0])
+        start = at(monday(3), 10)
+
+        async def attempt(i: int) -> tuple[str, str | None]:
+            input: dict[str, Any] = {"serviceId": service_id, "start": start, "timeZone": "UTC"}
+            who = None
+            if i % 2:  # half signed-in students, half guests
+                who = token(f"rr-student-{i}")
+            else:
+                input["guest"] = {"name": f"Guest {i}", "email": f"guest-{i}@example.com"}
+            result = (await call(clients[i % 2], CREATE, {"input": input}, who))["createBooking"]
+            booked = result.get("booking")
+            return result["__typename"], booked["tutor"]["id"] if booked else None
+
+        outcomes = await asyncio.gather(*(attempt(i) for i in range(30)))
+        kinds = Counter(kind for kind, _ in outcomes)
+        assert kinds == {"BookingCreated": 3, "SlotUnavailable": 27}, outcomes
+        assert sorted(t for _, t in outcomes if t) == sorted(tutor_ids)
     finally:
         for client in clients:
             await client.aclose()

@@ -118,10 +118,10 @@ def test_a_time_off_the_grid_or_outside_hours_is_unavailable_with_alternatives()
         free_time(info).check(at(9, 10), hour(info), "input.slots.0.start")
     assert caught.value.message == f"{at(9, 10).isoformat()} is not available (input.slots.0.start)"
     # The five free starts closest to 09:10, in order, written in the student's zone.
-    starts = [slot.start for _, _, slot, _ in caught.value.alternatives]
+    starts = [alternative.slot.start for alternative in caught.value.alternatives]
     assert starts == [at(9), at(9, 30), at(10), at(10, 30), at(11)]
-    tutor, length, _, zone = caught.value.alternatives[0]
-    assert (tutor.id, length.minutes, zone) == (TUTOR, 60, "Europe/Paris")
+    first = caught.value.alternatives[0]
+    assert (first.tutor.id, first.duration.minutes, first.zone) == (TUTOR, 60, "Europe/Paris")
     with pytest.raises(SlotUnavailable):
         free_time(info).check(at(16, 30), hour(info), "s")  # would end after 17:00
     # No schedule: nothing is offered, and there is nothing to suggest.
@@ -138,7 +138,7 @@ def test_alternatives_are_looked_for_from_12_hours_before_to_36_after() -> None:
     def alternatives(hours: Hours, asked: datetime) -> list[datetime]:
         with pytest.raises(SlotUnavailable) as caught:
             free_time(info, hours=hours).check(asked, hour(info), "s")
-        return [slot.start for _, _, slot, _ in caught.value.alternatives]
+        return [alternative.slot.start for alternative in caught.value.alternatives]
 
     tuesday = Hours("UTC", [Rule(1, time(9), time(10))])  # only Tuesday 09:00
     assert alternatives(tuesday, at(21, days=1)) == [at(9, days=1)]  # 12 hours after it
