@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
 
-from infra.settings import Settings, SettingsError
+from infra.settings import Settings, SettingsError, data_dir_of
 
 
 def _settings() -> Settings:
@@ -173,7 +174,7 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
 
 def cmd_rotate_secrets(args: argparse.Namespace) -> None:
-    from domain import calendar_sync, notifications
+    from domain import calendar_sync, outbox
     from infra.db import Database, create_engine, server_url
 
     settings = _settings()
@@ -184,21 +185,20 @@ def cmd_rotate_secrets(args: argparse.Namespace) -> None:
         try:
             async with db.transaction() as session:
                 links = await calendar_sync.rotate_tokens(session, cipher)
-                parked = await notifications.rotate_parked_tokens(session, cipher)
-            return links, parked
+                waiting = await outbox.rotate_tokens(session, cipher)
+            return links, waiting
         finally:
             await db.engine.dispose()
 
-    links, parked = asyncio.run(run())
-    print(f"re-encrypted under the first key: {links} calendar link(s), {parked} parked token(s)")
+    links, waiting = asyncio.run(run())
+    print(f"re-encrypted under the first key: {links} calendar link(s), {waiting} token(s) in jobs")
 
 
 def cmd_graphiql_install(args: argparse.Namespace) -> None:
     from booking_api.graphiql import InstallError, install
 
-    settings = _settings()
     try:
-        target = install(settings.data_dir)
+        target = install(data_dir_of(os.environ))
     except InstallError as error:
         sys.exit(f"booking-api: {error}")
     print(f"GraphiQL installed in {target}: /graphql now serves it from this server")

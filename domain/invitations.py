@@ -201,7 +201,7 @@ def tutor_invited(
 ) -> None:
     """The invitation email, with its token: encrypted while it waits, since the invitation
     itself keeps only the token's hash."""
-    payload = {"invitation": str(invitation.id), "encrypted_token": cipher.encrypt(token)}
+    payload = {"invitation": str(invitation.id), outbox.ENCRYPTED_TOKEN: cipher.encrypt(token)}
     outbox.add(session, INVITATION_EMAIL, payload, now)
 
 
@@ -220,7 +220,7 @@ async def send_invitation(ctx: JobContext, session: AsyncSession, job: dict[str,
     paragraphs: list[str | tuple[str, str]] = [
         f"{by} you to join {organization.name} as {invitation.role.lower()}.",
         "Sign in with this email address, create your tutor profile if you have none, and "
-        f"accept with this code:\n{ctx.cipher.decrypt(job['encrypted_token'])}",
+        f"accept with this code:\n{ctx.cipher.decrypt(job[outbox.ENCRYPTED_TOKEN])}",
         f"The code works once, until {until:%A %-d %B %Y, %H:%M} ({until:%Z}).",
     ]
     subject = f"Join {organization.name}"

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import DateTime, String, cast, func, literal
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, delete, select
+from sqlmodel import col, delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import ics, outbox
@@ -86,21 +86,8 @@ def park_manage_token(
 ) -> None:
     """A guest's manage token, kept (parked, never run) until the confirmation email takes it:
     encrypted, since the booking itself keeps only its hash."""
-    payload = {"encrypted_token": cipher.encrypt(token)}
+    payload = {outbox.ENCRYPTED_TOKEN: cipher.encrypt(token)}
     outbox.add(session, PARKED_TOKEN, payload, None, key=_token_key(booking.id), created_at=now)
-
-
-async def rotate_parked_tokens(session: AsyncSession, cipher: Cipher) -> int:
-    """Parked tokens re-encrypted under the first key (after a key is added in front)."""
-    rows = await session.exec(
-        select(OutboxJob).where(OutboxJob.kind == PARKED_TOKEN.kind).with_for_update()
-    )
-    count = 0
-    for row in rows:
-        row.payload = {"encrypted_token": cipher.rotate(row.payload["encrypted_token"])}
-        session.add(row)
-        count += 1
-    return count
 
 
 def package_spent(session: UnitOfWork, package: Package, at: datetime) -> None:
@@ -164,7 +151,7 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
     if to == "student" and action == BookingAction.CONFIRMED:
         parked = await outbox.take_parked(session, _token_key(parts.booking.id))
         if parked is not None:
-            token = ctx.cipher.decrypt(parked["encrypted_token"])
+            token = ctx.cipher.decrypt(parked[outbox.ENCRYPTED_TOKEN])
             manage = ctx.settings.manage_url.format(token=token)
     recipient = _recipient(parts, to)
     if recipient is None:

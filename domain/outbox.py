@@ -100,6 +100,27 @@ async def add_once(
     )
 
 
+# The payload key under which a job keeps a secret it needs later (a guest's manage token, an
+# invitation's token), encrypted with the Cipher of secrets at rest.
+ENCRYPTED_TOKEN = "encrypted_token"
+
+
+async def rotate_tokens(session: AsyncSession, cipher: Cipher) -> int:
+    """Every secret kept in a job's payload re-encrypted under the first key (after a key is
+    added in front), whatever the job's kind or state, so none stays under a key to be dropped."""
+    rows = await session.exec(
+        select(OutboxJob)
+        .where(col(OutboxJob.payload).op("?")(ENCRYPTED_TOKEN))  # JSONB: has this key
+        .with_for_update()
+    )
+    count = 0
+    for row in rows:
+        row.payload = {**row.payload, ENCRYPTED_TOKEN: cipher.rotate(row.payload[ENCRYPTED_TOKEN])}
+        session.add(row)
+        count += 1
+    return count
+
+
 async def take_parked(session: AsyncSession, key: str) -> dict[str, Any] | None:
     """A parked row's payload, removed as it is read (at most one reader gets it)."""
     row = (

@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -216,6 +216,12 @@ def _apq_storage(env: dict[str, str]) -> str:
     if not url.startswith(("memory://", "redis://", "rediss://")):
         raise SettingsError("APQ_STORAGE_URL must be memory:// or a redis:// URL")
     return url
+
+
+def data_dir_of(env: Mapping[str, str]) -> Path:
+    """BOOKING_DATA_DIR (default ./.data): the embedded database, generated secrets, GraphiQL's
+    files. Commands that need only the folder read it here, without the other settings."""
+    return Path(env.get("BOOKING_DATA_DIR") or ".data").expanduser().resolve()
 
 
 def _kept_in(data_dir: Path, name: str, make: Callable[[], str], variable: str) -> str:
@@ -456,7 +462,7 @@ class Settings:
         public_base_url = (env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/")
         return cls(
             database_url=database_url,
-            data_dir=Path(env.get("BOOKING_DATA_DIR") or ".data").expanduser().resolve(),
+            data_dir=data_dir_of(env),
             auth_jwt_secret=secret,
             data_encryption_keys=keys,
             auth_allow_tokens_without_exp=_flag(env, "AUTH_ALLOW_TOKENS_WITHOUT_EXP"),

@@ -26,6 +26,7 @@ from infra.settings import Settings
 from tests.fakes.google_server import REFRESH_TOKEN, FakeGoogle, connect_google
 from tests.fakes.smtp_server import Inbox
 from tests.helpers import (
+    INVITE,
     TEST_SECRET,
     Background,
     GraphQLClient,
@@ -34,6 +35,7 @@ from tests.helpers import (
     create_database,
     drop_database,
     monday,
+    organization,
     pk,
     server_admin_url,
     setup_lessons,
@@ -121,6 +123,10 @@ async def test_a_new_key_in_front_reads_the_old_rows_and_rotate_secrets_moves_th
         second = await book(
             gql, None, serviceId=service, tutorId=ada.id, start=at(monday(), 11), guest=GUEST
         )
+        # An invitation's email, not sent yet, keeps its token in the job, encrypted too.
+        studio = await organization(gql, ada)
+        invite = {"organizationId": studio, "email": "kim@example.com", "role": "MEMBER"}
+        invited = (await gql(INVITE, {"input": invite}, ada.token))["inviteTutor"]
     assert f"/manage/{first['manageToken']}" in inbox.to(GUS)[0].text
     assert len(google_fake.events()) == 1
 
@@ -128,7 +134,8 @@ async def test_a_new_key_in_front_reads_the_old_rows_and_rotate_secrets_moves_th
     monkeypatch.setenv("AUTH_JWT_SECRET", TEST_SECRET)
     monkeypatch.setenv("DATA_ENCRYPTION_KEY", f"{new},{old}")
     await asyncio.to_thread(main, ["rotate-secrets"])
-    assert "1 calendar link(s), 1 parked token(s)" in capsys.readouterr().out
+    # The guest's second manage token, parked, and the invitation's.
+    assert "1 calendar link(s), 2 token(s) in jobs" in capsys.readouterr().out
 
     async with db.engine.connect() as connection:
         [refresh] = await connection.execute(text("SELECT refresh_token FROM calendar_links"))
@@ -136,6 +143,7 @@ async def test_a_new_key_in_front_reads_the_old_rows_and_rotate_secrets_moves_th
         Cipher([old]).decrypt(refresh[0])  # the old key can go
     await Background(with_new, db).run()
     assert f"/manage/{second['manageToken']}" in inbox.to(GUS)[-1].text
+    assert invited["inviteToken"] in inbox.to("kim@example.com")[-1].text
     assert len(google_fake.events()) == 2
 
 
