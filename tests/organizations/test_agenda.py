@@ -265,4 +265,6 @@ async def test_the_statement_count_is_the_same_for_1_and_10_tutors(
     error = await gql.error(
         ORGANIZATION_AGENDA % CALENDAR, agenda_variables(studio, None), owner.token
     )
+    # 2 + 100 x (tutor 3 + openRanges 201 + blockedRanges 81 + bookings (1 + 200 x 5)): README.
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["cost"] == 128_602
