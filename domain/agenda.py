@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import slots as engine
 from domain.availability import overrides_of_schedules, rules_of_schedules
 from domain.errors import InvalidInput
-from domain.organizations import managed_tutors
+from domain.organizations import MAX_MEMBERS, managed_tutors
 from domain.people import tutor_of_user
 from domain.services import MAX_DURATION
 from infra.auth import Identity
@@ -199,7 +199,7 @@ async def organization_agenda(
     db: Database,
     identity: Identity | None,
     organization_id: uuid.UUID,
-    tutor_ids: Sequence[uuid.UUID] | None,
+    tutor_ids: Sequence[uuid.UUID | None] | None,
     start: datetime,
     end: datetime,
     now: datetime,
@@ -208,6 +208,8 @@ async def organization_agenda(
     member; a member: themselves), in `tutor_ids`' order when given (others left out), else in
     the members' order; empty for outsiders."""
     check_range(start, end)
+    if tutor_ids is not None and len(tutor_ids) > MAX_MEMBERS:
+        raise InvalidInput(f"At most {MAX_MEMBERS} tutorIds", "tutorIds")
     async with db.session() as session:
         me = await tutor_of_user(session, identity.sub) if identity is not None else None
         members = list(
@@ -221,9 +223,7 @@ async def organization_agenda(
         if mine is None:
             return []
         visible = [m.tutor_id for m in members] if mine.role in MANAGERS else [mine.tutor_id]
-        chosen = (
-            list(dict.fromkeys(t for t in tutor_ids if t in visible))
-            if tutor_ids is not None
-            else visible
-        )
-        return await _agendas(session, chosen, start, end, now)
+        if tutor_ids is not None:
+            allowed = set(visible)
+            visible = list(dict.fromkeys(t for t in tutor_ids if t in allowed))
+        return await _agendas(session, visible, start, end, now)

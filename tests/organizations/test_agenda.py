@@ -221,6 +221,10 @@ async def test_a_range_over_31_days_or_backwards_is_refused(gql: GraphQLClient) 
         variables = {"id": ada.id, "from": start, "to": end, "zone": "UTC"}
         error = await gql.error(TUTOR_AGENDA, variables, ada.token)
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+    ada_studio = await organization(gql, ada)
+    too_many = agenda_variables(ada_studio, [ada.id] * 101)
+    error = await gql.error(ORGANIZATION_AGENDA % "tutor { id }", too_many, ada.token)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "tutorIds"}
     # Exactly 31 days is fine.
     assert await tutor_agenda(gql, ada.token, ada, at(day, 0), at(day + timedelta(days=31), 0))
 
