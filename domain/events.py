@@ -24,6 +24,11 @@ def bookings_channel(tutor_id: uuid.UUID) -> str:
     return f"bookings:{tutor_id}"
 
 
+def members_channel(organization_id: uuid.UUID) -> str:
+    """That an organization's members changed: its live feeds follow the members it has now."""
+    return f"members:{organization_id}"
+
+
 @dataclass(frozen=True)
 class SlotChange:
     kind: str  # TAKEN or RELEASED
@@ -77,3 +82,7 @@ def slot_changed(
 def booking_changed(session: UnitOfWork, booking: Booking, action: str, at: datetime) -> None:
     message = {"action": action, "booking": str(booking.id), "at": at.isoformat()}
     session.publish_after_commit(bookings_channel(booking.tutor_id), json.dumps(message))
+
+
+def members_changed(session: UnitOfWork, organization_id: uuid.UUID) -> None:
+    session.publish_after_commit(members_channel(organization_id), str(organization_id))

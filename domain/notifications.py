@@ -9,13 +9,13 @@ from __future__ import annotations
 import html
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Integer, String, cast, func, literal
+from sqlalchemy import DateTime, String, cast, func, literal
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select
@@ -27,11 +27,8 @@ from infra.crypto import Cipher
 from infra.db import UnitOfWork, present
 from models import (
     Booking,
-    Organization,
-    OrganizationInvitation,
     OutboxJob,
     Package,
-    Service,
     Student,
     Tutor,
 )
@@ -118,7 +115,7 @@ async def schedule_expiry_notices(session: AsyncSession, now: datetime) -> None:
     when it is granted late)."""
     bounds = [*EXPIRY_NOTICE_DAYS[1:], 0]
     for days, nearer in zip(EXPIRY_NOTICE_DAYS, bounds, strict=True):
-        await _insert_new(
+        await insert_new(
             session,
             PACKAGE_EXPIRING,
             literal(f"package-expiring:{days}:") + cast(Package.id, String),
@@ -130,22 +127,7 @@ async def schedule_expiry_notices(session: AsyncSession, now: datetime) -> None:
         )
 
 
-async def schedule_summaries(session: AsyncSession, now: datetime, hour: int) -> None:
-    """Each tutor with an email gets tomorrow's sessions once a day, from `hour` in their zone."""
-    local = func.timezone(Tutor.time_zone, literal(now, DateTime(timezone=True)))
-    local_date = cast(func.date(local), String)
-    await _insert_new(
-        session,
-        TUTOR_SUMMARY,
-        literal("tutor-summary:") + cast(Tutor.id, String) + literal(":") + local_date,
-        func.jsonb_build_object("tutor", cast(Tutor.id, String), "date", local_date),
-        now,
-        col(Tutor.email).is_not(None),
-        cast(func.extract("hour", local), Integer) >= hour,
-    )
-
-
-async def _insert_new(
+async def insert_new(
     session: AsyncSession, job: outbox.Job, key: Any, payload: Any, now: datetime, *where: Any
 ) -> None:
     """One `job` per row matching `where`, due now, unless its key exists already: the
@@ -206,7 +188,7 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
     if manage is not None:
         paragraphs.append(("Reschedule or cancel", manage))
     attachment = ics.render([parts], ctx.now) if action != BookingAction.CANCELLED else None
-    await ctx.mailer.send(_compose(ctx, address, subject, paragraphs, attachment))
+    await ctx.mailer.send(compose(ctx, address, subject, paragraphs, attachment))
 
 
 BOOKING_EMAIL = outbox.register("email.booking", send_booking_email)
@@ -230,7 +212,7 @@ async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, A
     ]
     if booking.meeting_url:
         paragraphs.append(("Join the session", booking.meeting_url))
-    message = _compose(ctx, parts.student.email, f"Reminder: {title}", paragraphs)
+    message = compose(ctx, parts.student.email, f"Reminder: {title}", paragraphs)
     await ctx.mailer.send(message)
 
 
@@ -250,7 +232,7 @@ async def send_package_low(ctx: JobContext, session: AsyncSession, job: dict[str
         "Ask your tutor for a new package before it runs out.",
     ]
     subject = f"{left} left with {tutor.display_name}"
-    await ctx.mailer.send(_compose(ctx, student.email, subject, paragraphs))
+    await ctx.mailer.send(compose(ctx, student.email, subject, paragraphs))
 
 
 PACKAGE_LOW = outbox.register("email.package_low", send_package_low)
@@ -272,50 +254,10 @@ async def send_package_expiring(
         f"It still has {_balance(package)}: book them before then.",
     ]
     subject = f"Your package with {tutor.display_name} expires in {job['days']} days or less"
-    await ctx.mailer.send(_compose(ctx, student.email, subject, paragraphs))
+    await ctx.mailer.send(compose(ctx, student.email, subject, paragraphs))
 
 
 PACKAGE_EXPIRING = outbox.register("email.package_expiring", send_package_expiring)
-
-
-async def send_tutor_summary(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
-    tutor = await session.get(Tutor, uuid.UUID(job["tutor"]))
-    if tutor is None or tutor.email is None or ctx.mailer is None:
-        return
-    zone = ZoneInfo(tutor.time_zone)
-    tomorrow = date.fromisoformat(job["date"]) + timedelta(days=1)
-    start = datetime.combine(tomorrow, time(), zone)
-    end = datetime.combine(tomorrow + timedelta(days=1), time(), zone)
-    rows = list(
-        await session.exec(
-            select(Booking, Service, Student)
-            .join(Service, col(Service.id) == Booking.service_id)
-            .join(Student, col(Student.id) == Booking.student_id)
-            .where(
-                Booking.tutor_id == tutor.id,
-                Booking.status == BookingStatus.CONFIRMED,
-                col(Booking.start_at) >= start,
-                col(Booking.start_at) < end,
-            )
-            .order_by(col(Booking.start_at))
-        )
-    )
-    if not rows:
-        return  # nothing tomorrow: no email
-    lines = [
-        f"{b.start_at.astimezone(zone):%H:%M}–{b.end_at.astimezone(zone):%H:%M}  "
-        f"{service.title} with {student.display_name}"
-        for b, service, student in rows
-    ]
-    paragraphs: list[str | tuple[str, str]] = [
-        f"Your sessions on {tomorrow:%A %-d %B} ({tutor.time_zone}):",
-        "\n".join(lines),
-    ]
-    subject = f"Tomorrow: {len(rows)} session{'s' if len(rows) != 1 else ''}"
-    await ctx.mailer.send(_compose(ctx, tutor.email, subject, paragraphs))
-
-
-TUTOR_SUMMARY = outbox.register("email.tutor_summary", send_tutor_summary)
 
 
 # ---------------------------------------------------------------- composing
@@ -357,7 +299,7 @@ async def _package(session: AsyncSession, package_id: str) -> tuple[Package, Tut
     return package, tutor, student
 
 
-def _compose(
+def compose(
     ctx: JobContext,
     to: str,
     subject: str,
@@ -392,44 +334,3 @@ def _compose(
             calendar, maintype="text", subtype="calendar", filename="booking.ics"
         )
     return message
-
-
-# ---------------------------------------------------------------- invitations
-
-
-def tutor_invited(
-    session: UnitOfWork,
-    cipher: Cipher,
-    invitation: OrganizationInvitation,
-    token: str,
-    now: datetime,
-) -> None:
-    """The invitation email, with its token: encrypted while it waits, since the invitation
-    itself keeps only the token's hash."""
-    payload = {"invitation": str(invitation.id), "encrypted_token": cipher.encrypt(token)}
-    outbox.add(session, INVITATION_EMAIL, payload, now)
-
-
-async def send_invitation(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
-    invitation = await session.get(OrganizationInvitation, uuid.UUID(job["invitation"]))
-    if ctx.mailer is None or invitation is None or invitation.accepted_at is not None:
-        return
-    if invitation.expires_at <= ctx.now:
-        return  # no use sending a token that no longer works
-    organization = present(
-        await session.get(Organization, invitation.organization_id), "invitation's organization"
-    )
-    inviter = await session.get(Tutor, invitation.invited_by) if invitation.invited_by else None
-    by = f"{inviter.display_name} invites" if inviter else "You are invited"
-    until = invitation.expires_at.astimezone(ZoneInfo(inviter.time_zone if inviter else "UTC"))
-    paragraphs: list[str | tuple[str, str]] = [
-        f"{by} you to join {organization.name} as {invitation.role.lower()}.",
-        "Sign in with this email address, create your tutor profile if you have none, and "
-        f"accept with this code:\n{ctx.cipher.decrypt(job['encrypted_token'])}",
-        f"The code works once, until {until:%A %-d %B %Y, %H:%M} ({until:%Z}).",
-    ]
-    subject = f"Join {organization.name}"
-    await ctx.mailer.send(_compose(ctx, invitation.email, subject, paragraphs))
-
-
-INVITATION_EMAIL = outbox.register("email.invitation", send_invitation)

@@ -8,27 +8,24 @@ member) ask these, never the tables directly.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, exists, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
-from domain import notifications
+from domain import events
 from domain.errors import Forbidden, InvalidInput, NotFound, Policy, PolicyViolation
-from domain.people import clean_email, clean_name, tutor_of_user
+from domain.people import clean_name, tutor_of_user
 from infra.auth import Identity
-from infra.crypto import Cipher, digest
-from infra.db import Database
+from infra.db import Database, present
 from models import (
     Organization,
-    OrganizationInvitation,
     OrganizationMember,
     OrganizationRole,
     Schedule,
@@ -38,9 +35,7 @@ from models import (
 )
 from models.organizations import MANAGERS
 
-INVITATION_VALID = timedelta(days=7)
 MAX_MEMBERS = 100
-MAX_OPEN_INVITATIONS = 100
 MAX_SERVICES = 100  # what Organization.services lists
 
 ALREADY_MEMBER = "You already belong to an organization: leave it first"
@@ -78,6 +73,26 @@ async def managed_tutors(session: AsyncSession, identity: Identity | None) -> se
 async def manages(session: AsyncSession, identity: Identity | None, tutor_id: uuid.UUID) -> bool:
     """Is the caller this tutor, or an OWNER or ADMIN of the tutor's organization?"""
     return tutor_id in await managed_tutors(session, identity)
+
+
+def member_ids(organization_id: uuid.UUID) -> SelectOfScalar[uuid.UUID]:
+    """The organization's members' tutor ids, as a subquery for lists filtered by it. Who may
+    see those rows is still the caller's own rule (`managed_tutors`)."""
+    return select(OrganizationMember.tutor_id).where(
+        OrganizationMember.organization_id == organization_id
+    )
+
+
+async def members_for_manager(
+    db: Database, identity: Identity, organization_id: uuid.UUID
+) -> list[uuid.UUID] | None:
+    """Every member's tutor id, for an OWNER or ADMIN of the organization; None for anyone
+    else (a member, an outsider, an organization that does not exist)."""
+    async with db.session() as session:
+        roles = await roles_of_user(session, identity, [organization_id])
+        if roles.get(organization_id) not in MANAGERS:
+            return None
+        return list(await session.exec(member_ids(organization_id)))
 
 
 async def roles_of_user(
@@ -128,13 +143,7 @@ async def create_organization(
     return organization
 
 
-@dataclass(frozen=True)
-class Invited:
-    invitation: OrganizationInvitation
-    token: str  # shown once; only its hash is kept
-
-
-async def _my_role(
+async def caller_role(
     session: AsyncSession, identity: Identity, organization_id: uuid.UUID
 ) -> tuple[Tutor, OrganizationRole]:
     """The caller and their role there; NotFound for anyone outside (who may not know of it)."""
@@ -143,121 +152,6 @@ async def _my_role(
     if me is None or role is None:
         raise NotFound("No such organization")
     return me, role
-
-
-async def invite_tutor(
-    db: Database,
-    cipher: Cipher,
-    identity: Identity,
-    organization_id: uuid.UUID,
-    email: str,
-    role: OrganizationRole,
-    now: datetime,
-) -> Invited:
-    """An invitation to `email`, valid 7 days, sent by email once this commits."""
-    address = clean_email(email, "input.email")
-    async with db.transaction() as session:
-        me, my_role = await _my_role(session, identity, organization_id)
-        if my_role not in MANAGERS:
-            raise Forbidden("Only the organization's owners and admins invite tutors")
-        if role == OrganizationRole.OWNER and my_role != OrganizationRole.OWNER:
-            raise InvalidInput("Only an owner may invite an owner", "input.role")
-        open_ones = (
-            await session.exec(
-                select(func.count()).where(
-                    OrganizationInvitation.organization_id == organization_id,
-                    col(OrganizationInvitation.accepted_at).is_(None),
-                    col(OrganizationInvitation.expires_at) > now,
-                )
-            )
-        ).one()
-        if open_ones >= MAX_OPEN_INVITATIONS:
-            raise InvalidInput(
-                f"At most {MAX_OPEN_INVITATIONS} open invitations: wait for some to be accepted "
-                "or to expire",
-                "input.email",
-            )
-        token = secrets.token_urlsafe(32)
-        invitation = OrganizationInvitation(
-            organization_id=organization_id,
-            email=address,
-            role=role,
-            token_hash=digest(token),
-            invited_by=me.id,
-            expires_at=now + INVITATION_VALID,
-            created_at=now,
-        )
-        session.add(invitation)
-        await session.flush()
-        notifications.tutor_invited(session, cipher, invitation, token, now)
-    return Invited(invitation, token)
-
-
-def _addressed_to(invitation: OrganizationInvitation, tutor: Tutor, identity: Identity) -> bool:
-    """The invitation's email is the tutor's profile email or the sign-in's email claim."""
-    wanted = invitation.email.casefold()
-    return any(a is not None and a.casefold() == wanted for a in (tutor.email, identity.email))
-
-
-async def accept_invitation(
-    db: Database, identity: Identity, token: str, now: datetime
-) -> tuple[Organization, OrganizationMember]:
-    """The caller (a tutor, in no organization, addressed by the invitation) joins."""
-    try:
-        async with db.transaction() as session:
-            invitation = (
-                await session.exec(
-                    select(OrganizationInvitation)
-                    .where(OrganizationInvitation.token_hash == digest(token))
-                    .with_for_update()
-                )
-            ).first()
-            if invitation is None:
-                raise NotFound("No such invitation")
-            if invitation.accepted_at is not None:
-                raise InvalidInput("This invitation has been used already", "input.token")
-            if invitation.expires_at <= now:
-                raise InvalidInput("This invitation has expired: ask for a new one", "input.token")
-            me = await tutor_of_user(session, identity.sub)
-            if me is None:
-                raise InvalidInput("Only tutors join organizations: create a tutor profile first")
-            if not _addressed_to(invitation, me, identity):
-                raise InvalidInput(
-                    "This invitation was sent to another email address", "input.token"
-                )
-            # Joins and removals of one organization queue here (member limit, last owner).
-            organization = (
-                await session.exec(
-                    select(Organization)
-                    .where(Organization.id == invitation.organization_id)
-                    .with_for_update()
-                )
-            ).one()
-            if await session.get(OrganizationMember, me.id) is not None:
-                raise InvalidInput(ALREADY_MEMBER, "input.token")
-            members = (
-                await session.exec(
-                    select(func.count()).where(
-                        OrganizationMember.organization_id == organization.id
-                    )
-                )
-            ).one()
-            if members >= MAX_MEMBERS:
-                raise InvalidInput(
-                    f"The organization has {MAX_MEMBERS} members already", "input.token"
-                )
-            member = OrganizationMember(
-                tutor_id=me.id,
-                organization_id=organization.id,
-                role=invitation.role,
-                joined_at=now,
-            )
-            session.add(member)
-            invitation.accepted_at, invitation.accepted_by = now, me.id
-            session.add(invitation)
-    except IntegrityError:
-        raise InvalidInput(ALREADY_MEMBER, "input.token") from None
-    return organization, member
 
 
 async def remove_member(
@@ -273,7 +167,7 @@ async def remove_member(
         ).first()
         if organization is None:
             raise NotFound("No such organization")
-        me, my_role = await _my_role(session, identity, organization_id)
+        me, my_role = await caller_role(session, identity, organization_id)
         target = await role_of(session, organization_id, tutor_id)
         if target is None:
             raise NotFound("No such member")
@@ -300,6 +194,7 @@ async def remove_member(
             delete(OrganizationMember).where(col(OrganizationMember.tutor_id) == tutor_id)
         )
         await _leave_services(session, organization_id, tutor_id)
+        events.members_changed(session, organization_id)
     return organization
 
 
@@ -341,7 +236,39 @@ async def _leave_services(
     )
 
 
+async def set_organization_summary(
+    db: Database, identity: Identity, organization_id: uuid.UUID, enabled: bool
+) -> Organization:
+    """An owner opts in to (or out of) the daily email of every member's sessions; members'
+    own daily summaries are per tutor and stay as they are."""
+    async with db.transaction() as session:
+        me, role = await caller_role(session, identity, organization_id)
+        if role != OrganizationRole.OWNER:
+            raise Forbidden("Only the organization's owners get its daily summary")
+        await session.exec(
+            update(OrganizationMember)
+            .where(col(OrganizationMember.tutor_id) == me.id)
+            .values(organization_summary=enabled)
+        )
+        return present(await session.get(Organization, organization_id), "organization")
+
+
 # ---------------------------------------------------------------- reads
+
+
+async def summary_opt_in(
+    db: Database, identity: Identity | None, organization_id: uuid.UUID
+) -> bool | None:
+    """Whether the caller, an owner of the organization, gets its daily summary; None for
+    anyone else."""
+    if identity is None:
+        return None
+    async with db.session() as session:
+        me = await tutor_of_user(session, identity.sub)
+        member = await session.get(OrganizationMember, me.id) if me is not None else None
+    if member is None or member.organization_id != organization_id:
+        return None
+    return member.organization_summary if member.role == OrganizationRole.OWNER else None
 
 
 async def organizations_by_id(
@@ -377,35 +304,6 @@ async def members_of(
         for row in rows:
             found.setdefault(row.organization_id, []).append(row)
     return found
-
-
-async def open_invitations(
-    db: Database, organization_id: uuid.UUID, now: datetime
-) -> list[OrganizationInvitation]:
-    async with db.session() as session:
-        rows = await session.exec(
-            select(OrganizationInvitation)
-            .where(
-                OrganizationInvitation.organization_id == organization_id,
-                col(OrganizationInvitation.accepted_at).is_(None),
-                col(OrganizationInvitation.expires_at) > now,
-            )
-            .order_by(col(OrganizationInvitation.created_at), col(OrganizationInvitation.id))
-            .limit(MAX_OPEN_INVITATIONS)
-        )
-        return list(rows)
-
-
-async def invitation_for_manager(
-    db: Database, identity: Identity | None, invitation_id: uuid.UUID
-) -> OrganizationInvitation | None:
-    """An invitation, for the owners and admins of its organization only."""
-    async with db.session() as session:
-        invitation = await session.get(OrganizationInvitation, invitation_id)
-        if invitation is None:
-            return None
-        roles = await roles_of_user(session, identity, [invitation.organization_id])
-    return invitation if roles.get(invitation.organization_id) in MANAGERS else None
 
 
 async def service_ids_of(db: Database, organization_id: uuid.UUID) -> list[uuid.UUID]:

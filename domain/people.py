@@ -171,7 +171,7 @@ async def get_tutor_of_user(db: Database, user_id: str) -> Tutor | None:
 async def visible_student(
     db: Database, identity: Identity | None, student_id: uuid.UUID
 ) -> Student | None:
-    """A student profile as the viewer may see it: for now, only their own."""
+    """The viewer's own student profile (bookings.visible_student adds their tutors')."""
     if identity is None:
         return None
     async with db.session() as session:

@@ -97,31 +97,36 @@ class Hub(Broadcast):
             await self.publish(channel, message)
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Feed]:  # type: ignore[override]
+    async def subscribe(self, channel: str, *more: str) -> AsyncIterator[Feed]:  # type: ignore[override]
+        """One feed of every event on these channels, in the order they arrive."""
         queue = _Queue(maxsize=self.queue_size)
-        subscribers = self._subscribers.get(channel)
-        first = subscribers is None
-        if subscribers is None:
-            subscribers = self._subscribers[channel] = set()
-            self._ready[channel] = asyncio.Event()
-        ready = self._ready[channel]
+        joined: dict[str, tuple[set[_Queue], asyncio.Event, bool]] = {}
         # Registered before any await: a second "first" subscriber finds the set and joins it.
-        subscribers.add(queue)
+        for name in dict.fromkeys((channel, *more)):
+            subscribers = self._subscribers.get(name)
+            first = subscribers is None
+            if subscribers is None:
+                subscribers = self._subscribers[name] = set()
+                self._ready[name] = asyncio.Event()
+            subscribers.add(queue)
+            joined[name] = (subscribers, self._ready[name], first)
         try:
-            if first:
-                try:
-                    await self._backend.subscribe(channel)
-                finally:
-                    ready.set()
-            else:
-                await ready.wait()
+            for name, (_, ready, first) in joined.items():
+                if first:
+                    try:
+                        await self._backend.subscribe(name)
+                    finally:
+                        ready.set()
+                else:
+                    await ready.wait()
             yield Feed(queue)
         finally:
-            subscribers.discard(queue)
-            if not subscribers and self._subscribers.get(channel) is subscribers:
-                del self._subscribers[channel]
-                del self._ready[channel]
-                await self._backend.unsubscribe(channel)
+            for name, (subscribers, _, _) in joined.items():
+                subscribers.discard(queue)
+                if not subscribers and self._subscribers.get(name) is subscribers:
+                    del self._subscribers[name]
+                    del self._ready[name]
+                    await self._backend.unsubscribe(name)
 
 
 async def _backoff(attempt: int) -> None:

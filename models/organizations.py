@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, ForeignKey, Uuid
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Uuid, false
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, enum_field, id_field
@@ -53,6 +53,10 @@ class OrganizationMember(SQLModel, table=True):
     )
     role: OrganizationRole = enum_field(OrganizationRole, 10)
     joined_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # An owner's opt-in to the daily summary of every member's sessions (setOrganizationSummary).
+    organization_summary: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
 
 
 class OrganizationInvitation(SQLModel, table=True):

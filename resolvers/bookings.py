@@ -72,6 +72,9 @@ def _filter(where: BookingFilter | None) -> bookings.BookingFilter:
     return bookings.BookingFilter(
         tutor_id=_optional_id(where.tutor_id, "Tutor", "filter.tutorId"),
         student_id=_optional_id(where.student_id, "Student", "filter.studentId"),
+        organization_id=_optional_id(
+            where.organization_id, "Organization", "filter.organizationId"
+        ),
         statuses=list(where.status) if where.status else None,
         range=where.range.value if where.range else "ALL",
         start_from=where.from_,

@@ -1,16 +1,26 @@
-"""Subscriptions: slot and booking changes of one tutor, as they are committed."""
+"""Subscriptions: slot and booking changes of one tutor, or of every member of an organization,
+as they are committed."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 import strawberry
 from broadcaster import Event
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from domain import bookings, people
-from domain.events import BookingChange, SlotChange, bookings_channel, slots_channel
+from domain import bookings, organizations, people
+from domain.events import (
+    BookingChange,
+    SlotChange,
+    bookings_channel,
+    members_channel,
+    slots_channel,
+)
+from infra.auth import Identity
 from infra.pubsub import SubscriberTooSlow
 from models import BookingAction
 from schema.bookings import Booking
@@ -19,9 +29,9 @@ from schema.events import BookingEvent, SlotEvent, SlotEventKind
 from schema.node import decode_id_of, encode_id
 
 
-async def _follow(context: Context, channel: str) -> AsyncGenerator[Event, None]:
+async def _follow(context: Context, channel: str, *more: str) -> AsyncGenerator[Event, None]:
     try:
-        async with context.live().subscribe(channel) as feed:
+        async with context.live().subscribe(channel, *more) as feed:
             async for event in feed:
                 yield event
     except SubscriberTooSlow as error:
@@ -64,14 +74,60 @@ class Subscription:
         if tutor is None or tutor.user_id != identity.sub:
             raise forbidden("Only the tutor may follow their bookings")
         async for event in _follow(context, bookings_channel(tutor.id)):
-            change = BookingChange.read(event.message)
-            # Loaded fresh, as this subscriber may see it now; a short session per event.
-            found = await bookings.visible_bookings(context.db, identity, [change.booking_id])
-            if change.booking_id not in found:
-                continue
-            context.fresh_loaders()
-            yield BookingEvent(
-                action=BookingAction(change.action),
-                booking=Booking.from_row(found[change.booking_id]),
-                at=change.at,
-            )
+            seen = await _seen(context, identity, event)
+            if seen is not None:
+                yield seen
+
+    @strawberry.subscription(
+        description="Bookings of every member, for an organization's dashboard. Owners and "
+        "admins only."
+    )
+    async def organization_booking_events(
+        self, info: Info[Context, None], organization_id: strawberry.ID
+    ) -> AsyncGenerator[BookingEvent, None]:
+        context = info.context
+        identity = context.require_identity()
+        pk = decode_id_of(organization_id, "Organization")
+        # Follows each member's channel and the organization's own; when its members change,
+        # the role is asked again and the members followed are the ones it has then. Each
+        # event is also shown only as the access rule lets this viewer see it at that moment.
+        while True:
+            organization, members = await _members(context, identity, pk)
+            changed = members_channel(organization)
+            channels = [bookings_channel(m) for m in members]
+            async with aclosing(_follow(context, changed, *channels)) as feed:
+                async for event in feed:
+                    if event.channel == changed:
+                        break
+                    seen = await _seen(context, identity, event)
+                    if seen is not None:
+                        yield seen
+
+
+async def _members(
+    context: Context, identity: Identity, organization_id: uuid.UUID | None
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """The organization and its members' tutor ids, for its owners and admins."""
+    members = (
+        await organizations.members_for_manager(context.db, identity, organization_id)
+        if organization_id is not None
+        else None
+    )
+    if organization_id is None or members is None:
+        raise forbidden("Only the organization's owners and admins follow its bookings")
+    return organization_id, members
+
+
+async def _seen(context: Context, identity: Identity, event: Event) -> BookingEvent | None:
+    """The event's booking as this subscriber may see it now, loaded fresh (a short session
+    per event); None when they may not."""
+    change = BookingChange.read(event.message)
+    found = await bookings.visible_bookings(context.db, identity, [change.booking_id])
+    if change.booking_id not in found:
+        return None
+    context.fresh_loaders()
+    return BookingEvent(
+        action=BookingAction(change.action),
+        booking=Booking.from_row(found[change.booking_id]),
+        at=change.at,
+    )

@@ -20,14 +20,14 @@ from schema.bounds import AtMost
 from schema.context import Context
 from schema.errors import bad_user_input
 from schema.node import Node, decode_id
-from schema.services import viewer_is_tutor
+from schema.services import viewer_manages
 
 NodeLoader = Callable[[Info[Context, None], UUID], Awaitable[Node | None]]
 
 
 async def schedule_by_pk(info: Info[Context, None], pk: UUID) -> Schedule | None:
     row = await info.context.loaders.schedule.load(pk)
-    if row is None or not await viewer_is_tutor(info, row.tutor_id):
+    if row is None or not await viewer_manages(info, row.tutor_id):
         return None
     return Schedule.from_row(row)
 

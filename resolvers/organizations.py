@@ -7,9 +7,9 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
-from domain import organizations
+from domain import invitations, organizations
 from domain.errors import NotFound
-from domain.organizations import Invited
+from domain.invitations import Invited
 from models import Organization as OrganizationRow
 from models import OrganizationMember as MemberRow
 from models import OrganizationRole
@@ -29,8 +29,11 @@ from schema.organizations import (
     OrganizationCreated,
     OrganizationInvitation,
     OrganizationMember,
+    OrganizationSummarySet,
     RemoveMemberInput,
     RemoveMemberResult,
+    SetOrganizationSummaryInput,
+    SetOrganizationSummaryResult,
     TutorInvited,
     organization_of,
     visible_organization,
@@ -44,7 +47,7 @@ async def organization_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Organi
 async def invitation_by_pk(
     info: Info[Context, None], pk: uuid.UUID
 ) -> OrganizationInvitation | None:
-    row = await organizations.invitation_for_manager(info.context.db, info.context.identity, pk)
+    row = await invitations.invitation_for_manager(info.context.db, info.context.identity, pk)
     return OrganizationInvitation.from_row(row) if row else None
 
 
@@ -103,7 +106,7 @@ class Mutation:
             organization_id = parse_id(
                 input.organization_id, "Organization", "input.organizationId"
             )
-            return await organizations.invite_tutor(
+            return await invitations.invite_tutor(
                 context.db,
                 context.cipher,
                 identity,
@@ -123,7 +126,7 @@ class Mutation:
         self, info: Info[Context, None], input: AcceptInvitationInput
     ) -> AcceptInvitationResult:
         identity = info.context.require_identity()
-        work = organizations.accept_invitation(
+        work = invitations.accept_invitation(
             info.context.db, identity, input.token, info.context.now()
         )
         return await mutate(work, _accepted)
@@ -152,3 +155,23 @@ class Mutation:
             return shown or organization_of(row, OrganizationRole.MEMBER)
 
         return await mutate(work(), lambda shown: MemberRemoved(organization=shown))
+
+    @strawberry.mutation(
+        description="Owners only (others: FORBIDDEN): opt in to, or out of, the daily summary of "
+        "every member's sessions."
+    )
+    async def set_organization_summary(
+        self, info: Info[Context, None], input: SetOrganizationSummaryInput
+    ) -> SetOrganizationSummaryResult:
+        identity = info.context.require_identity()
+
+        async def work() -> Organization:
+            organization_id = decode_id_of(input.organization_id, "Organization")
+            if organization_id is None:
+                raise NotFound("No such organization")
+            row = await organizations.set_organization_summary(
+                info.context.db, identity, organization_id, input.enabled
+            )
+            return organization_of(row, OrganizationRole.OWNER)
+
+        return await mutate(work(), lambda shown: OrganizationSummarySet(organization=shown))

@@ -7,7 +7,7 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from domain import ics, people
+from domain import bookings, ics, people
 from resolvers.common import mutate
 from schema.context import Context
 from schema.node import decode_id_of
@@ -32,7 +32,7 @@ async def tutor_by_pk(info: Info[Context, None], pk: UUID) -> Tutor | None:
 
 
 async def student_by_pk(info: Info[Context, None], pk: UUID) -> Student | None:
-    row = await people.visible_student(info.context.db, info.context.identity, pk)
+    row = await bookings.visible_student(info.context.db, info.context.identity, pk)
     return Student.from_row(row) if row else None
 
 

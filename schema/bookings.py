@@ -202,6 +202,10 @@ class BookingFilter:
     search: str | None = strawberry.field(
         default=None, description="Matches the student's name or email."
     )
+    organization_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Every member's bookings (owners and admins); a member sees only their own.",
+    )
 
 
 # ---------------------------------------------------------------- mutations

@@ -135,5 +135,14 @@ class Loaders:
         self.members: DataLoader[uuid.UUID, list[OrganizationMember]] = _loader(
             db, organizations.members_of, []
         )
+
+        async def managed(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool]:
+            async with db.session() as session:
+                mine = await organizations.managed_tutors(session, identity)
+            return {key: key in mine for key in ids}
+
+        # Per viewer: is it their own tutor profile, or a member's of an organization they own
+        # or administer (the role rule)?
+        self.viewer_manages: DataLoader[uuid.UUID, bool] = _loader(db, managed, False)
         # Per viewer: their role in each organization asked about, None outside it.
         self.viewer_role: DataLoader[uuid.UUID, OrganizationRole | None] = _loader(db, roles, None)

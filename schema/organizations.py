@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import agenda, organizations
+from domain import agenda, invitations, organizations
 from infra.db import present
 from models import Organization as OrganizationRow
 from models import OrganizationInvitation as InvitationRow
@@ -81,12 +81,12 @@ class Organization(Node):
 
     @strawberry.field(
         description="Open invitations; visible to owners and admins only (empty for others).",
-        extensions=[AtMost(organizations.MAX_OPEN_INVITATIONS)],
+        extensions=[AtMost(invitations.MAX_OPEN_INVITATIONS)],
     )
     async def invitations(self, info: Info[Context, None]) -> list[OrganizationInvitation]:
         if self.viewer_role not in MANAGERS:
             return []
-        rows = await organizations.open_invitations(info.context.db, self.pk, info.context.now())
+        rows = await invitations.open_invitations(info.context.db, self.pk, info.context.now())
         return [OrganizationInvitation.from_row(r) for r in rows]
 
     @strawberry.field(
@@ -123,6 +123,15 @@ class Organization(Node):
             )
         )
         return [TutorAgenda.of(a, time_zone) for a in found]
+
+    @strawberry.field(
+        description="Whether you, an owner, get the daily email of every member's sessions "
+        "tomorrow (setOrganizationSummary); null for anyone but an owner."
+    )
+    async def daily_summary(self, info: Info[Context, None]) -> bool | None:
+        if self.viewer_role != OrganizationRole.OWNER:
+            return None
+        return await organizations.summary_opt_in(info.context.db, info.context.identity, self.pk)
 
 
 async def visible_organization(
@@ -209,4 +218,23 @@ class MemberRemoved:
 
 RemoveMemberResult = Annotated[
     MemberRemoved | PolicyViolation | NotFound, strawberry.union("RemoveMemberResult")
+]
+
+
+@strawberry.input(
+    description="An owner's opt-in to a daily email of every member's sessions tomorrow, sent "
+    "at the hour members' own summaries go, in the owner's zone."
+)
+class SetOrganizationSummaryInput:
+    organization_id: strawberry.ID
+    enabled: bool
+
+
+@strawberry.type
+class OrganizationSummarySet:
+    organization: Organization
+
+
+SetOrganizationSummaryResult = Annotated[
+    OrganizationSummarySet | NotFound, strawberry.union("SetOrganizationSummaryResult")
 ]

@@ -132,7 +132,8 @@ class Tutor(Node):
         return [PackageTemplate.from_row(r) for r in rows]
 
     @strawberry.field(
-        description="The tutor's own schedules; empty for everyone else.",
+        description="The tutor's own schedules, for the tutor and (read only) their "
+        "organization's owners and admins; empty for everyone else.",
         extensions=[AtMost(20)],
     )
     async def schedules(
@@ -140,8 +141,7 @@ class Tutor(Node):
     ) -> list[Annotated[Schedule, strawberry.lazy("schema.availability")]]:
         from schema.availability import Schedule
 
-        identity = info.context.identity
-        if identity is None or identity.sub != self.user_id:
+        if not await info.context.loaders.viewer_manages.load(self.pk):
             return []
         return [
             Schedule.from_row(s)

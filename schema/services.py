@@ -149,7 +149,7 @@ class Service(Node):
     @strawberry.field(
         description=(
             "The schedule its slots come from: the service's own, or its first tutor's default. "
-            "Only that schedule's tutor sees it."
+            "Only that schedule's tutor (and their organization's owners and admins) sees it."
         )
     )
     async def schedule(
@@ -163,17 +163,15 @@ class Service(Node):
         else:
             defaults = await loaders.schedules_of_tutor.load(self.info.tutor_ids[0])
             row = next((s for s in defaults if s.is_default), None)
-        if row is None or not await viewer_is_tutor(info, row.tutor_id):
+        if row is None or not await viewer_manages(info, row.tutor_id):
             return None
         return Schedule.from_row(row)
 
 
-async def viewer_is_tutor(info: Info[Context, None], tutor_id: uuid.UUID) -> bool:
-    identity = info.context.identity
-    if identity is None:
-        return False
-    tutor = await info.context.loaders.tutor.load(tutor_id)
-    return tutor is not None and tutor.user_id == identity.sub
+async def viewer_manages(info: Info[Context, None], tutor_id: uuid.UUID) -> bool:
+    """The viewer is this tutor, or an owner or admin of the tutor's organization: they read
+    the tutor's schedules (changing them stays the tutor's own)."""
+    return await info.context.loaders.viewer_manages.load(tutor_id)
 
 
 @strawberry.input

@@ -12,7 +12,15 @@ from asgi_correlation_id import correlation_id
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # Importing the modules that write jobs registers their kinds (outbox.register).
-from domain import bookings, calendar_sync, meetings, notifications, outbox  # noqa: F401
+from domain import (  # noqa: F401
+    bookings,
+    calendar_sync,
+    invitations,
+    meetings,
+    notifications,
+    outbox,
+    summaries,
+)
 from domain.outbox import JOBS, Job, JobContext
 from domain.stripe import Cards
 from infra.db import Database, UnitOfWork
@@ -35,7 +43,7 @@ async def _sweep_packages(ctx: JobContext, session: AsyncSession, job: dict[str,
 
 
 async def _sweep_summaries(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
-    await notifications.schedule_summaries(session, ctx.now, ctx.settings.jobs.daily_summary_hour)
+    await summaries.schedule_summaries(session, ctx.now, ctx.settings.jobs.daily_summary_hour)
 
 
 async def _prune(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ from domain.bookings.queries import (
     list_bookings,
     students_by_id,
     visible_bookings,
+    visible_student,
 )
 from domain.bookings.requests import (
     ALTERNATIVES,
@@ -90,4 +91,5 @@ __all__ = [
     "reschedule_booking",
     "students_by_id",
     "visible_bookings",
+    "visible_student",
 ]

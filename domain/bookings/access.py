@@ -1,9 +1,11 @@
-"""Who may see or act on a booking: its tutor, its student, or the guest holding its manage token.
+"""Who may see or act on a booking: its tutor, an OWNER or ADMIN of the tutor's organization
+(acting as the tutor would), its student, or the guest holding its manage token.
 
 One rule, asked two ways: as an SQL condition by lists and loaders (`BookingAccess.condition`),
 and of one locked booking by every change (`BookingAccess.role_for`, via `lock_for_change`).
-Nobody sees another tutor's bookings; a caller who may not see a booking is told it does not
-exist.
+Who manages which tutor is the organizations' role rule (`organizations.managed_tutors`), asked
+here and nowhere else in bookings. Nobody else sees a tutor's bookings; a caller who may not see
+a booking is told it does not exist.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import ColumnElement, false, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain import organizations
 from domain.bookings.requests import Caller
 from domain.bookings.writes import lock
 from domain.errors import NotFound
@@ -32,10 +35,11 @@ def token_hash(token: str) -> str:
 
 @dataclass(frozen=True)
 class BookingAccess:
-    """The caller as far as bookings are concerned: their own tutor and student profiles, and
-    the hash of the manage token they hold (a guest's)."""
+    """The caller as far as bookings are concerned: the tutors they act for (their own profile
+    and, as an organization's OWNER or ADMIN, every member), their student profile, and the hash
+    of the manage token they hold (a guest's)."""
 
-    tutor_id: uuid.UUID | None
+    tutor_ids: frozenset[uuid.UUID]
     student_id: uuid.UUID | None
     token_hash: str | None = None
 
@@ -43,8 +47,8 @@ class BookingAccess:
         mine = []
         if self.token_hash is not None:
             mine.append(col(Booking.manage_token_hash) == self.token_hash)
-        if self.tutor_id is not None:
-            mine.append(col(Booking.tutor_id) == self.tutor_id)
+        if self.tutor_ids:
+            mine.append(col(Booking.tutor_id).in_(self.tutor_ids))
         if self.student_id is not None:
             mine.append(col(Booking.student_id) == self.student_id)
         return or_(*mine) if mine else false()
@@ -54,7 +58,7 @@ class BookingAccess:
         `condition`."""
         if self.token_hash is not None and booking.manage_token_hash == self.token_hash:
             return "GUEST"
-        if self.tutor_id is not None and booking.tutor_id == self.tutor_id:
+        if booking.tutor_id in self.tutor_ids:
             return "TUTOR"
         if self.student_id is not None and booking.student_id == self.student_id:
             return "STUDENT"
@@ -66,12 +70,12 @@ async def access_of(
 ) -> BookingAccess:
     hashed = token_hash(token) if token else None
     if identity is None:
-        return BookingAccess(None, None, hashed)
-    tutor = (await session.exec(select(Tutor.id).where(Tutor.user_id == identity.sub))).first()
+        return BookingAccess(frozenset(), None, hashed)
+    tutors = await organizations.managed_tutors(session, identity)
     student = (
         await session.exec(select(Student.id).where(Student.user_id == identity.sub))
     ).first()
-    return BookingAccess(tutor, student, hashed)
+    return BookingAccess(frozenset(tutors), student, hashed)
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,8 @@ async def lock_for_change(
     session: AsyncSession, caller: Caller, booking_id: uuid.UUID | None, *, lock_tutor: bool
 ) -> Locked:
     """The booking locked for a change (after its tutor and student, for a change that takes
-    time), with whether the caller acts on it as its tutor.
+    time), with whether the caller acts on it as its tutor (the tutor, or a manager of theirs:
+    with the tutor's exemptions from notice and window).
 
     A caller who may not act on the booking gets NotFound, as if it did not exist."""
     # A token speaks for the caller only when it is how the booking was found.

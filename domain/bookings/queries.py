@@ -1,7 +1,8 @@
 """Reading bookings: the paginated list, loaders, history and attendance flags.
 
-Each shows only what the caller may see (`access.py`): a booking to its tutor and its student;
-a guest sees theirs through its manage token only.
+Each shows only what the caller may see (`access.py`): a booking to its tutor (and the owners
+and admins of the tutor's organization) and its student; a guest sees theirs through its manage
+token only. A student profile is seen by whoever may see one of their bookings.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, tuple_
+from sqlalchemy import ColumnElement, and_, exists, func, or_, tuple_
 from sqlmodel import col, select
 
+from domain import organizations, people
 from domain import slots as engine
 from domain.bookings.access import access_of, token_hash
 from domain.bookings.requests import ACTIVE
@@ -35,6 +37,8 @@ FLAG_COUNT = 3
 class BookingFilter:
     tutor_id: uuid.UUID | None = None
     student_id: uuid.UUID | None = None
+    # Its members' bookings, of those the caller may see (every member's, for a manager).
+    organization_id: uuid.UUID | None = None
     statuses: Sequence[str] | None = None
     range: str = "ALL"
     start_from: datetime | None = None
@@ -59,6 +63,22 @@ async def visible_bookings(
             select(Booking).where(col(Booking.id).in_(ids), access.condition())
         )
         return {b.id: b for b in rows}
+
+
+async def visible_student(
+    db: Database, identity: Identity | None, student_id: uuid.UUID
+) -> Student | None:
+    """A student profile: the student's own, or one whose bookings the viewer may see (their
+    tutor's, and the tutor's organization's owners and admins), with its email."""
+    own = await people.visible_student(db, identity, student_id)
+    if own is not None or identity is None:
+        return own
+    async with db.session() as session:
+        access = await access_of(session, identity)
+        seen = select(Booking.id).where(Booking.student_id == student_id, access.condition())
+        return (
+            await session.exec(select(Student).where(Student.id == student_id, exists(seen)))
+        ).first()
 
 
 async def booking_by_token(db: Database, token: str) -> Booking | None:
@@ -112,6 +132,9 @@ async def list_bookings(
             conditions.append(col(Booking.tutor_id) == where.tutor_id)
         if where.student_id is not None:
             conditions.append(col(Booking.student_id) == where.student_id)
+        if where.organization_id is not None:
+            members = organizations.member_ids(where.organization_id)
+            conditions.append(col(Booking.tutor_id).in_(members))
         if where.statuses:
             conditions.append(col(Booking.status).in_(where.statuses))
         if where.range == "UPCOMING":
@@ -181,18 +204,20 @@ async def students_by_id(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UU
 async def attendance_flags(
     db: Database, identity: Identity | None, student_ids: Sequence[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, bool | None]:
-    """For each student: flagged or not, when the viewer is one of their tutors; else None.
+    """For each student: flagged or not, when the viewer is one of their tutors (or manages
+    one); else None.
 
     Flagged: 3 or more no-shows, or 3 or more cancellations the student made, in 90 days."""
     async with db.session() as session:
         access = await access_of(session, identity)
-        if access.tutor_id is None:
+        if not access.tutor_ids:
             return {}
         theirs = set(
             await session.exec(
                 select(Booking.student_id)
                 .where(
-                    col(Booking.student_id).in_(student_ids), Booking.tutor_id == access.tutor_id
+                    col(Booking.student_id).in_(student_ids),
+                    col(Booking.tutor_id).in_(access.tutor_ids),
                 )
                 .distinct()
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import packages
+from domain import organizations, packages
 from domain.bookings.requests import BookingRequest, Guest
 from domain.bookings.writes import lock
 from domain.errors import Forbidden, InvalidInput, NotEligible, NotEligibleReason, NotFound
@@ -28,12 +28,15 @@ async def student_for(
     session: AsyncSession, identity: Identity | None, tutor: Tutor, request: BookingRequest
 ) -> tuple[Student, bool]:
     """The student the booking is for (locked, after the tutor), and whether the caller books
-    as that student's tutor."""
-    # The tutor row is already locked: the caller books as the tutor when it is theirs.
-    as_tutor = identity is not None and tutor.user_id == identity.sub
+    as that student's tutor: the tutor themselves, or an owner or admin of the tutor's
+    organization acting for them (the role rule, `organizations.manages`)."""
+    as_tutor = await organizations.manages(session, identity, tutor.id)
     if request.student_id is not None:
         if not as_tutor:
-            raise Forbidden("Only the booking's tutor may book for a student (studentId)")
+            raise Forbidden(
+                "Only the tutor, or their organization's owners and admins, may book for a "
+                "student (studentId)"
+            )
         student = await lock(session, Student, request.student_id)
         if student is None:
             raise NotFound("No such student (input.studentId)")

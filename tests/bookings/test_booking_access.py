@@ -12,7 +12,15 @@ from sqlmodel import select
 from domain.bookings.access import BookingAccess, access_of, token_hash
 from infra.auth import Identity
 from infra.db import Database
-from models import Booking, Service, Student, Tutor
+from models import (
+    Booking,
+    Organization,
+    OrganizationMember,
+    OrganizationRole,
+    Service,
+    Student,
+    Tutor,
+)
 from models.bookings import BookingStatus
 from tests.helpers import CLOCK
 
@@ -26,9 +34,18 @@ async def test_the_sql_condition_and_the_check_of_one_booking_agree(db: Database
         bob_student = Student(user_id="bob", display_name="Bob", email="bob@example.com")
         cy = Student(user_id="cy", display_name="Cy", email="cy@example.com")
         guest = Student(display_name="Guest", email="guest@example.com")
+        # Dee owns a studio Ada works in; Bob is not in it.
+        dee = Tutor(user_id="dee", display_name="Dee", time_zone="UTC")
+        studio = Organization(name="Studio", created_at=start)
         service = Service(title="Piano", kind="ONE_ON_ONE")
-        session.add_all([ada, bob, bob_student, cy, guest, service])
+        session.add_all([ada, bob, dee, bob_student, cy, guest, service, studio])
         await session.flush()
+        session.add_all(
+            OrganizationMember(
+                tutor_id=tutor.id, organization_id=studio.id, role=role, joined_at=start
+            )
+            for tutor, role in ((dee, OrganizationRole.OWNER), (ada, OrganizationRole.MEMBER))
+        )
         pairs = [(ada, bob_student), (ada, cy), (bob, cy), (ada, guest), (bob, guest)]
         for hour, (tutor, student) in enumerate(pairs):
             session.add(
@@ -49,7 +66,8 @@ async def test_the_sql_condition_and_the_check_of_one_booking_agree(db: Database
     async with db.session() as session:
         rows = list(await session.exec(select(Booking)))
         callers = [
-            await access_of(session, Identity(user, user)) for user in ("ada", "bob", "cy", "eve")
+            await access_of(session, Identity(user, user))
+            for user in ("ada", "bob", "cy", "eve", "dee")
         ]
         callers += [
             await access_of(session, None, "token-3"),
@@ -63,9 +81,10 @@ async def test_the_sql_condition_and_the_check_of_one_booking_agree(db: Database
             allowed = {b.id for b in rows if access.role_for(b) is not None}
             assert shown == allowed, access
             seen.append(len(shown))
-    # ada: 3 as tutor; bob: 2 as tutor, 1 as student; cy: 2; eve none; a guest token its own;
-    # cy with a guest's token: cy's 2 and that booking; an unknown token or nobody: none.
-    assert seen == [3, 3, 2, 0, 1, 3, 0, 0]
+    # ada: 3 as tutor; bob: 2 as tutor, 1 as student; cy: 2; eve none; dee: ada's 3 as her
+    # studio's owner (a member sees nothing of the owner's); a guest token its own; cy with a
+    # guest's token: cy's 2 and that booking; an unknown token or nobody: none.
+    assert seen == [3, 3, 2, 0, 3, 1, 3, 0, 0]
 
 
 def test_a_token_speaks_first_and_a_tutor_acts_as_tutor() -> None:
@@ -81,10 +100,14 @@ def test_a_token_speaks_first_and_a_tutor_acts_as_tutor() -> None:
         duration_minutes=30,
         manage_token_hash=token_hash("t"),
     )
-    tutor, student = booking.tutor_id, booking.student_id
+    tutor, student = frozenset({booking.tutor_id}), booking.student_id
+    none: frozenset[uuid.UUID] = frozenset()
     assert BookingAccess(tutor, None).role_for(booking) == "TUTOR"
-    assert BookingAccess(None, student).role_for(booking) == "STUDENT"
+    assert BookingAccess(none, student).role_for(booking) == "STUDENT"
     assert BookingAccess(tutor, student).role_for(booking) == "TUTOR"
     assert BookingAccess(tutor, None, token_hash("t")).role_for(booking) == "GUEST"
-    assert BookingAccess(None, None, token_hash("u")).role_for(booking) is None
-    assert BookingAccess(None, None).role_for(booking) is None
+    assert BookingAccess(none, None, token_hash("u")).role_for(booking) is None
+    assert BookingAccess(none, None).role_for(booking) is None
+    # A manager of the tutor (an organization's owner or admin) acts as the tutor.
+    managed = frozenset({uuid.uuid4(), booking.tutor_id})
+    assert BookingAccess(managed, None).role_for(booking) == "TUTOR"
