@@ -45,7 +45,7 @@ from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.extensions import SchemaExtension
 from strawberry.types.field import StrawberryField
 
-from schema.bounds import AtMost, Bound, PageOf
+from schema.bounds import AtMost, Bound, OnePerId, PageOf
 
 # The whole of an introspection query (GraphiQL's: about 6,300 fields on this schema), and one
 # type's description.
@@ -132,10 +132,22 @@ class _Pricing:
             items = bound.maximum
             if isinstance(bound, PageOf):
                 items = max(0, min(bound.default if page is None else page, bound.maximum))
+            elif isinstance(bound, OnePerId):
+                items = self.ids_asked(definition, node, bound)
         inner = self.selections(
             node.selection_set, get_named_type(definition.type), self.page_asked(definition, node)
         )
         return 1 + items * inner
+
+    def ids_asked(self, definition: GraphQLField, node: FieldNode, bound: OnePerId) -> int:
+        """How many ids the field's id list names, at most the bound; the bound when it names
+        none (or its value cannot be read: execution refuses it)."""
+        try:
+            values = get_argument_values(definition, node, self.variables)
+        except GraphQLError:
+            return bound.maximum
+        ids = values.get(bound.argument)
+        return min(len(ids), bound.maximum) if isinstance(ids, list) else bound.maximum
 
     def page_asked(self, definition: GraphQLField, node: FieldNode) -> int | None:
         """The `first` or `last` this field asks for; None when it asks neither (its page's

@@ -210,13 +210,8 @@ def _day_spans(
     return weekly, blocked, extra
 
 
-Piece = tuple[int, int, int]  # (grid origin, start, end)
-
-
-def available_pieces(hours: Hours, first: date, last: date) -> list[Piece]:
-    """Available time from local date `first` through `last`: sorted disjoint UTC spans, each with
-    the start of the open range (weekly or extra hours) it lies in. Starts step from that origin,
-    so blocked time and bookings remove starts but never shift the grid."""
+def _expand(hours: Hours, first: date, last: date) -> tuple[list[Span], list[Span], list[Span]]:
+    """The weekly, blocked and extra spans of local dates `first` through `last`."""
     zone = ZoneInfo(hours.time_zone)
     by_date: dict[date, list[Override]] = {}
     for override in hours.overrides:
@@ -232,6 +227,17 @@ def available_pieces(hours: Hours, first: date, last: date) -> list[Piece]:
         blocked += day_blocked
         extra += day_extra
         day += timedelta(days=1)
+    return weekly, blocked, extra
+
+
+Piece = tuple[int, int, int]  # (grid origin, start, end)
+
+
+def available_pieces(hours: Hours, first: date, last: date) -> list[Piece]:
+    """Available time from local date `first` through `last`: sorted disjoint UTC spans, each with
+    the start of the open range (weekly or extra hours) it lies in. Starts step from that origin,
+    so blocked time and bookings remove starts but never shift the grid."""
+    weekly, blocked, extra = _expand(hours, first, last)
     open_ranges = _merge(weekly + extra)
     origins = [a for a, _ in open_ranges]
     available = _merge(_subtract(_merge(weekly), _merge(blocked)) + extra)
@@ -242,6 +248,14 @@ def available_ranges(hours: Hours, first: date, last: date) -> list[tuple[dateti
     return [
         (datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
         for _, a, b in available_pieces(hours, first, last)
+    ]
+
+
+def blocked_ranges(hours: Hours, first: date, last: date) -> list[tuple[datetime, datetime]]:
+    """The blocked overrides of local dates `first` through `last`: sorted, merged UTC spans."""
+    return [
+        (datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
+        for a, b in _merge(_expand(hours, first, last)[1])
     ]
 
 

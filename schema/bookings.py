@@ -80,9 +80,11 @@ class Booking(Node):
     meeting_url: str | None
     reschedule_count: int
     cancellation_reason: str | None
+    # Where times are written when the field is given no timeZone: an agenda's zone, else UTC.
+    zone: strawberry.Private[str | None] = None
 
     @classmethod
-    def from_row(cls, row: BookingRow) -> Booking:
+    def from_row(cls, row: BookingRow, zone: str | None = None) -> Booking:
         price = (
             Money(amount_minor=row.price_amount_minor, currency=row.price_currency)
             if row.price_amount_minor is not None and row.price_currency
@@ -100,15 +102,20 @@ class Booking(Node):
             meeting_url=row.meeting_url,
             reschedule_count=row.reschedule_count,
             cancellation_reason=row.cancellation_reason,
+            zone=zone,
         )
 
-    @strawberry.field(description="In UTC, or in timeZone when given.")
+    @strawberry.field(
+        description="In UTC (in an agenda: the agenda's timeZone), or in timeZone when given."
+    )
     def start(self, time_zone: TimeZone | None = None) -> dt.datetime:
-        return _in_zone(self.row.start_at, time_zone)
+        return _in_zone(self.row.start_at, time_zone or self.zone)
 
-    @strawberry.field(description="In UTC, or in timeZone when given.")
+    @strawberry.field(
+        description="In UTC (in an agenda: the agenda's timeZone), or in timeZone when given."
+    )
     def end(self, time_zone: TimeZone | None = None) -> dt.datetime:
-        return _in_zone(self.row.end_at, time_zone)
+        return _in_zone(self.row.end_at, time_zone or self.zone)
 
     @strawberry.field
     async def service(self, info: Info[Context, None]) -> Service:

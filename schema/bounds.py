@@ -43,6 +43,15 @@ class AtMost(FieldExtension):
         return self._cut(await await_maybe(next_(source, info, **kwargs)))
 
 
+class OnePerId(AtMost):
+    """A list of at most one item for each id its argument `argument` names (duplicates
+    counted), or `maximum` when the argument is not given: the cost follows what is asked."""
+
+    def __init__(self, maximum: int, argument: str) -> None:
+        super().__init__(maximum)
+        self.argument = argument
+
+
 class PageOf(FieldExtension):
     """A page's items: as many as the enclosing field's `first` or `last` argument asks, or
     `default` when it asks neither (the resolver refuses more than `maximum`)."""

@@ -10,18 +10,20 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import invitations, organizations
+from domain import agenda, invitations, organizations
 from infra.db import present
 from models import Organization as OrganizationRow
 from models import OrganizationInvitation as InvitationRow
 from models import OrganizationMember as MemberRow
 from models import OrganizationRole
 from models.organizations import MANAGERS
-from schema.bounds import AtMost
+from schema.agenda import TutorAgenda, checked
+from schema.bounds import AtMost, OnePerId
 from schema.context import Context
 from schema.errors import InvalidInput, NotFound, PolicyViolation
-from schema.node import Node
+from schema.node import Node, decode_id_of
 from schema.people import Tutor, tutor_of
+from schema.scalars import TimeZone
 from schema.services import Service
 
 # The GraphQL enum is the model's own: one vocabulary, checked by mypy.
@@ -95,6 +97,32 @@ class Organization(Node):
         ids = await organizations.service_ids_of(info.context.db, self.pk)
         found = await info.context.loaders.service.load_many(ids)
         return [Service.from_info(s) for s in found if s is not None]
+
+    @strawberry.field(
+        description="Each chosen member's open hours and bookings over a range, side by side, "
+        "for the owner's calendar view. Owners and admins see every member; a member sees only "
+        "themselves. At most 31 days. Times are written in timeZone. tutorIds: the members to "
+        "show, in that order (ids of anyone else are left out); omitted, every member you see. "
+        f"Priced for cost as {organizations.MAX_MEMBERS} agendas, or one per id in tutorIds.",
+        extensions=[OnePerId(organizations.MAX_MEMBERS, "tutorIds")],
+    )
+    async def agenda(
+        self,
+        info: Info[Context, None],
+        from_: Annotated[dt.datetime, strawberry.argument(name="from")],
+        to: dt.datetime,
+        time_zone: TimeZone,
+        tutor_ids: list[strawberry.ID] | None = None,
+    ) -> list[TutorAgenda]:
+        context = info.context
+        # An id that names no tutor names no member: left out like any outsider's.
+        chosen = [decode_id_of(i, "Tutor") for i in tutor_ids] if tutor_ids is not None else None
+        found = await checked(
+            agenda.organization_agenda(
+                context.db, context.identity, self.pk, chosen, from_, to, context.now()
+            )
+        )
+        return [TutorAgenda.of(a, time_zone) for a in found]
 
     @strawberry.field(
         description="Whether you, an owner, get the daily email of every member's sessions "

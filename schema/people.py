@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +21,7 @@ from schema.node import Node
 from schema.scalars import TimeZone
 
 if TYPE_CHECKING:
+    from schema.agenda import TutorAgenda
     from schema.availability import Schedule
     from schema.organizations import Organization
     from schema.packages import Package, PackageTemplate
@@ -87,6 +89,26 @@ class Tutor(Node):
 
         member = await info.context.loaders.membership.load(self.pk)
         return await visible_organization(info, member.organization_id) if member else None
+
+    @strawberry.field(
+        description="The tutor's own calendar over a range (at most 31 days): for the tutor "
+        "and their organization's owners and admins."
+    )
+    async def agenda(
+        self,
+        info: Info[Context, None],
+        from_: Annotated[dt.datetime, strawberry.argument(name="from")],
+        to: dt.datetime,
+        time_zone: TimeZone,
+    ) -> Annotated[TutorAgenda, strawberry.lazy("schema.agenda")] | None:
+        from domain.agenda import tutor_agenda
+        from schema.agenda import TutorAgenda, checked
+
+        context = info.context
+        found = await checked(
+            tutor_agenda(context.db, context.identity, self.pk, from_, to, context.now())
+        )
+        return TutorAgenda.of(found, time_zone) if found is not None else None
 
     @strawberry.field(extensions=[AtMost(100)])
     async def services(

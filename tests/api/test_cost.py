@@ -108,6 +108,18 @@ async def test_a_page_costs_what_its_first_argument_asks(limited: GraphQLClient)
     assert too_complex(await limited.error(backward, {"last": 10}, viewer)) == 2 + 10 * 103
 
 
+async def test_an_agenda_list_costs_one_item_per_tutor_id_asked(limited: GraphQLClient) -> None:
+    agenda = """query($tutors: [ID!]) { organization(id: "x") {
+      agenda(from: "2030-01-01T00:00:00Z", to: "2030-01-02T00:00:00Z", timeZone: "UTC",
+        tutorIds: $tutors) { truncated blockedRanges { start } } } }"""
+    # organization 1 + agenda (1 + n x (truncated 1 + blockedRanges (1 + 40 x 1))): n ids asked,
+    # counted as given; none asked: the 100 members an organization may have.
+    assert await limited(agenda, {"tutors": ["a", "b"]}) == {"organization": None}
+    assert too_complex(await limited.error(agenda, {"tutors": ["a"] * 30})) == 2 + 30 * 42
+    assert too_complex(await limited.error(agenda)) == 2 + 100 * 42
+    assert too_complex(await limited.error(agenda, {"tutors": ["a"] * 500})) == 2 + 100 * 42
+
+
 @strawberry.type
 class Item:
     name: str
