@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.errors import Forbidden, InvalidInput, NotFound, OverlappingRules
 from domain.people import clean_name, tutor_of_user
-from domain.slots import MIDNIGHT
+from domain.spans import MIDNIGHT
 from infra.auth import Identity
 from infra.db import Database
 from models import AvailabilityOverride, AvailabilityRule, Schedule, Tutor

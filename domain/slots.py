@@ -29,12 +29,12 @@ from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from domain import spans
 from models.bookings import BookingStatus
 
-MIDNIGHT = time(0, 0)
 DAY = 86400
 
-Span = tuple[int, int]  # [start, end) in epoch seconds
+Span = spans.Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,98 +115,25 @@ def occupied(
     )
 
 
-# ---------------------------------------------------------------- wall clock to instants
-
-
-def _seconds(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def _instant(day: date, wall: time, zone: ZoneInfo, *, last: bool) -> int:
-    """The instant a wall-clock time occurs on a date: its first (or last) occurrence, or the end
-    of the gap when the clock skips it."""
-    naive = datetime.combine(day, wall)
-    early = _seconds(naive.replace(tzinfo=zone, fold=0))
-    late = _seconds(naive.replace(tzinfo=zone, fold=1))
-    if early == late:
-        return early
-    low, high = min(early, late), max(early, late)
-    back = datetime.fromtimestamp(early, UTC).astimezone(zone).replace(tzinfo=None)
-    if back == naive:  # it happens twice (clocks fall back)
-        return high if last else low
-    # Skipped (clocks spring forward): find the transition, the first instant in (low, high]
-    # with the offset that follows the gap.
-    after = datetime.fromtimestamp(high, UTC).astimezone(zone).utcoffset()
-    while high - low > 1:
-        middle = (low + high) // 2
-        if datetime.fromtimestamp(middle, UTC).astimezone(zone).utcoffset() == after:
-            high = middle
-        else:
-            low = middle
-    return high
-
-
-def _range(day: date, start: time, end: time, zone: ZoneInfo) -> Span:
-    end_day = day + timedelta(days=1) if end == MIDNIGHT else day
-    return _instant(day, start, zone, last=False), _instant(end_day, end, zone, last=True)
-
-
-def local_span(day: date, start: time, end: time, time_zone: str) -> tuple[datetime, datetime]:
-    """The instants a wall-clock range of one date covers (end 00:00: midnight after it)."""
-    a, b = _range(day, start, end, ZoneInfo(time_zone))
-    return datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)
-
-
-# ---------------------------------------------------------------- interval algebra
-
-
-def _merge(spans: Iterable[Span]) -> list[Span]:
-    """Sorted, disjoint; overlapping or touching spans become one."""
-    merged: list[Span] = []
-    for start, end in sorted(spans):
-        if end <= start:
-            continue
-        if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
-    """Both sorted and disjoint."""
-    result: list[Span] = []
-    for start, end in spans:
-        cursor = start
-        for hole_start, hole_end in holes:
-            if hole_end <= cursor or hole_start >= end:
-                continue
-            if hole_start > cursor:
-                result.append((cursor, hole_start))
-            cursor = max(cursor, hole_end)
-            if cursor >= end:
-                break
-        if cursor < end:
-            result.append((cursor, end))
-    return result
-
-
 def _day_spans(
     day: date, hours: Hours, zone: ZoneInfo, overrides: Sequence[Override]
 ) -> tuple[list[Span], list[Span], list[Span]]:
     """One local date's weekly, blocked and extra spans."""
-    weekly = [_range(day, r.start, r.end, zone) for r in hours.rules if r.weekday == day.weekday()]
+    weekly = [
+        spans.local_range(day, r.start, r.end, zone)
+        for r in hours.rules
+        if r.weekday == day.weekday()
+    ]
     blocked: list[Span] = []
     extra: list[Span] = []
     for override in overrides:
         if override.start is None or override.end is None:
             if not override.available:
-                blocked.append(_range(day, MIDNIGHT, MIDNIGHT, zone))
+                blocked.append(spans.local_range(day, spans.MIDNIGHT, spans.MIDNIGHT, zone))
         elif override.available:
-            extra.append(_range(day, override.start, override.end, zone))
+            extra.append(spans.local_range(day, override.start, override.end, zone))
         else:
-            blocked.append(_range(day, override.start, override.end, zone))
+            blocked.append(spans.local_range(day, override.start, override.end, zone))
     return weekly, blocked, extra
 
 
@@ -238,9 +165,9 @@ def available_pieces(hours: Hours, first: date, last: date) -> list[Piece]:
     the start of the open range (weekly or extra hours) it lies in. Starts step from that origin,
     so blocked time and bookings remove starts but never shift the grid."""
     weekly, blocked, extra = _expand(hours, first, last)
-    open_ranges = _merge(weekly + extra)
+    open_ranges = spans.merge(weekly + extra)
     origins = [a for a, _ in open_ranges]
-    available = _merge(_subtract(_merge(weekly), _merge(blocked)) + extra)
+    available = spans.merge(spans.subtract(spans.merge(weekly), spans.merge(blocked)) + extra)
     return [(origins[bisect.bisect_right(origins, a) - 1], a, b) for a, b in available]
 
 
@@ -255,7 +182,7 @@ def blocked_ranges(hours: Hours, first: date, last: date) -> list[tuple[datetime
     """The blocked overrides of local dates `first` through `last`: sorted, merged UTC spans."""
     return [
         (datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
-        for a, b in _merge(_expand(hours, first, last)[1])
+        for a, b in spans.merge(_expand(hours, first, last)[1])
     ]
 
 
@@ -293,12 +220,12 @@ class _BusyTime:
         for booking in busy:
             if not is_blocking(booking.status, booking.hold_expires_at, now):
                 continue
-            span = (_seconds(booking.start), _seconds(booking.end))
+            span = (spans.seconds(booking.start), spans.seconds(booking.end))
             (same if booking.service_id == offer.service_id else other).append(span)
         self.load = _concurrency(same)
         self.load_ends = [b for _, b, _ in self.load]
         full = [(a, b) for a, b, count in self.load if count >= offer.capacity]
-        self.blocked = _merge(other + full)
+        self.blocked = spans.merge(other + full)
         self.blocked_ends = [b for _, b in self.blocked]
         self.capacity = offer.capacity
         self.before = offer.buffer_before_minutes * 60
@@ -328,7 +255,7 @@ def fits(busy: Iterable[Busy], offer: Offer, start: datetime, now: datetime) -> 
     """Seats left if a session of `offer` at `start` fits around the busy time, else None.
     Hours, notice and window are not asked: this is for a tutor booking outside them."""
     busy_time = _BusyTime(busy, offer, now)
-    s = _seconds(start)
+    s = spans.seconds(start)
     return None if busy_time.blocked_until(s) is not None else busy_time.remaining(s)
 
 
@@ -359,8 +286,8 @@ def _free_slots(
 ) -> Iterator[Slot]:
     """Free slots in order, made only as they are asked for."""
     zone = ZoneInfo(hours.time_zone)
-    earliest = max(_seconds(start), _seconds(now) + offer.notice_minutes * 60)
-    latest = min(_seconds(end) - 1, _seconds(now) + offer.window_days * DAY)
+    earliest = max(spans.seconds(start), spans.seconds(now) + offer.notice_minutes * 60)
+    latest = min(spans.seconds(end) - 1, spans.seconds(now) + offer.window_days * DAY)
     if latest < earliest:
         return
     duration = offer.duration_minutes * 60

@@ -19,8 +19,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import ColumnElement, and_, exists, func, or_, tuple_
 from sqlmodel import col, select
 
-from domain import organizations, people
-from domain import slots as engine
+from domain import organizations, people, spans
 from domain.bookings.access import access_of, token_hash
 from domain.bookings.requests import ACTIVE
 from domain.errors import InvalidInput
@@ -256,7 +255,7 @@ async def conflicting_bookings(db: Database, override: AvailabilityOverride) -> 
         return []
     async with db.session() as session:
         schedule = present(await session.get(Schedule, override.schedule_id), "schedule")
-        start, end = engine.local_span(
+        start, end = spans.local_span(
             override.on_date,
             override.start_time or time(0),
             override.end_time or time(0),

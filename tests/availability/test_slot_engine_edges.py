@@ -19,9 +19,9 @@ from domain.slots import (
     free_slots_of,
     grid_origins,
     is_blocking,
-    local_span,
     occupied,
 )
+from domain.spans import local_span
 from models.bookings import BookingStatus
 
 SERVICE = uuid.UUID(int=1)

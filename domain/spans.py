@@ -1,0 +1,89 @@
+"""Time as the slot engine reckons it: wall-clock times on local dates turned into instants
+(integer seconds since the epoch) across DST, and the algebra of [start, end) spans. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+MIDNIGHT = time(0, 0)
+
+Span = tuple[int, int]  # [start, end) in epoch seconds
+
+
+# ---------------------------------------------------------------- wall clock to instants
+
+
+def seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def instant(day: date, wall: time, zone: ZoneInfo, *, last: bool) -> int:
+    """The instant a wall-clock time occurs on a date: its first (or last) occurrence, or the end
+    of the gap when the clock skips it."""
+    naive = datetime.combine(day, wall)
+    early = seconds(naive.replace(tzinfo=zone, fold=0))
+    late = seconds(naive.replace(tzinfo=zone, fold=1))
+    if early == late:
+        return early
+    low, high = min(early, late), max(early, late)
+    back = datetime.fromtimestamp(early, UTC).astimezone(zone).replace(tzinfo=None)
+    if back == naive:  # it happens twice (clocks fall back)
+        return high if last else low
+    # Skipped (clocks spring forward): find the transition, the first instant in (low, high]
+    # with the offset that follows the gap.
+    after = datetime.fromtimestamp(high, UTC).astimezone(zone).utcoffset()
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, UTC).astimezone(zone).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def local_range(day: date, start: time, end: time, zone: ZoneInfo) -> Span:
+    end_day = day + timedelta(days=1) if end == MIDNIGHT else day
+    return instant(day, start, zone, last=False), instant(end_day, end, zone, last=True)
+
+
+def local_span(day: date, start: time, end: time, time_zone: str) -> tuple[datetime, datetime]:
+    """The instants a wall-clock range of one date covers (end 00:00: midnight after it)."""
+    a, b = local_range(day, start, end, ZoneInfo(time_zone))
+    return datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)
+
+
+# ---------------------------------------------------------------- interval algebra
+
+
+def merge(spans: Iterable[Span]) -> list[Span]:
+    """Sorted, disjoint; overlapping or touching spans become one."""
+    merged: list[Span] = []
+    for start, end in sorted(spans):
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
+    """Both sorted and disjoint."""
+    result: list[Span] = []
+    for start, end in spans:
+        cursor = start
+        for hole_start, hole_end in holes:
+            if hole_end <= cursor or hole_start >= end:
+                continue
+            if hole_start > cursor:
+                result.append((cursor, hole_start))
+            cursor = max(cursor, hole_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            result.append((cursor, end))
+    return result
