@@ -1,4 +1,4 @@
-"""Service.monthlyAllowanceRemaining and ResetsOn: counted as booking counts, in the tutor's zone."""
+"""Service.monthlyAllowanceRemaining and ResetsOn: counted as booking counts, in the tutor zone."""
 
 from __future__ import annotations
 
