@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -315,16 +316,38 @@ async def free_bookings_in_month(
     session: AsyncSession, service_id: uuid.UUID, student_id: uuid.UUID, start: datetime, zone: str
 ) -> int:
     """Bookings of the service the student did not pay for, in the month of `start`."""
-    first, following = month_bounds(start, zone)
-    rows = await session.exec(
-        select(Booking.id).where(
-            Booking.service_id == service_id,
-            Booking.student_id == student_id,
-            col(Booking.status).not_in(("CANCELLED", "EXPIRED")),
-            col(Booking.package_id).is_(None),
-            col(Booking.price_amount_minor).is_(None),
-            Booking.start_at >= first,
-            Booking.start_at < following,
+    return (await free_bookings_in_months(session, student_id, [(service_id, start, zone)]))[0]
+
+
+async def free_bookings_in_months(
+    session: AsyncSession,
+    student_id: uuid.UUID,
+    wanted: Sequence[tuple[uuid.UUID, datetime, str]],
+) -> list[int]:
+    """For each (service, instant, zone): the student's bookings of the service they did not
+    pay for, in the month of that instant in that zone; one statement for them all."""
+    months = [(service_id, *month_bounds(start, zone)) for service_id, start, zone in wanted]
+    if not months:
+        return []
+    rows = list(
+        await session.exec(
+            select(Booking.service_id, Booking.start_at).where(
+                Booking.student_id == student_id,
+                col(Booking.status).not_in(("CANCELLED", "EXPIRED")),
+                col(Booking.package_id).is_(None),
+                col(Booking.price_amount_minor).is_(None),
+                or_(
+                    *(
+                        (col(Booking.service_id) == service_id)
+                        & (col(Booking.start_at) >= first)
+                        & (col(Booking.start_at) < following)
+                        for service_id, first, following in months
+                    )
+                ),
+            )
         )
     )
-    return len(list(rows))
+    return [
+        sum(1 for row_service, at in rows if row_service == service_id and first <= at < following)
+        for service_id, first, following in months
+    ]

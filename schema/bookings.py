@@ -30,6 +30,7 @@ from schema.node import Node, encode_id
 from schema.people import Student, Tutor, student_of, tutor_of
 from schema.scalars import TimeZone
 from schema.services import Money, Service
+from schema.slots import Slot, slot_of
 
 if TYPE_CHECKING:
     from schema.packages import Package
@@ -125,6 +126,21 @@ class Booking(Node):
     @strawberry.field
     async def tutor(self, info: Info[Context, None]) -> Tutor:
         return await tutor_of(info, self.row.tutor_id)
+
+    @strawberry.field(
+        description=(
+            "The same weekday and time one week after this booking, when that slot is free for "
+            "this student: a one-tap rebook. Only for the student and the tutor."
+        )
+    )
+    async def rebook_suggestion(self, info: Info[Context, None]) -> Slot | None:
+        # The week is counted on the tutor's schedule's wall clock; the slot is written like
+        # start and end (UTC, or the agenda's zone).
+        found = await info.context.loaders.rebook.load(self.row.id)
+        if found is None:
+            return None
+        zone = ZoneInfo(self.zone or "UTC")
+        return slot_of(Tutor.from_row(found.tutor), found.option, found.slot, zone)
 
     @strawberry.field
     async def student(self, info: Info[Context, None]) -> Student:

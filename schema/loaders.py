@@ -117,6 +117,23 @@ class Loaders:
             db, payments.payments_by_id, None
         )
 
+        async def allowances(
+            db: Database, ids: Sequence[uuid.UUID]
+        ) -> dict[uuid.UUID, bookings.Allowance | None]:
+            return dict(await bookings.allowances(db, identity, ids, clock()))
+
+        async def rebooks(
+            db: Database, ids: Sequence[uuid.UUID]
+        ) -> dict[uuid.UUID, bookings.Rebook | None]:
+            return dict(await bookings.rebook_suggestions(db, identity, ids, clock()))
+
+        # Per viewer: the allowance of a service (None: it has none), and a booking's same time
+        # next week (None: not free, or not the viewer's to rebook).
+        self.allowance: DataLoader[uuid.UUID, bookings.Allowance | None] = _loader(
+            db, allowances, None
+        )
+        self.rebook: DataLoader[uuid.UUID, bookings.Rebook | None] = _loader(db, rebooks, None)
+
         # Per viewer: only a student's own tutors learn whether they are flagged.
         self.attendance_flag: DataLoader[uuid.UUID, bool | None] = _loader(db, flags, None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
@@ -166,6 +167,26 @@ class Service(Node):
         if row is None or not await viewer_manages(info, row.tutor_id):
             return None
         return Schedule.from_row(row)
+
+    @strawberry.field(
+        description=(
+            "For a signed-in student: free bookings (monthlyFreeAllowance) left this calendar "
+            "month; null otherwise."
+        )
+    )
+    async def monthly_allowance_remaining(self, info: Info[Context, None]) -> int | None:
+        allowance = await info.context.loaders.allowance.load(self.info.row.id)
+        return allowance.remaining if allowance else None
+
+    @strawberry.field(
+        description=(
+            "When the allowance starts again: the 1st of next month in the schedule's zone; "
+            "null when the service has none."
+        )
+    )
+    async def monthly_allowance_resets_on(self, info: Info[Context, None]) -> dt.date | None:
+        allowance = await info.context.loaders.allowance.load(self.info.row.id)
+        return allowance.resets_on if allowance else None
 
 
 async def viewer_manages(info: Info[Context, None], tutor_id: uuid.UUID) -> bool:

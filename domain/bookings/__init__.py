@@ -19,6 +19,7 @@ One module per job, read in this order:
   `idempotency`: a retried request gets the first answer;
 - `change`: reschedule, cancel, attendance, pay with package credit;
 - `settlement`: the payment hold of a booking waiting for its card, and how it settles;
+- `outlook`: what a student may book next (the month's allowance left, the same time next week);
 - `queries`: lists, loaders, history, attendance flags, a guest's booking by token.
 
 Callers use this package's names: `from domain import bookings; bookings.create_bookings(...)`.
@@ -32,6 +33,7 @@ from domain.bookings.change import (
 )
 from domain.bookings.create import create_bookings
 from domain.bookings.free_time import TutorSlot
+from domain.bookings.outlook import Allowance, Rebook, allowances, rebook_suggestions
 from domain.bookings.queries import (
     MAX_PAGE,
     BookingFilter,
@@ -67,6 +69,7 @@ __all__ = [
     "ALTERNATIVES",
     "MAX_PAGE",
     "MAX_SLOTS",
+    "Allowance",
     "Booked",
     "BookingFilter",
     "BookingRequest",
@@ -74,8 +77,10 @@ __all__ = [
     "Cancelled",
     "Guest",
     "Page",
+    "Rebook",
     "SlotChoice",
     "TutorSlot",
+    "allowances",
     "attendance_flags",
     "booking_by_token",
     "cancel_booking",
@@ -89,6 +94,7 @@ __all__ = [
     "list_bookings",
     "lock_payment",
     "mark_attendance",
+    "rebook_suggestions",
     "redeem_package",
     "reschedule_booking",
     "students_by_id",

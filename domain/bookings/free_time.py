@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy import select as core_select
+from sqlalchemy import true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -81,17 +81,7 @@ async def load_calendar(
     session: AsyncSession, info: ServiceInfo, tutor_ids: Sequence[uuid.UUID]
 ) -> Calendar:
     """The service's own schedule for its tutor; every other tutor's default schedule."""
-    conditions: list[ColumnElement[bool]] = [
-        col(Schedule.tutor_id).in_(tutor_ids) & col(Schedule.is_default)
-    ]
-    if info.row.schedule_id is not None:
-        conditions.append(col(Schedule.id) == info.row.schedule_id)
-    chosen: dict[uuid.UUID, Schedule] = {}
-    for schedule in await session.exec(select(Schedule).where(or_(*conditions))):
-        if schedule.tutor_id not in tutor_ids:
-            continue
-        if schedule.id == info.row.schedule_id or schedule.tutor_id not in chosen:
-            chosen[schedule.tutor_id] = schedule
+    chosen = (await _schedules_of(session, [(info, t) for t in tutor_ids]))[info.row.id]
     rules = await rules_of_schedules(session, [s.id for s in chosen.values()])
     return Calendar(
         schedules=chosen,
@@ -100,6 +90,46 @@ async def load_calendar(
             for sid, rows in rules.items()
         },
     )
+
+
+async def _schedules_of(
+    session: AsyncSession, wanted: Sequence[tuple[ServiceInfo, uuid.UUID]]
+) -> dict[uuid.UUID, dict[uuid.UUID, Schedule]]:
+    """Per service, the schedule each of its wanted tutors uses for it, in one statement: the
+    service's own schedule for its tutor, any other tutor's default."""
+    if not wanted:
+        return {}
+    own = {info.row.schedule_id for info, _ in wanted if info.row.schedule_id is not None}
+    tutor_ids = {tutor_id for _, tutor_id in wanted}
+    query = select(Schedule).where(
+        (col(Schedule.tutor_id).in_(tutor_ids) & col(Schedule.is_default))
+        | col(Schedule.id).in_(own)
+    )
+    found = list(await session.exec(query))
+    chosen: dict[uuid.UUID, dict[uuid.UUID, Schedule]] = {info.row.id: {} for info, _ in wanted}
+    for info, tutor_id in wanted:
+        for schedule in found:
+            if schedule.tutor_id != tutor_id:
+                continue
+            mine = chosen[info.row.id]
+            if schedule.id == info.row.schedule_id or (
+                schedule.is_default and tutor_id not in mine
+            ):
+                mine[tutor_id] = schedule
+    return chosen
+
+
+async def schedule_zones(
+    session: AsyncSession, wanted: Sequence[tuple[ServiceInfo, Tutor]]
+) -> dict[tuple[uuid.UUID, uuid.UUID], str]:
+    """The zone each (service, tutor) keeps its calendar in, as booking sees it: its
+    schedule's, or the tutor's own when it has none (`_within_allowance` in `create`)."""
+    chosen = await _schedules_of(session, [(info, tutor.id) for info, tutor in wanted])
+    zones: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
+    for info, tutor in wanted:
+        schedule = chosen[info.row.id].get(tutor.id)
+        zones[info.row.id, tutor.id] = schedule.time_zone if schedule else tutor.time_zone
+    return zones
 
 
 async def _hours(
