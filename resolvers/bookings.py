@@ -25,6 +25,8 @@ from schema.bookings import (
     BookingFilter,
     BookingRescheduled,
     BookingsCreated,
+    BookingsUpdated,
+    BookingUpdateFailure,
     CancelBookingInput,
     CancelBookingResult,
     CreateBookingInput,
@@ -38,8 +40,11 @@ from schema.bookings import (
     RefundKind,
     RescheduleBookingInput,
     RescheduleBookingResult,
+    UpdateBookingsInput,
+    UpdateBookingsResult,
 )
 from schema.context import Context
+from schema.errors import user_error
 from schema.node import decode_id_of
 
 
@@ -143,6 +148,14 @@ class Query:
             )
 
         return _connection(await query(work()))
+
+
+def _bulk_id(value: str, index: int) -> uuid.UUID | InvalidInput:
+    """One of a bulk's ids: one that cannot be read fails on its own, named by its position."""
+    try:
+        return parse_id(value, "Booking", f"input.bookingIds[{index}]")
+    except InvalidInput as error:
+        return error
 
 
 def _booked(result: Booked) -> BookingCreated:
@@ -273,3 +286,38 @@ class Mutation:
             )
 
         return await mutate(work(), lambda b: AttendanceMarked(booking=Booking.from_row(b)))
+
+    @strawberry.mutation(
+        description=(
+            "Mark up to 100 bookings completed or no-show, or cancel them, each as the single "
+            "mutation would, each on its own."
+        )
+    )
+    async def update_bookings(
+        self, info: Info[Context, None], input: UpdateBookingsInput
+    ) -> UpdateBookingsResult:
+        identity = info.context.require_identity()
+
+        async def work() -> bookings.BulkOutcome:
+            return await bookings.update_bookings(
+                info.context.db,
+                identity,
+                [_bulk_id(value, i) for i, value in enumerate(input.booking_ids)],
+                input.action,
+                input.reason,
+                info.context.now(),
+                info.context.cards,
+            )
+
+        def shape(outcome: bookings.BulkOutcome) -> BookingsUpdated:
+            return BookingsUpdated(
+                updated=[Booking.from_row(b) for b in outcome.updated],
+                failed=[
+                    BookingUpdateFailure(
+                        booking_id=input.booking_ids[index], error=user_error(error)
+                    )
+                    for index, error in outcome.failed
+                ],
+            )
+
+        return await mutate(work(), shape)

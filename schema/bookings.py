@@ -11,7 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from domain import ics
-from domain.bookings import MAX_PAGE, MAX_SLOTS
+from domain.bookings import MAX_BULK, MAX_PAGE, MAX_SLOTS, BulkAction
 from infra.db import present
 from models import Booking as BookingRow
 from models import BookingAction, BookingHistory, BookingStatus
@@ -25,6 +25,7 @@ from schema.errors import (
     PolicyViolation,
     SlotUnavailable,
     StudentBusy,
+    UserError,
 )
 from schema.node import Node, encode_id
 from schema.people import Student, Tutor, student_of, tutor_of
@@ -424,4 +425,33 @@ class AttendanceMarked:
 
 MarkAttendanceResult = Annotated[
     AttendanceMarked | PolicyViolation | NotFound, strawberry.union("MarkAttendanceResult")
+]
+
+
+strawberry.enum(BulkAction, name="BulkBookingAction")
+
+
+@strawberry.input
+class UpdateBookingsInput:
+    booking_ids: list[strawberry.ID] = strawberry.field(description="At most 100.")
+    action: BulkAction
+    reason: str | None = None
+
+
+@strawberry.type
+class BookingUpdateFailure:
+    booking_id: strawberry.ID
+    error: UserError
+
+
+@strawberry.type(
+    description="Each booking is changed on its own: some may fail while others succeed."
+)
+class BookingsUpdated:
+    updated: list[Booking] = strawberry.field(extensions=[AtMost(MAX_BULK)])
+    failed: list[BookingUpdateFailure] = strawberry.field(extensions=[AtMost(MAX_BULK)])
+
+
+UpdateBookingsResult = Annotated[
+    BookingsUpdated | InvalidInput, strawberry.union("UpdateBookingsResult")
 ]

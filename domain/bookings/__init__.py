@@ -18,6 +18,7 @@ One module per job, read in this order:
   `round_robin`: which tutor a booking without one goes to;
   `idempotency`: a retried request gets the first answer;
 - `change`: reschedule, cancel, attendance, pay with package credit;
+- `bulk`: many bookings completed, no-show or cancelled at once, each through `change`;
 - `settlement`: the payment hold of a booking waiting for its card, and how it settles;
 - `outlook`: what a student may book next (the month's allowance left, the same time next week);
 - `queries`: lists, loaders, history, attendance flags, a guest's booking by token.
@@ -25,6 +26,7 @@ One module per job, read in this order:
 Callers use this package's names: `from domain import bookings; bookings.create_bookings(...)`.
 """
 
+from domain.bookings.bulk import MAX_BULK, BulkAction, BulkOutcome, update_bookings
 from domain.bookings.change import (
     cancel_booking,
     mark_attendance,
@@ -67,12 +69,15 @@ from domain.bookings.settlement import (
 
 __all__ = [
     "ALTERNATIVES",
+    "MAX_BULK",
     "MAX_PAGE",
     "MAX_SLOTS",
     "Allowance",
     "Booked",
     "BookingFilter",
     "BookingRequest",
+    "BulkAction",
+    "BulkOutcome",
     "Caller",
     "Cancelled",
     "Guest",
@@ -98,6 +103,7 @@ __all__ = [
     "redeem_package",
     "reschedule_booking",
     "students_by_id",
+    "update_bookings",
     "visible_bookings",
     "visible_student",
 ]
