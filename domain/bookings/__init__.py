@@ -19,7 +19,8 @@ One module per job, read in this order:
   `idempotency`: a retried request gets the first answer;
 - `change`: reschedule, cancel, attendance, pay with package credit;
 - `settlement`: the payment hold of a booking waiting for its card, and how it settles;
-- `queries`: lists, loaders, history, attendance flags, a guest's booking by token.
+- `queries`: lists, loaders, history, attendance flags, a guest's booking by token;
+- `export`: the list as a CSV file behind a signed link.
 
 Callers use this package's names: `from domain import bookings; bookings.create_bookings(...)`.
 """
@@ -31,6 +32,7 @@ from domain.bookings.change import (
     reschedule_booking,
 )
 from domain.bookings.create import create_bookings
+from domain.bookings.export import CSV_PATH, Export, csv_chunks, open_link, sign_link
 from domain.bookings.free_time import TutorSlot
 from domain.bookings.queries import (
     MAX_PAGE,
@@ -65,6 +67,7 @@ from domain.bookings.settlement import (
 
 __all__ = [
     "ALTERNATIVES",
+    "CSV_PATH",
     "MAX_PAGE",
     "MAX_SLOTS",
     "Booked",
@@ -72,6 +75,7 @@ __all__ = [
     "BookingRequest",
     "Caller",
     "Cancelled",
+    "Export",
     "Guest",
     "Page",
     "SlotChoice",
@@ -82,6 +86,7 @@ __all__ = [
     "confirm_paid",
     "conflicting_bookings",
     "create_bookings",
+    "csv_chunks",
     "encode_cursor",
     "expire_lapsed_holds",
     "expire_unpaid",
@@ -89,8 +94,10 @@ __all__ = [
     "list_bookings",
     "lock_payment",
     "mark_attendance",
+    "open_link",
     "redeem_package",
     "reschedule_booking",
+    "sign_link",
     "students_by_id",
     "visible_bookings",
     "visible_student",
