@@ -1,4 +1,5 @@
-"""The ASGI app: /graphql (POST, GET, GraphiQL, graphql-transport-ws) and /healthz."""
+"""The ASGI app: /graphql (POST, GET, GraphiQL, graphql-transport-ws), /healthz, and the
+links it hands out (calendar files and feeds, the bookings CSV)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -41,7 +42,7 @@ from booking_api.media import (
 from booking_api.memory import ReclaimAfterBodies
 from booking_api.persisted import store_for
 from booking_api.ratelimit import RateLimiter
-from domain import ics, payments
+from domain import bookings, ics, payments
 from domain.stripe import BadSignature, Cards, MalformedEvent
 from infra.auth import AuthError, identity_from_header
 from infra.db import Database, create_engine, server_url
@@ -49,7 +50,7 @@ from infra.pubsub import Hub, backend_for
 from infra.settings import Settings
 from models.base import Clock, utcnow
 from schema.context import Context
-from schema.node import decode_id_of
+from schema.node import decode_id_of, encode_id
 from workers.service import in_process
 
 log = logging.getLogger("booking_api")
@@ -316,6 +317,32 @@ def calendar_feed(db: Database, clock: Clock) -> Route:
     return Route("/calendar/{token}.ics", tutor_feed, methods=["GET"])
 
 
+def bookings_csv(db: Database, secret: str, clock: Clock, require_exp: bool) -> Route:
+    """The bookings list as CSV through its signed link (Query.bookingsCsvUrl), streamed.
+
+    The link speaks for the viewer it was made for; a request that also says who it is must be
+    that viewer. Whatever is wrong with a link, the answer is 404, as for a link never made."""
+
+    async def export(request: Request) -> Response:
+        now = clock()
+        found = bookings.open_link(secret, request.query_params.get("token", ""), now)
+        try:
+            caller = identity_from_header(
+                secret, request.headers.get("authorization"), require_exp=require_exp
+            )
+        except AuthError:
+            return Response("Not found", status_code=404)
+        if found is None or (caller is not None and caller.sub != found.sub):
+            return Response("Not found", status_code=404)
+        return StreamingResponse(
+            bookings.csv_chunks(db, found, now, encode_id),
+            media_type="text/csv; charset=utf-8; header=present",
+            headers={"Content-Disposition": 'attachment; filename="bookings.csv"'},
+        )
+
+    return Route(bookings.CSV_PATH, export, methods=["GET"])
+
+
 def stripe_webhook(db: Database, cards: Cards | None, clock: Clock) -> Route:
     """Stripe's events: verified on the raw body, stored once, applied in one transaction.
 
@@ -414,6 +441,7 @@ def build_app(
             health(db),
             calendar_file(db, graphql.secret, clock),
             calendar_feed(db, clock),
+            bookings_csv(db, graphql.secret, clock, graphql.require_exp),
             stripe_webhook(db, cards, clock),
             *checkout_pages(),
             *metrics.metrics_route(settings, db),

@@ -46,6 +46,7 @@ from schema.bookings import (
 from schema.context import Context
 from schema.errors import user_error
 from schema.node import decode_id_of
+from schema.scalars import TimeZone
 
 
 def _optional_id(value: str | None, type_name: str, field: str) -> uuid.UUID | None:
@@ -148,6 +149,30 @@ class Query:
             )
 
         return _connection(await query(work()))
+
+    @strawberry.field(
+        description=(
+            "A signed link (valid 10 minutes) to a CSV file of every booking the filter matches "
+            "that the viewer may see, in the viewer's time zone."
+        )
+    )
+    async def bookings_csv_url(
+        self,
+        info: Info[Context, None],
+        filter: BookingFilter | None = None,
+        *,
+        time_zone: TimeZone,
+    ) -> str:
+        context = info.context
+        identity = context.require_identity()
+
+        async def work() -> str:
+            return bookings.sign_link(
+                context.secret, identity, _filter(filter), time_zone, context.now()
+            )
+
+        token = await query(work())
+        return f"{context.settings.public_base_url}{bookings.CSV_PATH}?token={token}"
 
 
 def _bulk_id(value: str, index: int) -> uuid.UUID | InvalidInput:

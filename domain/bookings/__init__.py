@@ -21,7 +21,8 @@ One module per job, read in this order:
 - `bulk`: many bookings completed, no-show or cancelled at once, each through `change`;
 - `settlement`: the payment hold of a booking waiting for its card, and how it settles;
 - `outlook`: what a student may book next (the month's allowance left, the same time next week);
-- `queries`: lists, loaders, history, attendance flags, a guest's booking by token.
+- `queries`: lists, loaders, history, attendance flags, a guest's booking by token;
+- `export`: the list as a CSV file behind a signed link.
 
 Callers use this package's names: `from domain import bookings; bookings.create_bookings(...)`.
 """
@@ -34,6 +35,7 @@ from domain.bookings.change import (
     reschedule_booking,
 )
 from domain.bookings.create import create_bookings
+from domain.bookings.export import CSV_PATH, Export, csv_chunks, open_link, sign_link
 from domain.bookings.free_time import TutorSlot
 from domain.bookings.outlook import Allowance, Rebook, allowances, rebook_suggestions
 from domain.bookings.queries import (
@@ -69,6 +71,7 @@ from domain.bookings.settlement import (
 
 __all__ = [
     "ALTERNATIVES",
+    "CSV_PATH",
     "MAX_BULK",
     "MAX_PAGE",
     "MAX_SLOTS",
@@ -80,6 +83,7 @@ __all__ = [
     "BulkOutcome",
     "Caller",
     "Cancelled",
+    "Export",
     "Guest",
     "Page",
     "Rebook",
@@ -92,6 +96,7 @@ __all__ = [
     "confirm_paid",
     "conflicting_bookings",
     "create_bookings",
+    "csv_chunks",
     "encode_cursor",
     "expire_lapsed_holds",
     "expire_unpaid",
@@ -99,9 +104,11 @@ __all__ = [
     "list_bookings",
     "lock_payment",
     "mark_attendance",
+    "open_link",
     "rebook_suggestions",
     "redeem_package",
     "reschedule_booking",
+    "sign_link",
     "students_by_id",
     "update_bookings",
     "visible_bookings",

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, tuple_
 from sqlmodel import col, select
 
 from domain import organizations, people, spans
-from domain.bookings.access import access_of, token_hash
+from domain.bookings.access import BookingAccess, access_of, token_hash
 from domain.bookings.requests import ACTIVE
 from domain.errors import InvalidInput
 from infra.auth import Identity
@@ -107,6 +107,48 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def check_filter(where: BookingFilter) -> None:
+    if where.search is not None and len(where.search) > 200:
+        raise InvalidInput("At most 200 characters", "filter.search")
+
+
+def matching(
+    access: BookingAccess, where: BookingFilter, now: datetime
+) -> list[ColumnElement[bool]]:
+    """The bookings a list shows: those the filter matches that the caller may see (the list
+    and the CSV export ask this one function)."""
+    conditions: list[ColumnElement[bool]] = [access.condition()]
+    if where.tutor_id is not None:
+        conditions.append(col(Booking.tutor_id) == where.tutor_id)
+    if where.student_id is not None:
+        conditions.append(col(Booking.student_id) == where.student_id)
+    if where.organization_id is not None:
+        members = organizations.member_ids(where.organization_id)
+        conditions.append(col(Booking.tutor_id).in_(members))
+    if where.statuses:
+        conditions.append(col(Booking.status).in_(where.statuses))
+    if where.range == "UPCOMING":
+        conditions.append(col(Booking.start_at) >= now)
+    elif where.range == "PAST":
+        conditions.append(col(Booking.start_at) < now)
+    if where.start_from is not None:
+        conditions.append(col(Booking.start_at) >= where.start_from)
+    if where.start_to is not None:
+        conditions.append(col(Booking.start_at) < where.start_to)
+    if where.search and where.search.strip():
+        pattern = _like(where.search.strip())
+        matches = select(Student.id).where(
+            or_(col(Student.display_name).ilike(pattern), col(Student.email).ilike(pattern))
+        )
+        conditions.append(col(Booking.student_id).in_(matches))
+    return conditions
+
+
+def newest_first(where: BookingFilter) -> bool:
+    """Past bookings newest first; otherwise soonest first."""
+    return where.range == "PAST"
+
+
 async def list_bookings(
     db: Database,
     identity: Identity,
@@ -121,43 +163,16 @@ async def list_bookings(
     size_field, cursor_field = ("last", "before") if backward else ("first", "after")
     if not 1 <= first <= MAX_PAGE:
         raise InvalidInput(f"{size_field} is 1 to {MAX_PAGE}", size_field)
-    if where.search is not None and len(where.search) > 200:
-        raise InvalidInput("At most 200 characters", "filter.search")
+    check_filter(where)
     cursor = decode_cursor(after, cursor_field) if after else None
     async with db.session() as session:
-        access = await access_of(session, identity)
-        conditions: list[ColumnElement[bool]] = [access.condition()]
-        if where.tutor_id is not None:
-            conditions.append(col(Booking.tutor_id) == where.tutor_id)
-        if where.student_id is not None:
-            conditions.append(col(Booking.student_id) == where.student_id)
-        if where.organization_id is not None:
-            members = organizations.member_ids(where.organization_id)
-            conditions.append(col(Booking.tutor_id).in_(members))
-        if where.statuses:
-            conditions.append(col(Booking.status).in_(where.statuses))
-        if where.range == "UPCOMING":
-            conditions.append(col(Booking.start_at) >= now)
-        elif where.range == "PAST":
-            conditions.append(col(Booking.start_at) < now)
-        if where.start_from is not None:
-            conditions.append(col(Booking.start_at) >= where.start_from)
-        if where.start_to is not None:
-            conditions.append(col(Booking.start_at) < where.start_to)
-        if where.search and where.search.strip():
-            pattern = _like(where.search.strip())
-            matching = select(Student.id).where(
-                or_(col(Student.display_name).ilike(pattern), col(Student.email).ilike(pattern))
-            )
-            conditions.append(col(Booking.student_id).in_(matching))
-
+        conditions = matching(await access_of(session, identity), where, now)
         total = (
             await session.exec(select(func.count()).select_from(Booking).where(*conditions))
         ).one()
-        # Past bookings newest first; otherwise soonest first. (start, id) is the keyset.
-        newest_first = where.range == "PAST"
-        # Backward walks the same order from the cursor towards the start.
-        descending = newest_first != backward
+        # (start, id) is the keyset; backward walks the same order from the cursor towards
+        # the start.
+        descending = newest_first(where) != backward
         key = tuple_(col(Booking.start_at), col(Booking.id))
         page = select(Booking).where(*conditions)
         if cursor is not None:
