@@ -62,7 +62,9 @@ def start_embedded(data_dir: Path) -> str:
         warnings.simplefilter("ignore")
         from pgserver.postgres_server import get_server
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # pgserver checks for the folder and then makes it with exist_ok=False, so two processes
+    # started together on a new data folder raced there (CI, stop 24); it locks everything after.
+    (data_dir / "pg").mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir / "pg", cleanup_mode="stop")
     return str(server.get_uri())
 
