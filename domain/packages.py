@@ -18,8 +18,17 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.errors import Forbidden, InvalidInput, NotFound, PackageUnusable, PackageUnusableReason
+from domain.errors import (
+    Forbidden,
+    InvalidInput,
+    NotEligible,
+    NotEligibleReason,
+    NotFound,
+    PackageUnusable,
+    PackageUnusableReason,
+)
 from domain.people import tutor_of_user
+from domain.services import ServiceInfo
 from infra.auth import Identity
 from infra.db import Database
 from models import (
@@ -245,6 +254,19 @@ async def enroll(
 
 async def is_enrolled(session: AsyncSession, service_id: uuid.UUID, student_id: uuid.UUID) -> bool:
     return await session.get(Enrollment, (service_id, student_id)) is not None
+
+
+async def check_enrolled(
+    session: AsyncSession, info: ServiceInfo, student: Student, as_tutor: bool
+) -> None:
+    """May this student book the service (or ask to schedule it later)? Its tutors book
+    anyone in."""
+    row = info.row
+    enrolled = not row.enrollment_required or as_tutor
+    if not enrolled and not await is_enrolled(session, row.id, student.id):
+        raise NotEligible(
+            "Only students enrolled in this service may book it", NotEligibleReason.NOT_ENROLLED
+        )
 
 
 # ---------------------------------------------------------------- reads

@@ -1,30 +1,18 @@
-"""The Node interface and its opaque global IDs: base64url of "Type:uuid"."""
+"""The Node interface and its opaque global IDs (infra/ids.py)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 
 import strawberry
 from strawberry.types import Info
 
+from infra import ids
+from infra.ids import decode_id as decode_id
+
 
 def encode_id(type_name: str, pk: uuid.UUID) -> strawberry.ID:
-    raw = f"{type_name}:{pk}".encode()
-    return strawberry.ID(base64.urlsafe_b64encode(raw).decode().rstrip("="))
-
-
-def decode_id(value: str) -> tuple[str, uuid.UUID] | None:
-    """The type name and key of a global ID, or None when it is not one of ours."""
-    if not value or len(value) > 120:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        type_name, _, key = raw.partition(":")
-        return type_name, uuid.UUID(key)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
+    return strawberry.ID(ids.encode_id(type_name, pk))
 
 
 def decode_id_of(value: str, type_name: str) -> uuid.UUID | None:

@@ -16,7 +16,7 @@ from domain.bookings.access import token_hash
 from domain.bookings.free_time import FreeTime, choose_duration, load_free_time
 from domain.bookings.requests import MAX_SLOTS, Booked, BookingRequest, checked_text
 from domain.bookings.settlement import hold_for_payment, open_checkout
-from domain.bookings.students import check_enrolled, student_for
+from domain.bookings.students import student_for
 from domain.bookings.writes import lock, record
 from domain.errors import (
     InvalidInput,
@@ -55,7 +55,7 @@ async def create_bookings(
         lengths = _lengths(info, request)
         tutor = await _tutor(session, identity, info, request, lengths, now)
         student, as_tutor = await student_for(session, identity, tutor, request)
-        await check_enrolled(session, info, student, as_tutor)
+        await packages.check_enrolled(session, info, student, as_tutor)
         package = await _package_for(session, info, request, student, tutor, as_tutor)
         # A priced length is paid by card unless a package pays, or a tutor books it (and
         # settles payment with the student themselves).

@@ -1,16 +1,15 @@
-"""Who a booking is for: the signed-in student, a tutor's student, or a guest; and whether they
-may book the service."""
+"""Who a booking is for: the signed-in student, a tutor's student, or a guest (whether they may
+book the service is `packages.check_enrolled`, asked of schedule-later requests too)."""
 
 from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import organizations, packages
+from domain import organizations
 from domain.bookings.requests import BookingRequest, Guest
 from domain.bookings.writes import lock
-from domain.errors import Forbidden, InvalidInput, NotEligible, NotEligibleReason, NotFound
+from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.people import clean_email, clean_name, student_of_user
-from domain.services import ServiceInfo
 from infra.auth import Identity
 from models import Student, Tutor
 
@@ -59,14 +58,3 @@ async def student_for(
     if identity is None:
         raise InvalidInput("Sign in, or give the guest's name and email", "input.guest")
     return await student_of_user(session, identity, lock=True), False
-
-
-async def check_enrolled(
-    session: AsyncSession, info: ServiceInfo, student: Student, as_tutor: bool
-) -> None:
-    row = info.row
-    enrolled = not row.enrollment_required or as_tutor
-    if not enrolled and not await packages.is_enrolled(session, row.id, student.id):
-        raise NotEligible(
-            "Only students enrolled in this service may book it", NotEligibleReason.NOT_ENROLLED
-        )
