@@ -13,6 +13,7 @@ from models.outbox import OutboxJob
 from models.packages import Enrollment, Package, PackageAdjustment, PackageTemplate
 from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
+from models.schedule_requests import ScheduleRequest, ScheduleRequestStatus
 from models.services import Service, ServiceDuration, ServiceTutor
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "Payment",
     "PaymentRefund",
     "Schedule",
+    "ScheduleRequest",
+    "ScheduleRequestStatus",
     "Service",
     "ServiceDuration",
     "ServiceTutor",

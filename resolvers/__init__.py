@@ -14,6 +14,7 @@ from resolvers import (
     organizations,
     packages,
     people,
+    schedule_requests,
     services,
 )
 
@@ -26,6 +27,7 @@ Query = merge_types(
         availability.Query,
         bookings.Query,
         organizations.Query,
+        schedule_requests.Query,
     ),
 )
 Mutation = merge_types(
@@ -38,6 +40,7 @@ Mutation = merge_types(
         packages.Mutation,
         integrations.Mutation,
         organizations.Mutation,
+        schedule_requests.Mutation,
     ),
 )
 

@@ -14,6 +14,7 @@ from resolvers.bookings import booking_by_pk
 from resolvers.organizations import invitation_by_pk, organization_by_pk
 from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
+from resolvers.schedule_requests import request_by_pk
 from resolvers.services import service_by_pk
 from schema.availability import AvailabilityOverride, Schedule
 from schema.bounds import AtMost
@@ -51,6 +52,7 @@ NODE_LOADERS: dict[str, NodeLoader] = {
     "PackageTemplate": template_by_pk,
     "Organization": organization_by_pk,
     "OrganizationInvitation": invitation_by_pk,
+    "ScheduleRequest": request_by_pk,
 }
 
 

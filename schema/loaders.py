@@ -16,6 +16,7 @@ from domain import (
     package_templates,
     packages,
     payments,
+    schedule_requests,
     services,
 )
 from domain.services import ServiceInfo
@@ -33,6 +34,7 @@ from models import (
     PackageTemplate,
     Payment,
     Schedule,
+    ScheduleRequest,
     Student,
     Tutor,
 )
@@ -99,6 +101,16 @@ class Loaders:
 
         # Per viewer, like the booking list: a booking the viewer may not see loads as None.
         self.booking: DataLoader[uuid.UUID, Booking | None] = _loader(db, visible, None)
+
+        async def requests(
+            db: Database, ids: Sequence[uuid.UUID]
+        ) -> dict[uuid.UUID, ScheduleRequest]:
+            return await schedule_requests.visible_requests(db, identity, ids)
+
+        # Per viewer too: the schedule-later requests' access rule.
+        self.schedule_request: DataLoader[uuid.UUID, ScheduleRequest | None] = _loader(
+            db, requests, None
+        )
 
         async def flags(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bool | None]:
             return await bookings.attendance_flags(db, identity, ids, clock())

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import calendar_sync, ics, people
+from domain import calendar_sync, ics, people, schedule_requests
 from infra.auth import Identity
 from infra.db import present
 from models import Student as StudentRow
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from schema.availability import Schedule
     from schema.organizations import Organization
     from schema.packages import Package, PackageTemplate
+    from schema.schedule_requests import ScheduleRequest
     from schema.services import Service
 
 
@@ -203,6 +204,20 @@ class Viewer:
         if self.identity is None:
             return []
         return [Package.from_row(p) for p in await packages_of_user(info.context.db, self.identity)]
+
+    @strawberry.field(
+        description="The viewer's open and assigned schedule-later requests, as a student.",
+        extensions=[AtMost(schedule_requests.MAX_PENDING)],
+    )
+    async def schedule_requests(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[ScheduleRequest, strawberry.lazy("schema.schedule_requests")]]:
+        from schema.schedule_requests import ScheduleRequest
+
+        if self.identity is None:
+            return []
+        rows = await schedule_requests.pending_of_user(info.context.db, self.identity)
+        return [ScheduleRequest.from_row(r) for r in rows]
 
 
 @strawberry.input

@@ -19,6 +19,7 @@ from domain import (  # noqa: F401
     meetings,
     notifications,
     outbox,
+    schedule_requests,
     summaries,
 )
 from domain.outbox import JOBS, Job, JobContext

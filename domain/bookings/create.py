@@ -26,6 +26,7 @@ from domain.errors import (
     Policy,
     PolicyViolation,
 )
+from domain.schedule_requests import fulfil_request
 from domain.services import ServiceInfo, services_info
 from domain.stripe import Cards
 from infra.auth import Identity
@@ -75,6 +76,7 @@ async def create_bookings(
             payment = await hold_for_payment(session, made, student, tutor, now + cards.hold, now)
         token = _manage_token(session, cipher, request, made, now)
         await _write(session, made, package, credits, now, identity.sub if identity else None)
+        await fulfil_request(session, made)
         await idempotency.remember(session, owner, request, made)
     if payment is not None:  # only made with cards (checked above)
         await open_checkout(
