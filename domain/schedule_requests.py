@@ -143,12 +143,13 @@ def _checked_note(note: str | None) -> str | None:
     return note.strip()
 
 
-async def _check_offers(
-    session: AsyncSession, info: ServiceInfo, tutor_id: uuid.UUID, field: str
-) -> None:
-    """The tutor exists and teaches the service (as booking them would require)."""
+async def _check_tutor(session: AsyncSession, tutor_id: uuid.UUID) -> None:
     if await session.get(Tutor, tutor_id) is None:
-        raise NotFound(f"No such tutor ({field})")
+        raise NotFound("No such tutor (input.tutorId)")
+
+
+def _check_offers(info: ServiceInfo, tutor_id: uuid.UUID) -> None:
+    """The tutor teaches the service, as booking them requires."""
     if tutor_id not in info.tutor_ids:
         raise NotEligible(
             "This tutor does not offer this service", NotEligibleReason.NOT_OFFERED_BY_TUTOR
@@ -181,8 +182,9 @@ async def request_schedule_later(
             if info is None:
                 raise NotFound("No such service (input.serviceId)")
             if tutor_id is not None:
-                await _check_offers(session, info, tutor_id, "input.tutorId")
-            # Locked as a booking locks it: a booking of this student's waits, or is seen.
+                await _check_tutor(session, tutor_id)
+                _check_offers(info, tutor_id)
+            # Locked, as a booking locks it: the student's requests and bookings take turns.
             student = await student_of_user(session, identity, lock=True)
             await packages.check_enrolled(session, info, student, as_tutor=False)
             row = ScheduleRequest(
@@ -212,13 +214,12 @@ async def assign_request(
         if not access.acts_as_tutor(row, info.tutor_ids):
             raise Forbidden("Only the service's tutors (or their organization's owners and admins)")
         _check_pending(row, "assigned")
-        if await session.get(Tutor, tutor_id) is None:
-            raise NotFound("No such tutor (input.tutorId)")
+        await _check_tutor(session, tutor_id)
         if tutor_id not in access.tutor_ids:
             raise Forbidden(
                 "Assign yourself; only an organization's owners and admins assign a member"
             )
-        await _check_offers(session, info, tutor_id, "input.tutorId")
+        _check_offers(info, tutor_id)
         row.status, row.tutor_id = ScheduleRequestStatus.ASSIGNED, tutor_id
         session.add(row)
         outbox.add(session, ASSIGNED_EMAIL, {"request": str(row.id), "tutor": str(tutor_id)}, now)
