@@ -16,6 +16,7 @@ from domain import (
     package_templates,
     packages,
     payments,
+    roster,
     services,
 )
 from domain.services import ServiceInfo
@@ -133,6 +134,26 @@ class Loaders:
             db, allowances, None
         )
         self.rebook: DataLoader[uuid.UUID, bookings.Rebook | None] = _loader(db, rebooks, None)
+
+        async def records(
+            keys: list[roster.Pair],
+        ) -> list[roster.Stats | None]:
+            found = await roster.records(db, identity, keys, clock())
+            return [found.get(key) for key in keys]
+
+        async def favorites(
+            db: Database, ids: Sequence[uuid.UUID]
+        ) -> dict[uuid.UUID, roster.Favorites | None]:
+            return dict(await roster.favorite_times(db, identity, ids, clock()))
+
+        # Per viewer: a (student, tutor) record (None: not theirs to see), and the signed-in
+        # student's favorite times with a tutor (None: none), which slots compare with.
+        self.student_stats: DataLoader[roster.Pair, roster.Stats | None] = DataLoader(
+            load_fn=records
+        )
+        self.favorite_times: DataLoader[uuid.UUID, roster.Favorites | None] = _loader(
+            db, favorites, None
+        )
 
         # Per viewer: only a student's own tutors learn whether they are flagged.
         self.attendance_flag: DataLoader[uuid.UUID, bool | None] = _loader(db, flags, None)

@@ -17,7 +17,7 @@ from models import Tutor as TutorRow
 from schema.bounds import AtMost
 from schema.context import Context
 from schema.errors import InvalidInput, NotFound
-from schema.node import Node
+from schema.node import Node, decode_id_of
 from schema.scalars import TimeZone
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from schema.availability import Schedule
     from schema.organizations import Organization
     from schema.packages import Package, PackageTemplate
+    from schema.roster import StudentStats, TutorStudentConnection
     from schema.services import Service
 
 
@@ -148,6 +149,24 @@ class Tutor(Node):
             for s in await info.context.loaders.schedules_of_tutor.load(self.pk)
         ]
 
+    @strawberry.field(
+        description="Students who booked or hold a package with this tutor (with the "
+        "organization's, for owners and admins), each with their record. Only the tutor and "
+        "their organization's owners and admins; empty for others."
+    )
+    async def students(
+        self,
+        info: Info[Context, None],
+        search: Annotated[
+            str | None, strawberry.argument(description="Part of a name or email, any case.")
+        ] = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Annotated[TutorStudentConnection, strawberry.lazy("schema.roster")]:
+        from schema.roster import students_of
+
+        return await students_of(info, self.pk, search, first, after)
+
 
 @strawberry.type
 class Student(Node):
@@ -163,6 +182,17 @@ class Student(Node):
     )
     async def attendance_flagged(self, info: Info[Context, None]) -> bool | None:
         return await info.context.loaders.attendance_flag.load(self.pk)
+
+    @strawberry.field(
+        description="The student's record with one tutor; null for viewers who may not see it."
+    )
+    async def stats(
+        self, info: Info[Context, None], tutor_id: strawberry.ID
+    ) -> Annotated[StudentStats, strawberry.lazy("schema.roster")] | None:
+        from schema.roster import stats_of
+
+        tutor = decode_id_of(tutor_id, "Tutor")
+        return await stats_of(info, self.pk, tutor) if tutor is not None else None
 
     @classmethod
     def from_row(cls, row: StudentRow) -> Student:

@@ -39,10 +39,12 @@ from domain.bookings.export import CSV_PATH, Export, csv_chunks, open_link, sign
 from domain.bookings.free_time import TutorSlot
 from domain.bookings.outlook import Allowance, Rebook, allowances, rebook_suggestions
 from domain.bookings.queries import (
+    FLAG_COUNT,
     MAX_PAGE,
     BookingFilter,
     Page,
     attendance_flags,
+    attendance_marks,
     booking_by_token,
     conflicting_bookings,
     encode_cursor,
@@ -72,6 +74,7 @@ from domain.bookings.settlement import (
 __all__ = [
     "ALTERNATIVES",
     "CSV_PATH",
+    "FLAG_COUNT",
     "MAX_BULK",
     "MAX_PAGE",
     "MAX_SLOTS",
@@ -91,6 +94,7 @@ __all__ = [
     "TutorSlot",
     "allowances",
     "attendance_flags",
+    "attendance_marks",
     "booking_by_token",
     "cancel_booking",
     "confirm_paid",
