@@ -2,6 +2,7 @@
 
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingAction, BookingHistory, BookingStatus, IdempotencyKey
+from models.forms import FormAnswer, FormQuestion, FormReminder, QuestionType
 from models.integrations import CalendarLink, SyncedEvent
 from models.organizations import (
     Organization,
@@ -24,6 +25,9 @@ __all__ = [
     "BookingStatus",
     "CalendarLink",
     "Enrollment",
+    "FormAnswer",
+    "FormQuestion",
+    "FormReminder",
     "IdempotencyKey",
     "Organization",
     "OrganizationInvitation",
@@ -35,6 +39,7 @@ __all__ = [
     "PackageTemplate",
     "Payment",
     "PaymentRefund",
+    "QuestionType",
     "Schedule",
     "Service",
     "ServiceDuration",

@@ -9,6 +9,7 @@ from resolvers import (
     availability,
     bookings,
     events,
+    forms,
     integrations,
     node,
     organizations,
@@ -38,6 +39,7 @@ Mutation = merge_types(
         packages.Mutation,
         integrations.Mutation,
         organizations.Mutation,
+        forms.Mutation,
     ),
 )
 

@@ -14,6 +14,7 @@ from domain.errors import InvalidInput, NotFound
 from models import Booking as BookingRow
 from models import BookingStatus
 from resolvers.common import mutate, parse_id, query
+from resolvers.forms import answers_from
 from schema.bookings import (
     DEFAULT_PAGE,
     AttendanceMarked,
@@ -115,7 +116,7 @@ class Query:
     @strawberry.field(description="For guests: the booking a manage token belongs to.")
     async def booking_by_token(self, info: Info[Context, None], token: str) -> Booking | None:
         row = await bookings.booking_by_token(info.context.db, token)
-        return Booking.from_row(row) if row else None
+        return Booking.from_row(row, token=token) if row else None
 
     @strawberry.field(
         description=(
@@ -185,7 +186,8 @@ def _bulk_id(value: str, index: int) -> uuid.UUID | InvalidInput:
 
 def _booked(result: Booked) -> BookingCreated:
     return BookingCreated(
-        booking=Booking.from_row(result.bookings[0]), manage_token=result.manage_token
+        booking=Booking.from_row(result.bookings[0], token=result.manage_token),
+        manage_token=result.manage_token,
     )
 
 
@@ -216,6 +218,7 @@ class Mutation:
                 package_id=_optional_id(input.package_id, "Package", "input.packageId"),
                 idempotency_key=input.idempotency_key,
                 reminders_enabled=input.reminders_enabled,
+                answers=answers_from(input.answers) if input.answers is not None else None,
             )
             return await bookings.create_bookings(
                 info.context.db,

@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from models import AvailabilityOverride as OverrideRow
 from resolvers.bookings import booking_by_pk
+from resolvers.forms import question_by_pk
 from resolvers.organizations import invitation_by_pk, organization_by_pk
 from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
@@ -51,6 +52,7 @@ NODE_LOADERS: dict[str, NodeLoader] = {
     "PackageTemplate": template_by_pk,
     "Organization": organization_by_pk,
     "OrganizationInvitation": invitation_by_pk,
+    "FormQuestion": question_by_pk,
 }
 
 

@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 from domain import (
     availability,
     bookings,
+    forms,
     organizations,
     package_templates,
     packages,
@@ -26,6 +27,7 @@ from models import (
     AvailabilityRule,
     Booking,
     BookingHistory,
+    FormQuestion,
     Organization,
     OrganizationMember,
     OrganizationRole,
@@ -94,6 +96,19 @@ class Loaders:
         self.history: DataLoader[uuid.UUID, list[BookingHistory]] = _loader(
             db, bookings.history_of, []
         )
+        # Check-in forms: a service's questions asked now, one question (retired too), and a
+        # booking's form status (public to whoever sees the booking).
+        self.questions: DataLoader[uuid.UUID, list[FormQuestion]] = _loader(
+            db, forms.forms_of_services, []
+        )
+        self.question: DataLoader[uuid.UUID, FormQuestion | None] = _loader(
+            db, forms.questions_by_id, None
+        )
+        self.form_status: DataLoader[uuid.UUID, forms.FormStatus] = _loader(
+            db, forms.statuses, forms.FormStatus.NONE
+        )
+        self._db, self._identity = db, identity
+        self._answers: dict[str | None, DataLoader[uuid.UUID, list[forms.Answer]]] = {}
 
         async def visible(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Booking]:
             return await bookings.visible_bookings(db, identity, ids)
@@ -184,3 +199,16 @@ class Loaders:
         self.viewer_manages: DataLoader[uuid.UUID, bool] = _loader(db, managed, False)
         # Per viewer: their role in each organization asked about, None outside it.
         self.viewer_role: DataLoader[uuid.UUID, OrganizationRole | None] = _loader(db, roles, None)
+
+    def form_answers(self, token: str | None) -> DataLoader[uuid.UUID, list[forms.Answer]]:
+        """Per viewer and guest token: a booking's answers, empty for one they may not see."""
+        if token not in self._answers:
+            identity = self._identity
+
+            async def answers(
+                db: Database, ids: Sequence[uuid.UUID]
+            ) -> dict[uuid.UUID, list[forms.Answer]]:
+                return await bookings.visible_answers(db, identity, token, ids)
+
+            self._answers[token] = _loader(self._db, answers, [])
+        return self._answers[token]

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import (  # noqa: F401
     bookings,
     calendar_sync,
+    form_notices,
     invitations,
     meetings,
     notifications,
@@ -46,6 +47,10 @@ async def _sweep_summaries(ctx: JobContext, session: AsyncSession, job: dict[str
     await summaries.schedule_summaries(session, ctx.now, ctx.settings.jobs.daily_summary_hour)
 
 
+async def _sweep_forms(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    await form_notices.schedule_reminders(session, ctx.now)
+
+
 async def _prune(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     await outbox.prune(session, ctx.now)
 
@@ -60,6 +65,7 @@ SWEEP_HOLDS = outbox.register("sweep.holds", _sweep_holds)
 SWEEP_PACKAGES = outbox.register("sweep.packages", _sweep_packages)
 SWEEP_SUMMARIES = outbox.register("sweep.summaries", _sweep_summaries)
 SWEEP_REFUNDS = outbox.register("sweep.refunds", _sweep_refunds)
+SWEEP_FORMS = outbox.register("sweep.forms", _sweep_forms)
 SWEEP_OUTBOX = outbox.register("sweep.outbox", _prune)
 
 
@@ -70,6 +76,7 @@ def periodic(jobs: JobSettings) -> list[tuple[Job, int]]:
         (SWEEP_PACKAGES, jobs.sweep_seconds),
         (SWEEP_SUMMARIES, jobs.sweep_seconds),
         (SWEEP_REFUNDS, jobs.sweep_seconds),
+        (SWEEP_FORMS, jobs.sweep_seconds),
         (SWEEP_OUTBOX, jobs.sweep_seconds),
     ]
 

@@ -18,6 +18,7 @@ One module per job, read in this order:
   `round_robin`: which tutor a booking without one goes to;
   `idempotency`: a retried request gets the first answer;
 - `change`: reschedule, cancel, attendance, pay with package credit;
+- `check_in`: a booking's check-in form: answers stored, submitted later, read by those who may;
 - `bulk`: many bookings completed, no-show or cancelled at once, each through `change`;
 - `settlement`: the payment hold of a booking waiting for its card, and how it settles;
 - `outlook`: what a student may book next (the month's allowance left, the same time next week);
@@ -34,6 +35,7 @@ from domain.bookings.change import (
     redeem_package,
     reschedule_booking,
 )
+from domain.bookings.check_in import save_answers, submit_booking_form, visible_answers
 from domain.bookings.create import create_bookings
 from domain.bookings.export import CSV_PATH, Export, csv_chunks, open_link, sign_link
 from domain.bookings.free_time import TutorSlot
@@ -112,9 +114,12 @@ __all__ = [
     "rebook_suggestions",
     "redeem_package",
     "reschedule_booking",
+    "save_answers",
     "sign_link",
     "students_by_id",
+    "submit_booking_form",
     "update_bookings",
+    "visible_answers",
     "visible_bookings",
     "visible_student",
 ]

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import events, notifications, packages
+from domain import events, forms, notifications, packages
 from domain import slots as engine
 from domain.bookings import idempotency, round_robin
 from domain.bookings.access import token_hash
+from domain.bookings.check_in import save_answers
 from domain.bookings.free_time import FreeTime, choose_duration, load_free_time
 from domain.bookings.requests import MAX_SLOTS, Booked, BookingRequest, checked_text
 from domain.bookings.settlement import hold_for_payment, open_checkout
@@ -52,6 +53,7 @@ async def create_bookings(
         if replay is not None:
             return replay
         info = await _service(session, request)
+        answers = await forms.at_booking(session, info.row.id, request.answers)
         lengths = _lengths(info, request)
         tutor = await _tutor(session, identity, info, request, lengths, now)
         student, as_tutor = await student_for(session, identity, tutor, request)
@@ -75,6 +77,7 @@ async def create_bookings(
             payment = await hold_for_payment(session, made, student, tutor, now + cards.hold, now)
         token = _manage_token(session, cipher, request, made, now)
         await _write(session, made, package, credits, now, identity.sub if identity else None)
+        await save_answers(session, made, answers, now)
         await idempotency.remember(session, owner, request, made)
     if payment is not None:  # only made with cards (checked above)
         await open_checkout(
