@@ -2,7 +2,13 @@
 
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingAction, BookingHistory, BookingStatus, IdempotencyKey
-from models.integrations import CalendarLink, SyncedEvent
+from models.integrations import (
+    CalendarLink,
+    CalendarProvider,
+    ExternalMeeting,
+    ProviderToken,
+    SyncedEvent,
+)
 from models.organizations import (
     Organization,
     OrganizationInvitation,
@@ -23,7 +29,9 @@ __all__ = [
     "BookingHistory",
     "BookingStatus",
     "CalendarLink",
+    "CalendarProvider",
     "Enrollment",
+    "ExternalMeeting",
     "IdempotencyKey",
     "Organization",
     "OrganizationInvitation",
@@ -35,6 +43,7 @@ __all__ = [
     "PackageTemplate",
     "Payment",
     "PaymentRefund",
+    "ProviderToken",
     "Schedule",
     "Service",
     "ServiceDuration",

@@ -224,6 +224,7 @@ class Mutation:
                 info.context.now(),
                 info.context.cipher,
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(work(), _booked)
@@ -254,6 +255,7 @@ class Mutation:
                 info.context.now(),
                 info.context.cipher,
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(
@@ -274,6 +276,7 @@ class Mutation:
                 input.new_start,
                 input.duration_minutes,
                 info.context.now(),
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(work(), lambda b: BookingRescheduled(booking=Booking.from_row(b)))
@@ -290,6 +293,7 @@ class Mutation:
                 input.reason,
                 info.context.now(),
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(work(), _cancelled)
@@ -335,6 +339,7 @@ class Mutation:
                 input.reason,
                 info.context.now(),
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         def shape(outcome: bookings.BulkOutcome) -> BookingsUpdated:
