@@ -15,7 +15,7 @@ from sqlmodel import select
 from domain.calendar_api import event_id
 from infra.crypto import Cipher
 from infra.db import Database
-from infra.settings import Settings
+from infra.settings import Settings, SettingsError
 from models import CalendarLink, OutboxJob, SyncedEvent
 from tests.fakes.google_server import FakeGoogle, connect_google
 from tests.fakes.graph_server import DEFAULT, REFRESH_TOKEN, FakeGraph, connect_outlook
@@ -37,6 +37,7 @@ from tests.helpers import (
 pytestmark = pytest.mark.calendar
 
 MINE = "{ viewer { tutor { connectedCalendar } } }"
+SYNC = "calendar.sync"
 BOOKING = "query($id: ID!) { booking(id: $id) { status } }"
 
 
@@ -159,7 +160,7 @@ async def test_tokens_are_refreshed_rotated_and_replaced_once_when_refused(
     await background.run(t0 + timedelta(hours=1))
     assert (len(graph_fake.events), graph_fake.token_requests) == (3, 3)
     async with db.session() as session:
-        jobs = list(await session.exec(select(OutboxJob).where(OutboxJob.kind == "calendar.sync")))
+        jobs = list(await session.exec(select(OutboxJob).where(OutboxJob.kind == SYNC)))
     assert len(jobs) == 3 and all(job.done_at is not None and job.attempts == 0 for job in jobs)
 
 
@@ -177,7 +178,7 @@ async def test_a_failing_graph_is_retried_with_backoff_and_never_undoes_the_book
 
     async def sync_job() -> OutboxJob:
         async with db.session() as session:
-            query = select(OutboxJob).where(OutboxJob.kind == "calendar.sync")
+            query = select(OutboxJob).where(OutboxJob.kind == SYNC)
             [job] = list(await session.exec(query))
             return job
 
@@ -232,3 +233,41 @@ async def test_one_calendar_per_tutor_outlook_in_place_of_google_and_back(
     async with db.session() as session:
         links = list(await session.exec(select(CalendarLink)))
     assert [(link.provider, link.calendar_id) for link in links] == [("google", "primary")]
+
+
+async def test_an_insert_repeated_after_a_lost_commit_finds_the_event_graph_made(
+    outlook_gql: GraphQLClient, outlook_settings: Settings, db: Database, graph_fake: FakeGraph
+) -> None:
+    gql = outlook_gql
+    ada, service, sam = await setup_lessons(gql)
+    await connect_outlook(gql, ada.token)
+    made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
+    background = Background(outlook_settings, db)
+    await background.run()
+    [remote_id] = graph_fake.events
+    # As if the job's commit had been lost after Graph made the event: we know of no event.
+    async with db.transaction() as session:
+        synced = await session.get(SyncedEvent, pk(made["booking"]["id"]))
+        assert synced is not None
+        await session.delete(synced)
+        session.add(
+            OutboxJob(kind=SYNC, payload={"booking": str(synced.booking_id)}, due_at=CLOCK())
+        )
+    await background.run()
+    assert list(graph_fake.events) == [remote_id]  # the transactionId found it: no second one
+    async with db.session() as session:
+        again = await session.get(SyncedEvent, pk(made["booking"]["id"]))
+    assert again is not None and again.event_id == remote_id
+
+
+def test_outlook_settings_are_set_together() -> None:
+    app = {"MICROSOFT_CLIENT_ID": "id", "MICROSOFT_CLIENT_SECRET": "secret"}
+    microsoft = Settings.from_env(app).microsoft
+    assert microsoft is not None and microsoft.tenant == "common"
+    assert microsoft.token_url == "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+    assert microsoft.graph_base == "https://graph.microsoft.com/v1.0"
+    assert Settings.from_env({}).microsoft is None
+    with pytest.raises(SettingsError, match="set together"):
+        Settings.from_env({"MICROSOFT_CLIENT_ID": "id"})
+    with pytest.raises(SettingsError, match="MICROSOFT_TENANT"):
+        Settings.from_env({**app, "MICROSOFT_TENANT": "../evil"})
