@@ -3,7 +3,13 @@
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingAction, BookingHistory, BookingStatus, IdempotencyKey
 from models.forms import FormAnswer, FormQuestion, FormReminder, QuestionType
-from models.integrations import CalendarLink, SyncedEvent
+from models.integrations import (
+    CalendarLink,
+    CalendarProvider,
+    ExternalMeeting,
+    ProviderToken,
+    SyncedEvent,
+)
 from models.organizations import (
     Organization,
     OrganizationInvitation,
@@ -24,7 +30,9 @@ __all__ = [
     "BookingHistory",
     "BookingStatus",
     "CalendarLink",
+    "CalendarProvider",
     "Enrollment",
+    "ExternalMeeting",
     "FormAnswer",
     "FormQuestion",
     "FormReminder",
@@ -39,6 +47,7 @@ __all__ = [
     "PackageTemplate",
     "Payment",
     "PaymentRefund",
+    "ProviderToken",
     "QuestionType",
     "Schedule",
     "Service",

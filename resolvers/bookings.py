@@ -227,6 +227,7 @@ class Mutation:
                 info.context.now(),
                 info.context.cipher,
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(work(), _booked)
@@ -257,6 +258,7 @@ class Mutation:
                 info.context.now(),
                 info.context.cipher,
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(
@@ -277,6 +279,7 @@ class Mutation:
                 input.new_start,
                 input.duration_minutes,
                 info.context.now(),
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(work(), lambda b: BookingRescheduled(booking=Booking.from_row(b)))
@@ -293,6 +296,7 @@ class Mutation:
                 input.reason,
                 info.context.now(),
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(work(), _cancelled)
@@ -338,6 +342,7 @@ class Mutation:
                 input.reason,
                 info.context.now(),
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         def shape(outcome: bookings.BulkOutcome) -> BookingsUpdated:

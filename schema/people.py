@@ -63,8 +63,10 @@ class Tutor(Node):
         return self.row.low_balance_threshold if self._own(info) else None
 
     @strawberry.field(
-        description="The Google Calendar bookings are mirrored into (connectGoogleCalendar). "
-        "The tutor's own; null for others or when none is connected."
+        description="The calendar bookings are mirrored into: a Google calendar's id as given "
+        "to connectGoogleCalendar, or `outlook:` then the Outlook calendar's id "
+        "(connectOutlookCalendar; `outlook:default` is the user's default calendar). One at a "
+        "time. The tutor's own; null for others or when none is connected."
     )
     async def connected_calendar(self, info: Info[Context, None]) -> str | None:
         return await calendar_sync.connected(info.context.db, self.pk) if self._own(info) else None

@@ -32,6 +32,7 @@ from domain.stripe import Cards
 from infra.auth import Identity
 from infra.crypto import Cipher
 from infra.db import Database, UnitOfWork, present
+from infra.settings import MeetingProvider
 from models import Booking, Package, Payment, ServiceDuration, Student, Tutor
 from models.bookings import BookingAction, BookingStatus
 
@@ -43,6 +44,8 @@ async def create_bookings(
     now: datetime,
     cipher: Cipher,
     cards: Cards | None = None,
+    *,
+    meeting_provider: MeetingProvider | None,
 ) -> Booked:
     if not 1 <= len(request.slots) <= MAX_SLOTS:
         raise InvalidInput(f"Choose 1 to {MAX_SLOTS} slots", "input.slots")
@@ -76,7 +79,8 @@ async def create_bookings(
         if by_card and cards is not None and any(b.price_amount_minor is not None for b in made):
             payment = await hold_for_payment(session, made, student, tutor, now + cards.hold, now)
         token = _manage_token(session, cipher, request, made, now)
-        await _write(session, made, package, credits, now, identity.sub if identity else None)
+        actor = identity.sub if identity else None
+        await _write(session, made, package, credits, now, actor, meeting_provider)
         await save_answers(session, made, answers, now)
         await idempotency.remember(session, owner, request, made)
     if payment is not None:  # only made with cards (checked above)
@@ -272,6 +276,7 @@ async def _write(
     credits: list[int],
     now: datetime,
     actor: str | None,
+    meeting_provider: MeetingProvider | None,
 ) -> None:
     """The bookings, their history and news, and the package's ledger lines."""
     if package is not None:
@@ -282,7 +287,9 @@ async def _write(
     for booking in made:
         # One change, one entry and one event: CREATED, already CONFIRMED unless it waits for
         # its card payment (then CONFIRMED follows when it is paid).
-        record(session, booking, BookingAction.CREATED, now, actor)
+        await record(
+            session, booking, BookingAction.CREATED, now, actor, meeting_provider=meeting_provider
+        )
         events.slot_changed(session, "TAKEN", booking)
         if package is not None and booking.package_credit:
             line = packages.ledger_line(

@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 from booking_api.app import build_app
 from booking_api.cli import main
 from booking_api.migrate import alembic_config, upgrade
-from domain.calendar_sync import event_id
+from domain.calendar_api import event_id
 from infra.crypto import Cipher, Undecryptable, new_key
 from infra.db import Database
 from infra.settings import Settings
