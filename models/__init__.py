@@ -14,6 +14,12 @@ from models.packages import Enrollment, Package, PackageAdjustment, PackageTempl
 from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
 from models.services import Service, ServiceDuration, ServiceTutor
+from models.webhooks import (
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEventType,
+)
 
 __all__ = [
     "AvailabilityOverride",
@@ -43,4 +49,8 @@ __all__ = [
     "Student",
     "SyncedEvent",
     "Tutor",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookEventType",
 ]

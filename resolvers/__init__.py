@@ -15,6 +15,7 @@ from resolvers import (
     packages,
     people,
     services,
+    webhooks,
 )
 
 Query = merge_types(
@@ -38,6 +39,7 @@ Mutation = merge_types(
         packages.Mutation,
         integrations.Mutation,
         organizations.Mutation,
+        webhooks.Mutation,
     ),
 )
 

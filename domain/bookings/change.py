@@ -89,7 +89,7 @@ async def reschedule_booking(
         booking.reschedule_count += 1
         session.add(booking)
         reason = f"from {was.isoformat()} to {new_start.isoformat()}"
-        record(session, booking, BookingAction.RESCHEDULED, now, caller.actor, reason, was)
+        await record(session, booking, BookingAction.RESCHEDULED, now, caller.actor, reason, was)
         events.slot_changed(session, "RELEASED", booking, was, was_end)
         events.slot_changed(session, "TAKEN", booking)
     return booking
@@ -123,7 +123,7 @@ async def cancel_booking(
         booking.status = BookingStatus.CANCELLED
         booking.cancellation_reason = reason
         session.add(booking)
-        record(session, booking, BookingAction.CANCELLED, now, caller.actor, reason)
+        await record(session, booking, BookingAction.CANCELLED, now, caller.actor, reason)
         events.slot_changed(session, "RELEASED", booking)
         service = present(await session.get(Service, booking.service_id), "booking's service")
         # The policy: a tutor's cancellation always refunds; a student's only with enough notice.
@@ -189,7 +189,7 @@ async def mark_attendance(
             )
         booking.status = status
         session.add(booking)
-        record(session, booking, BookingAction(status), now, identity.sub, notes)
+        await record(session, booking, BookingAction(status), now, identity.sub, notes)
     return booking
 
 
@@ -226,7 +226,7 @@ async def redeem_package(
         )
         session.add_all([booking, package])
         notifications.package_spent(session, package, now)
-        record(
+        await record(
             session, booking, BookingAction.CONFIRMED, now, identity.sub, "paid with package credit"
         )
         payment = await session.get(Payment, booking.payment_id) if booking.payment_id else None

@@ -279,7 +279,7 @@ async def _write(
     for booking in made:
         # One change, one entry and one event: CREATED, already CONFIRMED unless it waits for
         # its card payment (then CONFIRMED follows when it is paid).
-        record(session, booking, BookingAction.CREATED, now, actor)
+        await record(session, booking, BookingAction.CREATED, now, actor)
         events.slot_changed(session, "TAKEN", booking)
         if package is not None and booking.package_credit:
             line = packages.ledger_line(

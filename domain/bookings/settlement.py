@@ -142,7 +142,7 @@ async def expire_unpaid(
         booking.status = BookingStatus.EXPIRED
         booking.hold_expires_at = None
         session.add(booking)
-        record(session, booking, BookingAction.EXPIRED, now, None, reason)
+        await record(session, booking, BookingAction.EXPIRED, now, None, reason)
         events.slot_changed(session, "RELEASED", booking)
 
 
@@ -192,17 +192,17 @@ async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> 
         if booking.status == "PENDING_PAYMENT" and engine.is_blocking(
             booking.status, booking.hold_expires_at, now
         ):
-            _confirm(session, booking, now, "paid by card")
+            await _confirm(session, booking, now, "paid by card")
         elif booking.status in ("PENDING_PAYMENT", "EXPIRED") and await _still_free(
             session, booking, now
         ):
-            _confirm(session, booking, now, "paid by card after the hold lapsed")
+            await _confirm(session, booking, now, "paid by card after the hold lapsed")
             events.slot_changed(session, "TAKEN", booking)
         else:
             reason = "paid after the hold lapsed and the time was taken: refunded"
             if booking.status == "PENDING_PAYMENT":
                 booking.status = BookingStatus.EXPIRED
-                record(session, booking, BookingAction.EXPIRED, now, None, reason)
+                await record(session, booking, BookingAction.EXPIRED, now, None, reason)
             elif booking.status != "EXPIRED":
                 reason = f"paid by card while {booking.status.lower()}: refunded"
             booking.hold_expires_at = None
@@ -212,11 +212,11 @@ async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> 
     return refunds
 
 
-def _confirm(session: UnitOfWork, booking: Booking, now: datetime, reason: str) -> None:
+async def _confirm(session: UnitOfWork, booking: Booking, now: datetime, reason: str) -> None:
     booking.status = BookingStatus.CONFIRMED
     booking.hold_expires_at = None
     session.add(booking)
-    record(session, booking, BookingAction.CONFIRMED, now, None, reason)
+    await record(session, booking, BookingAction.CONFIRMED, now, None, reason)
 
 
 async def _still_free(session: AsyncSession, booking: Booking, now: datetime) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import calendar_sync, events, meetings, notifications
+from domain import calendar_sync, events, meetings, notifications, webhooks
 from infra.db import UnitOfWork
 from models import Booking, BookingHistory
 from models.bookings import BookingAction, BookingStatus
@@ -22,7 +22,7 @@ async def lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:
     return (await session.exec(query)).first()
 
 
-def record(
+async def record(
     session: UnitOfWork,
     booking: Booking,
     action: BookingAction,
@@ -33,7 +33,8 @@ def record(
 ) -> None:
     """Every change is one history entry, one live event for the tutor's dashboard (README,
     "Live updates": which action is published when), and the background work it sets in
-    motion, all once committed."""
+    motion, all once committed. (Async for the webhooks: which endpoints hear of it is read
+    in this transaction.)"""
     session.add(
         BookingHistory(booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason)
     )
@@ -48,3 +49,4 @@ def record(
     notifications.booking_changed(session, booking, effect, at, moved_from)
     calendar_sync.booking_changed(session, booking, effect, at)
     meetings.booking_changed(session, booking, effect, at)
+    await webhooks.booking_changed(session, booking, action, at)
