@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from infra.db import Database
-from infra.settings import Settings
+from infra.settings import Settings, SettingsError, WebhookSettings
 from tests.fakes.webhook_receiver import FakeReceiver
 from tests.helpers import Background, GraphQLClient, make_tutor
 from tests.integrations.test_webhooks import ENDPOINT, PING, create_hook
@@ -240,3 +240,14 @@ async def test_tls_names_the_host_and_checks_its_certificate_on_the_pinned_addre
     assert delivery["id"] == pinged["pingWebhookEndpoint"]["delivery"]["id"]
     assert (delivery["status"], delivery["attempts"]) == ("PENDING", 1)
     assert "CERTIFICATE_VERIFY_FAILED" in delivery["error"]
+
+
+def test_the_development_setting_is_off_unless_set_and_checked() -> None:
+    assert Settings.from_env({}).webhooks == WebhookSettings(False, 10)
+    on = Settings.from_env(
+        {"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true", "WEBHOOK_TIMEOUT_SECONDS": "3"}
+    )
+    assert on.webhooks == WebhookSettings(True, 3)
+    for env in ({"WEBHOOK_ALLOW_PRIVATE_TARGETS": "sometimes"}, {"WEBHOOK_TIMEOUT_SECONDS": "0"}):
+        with pytest.raises(SettingsError, match=next(iter(env))):
+            Settings.from_env(env)
