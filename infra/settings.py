@@ -495,6 +495,16 @@ def _observability(env: dict[str, str]) -> Observability:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Outgoing webhooks (domain/webhook_delivery.py)."""
+
+    # Development and tests only: plain http and private or loopback targets are allowed.
+    allow_private_targets: bool = False
+    # A delivery attempt not answered within this long (DNS, connection and answer) failed.
+    timeout_seconds: float = 10
+
+
+@dataclass(frozen=True)
 class StripeSettings:
     """Card payments through Stripe Checkout; absent when STRIPE_SECRET_KEY is unset."""
 
@@ -543,6 +553,7 @@ class Settings:
     microsoft: MicrosoftSettings | None = None
     rate_limits: RateLimits = field(default_factory=RateLimits)
     observability: Observability = field(default_factory=Observability)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -624,6 +635,10 @@ class Settings:
                 trusted_proxies=_trusted_proxies(env),
             ),
             observability=_observability(env),
+            webhooks=WebhookSettings(
+                allow_private_targets=_flag(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS"),
+                timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_SECONDS", 10),
+            ),
         )
 
     def jwt_secret(self) -> str:

@@ -21,6 +21,12 @@ from models.packages import Enrollment, Package, PackageAdjustment, PackageTempl
 from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
 from models.services import Service, ServiceDuration, ServiceTutor
+from models.webhooks import (
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEventType,
+)
 
 __all__ = [
     "AvailabilityOverride",
@@ -57,4 +63,8 @@ __all__ = [
     "Student",
     "SyncedEvent",
     "Tutor",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookEventType",
 ]

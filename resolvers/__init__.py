@@ -16,6 +16,7 @@ from resolvers import (
     packages,
     people,
     services,
+    webhooks,
 )
 
 Query = merge_types(
@@ -40,6 +41,7 @@ Mutation = merge_types(
         integrations.Mutation,
         organizations.Mutation,
         forms.Mutation,
+        webhooks.Mutation,
     ),
 )
 

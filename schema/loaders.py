@@ -19,6 +19,7 @@ from domain import (
     payments,
     roster,
     services,
+    webhooks,
 )
 from domain.services import ServiceInfo
 from infra.auth import Identity
@@ -38,6 +39,8 @@ from models import (
     Schedule,
     Student,
     Tutor,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from models.base import Clock
 
@@ -199,6 +202,24 @@ class Loaders:
         self.viewer_manages: DataLoader[uuid.UUID, bool] = _loader(db, managed, False)
         # Per viewer: their role in each organization asked about, None outside it.
         self.viewer_role: DataLoader[uuid.UUID, OrganizationRole | None] = _loader(db, roles, None)
+
+        self.webhook_endpoint: DataLoader[uuid.UUID, WebhookEndpoint | None] = _loader(
+            db, webhooks.endpoints_by_id, None
+        )
+        self.webhook_endpoints: DataLoader[uuid.UUID, list[WebhookEndpoint]] = _loader(
+            db, webhooks.endpoints_of_tutors, []
+        )
+
+        async def deliveries(keys: list[tuple[uuid.UUID, int]]) -> list[list[WebhookDelivery]]:
+            """(endpoint, how many): one query for every endpoint asked about."""
+            found = await webhooks.recent_deliveries(
+                db, [pk for pk, _ in keys], max(n for _, n in keys)
+            )
+            return [found.get(pk, [])[:n] for pk, n in keys]
+
+        self.webhook_deliveries: DataLoader[tuple[uuid.UUID, int], list[WebhookDelivery]] = (
+            DataLoader(load_fn=deliveries)
+        )
 
     def form_answers(self, token: str | None) -> DataLoader[uuid.UUID, list[forms.Answer]]:
         """Per viewer and guest token: a booking's answers, empty for one they may not see."""

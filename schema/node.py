@@ -9,10 +9,11 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
+from domain.global_ids import global_id
+
 
 def encode_id(type_name: str, pk: uuid.UUID) -> strawberry.ID:
-    raw = f"{type_name}:{pk}".encode()
-    return strawberry.ID(base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    return strawberry.ID(global_id(type_name, pk))
 
 
 def decode_id(value: str) -> tuple[str, uuid.UUID] | None:

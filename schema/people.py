@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import calendar_sync, ics, people
+from domain import calendar_sync, ics, people, webhooks
 from infra.auth import Identity
 from infra.db import present
 from models import Student as StudentRow
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from schema.packages import Package, PackageTemplate
     from schema.roster import StudentStats, TutorStudentConnection
     from schema.services import Service
+    from schema.webhooks import WebhookEndpoint
 
 
 @strawberry.type
@@ -168,6 +169,17 @@ class Tutor(Node):
         from schema.roster import students_of
 
         return await students_of(info, self.pk, search, first, after)
+
+    @strawberry.field(
+        description="Only the tutor; empty for others.",
+        extensions=[AtMost(webhooks.MAX_ENDPOINTS)],
+    )
+    async def webhook_endpoints(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[WebhookEndpoint, strawberry.lazy("schema.webhooks")]]:
+        from schema.webhooks import own_endpoints
+
+        return await own_endpoints(info, self.pk) if self._own(info) else []
 
 
 @strawberry.type

@@ -21,6 +21,7 @@ from domain import (  # noqa: F401
     notifications,
     outbox,
     summaries,
+    webhook_delivery,
 )
 from domain.outbox import JOBS, Job, JobContext
 from domain.stripe import Cards

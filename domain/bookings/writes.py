@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import calendar_sync, events, meetings, notifications
+from domain import calendar_sync, events, meetings, notifications, webhooks
 from infra.db import UnitOfWork
 from infra.settings import MeetingProvider
 from models import Booking, BookingHistory
@@ -36,7 +36,8 @@ async def record(
     """Every change is one history entry, one live event for the tutor's dashboard (README,
     "Live updates": which action is published when), and the background work it sets in
     motion, all once committed. `meeting_provider` is the server's (MEETING_PROVIDER); a
-    change that cannot need a meeting link (expiry, attendance) leaves it out."""
+    change that cannot need a meeting link (expiry, attendance) leaves it out. Async: which
+    webhook endpoints hear of it, and whether the tutor has a calendar, are read here."""
     session.add(
         BookingHistory(booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason)
     )
@@ -51,3 +52,4 @@ async def record(
     notifications.booking_changed(session, booking, effect, at, moved_from)
     await calendar_sync.booking_changed(session, booking, effect, at)
     await meetings.booking_changed(session, booking, effect, at, meeting_provider)
+    await webhooks.booking_changed(session, booking, action, at)
