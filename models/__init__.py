@@ -2,6 +2,7 @@
 
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingAction, BookingHistory, BookingStatus, IdempotencyKey
+from models.funnel import FunnelEvent, FunnelStep
 from models.integrations import CalendarLink, SyncedEvent
 from models.organizations import (
     Organization,
@@ -24,6 +25,8 @@ __all__ = [
     "BookingStatus",
     "CalendarLink",
     "Enrollment",
+    "FunnelEvent",
+    "FunnelStep",
     "IdempotencyKey",
     "Organization",
     "OrganizationInvitation",

@@ -9,6 +9,7 @@ from resolvers import (
     availability,
     bookings,
     events,
+    funnel,
     integrations,
     node,
     organizations,
@@ -26,6 +27,7 @@ Query = merge_types(
         availability.Query,
         bookings.Query,
         organizations.Query,
+        funnel.Query,
     ),
 )
 Mutation = merge_types(
@@ -38,6 +40,7 @@ Mutation = merge_types(
         packages.Mutation,
         integrations.Mutation,
         organizations.Mutation,
+        funnel.Mutation,
     ),
 )
 

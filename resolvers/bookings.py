@@ -8,7 +8,7 @@ from typing import overload
 import strawberry
 from strawberry.types import Info
 
-from domain import bookings
+from domain import bookings, funnel
 from domain.bookings import Booked, Caller, Cancelled
 from domain.errors import InvalidInput, NotFound
 from models import Booking as BookingRow
@@ -65,6 +65,13 @@ def _booking_id(value: str | None) -> uuid.UUID | None:
     if pk is None:
         raise NotFound("No such booking")
     return pk
+
+
+def _visit(info: Info[Context, None], visit_id: str | None) -> funnel.Visit | None:
+    """The funnel visit a booking completes, forwarded to PostHog when that is configured."""
+    if visit_id is None:
+        return None
+    return funnel.Visit(visit_id, forward=info.context.settings.funnel.forwarding)
 
 
 async def booking_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Booking | None:
@@ -216,6 +223,7 @@ class Mutation:
                 package_id=_optional_id(input.package_id, "Package", "input.packageId"),
                 idempotency_key=input.idempotency_key,
                 reminders_enabled=input.reminders_enabled,
+                visit=_visit(info, input.visit_id),
             )
             return await bookings.create_bookings(
                 info.context.db,
@@ -246,6 +254,7 @@ class Mutation:
                 idempotency_key=input.idempotency_key,
                 reminders_enabled=input.reminders_enabled,
                 single=False,
+                visit=_visit(info, input.visit_id),
             )
             return await bookings.create_bookings(
                 info.context.db,

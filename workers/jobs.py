@@ -15,6 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import (  # noqa: F401
     bookings,
     calendar_sync,
+    funnel,
+    funnel_counts,
     invitations,
     meetings,
     notifications,
@@ -50,6 +52,11 @@ async def _prune(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) ->
     await outbox.prune(session, ctx.now)
 
 
+async def _prune_funnel(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    """Funnel events past FUNNEL_RETENTION_DAYS, in short transactions of their own."""
+    await funnel_counts.prune(ctx.db, ctx.now, ctx.settings.funnel.retention_days)
+
+
 async def _sweep_refunds(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     """Card refunds Stripe could not take at the time (it was down): sent now."""
     if ctx.cards is not None:
@@ -61,6 +68,7 @@ SWEEP_PACKAGES = outbox.register("sweep.packages", _sweep_packages)
 SWEEP_SUMMARIES = outbox.register("sweep.summaries", _sweep_summaries)
 SWEEP_REFUNDS = outbox.register("sweep.refunds", _sweep_refunds)
 SWEEP_OUTBOX = outbox.register("sweep.outbox", _prune)
+SWEEP_FUNNEL = outbox.register("sweep.funnel", _prune_funnel)
 
 
 def periodic(jobs: JobSettings) -> list[tuple[Job, int]]:
@@ -71,6 +79,7 @@ def periodic(jobs: JobSettings) -> list[tuple[Job, int]]:
         (SWEEP_SUMMARIES, jobs.sweep_seconds),
         (SWEEP_REFUNDS, jobs.sweep_seconds),
         (SWEEP_OUTBOX, jobs.sweep_seconds),
+        (SWEEP_FUNNEL, jobs.sweep_seconds),
     ]
 
 

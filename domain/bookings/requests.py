@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.errors import InvalidInput
+from domain.funnel import Visit
 from infra.auth import Identity
 from models import Booking
 
@@ -46,6 +47,8 @@ class BookingRequest:
     reminders_enabled: bool = True
     # createBooking names its fields input.start; createBookings input.slots.N.start.
     single: bool = True
+    # The funnel visit whose outcome the booking records (not part of what is booked).
+    visit: Visit | None = None
 
     def field(self, index: int, name: str) -> str:
         return f"input.{name}" if self.single else f"input.slots.{index}.{name}"
