@@ -78,7 +78,9 @@ class Visit:
 
 def check_visit_id(value: str, field_name: str) -> str:
     if not _VISIT_ID.fullmatch(value):
-        raise InvalidInput("A visit id is 1 to 64 printable characters, without spaces", field_name)
+        raise InvalidInput(
+            "A visit id is 1 to 64 printable ASCII characters, without spaces", field_name
+        )
     return value
 
 
