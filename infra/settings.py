@@ -208,6 +208,22 @@ def _meeting_provider(
     return provider
 
 
+def _funnel(env: dict[str, str]) -> FunnelSettings:
+    key = env.get("POSTHOG_API_KEY") or None
+    host = (env.get("POSTHOG_HOST") or "").strip().rstrip("/") or None
+    if key is None and host is not None:
+        raise SettingsError("POSTHOG_HOST is set without POSTHOG_API_KEY")
+    if host is not None and not host.startswith(("https://", "http://")):
+        raise SettingsError(f"POSTHOG_HOST must be an http(s) URL, got {host!r}")
+    posthog = (
+        PostHogSettings(api_key=key, host=host or PostHogSettings.host) if key is not None else None
+    )
+    return FunnelSettings(
+        retention_days=_int(env, "FUNNEL_RETENTION_DAYS", FunnelSettings.retention_days),
+        posthog=posthog,
+    )
+
+
 def _encryption_keys(env: dict[str, str]) -> tuple[str, ...] | None:
     raw = env.get("DATA_ENCRYPTION_KEY") or None
     if raw is None:
@@ -355,6 +371,27 @@ class MicrosoftSettings:
     @property
     def token_url(self) -> str:
         return f"{self.login_base}/{self.tenant}/oauth2/v2.0/token"
+
+
+@dataclass(frozen=True)
+class PostHogSettings:
+    """Funnel events forwarded to PostHog (by a background job), when an API key is set."""
+
+    api_key: str
+    host: str = "https://us.i.posthog.com"
+
+
+@dataclass(frozen=True)
+class FunnelSettings:
+    """Booking funnel analytics: how long events are kept, and where else they go."""
+
+    # Events older than this are pruned by the periodic sweep.
+    retention_days: int = 400
+    posthog: PostHogSettings | None = None
+
+    @property
+    def forwarding(self) -> bool:
+        return self.posthog is not None
 
 
 @dataclass(frozen=True)
@@ -555,6 +592,8 @@ class Settings:
     observability: Observability = field(default_factory=Observability)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
+    funnel: FunnelSettings = field(default_factory=FunnelSettings)
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
@@ -639,6 +678,7 @@ class Settings:
                 allow_private_targets=_flag(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS"),
                 timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_SECONDS", 10),
             ),
+            funnel=_funnel(env),
         )
 
     def jwt_secret(self) -> str:

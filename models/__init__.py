@@ -3,6 +3,7 @@
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingAction, BookingHistory, BookingStatus, IdempotencyKey
 from models.forms import FormAnswer, FormQuestion, FormReminder, QuestionType
+from models.funnel import FunnelEvent, FunnelStep
 from models.integrations import (
     CalendarLink,
     CalendarProvider,
@@ -42,6 +43,8 @@ __all__ = [
     "FormAnswer",
     "FormQuestion",
     "FormReminder",
+    "FunnelEvent",
+    "FunnelStep",
     "IdempotencyKey",
     "Organization",
     "OrganizationInvitation",

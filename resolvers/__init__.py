@@ -10,6 +10,7 @@ from resolvers import (
     bookings,
     events,
     forms,
+    funnel,
     integrations,
     node,
     organizations,
@@ -28,6 +29,7 @@ Query = merge_types(
         availability.Query,
         bookings.Query,
         organizations.Query,
+        funnel.Query,
     ),
 )
 Mutation = merge_types(
@@ -42,6 +44,7 @@ Mutation = merge_types(
         organizations.Mutation,
         forms.Mutation,
         webhooks.Mutation,
+        funnel.Mutation,
     ),
 )
 

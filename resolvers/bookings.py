@@ -8,7 +8,7 @@ from typing import overload
 import strawberry
 from strawberry.types import Info
 
-from domain import bookings
+from domain import bookings, funnel
 from domain.bookings import Booked, Caller, Cancelled
 from domain.errors import InvalidInput, NotFound
 from models import Booking as BookingRow
@@ -66,6 +66,13 @@ def _booking_id(value: str | None) -> uuid.UUID | None:
     if pk is None:
         raise NotFound("No such booking")
     return pk
+
+
+def _visit(info: Info[Context, None], visit_id: str | None) -> funnel.Visit | None:
+    """The funnel visit a booking completes, forwarded to PostHog when that is configured."""
+    if visit_id is None:
+        return None
+    return funnel.Visit(visit_id, forward=info.context.settings.funnel.forwarding)
 
 
 async def booking_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Booking | None:
@@ -219,6 +226,7 @@ class Mutation:
                 idempotency_key=input.idempotency_key,
                 reminders_enabled=input.reminders_enabled,
                 answers=answers_from(input.answers) if input.answers is not None else None,
+                visit=_visit(info, input.visit_id),
             )
             return await bookings.create_bookings(
                 info.context.db,
@@ -250,6 +258,7 @@ class Mutation:
                 idempotency_key=input.idempotency_key,
                 reminders_enabled=input.reminders_enabled,
                 single=False,
+                visit=_visit(info, input.visit_id),
             )
             return await bookings.create_bookings(
                 info.context.db,

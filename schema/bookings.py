@@ -259,6 +259,12 @@ class GuestInput:
     phone: str | None = None
 
 
+VISIT_ID = (
+    "The funnel visit this booking completes: the server records BOOKING_SUCCEEDED or "
+    "BOOKING_FAILED for it."
+)
+
+
 @strawberry.input
 class CreateBookingInput:
     service_id: strawberry.ID
@@ -306,6 +312,7 @@ class CreateBookingInput:
             "are missing (formStatus PENDING)."
         ),
     )
+    visit_id: str | None = strawberry.field(default=None, description=VISIT_ID)
 
 
 @strawberry.type
@@ -358,6 +365,7 @@ class CreateBookingsInput:
         default=True,
         description="Email the student 24 hours, 1 hour and 15 minutes before each session.",
     )
+    visit_id: str | None = strawberry.field(default=None, description=VISIT_ID)
 
 
 @strawberry.type(description="All slots were booked, or none was.")

@@ -16,6 +16,8 @@ from domain import (  # noqa: F401
     bookings,
     calendar_sync,
     form_notices,
+    funnel,
+    funnel_counts,
     invitations,
     meetings,
     notifications,
@@ -56,6 +58,11 @@ async def _prune(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) ->
     await outbox.prune(session, ctx.now)
 
 
+async def _prune_funnel(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    """Funnel events past FUNNEL_RETENTION_DAYS, in short transactions of their own."""
+    await funnel_counts.prune(ctx.db, ctx.now, ctx.settings.funnel.retention_days)
+
+
 async def _sweep_refunds(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     """Card refunds Stripe could not take at the time (it was down): sent now."""
     if ctx.cards is not None:
@@ -68,6 +75,7 @@ SWEEP_SUMMARIES = outbox.register("sweep.summaries", _sweep_summaries)
 SWEEP_REFUNDS = outbox.register("sweep.refunds", _sweep_refunds)
 SWEEP_FORMS = outbox.register("sweep.forms", _sweep_forms)
 SWEEP_OUTBOX = outbox.register("sweep.outbox", _prune)
+SWEEP_FUNNEL = outbox.register("sweep.funnel", _prune_funnel)
 
 
 def periodic(jobs: JobSettings) -> list[tuple[Job, int]]:
@@ -79,6 +87,7 @@ def periodic(jobs: JobSettings) -> list[tuple[Job, int]]:
         (SWEEP_REFUNDS, jobs.sweep_seconds),
         (SWEEP_FORMS, jobs.sweep_seconds),
         (SWEEP_OUTBOX, jobs.sweep_seconds),
+        (SWEEP_FUNNEL, jobs.sweep_seconds),
     ]
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import events, forms, notifications, packages
+from domain import events, forms, funnel, notifications, packages
 from domain import slots as engine
 from domain.bookings import idempotency, round_robin
 from domain.bookings.access import token_hash
@@ -26,6 +26,7 @@ from domain.errors import (
     NotFound,
     Policy,
     PolicyViolation,
+    UserError,
 )
 from domain.services import ServiceInfo, services_info
 from domain.stripe import Cards
@@ -45,6 +46,31 @@ async def create_bookings(
     cipher: Cipher,
     cards: Cards | None = None,
     *,
+    meeting_provider: MeetingProvider | None,
+) -> Booked:
+    """The bookings; with a funnel visit, its outcome too: BOOKING_SUCCEEDED in the booking's
+    transaction, or BOOKING_FAILED with the result type once the booking has rolled back."""
+    visit = request.visit
+    if visit is not None:
+        funnel.check_visit_id(visit.id, "input.visitId")
+    try:
+        return await _book(db, identity, request, now, cipher, cards, meeting_provider)
+    except UserError as error:
+        if visit is not None:
+            failure = type(error).__name__  # the result type the caller gets
+            await funnel.booking_failed(
+                db, visit, request.tutor_id, request.service_id, failure, now
+            )
+        raise
+
+
+async def _book(
+    db: Database,
+    identity: Identity | None,
+    request: BookingRequest,
+    now: datetime,
+    cipher: Cipher,
+    cards: Cards | None,
     meeting_provider: MeetingProvider | None,
 ) -> Booked:
     if not 1 <= len(request.slots) <= MAX_SLOTS:
@@ -82,6 +108,7 @@ async def create_bookings(
         actor = identity.sub if identity else None
         await _write(session, made, package, credits, now, actor, meeting_provider)
         await save_answers(session, made, answers, now)
+        await funnel.booking_succeeded(session, request.visit, made, now)
         await idempotency.remember(session, owner, request, made)
     if payment is not None:  # only made with cards (checked above)
         await open_checkout(

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from domain.errors import InvalidInput
 from domain.forms import AnswerInput
+from domain.funnel import Visit
 from infra.auth import Identity
 from models import Booking
 
@@ -48,6 +49,8 @@ class BookingRequest:
     # createBooking names its fields input.start; createBookings input.slots.N.start.
     single: bool = True
     answers: Sequence[AnswerInput] | None = None  # the check-in form's (domain/forms.py)
+    # The funnel visit whose outcome the booking records (not part of what is booked).
+    visit: Visit | None = None
 
     def field(self, index: int, name: str) -> str:
         return f"input.{name}" if self.single else f"input.slots.{index}.{name}"
