@@ -47,7 +47,7 @@ from domain.stripe import BadSignature, Cards, MalformedEvent
 from infra.auth import AuthError, identity_from_header
 from infra.db import Database, create_engine, server_url
 from infra.pubsub import Hub, backend_for
-from infra.settings import Settings
+from infra.settings import MeetingProvider, Settings
 from models.base import Clock, utcnow
 from schema.context import Context
 from schema.node import decode_id_of, encode_id
@@ -343,7 +343,9 @@ def bookings_csv(db: Database, secret: str, clock: Clock, require_exp: bool) -> 
     return Route(bookings.CSV_PATH, export, methods=["GET"])
 
 
-def stripe_webhook(db: Database, cards: Cards | None, clock: Clock) -> Route:
+def stripe_webhook(
+    db: Database, cards: Cards | None, clock: Clock, meeting_provider: MeetingProvider | None
+) -> Route:
     """Stripe's events: verified on the raw body, stored once, applied in one transaction.
 
     Refunds owed are sent to Stripe after the response, so Stripe hears back quickly."""
@@ -363,7 +365,7 @@ def stripe_webhook(db: Database, cards: Cards | None, clock: Clock) -> Route:
             # wrong. Nothing is applied; Stripe retries it.
             log.warning("stripe webhook: malformed event: %s", error)
             return JSONResponse({"error": f"malformed event: {error}"}, status_code=400)
-        handled = await payments.handle_event(db, event, clock())
+        handled = await payments.handle_event(db, event, clock(), meeting_provider=meeting_provider)
         task = (
             BackgroundTask(cards.settle_refunds, db, handled.refund_ids)
             if handled.refund_ids
@@ -442,7 +444,7 @@ def build_app(
             calendar_file(db, graphql.secret, clock),
             calendar_feed(db, clock),
             bookings_csv(db, graphql.secret, clock, graphql.require_exp),
-            stripe_webhook(db, cards, clock),
+            stripe_webhook(db, cards, clock, settings.meeting_provider),
             *checkout_pages(),
             *metrics.metrics_route(settings, db),
         ],

@@ -174,24 +174,28 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
 
 def cmd_rotate_secrets(args: argparse.Namespace) -> None:
-    from domain import calendar_sync, outbox
+    from domain import calendar_sync, outbox, webhooks
     from infra.db import Database, create_engine, server_url
 
     settings = _settings()
     cipher = settings.cipher()
 
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[int, int, int]:
         db = Database(create_engine(server_url(settings), pool_size=1))
         try:
             async with db.transaction() as session:
                 links = await calendar_sync.rotate_tokens(session, cipher)
                 waiting = await outbox.rotate_tokens(session, cipher)
-            return links, waiting
+                endpoints = await webhooks.rotate_secrets(session, cipher)
+            return links, waiting, endpoints
         finally:
             await db.engine.dispose()
 
-    links, waiting = asyncio.run(run())
-    print(f"re-encrypted under the first key: {links} calendar link(s), {waiting} token(s) in jobs")
+    links, waiting, endpoints = asyncio.run(run())
+    print(
+        f"re-encrypted under the first key: {links} calendar link(s), {waiting} token(s) in "
+        f"jobs, {endpoints} webhook secret(s)"
+    )
 
 
 def cmd_graphiql_install(args: argparse.Namespace) -> None:

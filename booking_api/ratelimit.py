@@ -27,7 +27,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     SelectionSetNode,
 )
@@ -37,7 +36,6 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from starlette.requests import HTTPConnection
-from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -137,18 +135,10 @@ class RateLimitGate(SchemaExtension):
         context = execution.context
         if (
             isinstance(context, Context)
-            and context.rate_limiter is not None
             and execution.graphql_document is not None
             and execution.operation_type is OperationType.MUTATION
         ):
-            cost = mutation_fields(execution.graphql_document, execution.operation_name)
-            wait = await context.rate_limiter.spend(context.identity, context.request, cost)
-            if wait is not None:
-                if isinstance(context.response, Response):  # a websocket has no status
-                    context.response.status_code = 429
-                    context.response.headers["Retry-After"] = str(wait)
-                raise GraphQLError(
-                    f"Too many changes: try again in {wait} seconds",
-                    extensions={"code": "RATE_LIMITED", "retryAfter": wait},
-                )
+            await context.spend(
+                mutation_fields(execution.graphql_document, execution.operation_name)
+            )
         yield

@@ -1,179 +1,79 @@
-"""Mirroring bookings into tutors' own calendars: the interface, Google Calendar's REST API
-behind it, connecting a calendar, and the job that brings one booking's event up to date.
+"""Mirroring bookings into tutors' own calendars (Google Calendar or Outlook, one per tutor):
+connecting a calendar, and the job that brings one booking's event up to date. The services
+themselves are behind domain/calendar_api.py's interface.
 
 The job reconciles rather than replays: whatever happened to the booking, it makes the
 calendar show its current state (an event while CONFIRMED, none otherwise). Running it twice,
 or out of order, ends the same. A remote failure raises; the outbox retries with backoff and
-the booking itself is never touched.
+the booking itself is never touched (but for the Google Meet link it may be given).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
-import httpx
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import ics, outbox
+from domain.calendar_api import (
+    CalendarError,
+    CalendarProvider,
+    CalendarSync,
+    Placed,
+    Unauthorized,
+    event_of,
+)
 from domain.errors import InvalidInput, NotFound
+from domain.google_calendar import Google
 from domain.outbox import JobContext
+from domain.outlook_calendar import DEFAULT_CALENDAR, Outlook
 from domain.people import tutor_of_user
 from infra.auth import Identity
 from infra.crypto import Cipher
 from infra.db import Database, UnitOfWork
-from infra.settings import GoogleSettings
-from models import Booking, CalendarLink, SyncedEvent
+from infra.settings import MeetingProvider, Settings
+from models import Booking, CalendarLink, SyncedEvent, Tutor
 from models.bookings import BookingAction, BookingStatus
+from models.integrations import CalendarProvider as Provider
 
-TIMEOUT_SECONDS = 20
 MAX_CALENDAR_ID = 300
-# Refresh an access token this long before Google says it expires.
+# Microsoft's run to a few kilobytes; anything longer is not one.
+MAX_REFRESH_TOKEN = 16_384
+# Refresh an access token this long before the service says it expires.
 EARLY = timedelta(minutes=2)
+# What a booking's event reflects: a change to any of these is synced.
+SYNCED = (
+    BookingAction.CONFIRMED,
+    BookingAction.RESCHEDULED,
+    BookingAction.CANCELLED,
+    BookingAction.EXPIRED,
+)
+NAMES = {Provider.GOOGLE: "Google Calendar", Provider.OUTLOOK: "Outlook"}
 
 
-class CalendarError(Exception):
-    """The calendar service failed or refused; the job is tried again later."""
+def provider_of(settings: Settings, which: Provider) -> CalendarProvider | None:
+    """The service behind a link, or None when this server is not configured for it."""
+    if which is Provider.GOOGLE:
+        return Google(settings.google) if settings.google else None
+    return Outlook(settings.microsoft) if settings.microsoft else None
 
 
-class Unauthorized(CalendarError):
-    """The access token was refused before its time (revoked): refresh and try once more."""
-
-
-@dataclass(frozen=True)
-class CalendarEvent:
-    event_id: str
-    summary: str
-    description: str
-    start: datetime
-    end: datetime
-    time_zone: str
-    attendees: list[tuple[str, str]]  # (email, name)
-    location: str | None = None
-
-
-class CalendarSync(Protocol):
-    async def put(self, calendar_id: str, event: CalendarEvent, exists: bool) -> None: ...
-
-    async def remove(self, calendar_id: str, event_id: str) -> None: ...
-
-
-def event_id(booking_id: uuid.UUID) -> str:
-    """Our own event id (Google allows base32hex, 5 to 1024 characters): inserting the same
-    booking twice is then refused as a duplicate instead of making two events."""
-    return f"bk{booking_id.hex}"
-
-
-def event_of(parts: ics.BookingParts) -> CalendarEvent:
-    booking = parts.booking
-    return CalendarEvent(
-        event_id=event_id(booking.id),
-        summary=f"{parts.service.title} with {parts.student.display_name}",
-        description=f"{parts.service.title}: {parts.tutor.display_name} and "
-        f"{parts.student.display_name}",
-        start=booking.start_at,
-        end=booking.end_at,
-        time_zone=parts.tutor.time_zone,
-        attendees=[(parts.student.email, parts.student.display_name)],
-        location=booking.meeting_url,
-    )
-
-
-class GoogleCalendar:
-    """Google Calendar API v3 over HTTP with a tutor's access token."""
-
-    def __init__(self, settings: GoogleSettings, access_token: str) -> None:
-        self.base = settings.api_base
-        self.headers = {"Authorization": f"Bearer {access_token}"}
-
-    async def _call(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        try:
-            async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
-                return await client.request(
-                    method,
-                    f"{self.base}{path}",
-                    json=body,
-                    params={"sendUpdates": "none"},
-                    headers=self.headers,
-                )
-        except httpx.HTTPError as error:
-            raise CalendarError(f"Google Calendar unreachable: {error}") from error
-
-    async def put(self, calendar_id: str, event: CalendarEvent, exists: bool) -> None:
-        events = f"/calendars/{_quote(calendar_id)}/events"
-        body = _google_body(event)
-        if not exists:
-            response = await self._call("POST", events, body)
-            if response.status_code != 409:  # 409: made already by an earlier try
-                _check(response)
-                return
-        _check(await self._call("PUT", f"{events}/{event.event_id}", body))
-
-    async def remove(self, calendar_id: str, event_id: str) -> None:
-        response = await self._call("DELETE", f"/calendars/{_quote(calendar_id)}/events/{event_id}")
-        if response.status_code not in (404, 410):  # gone already
-            _check(response)
-
-
-def _quote(calendar_id: str) -> str:
-    return quote(calendar_id, safe="")
-
-
-def _google_body(event: CalendarEvent) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": event.event_id,
-        "summary": event.summary,
-        "description": event.description,
-        "start": {"dateTime": event.start.isoformat(), "timeZone": event.time_zone},
-        "end": {"dateTime": event.end.isoformat(), "timeZone": event.time_zone},
-        "attendees": [{"email": email, "displayName": name} for email, name in event.attendees],
-    }
-    if event.location:
-        body["location"] = event.location
-    return body
-
-
-def _check(response: httpx.Response) -> None:
-    if response.status_code == 401:
-        raise Unauthorized("Google Calendar refused the access token")
-    if response.status_code >= 400:
-        raise CalendarError(f"Google Calendar said {response.status_code}: {response.text[:300]}")
-
-
-async def refresh(settings: GoogleSettings, refresh_token: str) -> tuple[str, int]:
-    """An access token and its lifetime in seconds, from the tutor's refresh token."""
-    form = {
-        "client_id": settings.client_id,
-        "client_secret": settings.client_secret,
-        "refresh_token": refresh_token,
-        "grant_type": "refresh_token",
-    }
-    try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
-            response = await client.post(settings.token_url, data=form)
-    except httpx.HTTPError as error:
-        raise CalendarError(f"Google sign-in unreachable: {error}") from error
-    if response.status_code != 200:
-        raise CalendarError(f"Google refused the refresh token ({response.status_code})")
-    data = response.json()
-    return str(data["access_token"]), int(data.get("expires_in", 3600))
-
-
-def _keep_access(
-    link: CalendarLink, cipher: Cipher, token: str, seconds: int, now: datetime
+def _keep_tokens(
+    link: CalendarLink, cipher: Cipher, token: str, seconds: int, refresh: str | None, now: datetime
 ) -> None:
     link.access_token = cipher.encrypt(token)
     link.access_expires_at = now + timedelta(seconds=seconds)
+    if refresh is not None:  # rotated: the old one may stop working
+        link.refresh_token = cipher.encrypt(refresh)
 
 
 async def _client(
     ctx: JobContext,
-    settings: GoogleSettings,
+    provider: CalendarProvider,
     session: AsyncSession,
     link: CalendarLink,
     fresh: bool = False,
@@ -184,58 +84,88 @@ async def _client(
         or link.access_expires_at is None
         or link.access_expires_at - EARLY <= ctx.now
     ):
-        token, seconds = await refresh(settings, ctx.cipher.decrypt(link.refresh_token))
-        _keep_access(link, ctx.cipher, token, seconds, ctx.now)
+        tokens = await provider.refresh(ctx.cipher.decrypt(link.refresh_token))
+        _keep_tokens(
+            link, ctx.cipher, tokens.access_token, tokens.seconds, tokens.refresh_token, ctx.now
+        )
         session.add(link)
-        return GoogleCalendar(settings, token)
-    return GoogleCalendar(settings, ctx.cipher.decrypt(link.access_token))
+        return provider.calendar(tokens.access_token)
+    return provider.calendar(ctx.cipher.decrypt(link.access_token))
 
 
 # ---------------------------------------------------------------- connecting a calendar
 
 
-async def connect_google(
+async def connect(
     db: Database,
-    settings: GoogleSettings | None,
+    settings: Settings,
     cipher: Cipher,
     identity: Identity,
+    which: Provider,
     refresh_token: str,
-    calendar_id: str,
+    calendar_id: str | None,
     now: datetime,
 ) -> CalendarLink:
-    """Store the tutor's consent (a refresh token the platform obtained), checked with Google
-    first and kept encrypted, and mirror their upcoming confirmed bookings."""
-    if settings is None:
-        raise InvalidInput("Google Calendar is not configured on this server")
-    if not refresh_token.strip():
-        raise InvalidInput("Give the refresh token from Google's consent", "input.refreshToken")
-    if not 1 <= len(calendar_id) <= MAX_CALENDAR_ID:
+    """Store the tutor's consent (a refresh token the platform obtained), checked with the
+    service first and kept encrypted, and mirror their upcoming confirmed bookings there. It
+    replaces the calendar connected before, of either service (events already there stay)."""
+    provider = provider_of(settings, which)
+    if provider is None:
+        raise InvalidInput(f"{NAMES[which]} is not configured on this server")
+    if not refresh_token.strip() or len(refresh_token) > MAX_REFRESH_TOKEN:
+        raise InvalidInput(
+            f"Give the refresh token from {NAMES[which]}'s consent", "input.refreshToken"
+        )
+    if which is Provider.OUTLOOK and calendar_id is None:
+        calendar_id = DEFAULT_CALENDAR
+    if calendar_id is None or not 1 <= len(calendar_id) <= MAX_CALENDAR_ID:
         raise InvalidInput(f"1 to {MAX_CALENDAR_ID} characters", "input.calendarId")
     async with db.session() as session:
         tutor = await tutor_of_user(session, identity.sub)
     if tutor is None:
         raise NotFound("You have no tutor profile: create one first")
     try:
-        token, seconds = await refresh(settings, refresh_token)
+        tokens = await provider.refresh(refresh_token)
     except CalendarError as error:
         raise InvalidInput(str(error), "input.refreshToken") from None
     async with db.transaction() as session:
+        # The tutor's row first: a booking being made holds it, so this waits for it to commit
+        # and then sees it below; one made later reads the flag set here.
+        await session.exec(
+            update(Tutor).where(col(Tutor.id) == tutor.id).values(calendar_connected=True)
+        )
         link = await session.get(CalendarLink, tutor.id, with_for_update=True)
         if link is None:
-            link = CalendarLink(tutor_id=tutor.id, calendar_id=calendar_id, refresh_token="")
-        link.calendar_id, link.refresh_token = calendar_id, cipher.encrypt(refresh_token)
-        _keep_access(link, cipher, token, seconds, now)
+            link = CalendarLink(
+                tutor_id=tutor.id, provider=which, calendar_id=calendar_id, refresh_token=""
+            )
+        elif link.provider != which:
+            # The other service's events are out of reach now: forget them (they stay there).
+            await _forget_events(session, tutor.id)
+        link.provider, link.calendar_id = which, calendar_id
+        link.refresh_token = cipher.encrypt(refresh_token)
+        _keep_tokens(link, cipher, tokens.access_token, tokens.seconds, tokens.refresh_token, now)
         session.add(link)
+        # FOR SHARE: a booking being cancelled or paid for right now (whose change did not take
+        # the tutor's row) is waited for, then seen as it ends up.
         upcoming = await session.exec(
-            select(Booking.id).where(
+            select(Booking.id, Booking.status)
+            .where(
                 Booking.tutor_id == tutor.id,
-                Booking.status == BookingStatus.CONFIRMED,
+                col(Booking.status).in_([BookingStatus.CONFIRMED, BookingStatus.PENDING_PAYMENT]),
                 col(Booking.end_at) > now,
             )
+            .with_for_update(read=True)
         )
-        for booking_id in upcoming:
-            outbox.add(session, CALENDAR_SYNC, {"booking": str(booking_id)}, now)
+        for booking_id, status in upcoming:
+            if status == BookingStatus.CONFIRMED:
+                outbox.add(session, CALENDAR_SYNC, {"booking": str(booking_id)}, now)
     return link
+
+
+async def _forget_events(session: AsyncSession, tutor_id: uuid.UUID) -> None:
+    mirrored = select(Booking.id).where(Booking.tutor_id == tutor_id)
+    await session.exec(delete(SyncedEvent).where(col(SyncedEvent.booking_id).in_(mirrored)))
 
 
 async def disconnect(db: Database, identity: Identity) -> str:
@@ -246,8 +176,9 @@ async def disconnect(db: Database, identity: Identity) -> str:
         if tutor is None or link is None:
             raise NotFound("No calendar is connected")
         await session.delete(link)
-        mirrored = select(Booking.id).where(Booking.tutor_id == tutor.id)
-        await session.exec(delete(SyncedEvent).where(col(SyncedEvent.booking_id).in_(mirrored)))
+        tutor.calendar_connected = False
+        session.add(tutor)
+        await _forget_events(session, tutor.id)
     return link.calendar_id
 
 
@@ -262,31 +193,47 @@ async def rotate_tokens(session: AsyncSession, cipher: Cipher) -> int:
     return len(links)
 
 
+def described(link: CalendarLink) -> str:
+    """Tutor.connectedCalendar: a Google calendar's id as connected (as it always was), or
+    `outlook:` and the Outlook calendar's id (`outlook:default`: the user's default)."""
+    if link.provider is Provider.GOOGLE:
+        return link.calendar_id
+    return f"{link.provider.value}:{link.calendar_id}"
+
+
 async def connected(db: Database, tutor_id: uuid.UUID) -> str | None:
     async with db.session() as session:
         link = await session.get(CalendarLink, tutor_id)
-    return link.calendar_id if link else None
+    return described(link) if link else None
 
 
 # ---------------------------------------------------------------- the job
 
 
-def booking_changed(
+async def booking_changed(
     session: UnitOfWork, booking: Booking, action: BookingAction, at: datetime
 ) -> None:
-    if action in (
-        BookingAction.CONFIRMED,
-        BookingAction.RESCHEDULED,
-        BookingAction.CANCELLED,
-        BookingAction.EXPIRED,
-    ):
+    """A sync job, when the tutor has a calendar to sync to. The tutor's row is one the
+    change holds already (creating, moving and paying lock it): then this reads nothing."""
+    if action not in SYNCED:
+        return
+    with session.no_autoflush:  # a read of another row: the change's own rows flush together
+        tutor = await session.get(Tutor, booking.tutor_id)
+    if tutor is not None and tutor.calendar_connected:
         outbox.add(session, CALENDAR_SYNC, {"booking": str(booking.id)}, at)
 
 
+def wants_meet(settings: Settings, parts: ics.BookingParts, link: CalendarLink) -> bool:
+    """Google Meet links come with the tutor's Google Calendar event."""
+    return (
+        settings.meeting_provider is MeetingProvider.GOOGLE_MEET
+        and link.provider is Provider.GOOGLE
+        and parts.service.meeting_links
+        and parts.booking.meeting_url is None
+    )
+
+
 async def sync_booking(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
-    google = ctx.settings.google
-    if google is None:
-        return
     booking_id = uuid.UUID(job["booking"])
     # One sync of a booking at a time: two racing jobs would both insert.
     await session.exec(select(func.pg_advisory_xact_lock(func.hashtext(f"sync:{booking_id}"))))
@@ -294,32 +241,54 @@ async def sync_booking(ctx: JobContext, session: AsyncSession, job: dict[str, An
     if parts is None:
         return
     link = await session.get(CalendarLink, parts.booking.tutor_id)
-    if link is None:
+    provider = provider_of(ctx.settings, link.provider) if link else None
+    if link is None or provider is None:
         return
-    synced = await session.get(SyncedEvent, booking_id)
+    stored = await session.get(SyncedEvent, booking_id)
+    # An event in the other service's calendar is out of reach (see connect).
+    synced = stored if stored is not None and stored.provider == link.provider else None
+    conference = wants_meet(ctx.settings, parts, link)
     try:
-        await _reconcile(await _client(ctx, google, session, link), parts, link, synced)
+        client = await _client(ctx, provider, session, link)
+        placed = await _reconcile(client, parts, link, synced, conference)
     except Unauthorized:
-        client = await _client(ctx, google, session, link, fresh=True)
-        await _reconcile(client, parts, link, synced)
-    if parts.booking.status == BookingStatus.CONFIRMED:
-        if synced is None:
-            synced = SyncedEvent(booking_id=booking_id, calendar_id=link.calendar_id)
-        synced.calendar_id = link.calendar_id
-        session.add(synced)
-    elif synced is not None:
-        await session.delete(synced)
+        client = await _client(ctx, provider, session, link, fresh=True)
+        placed = await _reconcile(client, parts, link, synced, conference)
+    if placed is not None:
+        if stored is None:
+            stored = SyncedEvent(
+                booking_id=booking_id,
+                provider=link.provider,
+                calendar_id=link.calendar_id,
+                event_id=placed.remote_id,
+            )
+        stored.provider, stored.calendar_id = link.provider, link.calendar_id
+        stored.event_id = placed.remote_id
+        session.add(stored)
+        if placed.meeting_url is not None:
+            # The booking's link: reminders and its .ics show it from now on.
+            parts.booking.meeting_url = placed.meeting_url
+            session.add(parts.booking)
+    elif stored is not None:
+        await session.delete(stored)
 
 
 CALENDAR_SYNC = outbox.register("calendar.sync", sync_booking)
 
 
 async def _reconcile(
-    client: CalendarSync, parts: ics.BookingParts, link: CalendarLink, synced: SyncedEvent | None
-) -> None:
-    """The calendar shows the booking while it is CONFIRMED, and nothing otherwise."""
+    client: CalendarSync,
+    parts: ics.BookingParts,
+    link: CalendarLink,
+    synced: SyncedEvent | None,
+    conference: bool,
+) -> Placed | None:
+    """The calendar shows the booking while it is CONFIRMED, and nothing otherwise: where
+    the event is, or None."""
     if parts.booking.status == BookingStatus.CONFIRMED:
         same_calendar = synced is not None and synced.calendar_id == link.calendar_id
-        await client.put(link.calendar_id, event_of(parts), exists=same_calendar)
-    elif synced is not None:
-        await client.remove(synced.calendar_id, event_id(synced.booking_id))
+        remote_id = synced.event_id if synced is not None and same_calendar else None
+        return await client.put(link.calendar_id, event_of(parts, conference), remote_id)
+    if synced is not None:
+        await client.remove(synced.calendar_id, synced.event_id)
+    return None

@@ -158,7 +158,7 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
         return
     address, zone, other = recipient
     title = f"{parts.service.title} with {other}"
-    when = _when(parts.booking, zone)
+    when = session_time(parts.booking, zone)
     subject, opening = {
         "CONFIRMED": (f"Booked: {title}", "Your booking is confirmed."),
         "RESCHEDULED": (f"Moved: {title}", "Your booking has moved to a new time."),
@@ -195,7 +195,7 @@ async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, A
     title = f"{parts.service.title} with {parts.tutor.display_name}"
     paragraphs: list[str | tuple[str, str]] = [
         f"Your session starts in {_duration(job['minutes'])}.",
-        f"{title}\n{_when(booking, booking.student_time_zone)}",
+        f"{title}\n{session_time(booking, booking.student_time_zone)}",
     ]
     if booking.meeting_url:
         paragraphs.append(("Join the session", booking.meeting_url))
@@ -259,7 +259,7 @@ def _recipient(parts: ics.BookingParts, to: str) -> tuple[str, str, str] | None:
     return parts.tutor.email, parts.tutor.time_zone, parts.student.display_name
 
 
-def _when(booking: Booking, zone: str) -> str:
+def session_time(booking: Booking, zone: str) -> str:
     tz = ZoneInfo(zone)
     start, end = booking.start_at.astimezone(tz), booking.end_at.astimezone(tz)
     return f"{start:%A %-d %B %Y}, {start:%H:%M}–{end:%H:%M} ({zone}, {start:%Z})"

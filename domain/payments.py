@@ -25,6 +25,7 @@ from domain.people import student_of_user
 from domain.stripe import CHECKOUT_MINIMUM, CardError, Cards, Event, LineItem
 from infra.auth import Identity
 from infra.db import Database, UnitOfWork, present
+from infra.settings import MeetingProvider
 from models import PackageTemplate, Payment, StripeEvent
 
 log = logging.getLogger("booking_api.payments")
@@ -41,7 +42,9 @@ class Handled:
     refund_ids: list[uuid.UUID] = field(default_factory=list)
 
 
-async def handle_event(db: Database, event: Event, now: datetime) -> Handled:
+async def handle_event(
+    db: Database, event: Event, now: datetime, *, meeting_provider: MeetingProvider | None
+) -> Handled:
     """Apply one verified webhook event (stripe.parse_event has checked its shape), once."""
     async with db.transaction() as session:
         claimed = await session.exec(
@@ -52,7 +55,7 @@ async def handle_event(db: Database, event: Event, now: datetime) -> Handled:
         )
         if claimed.first() is None:
             return Handled("duplicate: already handled")
-        handled, payment_id = await _apply(session, event, now)
+        handled, payment_id = await _apply(session, event, now, meeting_provider)
         row = present(await session.get(StripeEvent, event.id), "claimed event")
         row.outcome, row.payment_id = handled.outcome[:200], payment_id
         session.add(row)
@@ -61,7 +64,7 @@ async def handle_event(db: Database, event: Event, now: datetime) -> Handled:
 
 
 async def _apply(
-    session: UnitOfWork, event: Event, now: datetime
+    session: UnitOfWork, event: Event, now: datetime, meeting_provider: MeetingProvider | None
 ) -> tuple[Handled, uuid.UUID | None]:
     checkout = event.checkout
     if event.type not in PAID + UNPAID or checkout is None:
@@ -89,7 +92,7 @@ async def _apply(
     if payment.purpose == "PACKAGE":
         package = await _grant_bought(session, payment, now)
         return Handled(f"paid: package {package.id} granted"), payment.id
-    refunds = await bookings.confirm_paid(session, payment, now)
+    refunds = await bookings.confirm_paid(session, payment, now, meeting_provider=meeting_provider)
     outcome = f"paid: {len(refunds)} refund(s) owed" if refunds else "paid: confirmed"
     return Handled(outcome, [r.id for r in refunds]), payment.id
 

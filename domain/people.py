@@ -6,9 +6,10 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.errors import InvalidInput, NotFound
@@ -52,6 +53,13 @@ def clean_email(value: str, field: str) -> str:
     if len(email) > 320 or not EMAIL.match(email):
         raise InvalidInput("Give a valid email address", field)
     return email
+
+
+def name_or_email_matches(text: str) -> ColumnElement[bool]:
+    """Students whose name or email contains the text, in any case (`%` and `_` are literal)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(col(Student.display_name).ilike(pattern), col(Student.email).ilike(pattern))
 
 
 def claimed_email(identity: Identity) -> str | None:

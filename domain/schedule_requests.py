@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import notifications, organizations, outbox, packages
+from domain import notifications, organizations, outbox, packages, webhooks
 from domain.errors import (
     Forbidden,
     InvalidInput,
@@ -197,6 +197,8 @@ async def request_schedule_later(
             )
             session.add(row)
             await session.flush()
+            tutors = [tutor_id] if tutor_id is not None else info.tutor_ids
+            await webhooks.schedule_request_created(session, row, tutors, now)
     except IntegrityError:
         raise InvalidInput(ALREADY_PENDING, "input.serviceId") from None
     return row

@@ -259,10 +259,6 @@ async def _write_children(
         )
 
 
-def _unique(ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-    return list(dict.fromkeys(ids))
-
-
 async def create_service(db: Database, identity: Identity, rules: ServiceRules) -> ServiceInfo:
     title = clean_name(rules.title or "", "input.title")
     durations = _check_durations(rules.durations or [])
@@ -271,7 +267,7 @@ async def create_service(db: Database, identity: Identity, rules: ServiceRules) 
         me = await tutor_of_user(session, identity.sub)
         if me is None:
             raise Forbidden("Only tutors offer services: create a tutor profile first")
-        tutor_ids = _unique(rules.tutor_ids) if rules.tutor_ids else [me.id]
+        tutor_ids = list(dict.fromkeys(rules.tutor_ids)) if rules.tutor_ids else [me.id]
         if len(tutor_ids) > MAX_TUTORS:
             raise InvalidInput(f"At most {MAX_TUTORS} tutors", "input.tutorIds")
         await _lock_tutors(session, tutor_ids)
@@ -287,6 +283,29 @@ async def create_service(db: Database, identity: Identity, rules: ServiceRules) 
     return await _info(db, row.id)
 
 
+async def lock_for_change(
+    session: AsyncSession, identity: Identity, service_id: uuid.UUID
+) -> tuple[Service, list[uuid.UUID], Tutor]:
+    """The service locked, its tutors and the caller, who is one of them or an owner or admin
+    of its organization (the role rule); anyone else is refused."""
+    query = select(Service).where(Service.id == service_id).with_for_update()
+    row = (await session.exec(query)).first()
+    if row is None:
+        raise NotFound("No such service")
+    tutors = select(ServiceTutor.tutor_id).where(ServiceTutor.service_id == service_id)
+    current = list(await session.exec(tutors))
+    me = await tutor_of_user(session, identity.sub)
+    if me is None or (
+        me.id not in current
+        and (
+            row.organization_id is None
+            or await organizations.role_of(session, row.organization_id, me.id) not in MANAGERS
+        )
+    ):
+        raise Forbidden("Only the service's tutors may change it")
+    return row, current, me
+
+
 async def update_service(
     db: Database, identity: Identity, service_id: uuid.UUID, rules: ServiceRules
 ) -> ServiceInfo:
@@ -297,27 +316,9 @@ async def update_service(
     durations = _check_durations(rules.durations) if rules.durations is not None else None
     _check_numbers(rules)
     async with db.transaction() as session:
-        row = (
-            await session.exec(select(Service).where(Service.id == service_id).with_for_update())
-        ).first()
-        if row is None:
-            raise NotFound("No such service")
-        current = list(
-            await session.exec(
-                select(ServiceTutor.tutor_id).where(ServiceTutor.service_id == service_id)
-            )
-        )
-        me = await tutor_of_user(session, identity.sub)
-        if me is None or (
-            me.id not in current
-            and (
-                row.organization_id is None
-                or await organizations.role_of(session, row.organization_id, me.id) not in MANAGERS
-            )
-        ):
-            raise Forbidden("Only the service's tutors may change it")
+        row, current, me = await lock_for_change(session, identity, service_id)
         organization_id = rules.organization_id or row.organization_id
-        tutor_ids = _unique(rules.tutor_ids) if rules.tutor_ids is not None else current
+        tutor_ids = list(dict.fromkeys(rules.tutor_ids)) if rules.tutor_ids is not None else current
         if rules.tutor_ids is not None:
             if not tutor_ids:
                 raise InvalidInput("A service needs at least one tutor", "input.tutorIds")

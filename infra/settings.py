@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -140,6 +141,89 @@ def _meeting_template(env: dict[str, str]) -> str | None:
     return template
 
 
+def _zoom(env: dict[str, str]) -> ZoomSettings | None:
+    names = ("ZOOM_ACCOUNT_ID", "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET")
+    values = [env.get(name) or None for name in names]
+    if not any(values):
+        return None
+    if not all(values):
+        raise SettingsError(f"{', '.join(names)} are set together (a Server-to-Server OAuth app)")
+    account_id, client_id, secret = (str(value) for value in values)
+    return ZoomSettings(
+        account_id=account_id,
+        client_id=client_id,
+        client_secret=secret,
+        api_base=(env.get("ZOOM_API_BASE") or ZoomSettings.api_base).rstrip("/"),
+        oauth_url=env.get("ZOOM_OAUTH_URL") or ZoomSettings.oauth_url,
+    )
+
+
+def _microsoft(env: dict[str, str]) -> MicrosoftSettings | None:
+    client_id = env.get("MICROSOFT_CLIENT_ID") or None
+    secret = env.get("MICROSOFT_CLIENT_SECRET") or None
+    if client_id is None and secret is None:
+        return None
+    if client_id is None or secret is None:
+        raise SettingsError("MICROSOFT_CLIENT_ID and MICROSOFT_CLIENT_SECRET are set together")
+    tenant = env.get("MICROSOFT_TENANT") or MicrosoftSettings.tenant
+    if not tenant.replace("-", "").replace(".", "").isalnum():
+        raise SettingsError(
+            "MICROSOFT_TENANT must be common, organizations, consumers, a tenant id or a domain"
+        )
+    return MicrosoftSettings(
+        client_id=client_id,
+        client_secret=secret,
+        tenant=tenant,
+        graph_base=(env.get("MICROSOFT_GRAPH_API_BASE") or MicrosoftSettings.graph_base).rstrip(
+            "/"
+        ),
+        login_base=(env.get("MICROSOFT_LOGIN_BASE") or MicrosoftSettings.login_base).rstrip("/"),
+    )
+
+
+def _meeting_provider(
+    env: dict[str, str],
+    template: str | None,
+    google: GoogleSettings | None,
+    zoom: ZoomSettings | None,
+) -> MeetingProvider | None:
+    """MEETING_PROVIDER, checked against the settings it needs; unset: rooms from
+    MEETING_URL_TEMPLATE when that is set, else no meeting links."""
+    raw = (env.get("MEETING_PROVIDER") or "").strip().lower()
+    if raw == "":
+        return MeetingProvider.ROOM if template is not None else None
+    try:
+        provider = MeetingProvider(raw)
+    except ValueError:
+        choices = ", ".join(member.value for member in MeetingProvider)
+        raise SettingsError(f"MEETING_PROVIDER must be one of {choices}, got {raw!r}") from None
+    needs = {
+        MeetingProvider.ROOM: (template, "MEETING_URL_TEMPLATE"),
+        MeetingProvider.GOOGLE_MEET: (google, "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET"),
+        MeetingProvider.ZOOM: (zoom, "ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET"),
+    }
+    setting, names = needs[provider]
+    if setting is None:
+        raise SettingsError(f"MEETING_PROVIDER={provider.value} needs {names}")
+    return provider
+
+
+def _funnel(env: dict[str, str]) -> FunnelSettings:
+    key = env.get("POSTHOG_API_KEY") or None
+    host = (env.get("POSTHOG_HOST") or "").strip().rstrip("/") or None
+    if key is None and host is not None:
+        raise SettingsError("POSTHOG_HOST is set without POSTHOG_API_KEY")
+    if host is not None and not host.startswith(("https://", "http://")):
+        raise SettingsError(f"POSTHOG_HOST must be an http(s) URL, got {host!r}")
+    posthog = (
+        PostHogSettings(api_key=key, host=host or PostHogSettings.host) if key is not None else None
+    )
+    return FunnelSettings(
+        retention_days=_int(env, "FUNNEL_RETENTION_DAYS", FunnelSettings.retention_days),
+        posthog=posthog,
+    )
+
+
 def _encryption_keys(env: dict[str, str]) -> tuple[str, ...] | None:
     raw = env.get("DATA_ENCRYPTION_KEY") or None
     if raw is None:
@@ -252,6 +336,62 @@ class GoogleSettings:
     client_secret: str
     api_base: str = "https://www.googleapis.com/calendar/v3"
     token_url: str = "https://oauth2.googleapis.com/token"
+
+
+class MeetingProvider(StrEnum):
+    """Who makes the meeting links of services with meetingLinks (MEETING_PROVIDER)."""
+
+    ROOM = "room"  # a room per booking from MEETING_URL_TEMPLATE
+    GOOGLE_MEET = "google_meet"  # on the tutor's synced Google Calendar event
+    ZOOM = "zoom"  # the platform's Zoom account (Server-to-Server OAuth)
+
+
+@dataclass(frozen=True)
+class ZoomSettings:
+    """Zoom meetings made by the platform's Server-to-Server OAuth app."""
+
+    account_id: str
+    client_id: str
+    client_secret: str
+    api_base: str = "https://api.zoom.us/v2"
+    oauth_url: str = "https://zoom.us/oauth/token"
+
+
+@dataclass(frozen=True)
+class MicrosoftSettings:
+    """Outlook calendar sync: the platform's Microsoft Entra app, which refreshes tutors'
+    tokens (Calendars.ReadWrite, offline_access)."""
+
+    client_id: str
+    client_secret: str
+    tenant: str = "common"
+    graph_base: str = "https://graph.microsoft.com/v1.0"
+    login_base: str = "https://login.microsoftonline.com"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.login_base}/{self.tenant}/oauth2/v2.0/token"
+
+
+@dataclass(frozen=True)
+class PostHogSettings:
+    """Funnel events forwarded to PostHog (by a background job), when an API key is set."""
+
+    api_key: str
+    host: str = "https://us.i.posthog.com"
+
+
+@dataclass(frozen=True)
+class FunnelSettings:
+    """Booking funnel analytics: how long events are kept, and where else they go."""
+
+    # Events older than this are pruned by the periodic sweep.
+    retention_days: int = 400
+    posthog: PostHogSettings | None = None
+
+    @property
+    def forwarding(self) -> bool:
+        return self.posthog is not None
 
 
 @dataclass(frozen=True)
@@ -392,6 +532,16 @@ def _observability(env: dict[str, str]) -> Observability:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Outgoing webhooks (domain/webhook_delivery.py)."""
+
+    # Development and tests only: plain http and private or loopback targets are allowed.
+    allow_private_targets: bool = False
+    # A delivery attempt not answered within this long (DNS, connection and answer) failed.
+    timeout_seconds: float = 10
+
+
+@dataclass(frozen=True)
 class StripeSettings:
     """Card payments through Stripe Checkout; absent when STRIPE_SECRET_KEY is unset."""
 
@@ -434,8 +584,15 @@ class Settings:
     google: GoogleSettings | None = None
     # Video rooms for services with meetingLinks: {room} becomes an unguessable name.
     meeting_url_template: str | None = None
+    # Who makes meeting links (None: nobody, and no meeting jobs are written).
+    meeting_provider: MeetingProvider | None = None
+    zoom: ZoomSettings | None = None
+    microsoft: MicrosoftSettings | None = None
     rate_limits: RateLimits = field(default_factory=RateLimits)
     observability: Observability = field(default_factory=Observability)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+
+    funnel: FunnelSettings = field(default_factory=FunnelSettings)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -460,6 +617,7 @@ class Settings:
                 "needs a fixed key to encrypt the secrets it stores"
             )
         public_base_url = (env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/")
+        google, zoom, template = _google(env), _zoom(env), _meeting_template(env)
         return cls(
             database_url=database_url,
             data_dir=data_dir_of(env),
@@ -496,8 +654,11 @@ class Settings:
             broadcast_url=_broadcast_url(env),
             broker_url=_broker_url(env),
             smtp=_smtp(env),
-            google=_google(env),
-            meeting_url_template=_meeting_template(env),
+            google=google,
+            meeting_url_template=template,
+            meeting_provider=_meeting_provider(env, template, google, zoom),
+            zoom=zoom,
+            microsoft=_microsoft(env),
             jobs=JobSettings(
                 lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", JobSettings.lease_seconds),
                 poll_seconds=_int(env, "OUTBOX_POLL_SECONDS", JobSettings.poll_seconds),
@@ -513,6 +674,11 @@ class Settings:
                 trusted_proxies=_trusted_proxies(env),
             ),
             observability=_observability(env),
+            webhooks=WebhookSettings(
+                allow_private_targets=_flag(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS"),
+                timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_SECONDS", 10),
+            ),
+            funnel=_funnel(env),
         )
 
     def jwt_secret(self) -> str:

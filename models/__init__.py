@@ -2,7 +2,15 @@
 
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
 from models.bookings import Booking, BookingAction, BookingHistory, BookingStatus, IdempotencyKey
-from models.integrations import CalendarLink, SyncedEvent
+from models.forms import FormAnswer, FormQuestion, FormReminder, QuestionType
+from models.funnel import FunnelEvent, FunnelStep
+from models.integrations import (
+    CalendarLink,
+    CalendarProvider,
+    ExternalMeeting,
+    ProviderToken,
+    SyncedEvent,
+)
 from models.organizations import (
     Organization,
     OrganizationInvitation,
@@ -15,6 +23,12 @@ from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
 from models.schedule_requests import ScheduleRequest, ScheduleRequestStatus
 from models.services import Service, ServiceDuration, ServiceTutor
+from models.webhooks import (
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEventType,
+)
 
 __all__ = [
     "AvailabilityOverride",
@@ -24,7 +38,14 @@ __all__ = [
     "BookingHistory",
     "BookingStatus",
     "CalendarLink",
+    "CalendarProvider",
     "Enrollment",
+    "ExternalMeeting",
+    "FormAnswer",
+    "FormQuestion",
+    "FormReminder",
+    "FunnelEvent",
+    "FunnelStep",
     "IdempotencyKey",
     "Organization",
     "OrganizationInvitation",
@@ -36,6 +57,8 @@ __all__ = [
     "PackageTemplate",
     "Payment",
     "PaymentRefund",
+    "ProviderToken",
+    "QuestionType",
     "Schedule",
     "ScheduleRequest",
     "ScheduleRequestStatus",
@@ -46,4 +69,8 @@ __all__ = [
     "Student",
     "SyncedEvent",
     "Tutor",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookEventType",
 ]

@@ -94,6 +94,8 @@ class Booking(SQLModel, table=True):
     cancellation_reason: str | None = Field(default=None, sa_type=Text)
     # A guest's secret is shown once; only its SHA-256 is kept.
     manage_token_hash: str | None = Field(default=None, max_length=64)
+    # The check-in form was submitted complete (domain/forms.py): its status is SUBMITTED.
+    form_submitted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: datetime = created_at_field()
 
 

@@ -29,6 +29,9 @@ class Tutor(SQLModel, table=True):
     low_balance_threshold: int = 2
     # The secret in the tutor's calendar feed URL; rotating it cuts off old subscribers.
     calendar_feed_token: str = Field(default_factory=new_feed_token, max_length=64, unique=True)
+    # A calendar is connected (a calendar_links row): read from the row a booking already holds,
+    # so bookings of tutors without one write no calendar jobs.
+    calendar_connected: bool = False
     created_at: datetime = created_at_field()
 
 

@@ -9,6 +9,8 @@ from resolvers import (
     availability,
     bookings,
     events,
+    forms,
+    funnel,
     integrations,
     node,
     organizations,
@@ -16,6 +18,7 @@ from resolvers import (
     people,
     schedule_requests,
     services,
+    webhooks,
 )
 
 Query = merge_types(
@@ -27,6 +30,7 @@ Query = merge_types(
         availability.Query,
         bookings.Query,
         organizations.Query,
+        funnel.Query,
         schedule_requests.Query,
     ),
 )
@@ -40,6 +44,9 @@ Mutation = merge_types(
         packages.Mutation,
         integrations.Mutation,
         organizations.Mutation,
+        forms.Mutation,
+        webhooks.Mutation,
+        funnel.Mutation,
         schedule_requests.Mutation,
     ),
 )

@@ -133,6 +133,9 @@ class Query:
             )
 
         result = await query(work())
+        if info.context.identity is not None:
+            # Each slot's `favorite` then answers without an await (schema/slots.py).
+            await info.context.loaders.favorite_times.load_many(list(result.tutors))
         zone = ZoneInfo(input.time_zone)
         viewer = info.context.identity.sub if info.context.identity else None
         # One Tutor object per tutor, shared by their slots; seats only on the viewer's own.

@@ -8,12 +8,13 @@ from typing import overload
 import strawberry
 from strawberry.types import Info
 
-from domain import bookings
+from domain import bookings, funnel
 from domain.bookings import Booked, Caller, Cancelled
 from domain.errors import InvalidInput, NotFound
 from models import Booking as BookingRow
 from models import BookingStatus
 from resolvers.common import mutate, parse_id, query
+from resolvers.forms import answers_from
 from schema.bookings import (
     DEFAULT_PAGE,
     AttendanceMarked,
@@ -67,6 +68,13 @@ def _booking_id(value: str | None) -> uuid.UUID | None:
     return pk
 
 
+def _visit(info: Info[Context, None], visit_id: str | None) -> funnel.Visit | None:
+    """The funnel visit a booking completes, forwarded to PostHog when that is configured."""
+    if visit_id is None:
+        return None
+    return funnel.Visit(visit_id, forward=info.context.settings.funnel.forwarding)
+
+
 async def booking_by_pk(info: Info[Context, None], pk: uuid.UUID) -> Booking | None:
     row = await info.context.loaders.booking.load(pk)
     return Booking.from_row(row) if row is not None else None
@@ -115,7 +123,7 @@ class Query:
     @strawberry.field(description="For guests: the booking a manage token belongs to.")
     async def booking_by_token(self, info: Info[Context, None], token: str) -> Booking | None:
         row = await bookings.booking_by_token(info.context.db, token)
-        return Booking.from_row(row) if row else None
+        return Booking.from_row(row, token=token) if row else None
 
     @strawberry.field(
         description=(
@@ -185,7 +193,8 @@ def _bulk_id(value: str, index: int) -> uuid.UUID | InvalidInput:
 
 def _booked(result: Booked) -> BookingCreated:
     return BookingCreated(
-        booking=Booking.from_row(result.bookings[0]), manage_token=result.manage_token
+        booking=Booking.from_row(result.bookings[0], token=result.manage_token),
+        manage_token=result.manage_token,
     )
 
 
@@ -216,6 +225,8 @@ class Mutation:
                 package_id=_optional_id(input.package_id, "Package", "input.packageId"),
                 idempotency_key=input.idempotency_key,
                 reminders_enabled=input.reminders_enabled,
+                answers=answers_from(input.answers) if input.answers is not None else None,
+                visit=_visit(info, input.visit_id),
             )
             return await bookings.create_bookings(
                 info.context.db,
@@ -224,6 +235,7 @@ class Mutation:
                 info.context.now(),
                 info.context.cipher,
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(work(), _booked)
@@ -246,6 +258,7 @@ class Mutation:
                 idempotency_key=input.idempotency_key,
                 reminders_enabled=input.reminders_enabled,
                 single=False,
+                visit=_visit(info, input.visit_id),
             )
             return await bookings.create_bookings(
                 info.context.db,
@@ -254,6 +267,7 @@ class Mutation:
                 info.context.now(),
                 info.context.cipher,
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(
@@ -274,6 +288,7 @@ class Mutation:
                 input.new_start,
                 input.duration_minutes,
                 info.context.now(),
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(work(), lambda b: BookingRescheduled(booking=Booking.from_row(b)))
@@ -290,6 +305,7 @@ class Mutation:
                 input.reason,
                 info.context.now(),
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(work(), _cancelled)
@@ -322,6 +338,9 @@ class Mutation:
         self, info: Info[Context, None], input: UpdateBookingsInput
     ) -> UpdateBookingsResult:
         identity = info.context.require_identity()
+        # Each booking is a change: the gate took one unit for the field, the rest are taken
+        # here (a list over the bound is refused whole, so it costs no more than the bound).
+        await info.context.spend(min(len(input.booking_ids), bookings.MAX_BULK) - 1)
 
         async def work() -> bookings.BulkOutcome:
             return await bookings.update_bookings(
@@ -332,6 +351,7 @@ class Mutation:
                 input.reason,
                 info.context.now(),
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         def shape(outcome: bookings.BulkOutcome) -> BookingsUpdated:

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from domain import calendar_sync
+from models import CalendarProvider
 from resolvers.common import mutate
 from schema.context import Context
 from schema.integrations import (
@@ -13,22 +14,47 @@ from schema.integrations import (
     CalendarDisconnected,
     ConnectCalendarResult,
     ConnectGoogleCalendarInput,
+    ConnectOutlookCalendarInput,
     DisconnectCalendarResult,
 )
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Mirror this tutor's confirmed bookings into Google Calendar.")
+    @strawberry.mutation(
+        description="Mirror this tutor's confirmed bookings into Google Calendar (in place of "
+        "any calendar connected before)."
+    )
     async def connect_google_calendar(
         self, info: Info[Context, None], input: ConnectGoogleCalendarInput
     ) -> ConnectCalendarResult:
         identity = info.context.require_identity()
-        work = calendar_sync.connect_google(
+        work = calendar_sync.connect(
             info.context.db,
-            info.context.settings.google,
+            info.context.settings,
             info.context.cipher,
             identity,
+            CalendarProvider.GOOGLE,
+            input.refresh_token,
+            input.calendar_id,
+            info.context.now(),
+        )
+        return await mutate(work, lambda link: CalendarConnected(calendar_id=link.calendar_id))
+
+    @strawberry.mutation(
+        description="Mirror this tutor's confirmed bookings into an Outlook calendar through "
+        "Microsoft Graph (in place of any calendar connected before)."
+    )
+    async def connect_outlook_calendar(
+        self, info: Info[Context, None], input: ConnectOutlookCalendarInput
+    ) -> ConnectCalendarResult:
+        identity = info.context.require_identity()
+        work = calendar_sync.connect(
+            info.context.db,
+            info.context.settings,
+            info.context.cipher,
+            identity,
+            CalendarProvider.OUTLOOK,
             input.refresh_token,
             input.calendar_id,
             info.context.now(),

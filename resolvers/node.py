@@ -11,11 +11,13 @@ from strawberry.types import Info
 
 from models import AvailabilityOverride as OverrideRow
 from resolvers.bookings import booking_by_pk
+from resolvers.forms import question_by_pk
 from resolvers.organizations import invitation_by_pk, organization_by_pk
 from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
 from resolvers.schedule_requests import request_by_pk
 from resolvers.services import service_by_pk
+from resolvers.webhooks import endpoint_by_pk
 from schema.availability import AvailabilityOverride, Schedule
 from schema.bounds import AtMost
 from schema.context import Context
@@ -52,6 +54,8 @@ NODE_LOADERS: dict[str, NodeLoader] = {
     "PackageTemplate": template_by_pk,
     "Organization": organization_by_pk,
     "OrganizationInvitation": invitation_by_pk,
+    "FormQuestion": question_by_pk,
+    "WebhookEndpoint": endpoint_by_pk,
     "ScheduleRequest": request_by_pk,
 }
 

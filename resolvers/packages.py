@@ -126,6 +126,7 @@ class Mutation:
                 _known(input.package_id, "Package"),
                 info.context.now(),
                 info.context.cards,
+                meeting_provider=info.context.settings.meeting_provider,
             )
 
         return await mutate(

@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from domain import ics
 from domain.bookings import MAX_BULK, MAX_PAGE, MAX_SLOTS, BulkAction
+from domain.forms import MAX_QUESTIONS, FormStatus
 from infra.db import present
 from models import Booking as BookingRow
 from models import BookingAction, BookingHistory, BookingStatus
@@ -27,6 +28,7 @@ from schema.errors import (
     StudentBusy,
     UserError,
 )
+from schema.forms import FormAnswer, FormAnswerInput
 from schema.node import Node, encode_id
 from schema.people import Student, Tutor, student_of, tutor_of
 from schema.scalars import TimeZone
@@ -84,9 +86,14 @@ class Booking(Node):
     cancellation_reason: str | None
     # Where times are written when the field is given no timeZone: an agenda's zone, else UTC.
     zone: strawberry.Private[str | None] = None
+    form_submitted_at: dt.datetime | None = None
+    # The guest's manage token, when the booking was reached with it: they see its answers.
+    token: strawberry.Private[str | None] = None
 
     @classmethod
-    def from_row(cls, row: BookingRow, zone: str | None = None) -> Booking:
+    def from_row(
+        cls, row: BookingRow, zone: str | None = None, token: str | None = None
+    ) -> Booking:
         price = (
             Money(amount_minor=row.price_amount_minor, currency=row.price_currency)
             if row.price_amount_minor is not None and row.price_currency
@@ -105,6 +112,8 @@ class Booking(Node):
             reschedule_count=row.reschedule_count,
             cancellation_reason=row.cancellation_reason,
             zone=zone,
+            form_submitted_at=row.form_submitted_at,
+            token=token,
         )
 
     @strawberry.field(
@@ -174,6 +183,21 @@ class Booking(Node):
         path = f"/bookings/{encode_id('Booking', self.pk)}.ics?sig={signature}"
         return context.settings.public_base_url + path
 
+    @strawberry.field
+    async def form_status(self, info: Info[Context, None]) -> FormStatus:
+        return await info.context.loaders.form_status.load(self.pk)
+
+    @strawberry.field(
+        description=(
+            "The student's answers, for the student (or guest by token), the tutor and "
+            "organization owners and admins."
+        ),
+        extensions=[AtMost(MAX_QUESTIONS)],
+    )
+    async def form_answers(self, info: Info[Context, None]) -> list[FormAnswer]:
+        answers = await info.context.loaders.form_answers(self.token).load(self.pk)
+        return [FormAnswer.from_answer(a) for a in answers]
+
     @strawberry.field(extensions=[AtMost(100)])
     async def history(self, info: Info[Context, None]) -> list[BookingHistoryEntry]:
         rows = await info.context.loaders.history.load(self.pk)
@@ -235,6 +259,12 @@ class GuestInput:
     phone: str | None = None
 
 
+VISIT_ID = (
+    "The funnel visit this booking completes: the server records BOOKING_SUCCEEDED or "
+    "BOOKING_FAILED for it."
+)
+
+
 @strawberry.input
 class CreateBookingInput:
     service_id: strawberry.ID
@@ -275,6 +305,14 @@ class CreateBookingInput:
             "The same key from the same user returns the first result instead of booking twice."
         ),
     )
+    answers: list[FormAnswerInput] | None = strawberry.field(
+        default=None,
+        description=(
+            "Answers to the service's questions; the booking is made even when required ones "
+            "are missing (formStatus PENDING)."
+        ),
+    )
+    visit_id: str | None = strawberry.field(default=None, description=VISIT_ID)
 
 
 @strawberry.type
@@ -327,6 +365,7 @@ class CreateBookingsInput:
         default=True,
         description="Email the student 24 hours, 1 hour and 15 minutes before each session.",
     )
+    visit_id: str | None = strawberry.field(default=None, description=VISIT_ID)
 
 
 @strawberry.type(description="All slots were booked, or none was.")

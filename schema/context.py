@@ -73,6 +73,23 @@ class Context:
         loads afresh instead of from what the connection cached before."""
         self._loaders = None
 
+    async def spend(self, changes: int) -> None:
+        """Take `changes` from the caller's budget of writes; over it, HTTP 429 with Retry-After
+        and a top-level RATE_LIMITED error (the gate before every mutation, and a bulk change
+        for each booking past its first)."""
+        if self.rate_limiter is None:
+            return
+        wait = await self.rate_limiter.spend(self.identity, self.request, changes)
+        if wait is None:
+            return
+        if isinstance(self.response, Response):  # a websocket has no status
+            self.response.status_code = 429
+            self.response.headers["Retry-After"] = str(wait)
+        raise GraphQLError(
+            f"Too many changes: try again in {wait} seconds",
+            extensions={"code": "RATE_LIMITED", "retryAfter": wait},
+        )
+
     def live(self) -> Hub:
         if self.hub is None:
             raise GraphQLError(

@@ -1,4 +1,5 @@
-"""Connecting a tutor's own calendar (Google Calendar) for bookings to be mirrored into."""
+"""Connecting a tutor's own calendar (Google Calendar or Outlook) for bookings to be mirrored
+into."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ from schema.errors import InvalidInput, NotFound
 class ConnectGoogleCalendarInput:
     refresh_token: str
     calendar_id: str = "primary"
+
+
+@strawberry.input(
+    description="The platform runs Microsoft's OAuth consent (Calendars.ReadWrite, "
+    "offline_access) and passes the refresh token."
+)
+class ConnectOutlookCalendarInput:
+    refresh_token: str
+    calendar_id: str | None = strawberry.field(
+        default=None, description="Default: the user's default calendar."
+    )
 
 
 @strawberry.type(description="Confirmed bookings, upcoming ones included, now appear there.")

@@ -12,12 +12,15 @@ from strawberry.dataloader import DataLoader
 from domain import (
     availability,
     bookings,
+    forms,
     organizations,
     package_templates,
     packages,
     payments,
+    roster,
     schedule_requests,
     services,
+    webhooks,
 )
 from domain.services import ServiceInfo
 from infra.auth import Identity
@@ -26,6 +29,7 @@ from models import (
     AvailabilityRule,
     Booking,
     BookingHistory,
+    FormQuestion,
     Organization,
     OrganizationMember,
     OrganizationRole,
@@ -37,6 +41,8 @@ from models import (
     ScheduleRequest,
     Student,
     Tutor,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from models.base import Clock
 
@@ -95,6 +101,19 @@ class Loaders:
         self.history: DataLoader[uuid.UUID, list[BookingHistory]] = _loader(
             db, bookings.history_of, []
         )
+        # Check-in forms: a service's questions asked now, one question (retired too), and a
+        # booking's form status (public to whoever sees the booking).
+        self.questions: DataLoader[uuid.UUID, list[FormQuestion]] = _loader(
+            db, forms.forms_of_services, []
+        )
+        self.question: DataLoader[uuid.UUID, FormQuestion | None] = _loader(
+            db, forms.questions_by_id, None
+        )
+        self.form_status: DataLoader[uuid.UUID, forms.FormStatus] = _loader(
+            db, forms.statuses, forms.FormStatus.NONE
+        )
+        self._db, self._identity = db, identity
+        self._answers: dict[str | None, DataLoader[uuid.UUID, list[forms.Answer]]] = {}
 
         async def visible(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Booking]:
             return await bookings.visible_bookings(db, identity, ids)
@@ -146,6 +165,26 @@ class Loaders:
         )
         self.rebook: DataLoader[uuid.UUID, bookings.Rebook | None] = _loader(db, rebooks, None)
 
+        async def records(
+            keys: list[roster.Pair],
+        ) -> list[roster.Stats | None]:
+            found = await roster.records(db, identity, keys, clock())
+            return [found.get(key) for key in keys]
+
+        async def favorites(
+            db: Database, ids: Sequence[uuid.UUID]
+        ) -> dict[uuid.UUID, roster.Favorites | None]:
+            return dict(await roster.favorite_times(db, identity, ids, clock()))
+
+        # Per viewer: a (student, tutor) record (None: not theirs to see), and the signed-in
+        # student's favorite times with a tutor (None: none), which slots compare with.
+        self.student_stats: DataLoader[roster.Pair, roster.Stats | None] = DataLoader(
+            load_fn=records
+        )
+        self.favorite_times: DataLoader[uuid.UUID, roster.Favorites | None] = _loader(
+            db, favorites, None
+        )
+
         # Per viewer: only a student's own tutors learn whether they are flagged.
         self.attendance_flag: DataLoader[uuid.UUID, bool | None] = _loader(db, flags, None)
 
@@ -175,3 +214,34 @@ class Loaders:
         self.viewer_manages: DataLoader[uuid.UUID, bool] = _loader(db, managed, False)
         # Per viewer: their role in each organization asked about, None outside it.
         self.viewer_role: DataLoader[uuid.UUID, OrganizationRole | None] = _loader(db, roles, None)
+
+        self.webhook_endpoint: DataLoader[uuid.UUID, WebhookEndpoint | None] = _loader(
+            db, webhooks.endpoints_by_id, None
+        )
+        self.webhook_endpoints: DataLoader[uuid.UUID, list[WebhookEndpoint]] = _loader(
+            db, webhooks.endpoints_of_tutors, []
+        )
+
+        async def deliveries(keys: list[tuple[uuid.UUID, int]]) -> list[list[WebhookDelivery]]:
+            """(endpoint, how many): one query for every endpoint asked about."""
+            found = await webhooks.recent_deliveries(
+                db, [pk for pk, _ in keys], max(n for _, n in keys)
+            )
+            return [found.get(pk, [])[:n] for pk, n in keys]
+
+        self.webhook_deliveries: DataLoader[tuple[uuid.UUID, int], list[WebhookDelivery]] = (
+            DataLoader(load_fn=deliveries)
+        )
+
+    def form_answers(self, token: str | None) -> DataLoader[uuid.UUID, list[forms.Answer]]:
+        """Per viewer and guest token: a booking's answers, empty for one they may not see."""
+        if token not in self._answers:
+            identity = self._identity
+
+            async def answers(
+                db: Database, ids: Sequence[uuid.UUID]
+            ) -> dict[uuid.UUID, list[forms.Answer]]:
+                return await bookings.visible_answers(db, identity, token, ids)
+
+            self._answers[token] = _loader(self._db, answers, [])
+        return self._answers[token]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import calendar_sync, ics, people, schedule_requests
+from domain import calendar_sync, ics, people, schedule_requests, webhooks
 from infra.auth import Identity
 from infra.db import present
 from models import Student as StudentRow
@@ -17,7 +17,7 @@ from models import Tutor as TutorRow
 from schema.bounds import AtMost
 from schema.context import Context
 from schema.errors import InvalidInput, NotFound
-from schema.node import Node
+from schema.node import Node, decode_id_of
 from schema.scalars import TimeZone
 
 if TYPE_CHECKING:
@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from schema.availability import Schedule
     from schema.organizations import Organization
     from schema.packages import Package, PackageTemplate
+    from schema.roster import StudentStats, TutorStudentConnection
     from schema.schedule_requests import ScheduleRequest
     from schema.services import Service
+    from schema.webhooks import WebhookEndpoint
 
 
 @strawberry.type
@@ -63,8 +65,10 @@ class Tutor(Node):
         return self.row.low_balance_threshold if self._own(info) else None
 
     @strawberry.field(
-        description="The Google Calendar bookings are mirrored into (connectGoogleCalendar). "
-        "The tutor's own; null for others or when none is connected."
+        description="The calendar bookings are mirrored into: a Google calendar's id as given "
+        "to connectGoogleCalendar, or `outlook:` then the Outlook calendar's id "
+        "(connectOutlookCalendar; `outlook:default` is the user's default calendar). One at a "
+        "time. The tutor's own; null for others or when none is connected."
     )
     async def connected_calendar(self, info: Info[Context, None]) -> str | None:
         return await calendar_sync.connected(info.context.db, self.pk) if self._own(info) else None
@@ -149,6 +153,35 @@ class Tutor(Node):
             for s in await info.context.loaders.schedules_of_tutor.load(self.pk)
         ]
 
+    @strawberry.field(
+        description="Students who booked or hold a package with this tutor (with the "
+        "organization's, for owners and admins), each with their record. Only the tutor and "
+        "their organization's owners and admins; empty for others."
+    )
+    async def students(
+        self,
+        info: Info[Context, None],
+        search: Annotated[
+            str | None, strawberry.argument(description="Part of a name or email, any case.")
+        ] = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Annotated[TutorStudentConnection, strawberry.lazy("schema.roster")]:
+        from schema.roster import students_of
+
+        return await students_of(info, self.pk, search, first, after)
+
+    @strawberry.field(
+        description="Only the tutor; empty for others.",
+        extensions=[AtMost(webhooks.MAX_ENDPOINTS)],
+    )
+    async def webhook_endpoints(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[WebhookEndpoint, strawberry.lazy("schema.webhooks")]]:
+        from schema.webhooks import own_endpoints
+
+        return await own_endpoints(info, self.pk) if self._own(info) else []
+
 
 @strawberry.type
 class Student(Node):
@@ -164,6 +197,17 @@ class Student(Node):
     )
     async def attendance_flagged(self, info: Info[Context, None]) -> bool | None:
         return await info.context.loaders.attendance_flag.load(self.pk)
+
+    @strawberry.field(
+        description="The student's record with one tutor; null for viewers who may not see it."
+    )
+    async def stats(
+        self, info: Info[Context, None], tutor_id: strawberry.ID
+    ) -> Annotated[StudentStats, strawberry.lazy("schema.roster")] | None:
+        from schema.roster import stats_of
+
+        tutor = decode_id_of(tutor_id, "Tutor")
+        return await stats_of(info, self.pk, tutor) if tutor is not None else None
 
     @classmethod
     def from_row(cls, row: StudentRow) -> Student:

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
+from domain.forms import MAX_QUESTIONS
 from domain.services import MAX_DURATIONS, MAX_TUTORS, DurationInput, ServiceInfo
 from models import ServiceDuration
 from schema.bounds import AtMost
 from schema.context import Context
 from schema.errors import InvalidInput, NotFound
+from schema.forms import FormQuestion
 from schema.node import Node
 
 if TYPE_CHECKING:
@@ -167,6 +169,14 @@ class Service(Node):
         if row is None or not await viewer_manages(info, row.tutor_id):
             return None
         return Schedule.from_row(row)
+
+    @strawberry.field(
+        description="The check-in form, in order; empty when the service asks nothing.",
+        extensions=[AtMost(MAX_QUESTIONS)],
+    )
+    async def questions(self, info: Info[Context, None]) -> list[FormQuestion]:
+        rows = await info.context.loaders.questions.load(self.info.row.id)
+        return [FormQuestion.from_row(row) for row in rows]
 
     @strawberry.field(
         description=(

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Awaitable
 from zoneinfo import ZoneInfo
 
 import strawberry
+from strawberry.types import Info
 
 from domain import slots as engine
+from domain.roster import Favorites
 from domain.slot_search import MAX_RANGE, MAX_SLOTS_FOUND
 from models import ServiceDuration
 from schema.bounds import AtMost
+from schema.context import Context
 from schema.people import Tutor
 from schema.scalars import TimeZone
 from schema.services import Money, price_of
@@ -26,6 +31,28 @@ class Slot:
     remaining_capacity: int | None = strawberry.field(
         description="Seats left at this time. Only the tutor sees it; null for everyone else."
     )
+
+    @strawberry.field(
+        graphql_type=bool,
+        description="True when the signed-in student has booked this tutor at this weekday and "
+        "wall-clock time at least twice.",
+    )
+    def favorite(self, info: Info[Context, None]) -> bool | Awaitable[bool]:
+        """On the wall clock of the tutor's schedule zone. Answered at once when the tutor's
+        favorites are loaded already (a slot listing loads them first): thousands of slots
+        awaiting one each would cost graphql-core a task per slot, five times the listing."""
+        if info.context.identity is None:
+            return False
+        loading = info.context.loaders.favorite_times.load(self.tutor.pk)
+        if isinstance(loading, asyncio.Future) and loading.done():
+            return self._includes(loading.result())
+        return self._after(loading)
+
+    def _includes(self, found: Favorites | None) -> bool:
+        return found is not None and found.includes(self.start)
+
+    async def _after(self, loading: Awaitable[Favorites | None]) -> bool:
+        return self._includes(await loading)
 
 
 @strawberry.type

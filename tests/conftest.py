@@ -16,6 +16,7 @@ from booking_api.migrate import upgrade
 from infra.db import Database, create_engine
 from infra.settings import (
     GoogleSettings,
+    MeetingProvider,
     RateLimits,
     Settings,
     SmtpSettings,
@@ -198,7 +199,10 @@ def hooks_settings(mail_settings: Settings, google_fake: google_server.FakeGoogl
         token_url=f"{google_fake.base}/token",
     )
     return replace(
-        mail_settings, google=google, meeting_url_template="https://meet.example/lesson-{room}"
+        mail_settings,
+        google=google,
+        meeting_url_template="https://meet.example/lesson-{room}",
+        meeting_provider=MeetingProvider.ROOM,
     )
 
 

@@ -15,12 +15,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import (  # noqa: F401
     bookings,
     calendar_sync,
+    form_notices,
+    funnel,
+    funnel_counts,
     invitations,
     meetings,
     notifications,
     outbox,
     schedule_requests,
     summaries,
+    webhook_delivery,
 )
 from domain.outbox import JOBS, Job, JobContext
 from domain.stripe import Cards
@@ -47,8 +51,17 @@ async def _sweep_summaries(ctx: JobContext, session: AsyncSession, job: dict[str
     await summaries.schedule_summaries(session, ctx.now, ctx.settings.jobs.daily_summary_hour)
 
 
+async def _sweep_forms(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    await form_notices.schedule_reminders(session, ctx.now)
+
+
 async def _prune(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     await outbox.prune(session, ctx.now)
+
+
+async def _prune_funnel(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+    """Funnel events past FUNNEL_RETENTION_DAYS, in short transactions of their own."""
+    await funnel_counts.prune(ctx.db, ctx.now, ctx.settings.funnel.retention_days)
 
 
 async def _sweep_refunds(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
@@ -61,7 +74,9 @@ SWEEP_HOLDS = outbox.register("sweep.holds", _sweep_holds)
 SWEEP_PACKAGES = outbox.register("sweep.packages", _sweep_packages)
 SWEEP_SUMMARIES = outbox.register("sweep.summaries", _sweep_summaries)
 SWEEP_REFUNDS = outbox.register("sweep.refunds", _sweep_refunds)
+SWEEP_FORMS = outbox.register("sweep.forms", _sweep_forms)
 SWEEP_OUTBOX = outbox.register("sweep.outbox", _prune)
+SWEEP_FUNNEL = outbox.register("sweep.funnel", _prune_funnel)
 
 
 def periodic(jobs: JobSettings) -> list[tuple[Job, int]]:
@@ -71,7 +86,9 @@ def periodic(jobs: JobSettings) -> list[tuple[Job, int]]:
         (SWEEP_PACKAGES, jobs.sweep_seconds),
         (SWEEP_SUMMARIES, jobs.sweep_seconds),
         (SWEEP_REFUNDS, jobs.sweep_seconds),
+        (SWEEP_FORMS, jobs.sweep_seconds),
         (SWEEP_OUTBOX, jobs.sweep_seconds),
+        (SWEEP_FUNNEL, jobs.sweep_seconds),
     ]
 
 

@@ -18,6 +18,7 @@ One module per job, read in this order:
   `round_robin`: which tutor a booking without one goes to;
   `idempotency`: a retried request gets the first answer;
 - `change`: reschedule, cancel, attendance, pay with package credit;
+- `check_in`: a booking's check-in form: answers stored, submitted later, read by those who may;
 - `bulk`: many bookings completed, no-show or cancelled at once, each through `change`;
 - `settlement`: the payment hold of a booking waiting for its card, and how it settles;
 - `outlook`: what a student may book next (the month's allowance left, the same time next week);
@@ -34,15 +35,18 @@ from domain.bookings.change import (
     redeem_package,
     reschedule_booking,
 )
+from domain.bookings.check_in import save_answers, submit_booking_form, visible_answers
 from domain.bookings.create import create_bookings
 from domain.bookings.export import CSV_PATH, Export, csv_chunks, open_link, sign_link
 from domain.bookings.free_time import TutorSlot
 from domain.bookings.outlook import Allowance, Rebook, allowances, rebook_suggestions
 from domain.bookings.queries import (
+    FLAG_COUNT,
     MAX_PAGE,
     BookingFilter,
     Page,
     attendance_flags,
+    attendance_marks,
     booking_by_token,
     conflicting_bookings,
     encode_cursor,
@@ -72,6 +76,7 @@ from domain.bookings.settlement import (
 __all__ = [
     "ALTERNATIVES",
     "CSV_PATH",
+    "FLAG_COUNT",
     "MAX_BULK",
     "MAX_PAGE",
     "MAX_SLOTS",
@@ -91,6 +96,7 @@ __all__ = [
     "TutorSlot",
     "allowances",
     "attendance_flags",
+    "attendance_marks",
     "booking_by_token",
     "cancel_booking",
     "confirm_paid",
@@ -108,9 +114,12 @@ __all__ = [
     "rebook_suggestions",
     "redeem_package",
     "reschedule_booking",
+    "save_answers",
     "sign_link",
     "students_by_id",
+    "submit_booking_form",
     "update_bookings",
+    "visible_answers",
     "visible_bookings",
     "visible_student",
 ]

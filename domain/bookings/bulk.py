@@ -19,6 +19,7 @@ from domain.errors import Forbidden, InvalidInput, Policy, PolicyViolation, User
 from domain.stripe import Cards
 from infra.auth import Identity
 from infra.db import Database
+from infra.settings import MeetingProvider
 from models import Booking
 from models.bookings import BookingStatus
 
@@ -55,6 +56,8 @@ async def update_bookings(
     reason: str | None,
     now: datetime,
     cards: Cards | None = None,
+    *,
+    meeting_provider: MeetingProvider | None,
 ) -> BulkOutcome:
     """`booking_ids` as the caller gave them, an id that could not be read as its InvalidInput
     (reported as that booking's failure). The list itself is refused whole when it is empty,
@@ -72,7 +75,15 @@ async def update_bookings(
             continue
         try:
             if action is BulkAction.CANCEL:
-                cancelled = await cancel_booking(db, Caller(identity), pk, reason, now, cards)
+                cancelled = await cancel_booking(
+                    db,
+                    Caller(identity),
+                    pk,
+                    reason,
+                    now,
+                    cards,
+                    meeting_provider=meeting_provider,
+                )
                 outcome.updated.append(cancelled.booking)
             else:
                 outcome.updated.append(

@@ -22,6 +22,7 @@ from domain.services import services_info
 from domain.stripe import Cards
 from infra.auth import Identity
 from infra.db import Database, present
+from infra.settings import MeetingProvider
 from models import Booking, Package, Payment, PaymentRefund, Service, Tutor
 from models.bookings import BookingAction, BookingStatus
 
@@ -33,6 +34,8 @@ async def reschedule_booking(
     new_start: datetime,
     duration_minutes: int | None,
     now: datetime,
+    *,
+    meeting_provider: MeetingProvider | None,
 ) -> Booking:
     async with db.transaction() as session:
         locked = await lock_for_change(session, caller, booking_id, lock_tutor=True)
@@ -89,7 +92,16 @@ async def reschedule_booking(
         booking.reschedule_count += 1
         session.add(booking)
         reason = f"from {was.isoformat()} to {new_start.isoformat()}"
-        record(session, booking, BookingAction.RESCHEDULED, now, caller.actor, reason, was)
+        await record(
+            session,
+            booking,
+            BookingAction.RESCHEDULED,
+            now,
+            caller.actor,
+            reason,
+            was,
+            meeting_provider,
+        )
         events.slot_changed(session, "RELEASED", booking, was, was_end)
         events.slot_changed(session, "TAKEN", booking)
     return booking
@@ -102,6 +114,8 @@ async def cancel_booking(
     reason: str | None,
     now: datetime,
     cards: Cards | None = None,
+    *,
+    meeting_provider: MeetingProvider | None,
 ) -> Cancelled:
     reason = clipped_text(reason)
     refund: PaymentRefund | None = None
@@ -123,9 +137,17 @@ async def cancel_booking(
         booking.status = BookingStatus.CANCELLED
         booking.cancellation_reason = reason
         session.add(booking)
-        record(session, booking, BookingAction.CANCELLED, now, caller.actor, reason)
-        events.slot_changed(session, "RELEASED", booking)
         service = present(await session.get(Service, booking.service_id), "booking's service")
+        await record(
+            session,
+            booking,
+            BookingAction.CANCELLED,
+            now,
+            caller.actor,
+            reason,
+            meeting_provider=meeting_provider,
+        )
+        events.slot_changed(session, "RELEASED", booking)
         # The policy: a tutor's cancellation always refunds; a student's only with enough notice.
         notice = timedelta(hours=service.cancellation_notice_hours)
         refunds = locked.as_tutor or now <= booking.start_at - notice
@@ -189,7 +211,7 @@ async def mark_attendance(
             )
         booking.status = status
         session.add(booking)
-        record(session, booking, BookingAction(status), now, identity.sub, notes)
+        await record(session, booking, BookingAction(status), now, identity.sub, notes)
     return booking
 
 
@@ -200,6 +222,8 @@ async def redeem_package(
     package_id: uuid.UUID,
     now: datetime,
     cards: Cards | None = None,
+    *,
+    meeting_provider: MeetingProvider | None,
 ) -> tuple[Booking, Package]:
     """Pay for a booking that waits for payment with package credit, and confirm it."""
     close_checkout: str | None = None
@@ -226,8 +250,14 @@ async def redeem_package(
         )
         session.add_all([booking, package])
         notifications.package_spent(session, package, now)
-        record(
-            session, booking, BookingAction.CONFIRMED, now, identity.sub, "paid with package credit"
+        await record(
+            session,
+            booking,
+            BookingAction.CONFIRMED,
+            now,
+            identity.sub,
+            "paid with package credit",
+            meeting_provider=meeting_provider,
         )
         payment = await session.get(Payment, booking.payment_id) if booking.payment_id else None
         if payment is not None:

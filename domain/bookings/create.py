@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import events, notifications, packages
+from domain import events, forms, funnel, notifications, packages
 from domain import slots as engine
 from domain.bookings import idempotency, round_robin
 from domain.bookings.access import token_hash
+from domain.bookings.check_in import save_answers
 from domain.bookings.free_time import FreeTime, choose_duration, load_free_time
 from domain.bookings.requests import MAX_SLOTS, Booked, BookingRequest, checked_text
 from domain.bookings.settlement import hold_for_payment, open_checkout
@@ -25,6 +26,7 @@ from domain.errors import (
     NotFound,
     Policy,
     PolicyViolation,
+    UserError,
 )
 from domain.schedule_requests import fulfil_request
 from domain.services import ServiceInfo, services_info
@@ -32,6 +34,7 @@ from domain.stripe import Cards
 from infra.auth import Identity
 from infra.crypto import Cipher
 from infra.db import Database, UnitOfWork, present
+from infra.settings import MeetingProvider
 from models import Booking, Package, Payment, ServiceDuration, Student, Tutor
 from models.bookings import BookingAction, BookingStatus
 
@@ -43,6 +46,33 @@ async def create_bookings(
     now: datetime,
     cipher: Cipher,
     cards: Cards | None = None,
+    *,
+    meeting_provider: MeetingProvider | None,
+) -> Booked:
+    """The bookings; with a funnel visit, its outcome too: BOOKING_SUCCEEDED in the booking's
+    transaction, or BOOKING_FAILED with the result type once the booking has rolled back."""
+    visit = request.visit
+    if visit is not None:
+        funnel.check_visit_id(visit.id, "input.visitId")
+    try:
+        return await _book(db, identity, request, now, cipher, cards, meeting_provider)
+    except UserError as error:
+        if visit is not None:
+            failure = type(error).__name__  # the result type the caller gets
+            await funnel.booking_failed(
+                db, visit, request.tutor_id, request.service_id, failure, now
+            )
+        raise
+
+
+async def _book(
+    db: Database,
+    identity: Identity | None,
+    request: BookingRequest,
+    now: datetime,
+    cipher: Cipher,
+    cards: Cards | None,
+    meeting_provider: MeetingProvider | None,
 ) -> Booked:
     if not 1 <= len(request.slots) <= MAX_SLOTS:
         raise InvalidInput(f"Choose 1 to {MAX_SLOTS} slots", "input.slots")
@@ -53,6 +83,7 @@ async def create_bookings(
         if replay is not None:
             return replay
         info = await _service(session, request)
+        answers = await forms.at_booking(session, info.row.id, request.answers)
         lengths = _lengths(info, request)
         tutor = await _tutor(session, identity, info, request, lengths, now)
         student, as_tutor = await student_for(session, identity, tutor, request)
@@ -75,7 +106,10 @@ async def create_bookings(
         if by_card and cards is not None and any(b.price_amount_minor is not None for b in made):
             payment = await hold_for_payment(session, made, student, tutor, now + cards.hold, now)
         token = _manage_token(session, cipher, request, made, now)
-        await _write(session, made, package, credits, now, identity.sub if identity else None)
+        actor = identity.sub if identity else None
+        await _write(session, made, package, credits, now, actor, meeting_provider)
+        await save_answers(session, made, answers, now)
+        await funnel.booking_succeeded(session, request.visit, made, now)
         await fulfil_request(session, made)
         await idempotency.remember(session, owner, request, made)
     if payment is not None:  # only made with cards (checked above)
@@ -271,6 +305,7 @@ async def _write(
     credits: list[int],
     now: datetime,
     actor: str | None,
+    meeting_provider: MeetingProvider | None,
 ) -> None:
     """The bookings, their history and news, and the package's ledger lines."""
     if package is not None:
@@ -281,7 +316,9 @@ async def _write(
     for booking in made:
         # One change, one entry and one event: CREATED, already CONFIRMED unless it waits for
         # its card payment (then CONFIRMED follows when it is paid).
-        record(session, booking, BookingAction.CREATED, now, actor)
+        await record(
+            session, booking, BookingAction.CREATED, now, actor, meeting_provider=meeting_provider
+        )
         events.slot_changed(session, "TAKEN", booking)
         if package is not None and booking.package_credit:
             line = packages.ledger_line(

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncResult
 from sqlmodel import col
 
+from domain import forms
 from domain.bookings.access import access_of
 from domain.bookings.queries import BookingFilter, check_filter, matching, newest_first
 from infra.auth import Identity
@@ -51,8 +52,6 @@ HEADER = (
     "cancellation_reason",
     "form_status",
 )
-# Check-in forms are not built yet: every booking is one whose service asks nothing.
-NO_FORM = "NONE"
 # OWASP's list: a cell starting with one of these is a formula to a spreadsheet.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -161,7 +160,7 @@ def _chunk(rows: Sequence[Any], zone: ZoneInfo, encode_id: EncodeId) -> bytes:
                 encode_id("Package", r.package_id) if r.package_id else "",
                 r.reschedule_count,
                 _text(r.cancellation_reason),
-                NO_FORM,
+                r.form_status,
             )
         )
     return out.getvalue().encode()
@@ -176,7 +175,7 @@ async def csv_chunks(
     async with db.session() as session:
         access = await access_of(session, Identity(sub=export.sub))
         order = col(Booking.start_at), col(Booking.id)
-        # 14 columns: past what select()'s overloads type.
+        # 15 columns: past what select()'s overloads type.
         result: AsyncResult[*tuple[Any, ...]] = await session.stream(
             select(
                 col(Booking.id),
@@ -193,6 +192,7 @@ async def csv_chunks(
                 col(Booking.package_id),
                 col(Booking.reschedule_count),
                 col(Booking.cancellation_reason),
+                forms.form_status().label("form_status"),
             )
             .join(Service, col(Service.id) == Booking.service_id)
             .join(Tutor, col(Tutor.id) == Booking.tutor_id)

@@ -102,11 +102,6 @@ def decode_cursor(cursor: str, field: str = "after") -> tuple[datetime, uuid.UUI
         raise InvalidInput("Not a cursor from this list", field) from None
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def check_filter(where: BookingFilter) -> None:
     if where.search is not None and len(where.search) > 200:
         raise InvalidInput("At most 200 characters", "filter.search")
@@ -136,10 +131,7 @@ def matching(
     if where.start_to is not None:
         conditions.append(col(Booking.start_at) < where.start_to)
     if where.search and where.search.strip():
-        pattern = _like(where.search.strip())
-        matches = select(Student.id).where(
-            or_(col(Student.display_name).ilike(pattern), col(Student.email).ilike(pattern))
-        )
+        matches = select(Student.id).where(people.name_or_email_matches(where.search.strip()))
         conditions.append(col(Booking.student_id).in_(matches))
     return conditions
 
@@ -216,6 +208,25 @@ async def students_by_id(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UU
         }
 
 
+def attendance_marks(now: datetime) -> ColumnElement[bool]:
+    """The history entries the attendance flag counts, by action: no-shows, and cancellations
+    the student made, in the 90 days before `now` (the query joins the booking's Student)."""
+    return and_(
+        col(BookingHistory.at) >= now - FLAG_WINDOW,
+        or_(
+            col(BookingHistory.action) == "NO_SHOW",
+            and_(
+                col(BookingHistory.action) == "CANCELLED",
+                # A guest (no account) or the student themself; not the tutor.
+                or_(
+                    col(BookingHistory.actor_id).is_(None),
+                    col(BookingHistory.actor_id) == col(Student.user_id),
+                ),
+            ),
+        ),
+    )
+
+
 async def attendance_flags(
     db: Database, identity: Identity | None, student_ids: Sequence[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, bool | None]:
@@ -243,21 +254,7 @@ async def attendance_flags(
             select(Booking.student_id, BookingHistory.action, func.count())
             .join(BookingHistory, col(BookingHistory.booking_id) == col(Booking.id))
             .join(Student, col(Student.id) == col(Booking.student_id))
-            .where(
-                col(Booking.student_id).in_(theirs),
-                col(BookingHistory.at) >= now - FLAG_WINDOW,
-                or_(
-                    col(BookingHistory.action) == "NO_SHOW",
-                    and_(
-                        col(BookingHistory.action) == "CANCELLED",
-                        # A guest (no account) or the student themself; not the tutor.
-                        or_(
-                            col(BookingHistory.actor_id).is_(None),
-                            col(BookingHistory.actor_id) == col(Student.user_id),
-                        ),
-                    ),
-                ),
-            )
+            .where(col(Booking.student_id).in_(theirs), attendance_marks(now))
             .group_by(col(Booking.student_id), col(BookingHistory.action))
         )
         flagged = {student for student, _, count in counts if count >= FLAG_COUNT}

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.errors import InvalidInput
+from domain.forms import AnswerInput
+from domain.funnel import Visit
 from infra.auth import Identity
 from models import Booking
 
@@ -46,12 +48,15 @@ class BookingRequest:
     reminders_enabled: bool = True
     # createBooking names its fields input.start; createBookings input.slots.N.start.
     single: bool = True
+    answers: Sequence[AnswerInput] | None = None  # the check-in form's (domain/forms.py)
+    # The funnel visit whose outcome the booking records (not part of what is booked).
+    visit: Visit | None = None
 
     def field(self, index: int, name: str) -> str:
         return f"input.{name}" if self.single else f"input.slots.{index}.{name}"
 
     def fingerprint(self) -> str:
-        body = {
+        body: dict[str, object] = {
             "service": str(self.service_id),
             "tutor": str(self.tutor_id) if self.tutor_id else None,
             "slots": [[s.start.isoformat(), s.duration_minutes] for s in self.slots],
@@ -61,6 +66,8 @@ class BookingRequest:
             "student": str(self.student_id) if self.student_id else None,
             "package": str(self.package_id) if self.package_id else None,
         }
+        if self.answers is not None:  # absent otherwise: keys stored before forms still match
+            body["answers"] = [[str(a.question_id), list(a.values)] for a in self.answers]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

@@ -23,6 +23,7 @@ from domain.errors import Policy, PolicyViolation, SlotUnavailable, StudentBusy
 from domain.services import services_info
 from domain.stripe import CardError, Cards, LineItem, checkout_expiry
 from infra.db import Database, UnitOfWork, present
+from infra.settings import MeetingProvider
 from models import Booking, Payment, PaymentRefund, ServiceDuration, Student, Tutor
 from models.bookings import BookingAction, BookingStatus
 
@@ -142,7 +143,7 @@ async def expire_unpaid(
         booking.status = BookingStatus.EXPIRED
         booking.hold_expires_at = None
         session.add(booking)
-        record(session, booking, BookingAction.EXPIRED, now, None, reason)
+        await record(session, booking, BookingAction.EXPIRED, now, None, reason)
         events.slot_changed(session, "RELEASED", booking)
 
 
@@ -170,14 +171,22 @@ async def expire_lapsed_holds(db: Database, now: datetime) -> None:
                 await expire_unpaid(session, payment, "EXPIRED", now, "the hold lapsed unpaid")
 
 
-async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> list[PaymentRefund]:
+async def confirm_paid(
+    session: UnitOfWork,
+    payment: Payment,
+    now: datetime,
+    *,
+    meeting_provider: MeetingProvider | None,
+) -> list[PaymentRefund]:
     """A booking payment has succeeded (the payment row is locked and now PAID).
 
     Bookings still holding their time are confirmed. One whose hold lapsed is confirmed if its
     time is still free (re-checked here under the tutor's lock, like any booking), otherwise
     it is EXPIRED and refunded; so is one cancelled or paid with a package meanwhile. Never
     double-booked: the same check as every other write."""
-    await lock(session, Tutor, payment.tutor_id)
+    # Held here: the session keeps a row only while it is referenced, and each booking's
+    # record reads the tutor's (the calendar flag) from it.
+    tutor = present(await lock(session, Tutor, payment.tutor_id), "payment's tutor")
     await lock(session, Student, payment.student_id)
     rows = list(
         await session.exec(
@@ -192,17 +201,19 @@ async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> 
         if booking.status == "PENDING_PAYMENT" and engine.is_blocking(
             booking.status, booking.hold_expires_at, now
         ):
-            _confirm(session, booking, now, "paid by card")
+            await _confirm(session, booking, now, "paid by card", meeting_provider)
         elif booking.status in ("PENDING_PAYMENT", "EXPIRED") and await _still_free(
-            session, booking, now
+            session, booking, tutor, now
         ):
-            _confirm(session, booking, now, "paid by card after the hold lapsed")
+            await _confirm(
+                session, booking, now, "paid by card after the hold lapsed", meeting_provider
+            )
             events.slot_changed(session, "TAKEN", booking)
         else:
             reason = "paid after the hold lapsed and the time was taken: refunded"
             if booking.status == "PENDING_PAYMENT":
                 booking.status = BookingStatus.EXPIRED
-                record(session, booking, BookingAction.EXPIRED, now, None, reason)
+                await record(session, booking, BookingAction.EXPIRED, now, None, reason)
             elif booking.status != "EXPIRED":
                 reason = f"paid by card while {booking.status.lower()}: refunded"
             booking.hold_expires_at = None
@@ -212,19 +223,32 @@ async def confirm_paid(session: UnitOfWork, payment: Payment, now: datetime) -> 
     return refunds
 
 
-def _confirm(session: UnitOfWork, booking: Booking, now: datetime, reason: str) -> None:
+async def _confirm(
+    session: UnitOfWork,
+    booking: Booking,
+    now: datetime,
+    reason: str,
+    meeting_provider: MeetingProvider | None,
+) -> None:
     booking.status = BookingStatus.CONFIRMED
     booking.hold_expires_at = None
     session.add(booking)
-    record(session, booking, BookingAction.CONFIRMED, now, None, reason)
+    await record(
+        session,
+        booking,
+        BookingAction.CONFIRMED,
+        now,
+        None,
+        reason,
+        meeting_provider=meeting_provider,
+    )
 
 
-async def _still_free(session: AsyncSession, booking: Booking, now: datetime) -> bool:
-    """Whether a lapsed hold's time could be booked again by its tutor now."""
+async def _still_free(session: AsyncSession, booking: Booking, tutor: Tutor, now: datetime) -> bool:
+    """Whether a lapsed hold's time could be booked again by its tutor (locked) now."""
     if booking.start_at <= now:
         return False
     info = (await services_info(session, [booking.service_id]))[booking.service_id]
-    tutor = present(await session.get(Tutor, booking.tutor_id), "booking's tutor")
     free = await load_free_time(
         session,
         info,

@@ -9,8 +9,9 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import calendar_sync, events, meetings, notifications
+from domain import calendar_sync, events, meetings, notifications, webhooks
 from infra.db import UnitOfWork
+from infra.settings import MeetingProvider
 from models import Booking, BookingHistory
 from models.bookings import BookingAction, BookingStatus
 
@@ -22,7 +23,7 @@ async def lock(session: AsyncSession, model: type[Any], pk: uuid.UUID) -> Any:
     return (await session.exec(query)).first()
 
 
-def record(
+async def record(
     session: UnitOfWork,
     booking: Booking,
     action: BookingAction,
@@ -30,10 +31,13 @@ def record(
     actor: str | None,
     reason: str | None = None,
     moved_from: datetime | None = None,
+    meeting_provider: MeetingProvider | None = None,
 ) -> None:
     """Every change is one history entry, one live event for the tutor's dashboard (README,
     "Live updates": which action is published when), and the background work it sets in
-    motion, all once committed."""
+    motion, all once committed. `meeting_provider` is the server's (MEETING_PROVIDER); a
+    change that cannot need a meeting link (expiry, attendance) leaves it out. Async: which
+    webhook endpoints hear of it, and whether the tutor has a calendar, are read here."""
     session.add(
         BookingHistory(booking_id=booking.id, action=action, at=at, actor_id=actor, reason=reason)
     )
@@ -46,5 +50,6 @@ def record(
         else action
     )
     notifications.booking_changed(session, booking, effect, at, moved_from)
-    calendar_sync.booking_changed(session, booking, effect, at)
-    meetings.booking_changed(session, booking, effect, at)
+    await calendar_sync.booking_changed(session, booking, effect, at)
+    await meetings.booking_changed(session, booking, effect, at, meeting_provider)
+    await webhooks.booking_changed(session, booking, action, at)

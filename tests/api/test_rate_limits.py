@@ -137,6 +137,17 @@ async def test_signed_in_callers_have_their_own_higher_budget(
         assert not refused(await send(http, QUERY, who=sam))
 
 
+async def test_a_bulk_change_counts_each_booking(settings: Settings, db: Database) -> None:
+    app = build_app(limited(settings, authenticated="5/minute"), db)
+    bulk = """mutation($ids: [ID!]!) {
+      updateBookings(input: {bookingIds: $ids, action: COMPLETE}) { __typename } }"""
+    sam, kim = token("sam"), token("kim")
+    async with client(app) as http:
+        assert not refused(await send(http, bulk, {"ids": ["a"] * 5}, who=sam))
+        assert refused(await send(http, CANCEL, who=sam))
+        assert refused(await send(http, bulk, {"ids": ["a"] * 6}, who=kim))
+
+
 async def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(
     settings: Settings, db: Database
 ) -> None:

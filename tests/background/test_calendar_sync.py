@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from domain.calendar_sync import event_id
+from domain.calendar_api import event_id
 from infra.db import Database
 from infra.settings import Settings
 from models import Booking, OutboxJob

@@ -101,8 +101,12 @@ class BookingMachine(RuleBasedStateMachine):
             if as_tutor:
                 profile = await people.ensure_student(self.db, student)
                 request = bookings.BookingRequest(**{**request.__dict__, "student_id": profile.id})
-                return await bookings.create_bookings(self.db, tutor, request, CLOCK(), CIPHER)
-            return await bookings.create_bookings(self.db, student, request, CLOCK(), CIPHER)
+                return await bookings.create_bookings(
+                    self.db, tutor, request, CLOCK(), CIPHER, meeting_provider=None
+                )
+            return await bookings.create_bookings(
+                self.db, student, request, CLOCK(), CIPHER, meeting_provider=None
+            )
 
         try:
             booked = self.run(book())
@@ -115,14 +119,22 @@ class BookingMachine(RuleBasedStateMachine):
         row = self.run(self._row(booking))
         caller = self._caller(row, by_tutor)
         with contextlib.suppress(UserError):
-            self.run(bookings.reschedule_booking(self.db, caller, booking, start, None, CLOCK()))
+            self.run(
+                bookings.reschedule_booking(
+                    self.db, caller, booking, start, None, CLOCK(), meeting_provider=None
+                )
+            )
 
     @rule(booking=made, by_tutor=st.booleans())
     def cancel(self, booking: uuid.UUID, by_tutor: bool) -> None:
         row = self.run(self._row(booking))
         caller = self._caller(row, by_tutor)
         with contextlib.suppress(UserError):
-            self.run(bookings.cancel_booking(self.db, caller, booking, None, CLOCK()))
+            self.run(
+                bookings.cancel_booking(
+                    self.db, caller, booking, None, CLOCK(), meeting_provider=None
+                )
+            )
 
     async def _row(self, booking: uuid.UUID) -> Booking:
         async with self.db.session() as session:

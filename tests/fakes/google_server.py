@@ -1,5 +1,7 @@
 """A local stand-in for the Google endpoints we call: the OAuth token endpoint and Calendar
-API v3 events (insert, update, delete), with failures and revoked tokens on request."""
+API v3 events (insert, update, delete), with failures and revoked tokens on request, and
+Google Meet conferences made through conferenceData (as Google does: only with
+conferenceDataVersion=1, one per createRequest id, kept on updates that do not ask)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,11 @@ class FakeGoogle:
     access_tokens: set[str] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)
     fail_next: int = 0  # event calls answered 503 before working again
+    # Query strings of the event calls, in order.
+    params: list[dict[str, str]] = field(default_factory=list)
+    # createRequest id -> the Meet link made for it
+    meets: dict[str, str] = field(default_factory=dict)
+    meet_pending: int = 0  # createRequests answered "pending" (no link yet) before working
 
     @property
     def base(self) -> str:
@@ -39,6 +46,9 @@ class FakeGoogle:
         self.access_tokens.clear()
         self.calls.clear()
         self.fail_next = 0
+        self.params.clear()
+        self.meets.clear()
+        self.meet_pending = 0
 
     def events(self, calendar_id: str = "primary") -> dict[str, dict[str, Any]]:
         return self.calendars.get(calendar_id, {})
@@ -63,21 +73,52 @@ class FakeGoogle:
         if self.fail_next > 0:
             self.fail_next -= 1
             return JSONResponse({"error": {"code": 503}}, status_code=503)
+        self.params.append(dict(request.query_params))
         events = self.calendars.setdefault(calendar, {})
         if request.method == "POST":
             body = await request.json()
             if body["id"] in events:
                 return JSONResponse({"error": {"code": 409}}, status_code=409)
-            events[body["id"]] = body
-            return JSONResponse(body)
+            events[body["id"]] = self._conference(request, body, None)
+            return JSONResponse(events[body["id"]])
         assert event_id is not None
         if event_id not in events:
             return JSONResponse({"error": {"code": 404}}, status_code=404)
         if request.method == "PUT":
-            events[event_id] = await request.json()
+            events[event_id] = self._conference(request, await request.json(), events[event_id])
             return JSONResponse(events[event_id])
         del events[event_id]
         return Response(status_code=204)
+
+    def _conference(
+        self, request: Request, body: dict[str, Any], before: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The stored event: conferenceData is read only with conferenceDataVersion=1;
+        otherwise the event keeps the conference it had."""
+        asked = body.pop("conferenceData", None)
+        if request.query_params.get("conferenceDataVersion") != "1" or asked is None:
+            for key in ("conferenceData", "hangoutLink"):
+                if before is not None and key in before:
+                    body[key] = before[key]
+            return body
+        create = asked["createRequest"]
+        assert create["conferenceSolutionKey"] == {"type": "hangoutsMeet"}
+        if self.meet_pending > 0:
+            self.meet_pending -= 1
+            body["conferenceData"] = {
+                "createRequest": {**create, "status": {"statusCode": "pending"}}
+            }
+            return body
+        link = self.meets.setdefault(
+            create["requestId"], f"https://meet.google.com/{secrets.token_hex(3)}-{len(self.meets)}"
+        )
+        body["hangoutLink"] = link
+        body["conferenceData"] = {
+            "createRequest": {**create, "status": {"statusCode": "success"}},
+            "entryPoints": [{"entryPointType": "video", "uri": link}],
+            "conferenceSolution": {"key": {"type": "hangoutsMeet"}, "name": "Google Meet"},
+        }
+        return body
 
     def app(self) -> Starlette:
         return Starlette(

@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 from booking_api.app import build_app
 from booking_api.cli import main
 from booking_api.migrate import alembic_config, upgrade
-from domain.calendar_sync import event_id
+from domain.calendar_api import event_id
 from infra.crypto import Cipher, Undecryptable, new_key
 from infra.db import Database
 from infra.settings import Settings
@@ -42,6 +42,8 @@ from tests.helpers import (
 )
 
 GUS = "gus@example.com"
+CREATE_HOOK = """mutation($input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $input) { ... on WebhookEndpointCreated { secret } } }"""
 GUEST = {"name": "Gus", "email": GUS}
 
 
@@ -127,6 +129,10 @@ async def test_a_new_key_in_front_reads_the_old_rows_and_rotate_secrets_moves_th
         studio = await organization(gql, ada)
         invite = {"organizationId": studio, "email": "kim@example.com", "role": "MEMBER"}
         invited = (await gql(INVITE, {"input": invite}, ada.token))["inviteTutor"]
+        # A webhook endpoint's signing secret (for an event nothing here causes).
+        hook = {"url": "https://hooks.example.com/in", "events": ["FORM_SUBMITTED"]}
+        made = await gql(CREATE_HOOK, {"input": hook}, ada.token)
+        secret = made["createWebhookEndpoint"]["secret"]
     assert f"/manage/{first['manageToken']}" in inbox.to(GUS)[0].text
     assert len(google_fake.events()) == 1
 
@@ -135,12 +141,14 @@ async def test_a_new_key_in_front_reads_the_old_rows_and_rotate_secrets_moves_th
     monkeypatch.setenv("DATA_ENCRYPTION_KEY", f"{new},{old}")
     await asyncio.to_thread(main, ["rotate-secrets"])
     # The guest's second manage token, parked, and the invitation's.
-    assert "1 calendar link(s), 2 token(s) in jobs" in capsys.readouterr().out
+    assert "1 calendar link(s), 2 token(s) in jobs, 1 webhook secret(s)" in capsys.readouterr().out
 
     async with db.engine.connect() as connection:
         [refresh] = await connection.execute(text("SELECT refresh_token FROM calendar_links"))
+        [sealed] = await connection.execute(text("SELECT secret FROM webhook_endpoints"))
     with pytest.raises(Undecryptable):
         Cipher([old]).decrypt(refresh[0])  # the old key can go
+    assert Cipher([new]).decrypt(sealed[0]) == secret
     await Background(with_new, db).run()
     assert f"/manage/{second['manageToken']}" in inbox.to(GUS)[-1].text
     assert invited["inviteToken"] in inbox.to("kim@example.com")[-1].text

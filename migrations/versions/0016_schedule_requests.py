@@ -1,7 +1,7 @@
 """schedule-later requests, at most one open or assigned per student and service
 
-Revision ID: 0013
-Revises: 0011
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0011"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

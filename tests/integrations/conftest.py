@@ -1,0 +1,155 @@
+"""Fakes of Zoom, Microsoft Graph and a webhook receiver, and settings that point the service
+at them (webhooks: private targets allowed, as in development; a short timeout and few
+attempts, so nothing waits)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+
+import pytest
+
+from infra.db import Database
+from infra.settings import (
+    JobSettings,
+    MeetingProvider,
+    MicrosoftSettings,
+    Settings,
+    WebhookSettings,
+    ZoomSettings,
+)
+from tests.conftest import app_client
+from tests.fakes import graph_server, webhook_receiver, zoom_server
+from tests.fakes.webhook_receiver import FakeReceiver
+from tests.helpers import Background, GraphQLClient
+
+ATTEMPTS = 3
+TIMEOUT = 0.3
+
+
+@pytest.fixture(scope="session")
+def receiver_server() -> Iterator[FakeReceiver]:
+    fake, server = webhook_receiver.start()
+    yield fake
+    server.should_exit = True
+
+
+@pytest.fixture
+def receiver(receiver_server: FakeReceiver) -> FakeReceiver:
+    """The receiver, emptied for this test; its answer past the timeout comes after 1 s."""
+    receiver_server.reset()
+    receiver_server.slow_seconds = 1.0
+    return receiver_server
+
+
+@pytest.fixture
+def hook_settings(mail_settings: Settings) -> Settings:
+    return replace(
+        mail_settings,
+        jobs=JobSettings(max_attempts=ATTEMPTS),
+        webhooks=WebhookSettings(allow_private_targets=True, timeout_seconds=TIMEOUT),
+    )
+
+
+@pytest.fixture
+def strict_settings(hook_settings: Settings) -> Settings:
+    """As in production: https only, internal addresses refused."""
+    return replace(
+        hook_settings, webhooks=replace(hook_settings.webhooks, allow_private_targets=False)
+    )
+
+
+@pytest.fixture
+async def hook_gql(hook_settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
+    async with app_client(hook_settings, db) as client:
+        yield GraphQLClient(client)
+
+
+@pytest.fixture
+async def strict_gql(strict_settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
+    async with app_client(strict_settings, db) as client:
+        yield GraphQLClient(client)
+
+
+@pytest.fixture
+def deliveries(hook_settings: Settings, db: Database, receiver: FakeReceiver) -> Background:
+    """Background work on the test's clock; the receiver checks signatures on the same one."""
+    background = Background(hook_settings, db)
+    receiver.clock = lambda: background.now
+    return background
+
+
+@pytest.fixture(scope="session")
+def zoom_fake_server() -> Iterator[zoom_server.FakeZoom]:
+    fake, server = zoom_server.start()
+    yield fake
+    server.should_exit = True
+
+
+@pytest.fixture
+def zoom_fake(zoom_fake_server: zoom_server.FakeZoom) -> zoom_server.FakeZoom:
+    zoom_fake_server.reset()
+    return zoom_fake_server
+
+
+@pytest.fixture(scope="session")
+def graph_fake_server() -> Iterator[graph_server.FakeGraph]:
+    fake, server = graph_server.start()
+    yield fake
+    server.should_exit = True
+
+
+@pytest.fixture
+def graph_fake(graph_fake_server: graph_server.FakeGraph) -> graph_server.FakeGraph:
+    graph_fake_server.reset()
+    return graph_fake_server
+
+
+@pytest.fixture
+def zoom_settings(hooks_settings: Settings, zoom_fake: zoom_server.FakeZoom) -> Settings:
+    """Email, Google Calendar (the fake) and Zoom meetings (the fake)."""
+    zoom = ZoomSettings(
+        account_id=zoom_server.ACCOUNT_ID,
+        client_id=zoom_server.CLIENT_ID,
+        client_secret=zoom_server.CLIENT_SECRET,
+        api_base=f"{zoom_fake.base}/v2",
+        oauth_url=f"{zoom_fake.base}/oauth/token",
+    )
+    return replace(hooks_settings, zoom=zoom, meeting_provider=MeetingProvider.ZOOM)
+
+
+@pytest.fixture
+def meet_settings(hooks_settings: Settings) -> Settings:
+    """Email, and Google Calendar (the fake) with Google Meet links."""
+    return replace(hooks_settings, meeting_provider=MeetingProvider.GOOGLE_MEET)
+
+
+@pytest.fixture
+def outlook_settings(hooks_settings: Settings, graph_fake: graph_server.FakeGraph) -> Settings:
+    """Email, Google Calendar and Outlook (the fakes), and meeting rooms."""
+    microsoft = MicrosoftSettings(
+        client_id=graph_server.CLIENT_ID,
+        client_secret=graph_server.CLIENT_SECRET,
+        tenant=graph_server.TENANT,
+        graph_base=f"{graph_fake.base}/v1.0",
+        login_base=graph_fake.base,
+    )
+    return replace(hooks_settings, microsoft=microsoft)
+
+
+@pytest.fixture
+async def zoom_gql(zoom_settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
+    async with app_client(zoom_settings, db) as client:
+        yield GraphQLClient(client)
+
+
+@pytest.fixture
+async def meet_gql(meet_settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
+    async with app_client(meet_settings, db) as client:
+        yield GraphQLClient(client)
+
+
+@pytest.fixture
+async def outlook_gql(outlook_settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
+    async with app_client(outlook_settings, db) as client:
+        yield GraphQLClient(client)
