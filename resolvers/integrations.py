@@ -19,6 +19,26 @@ from schema.integrations import (
 )
 
 
+async def _connect(
+    info: Info[Context, None],
+    provider: CalendarProvider,
+    refresh_token: str,
+    calendar_id: str | None,
+) -> ConnectCalendarResult:
+    identity = info.context.require_identity()
+    work = calendar_sync.connect(
+        info.context.db,
+        info.context.settings,
+        info.context.cipher,
+        identity,
+        provider,
+        refresh_token,
+        calendar_id,
+        info.context.now(),
+    )
+    return await mutate(work, lambda link: CalendarConnected(calendar_id=link.calendar_id))
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -28,18 +48,7 @@ class Mutation:
     async def connect_google_calendar(
         self, info: Info[Context, None], input: ConnectGoogleCalendarInput
     ) -> ConnectCalendarResult:
-        identity = info.context.require_identity()
-        work = calendar_sync.connect(
-            info.context.db,
-            info.context.settings,
-            info.context.cipher,
-            identity,
-            CalendarProvider.GOOGLE,
-            input.refresh_token,
-            input.calendar_id,
-            info.context.now(),
-        )
-        return await mutate(work, lambda link: CalendarConnected(calendar_id=link.calendar_id))
+        return await _connect(info, CalendarProvider.GOOGLE, input.refresh_token, input.calendar_id)
 
     @strawberry.mutation(
         description="Mirror this tutor's confirmed bookings into an Outlook calendar through "
@@ -48,18 +57,9 @@ class Mutation:
     async def connect_outlook_calendar(
         self, info: Info[Context, None], input: ConnectOutlookCalendarInput
     ) -> ConnectCalendarResult:
-        identity = info.context.require_identity()
-        work = calendar_sync.connect(
-            info.context.db,
-            info.context.settings,
-            info.context.cipher,
-            identity,
-            CalendarProvider.OUTLOOK,
-            input.refresh_token,
-            input.calendar_id,
-            info.context.now(),
+        return await _connect(
+            info, CalendarProvider.OUTLOOK, input.refresh_token, input.calendar_id
         )
-        return await mutate(work, lambda link: CalendarConnected(calendar_id=link.calendar_id))
 
     @strawberry.mutation
     async def disconnect_calendar(self, info: Info[Context, None]) -> DisconnectCalendarResult:

@@ -130,11 +130,6 @@ async def students_of(
     ]
     return TutorStudentConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=found.has_next,
-            has_previous_page=found.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=PageInfo.of([e.cursor for e in edges], found.has_next, found.has_previous),
         total_count=found.total,
     )
