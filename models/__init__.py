@@ -22,6 +22,7 @@ from models.packages import Enrollment, Package, PackageAdjustment, PackageTempl
 from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
 from models.services import Service, ServiceDuration, ServiceTutor
+from models.waitlist import WaitlistEntry, WaitlistOffer, WaitlistStatus
 from models.webhooks import (
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -66,6 +67,9 @@ __all__ = [
     "Student",
     "SyncedEvent",
     "Tutor",
+    "WaitlistEntry",
+    "WaitlistOffer",
+    "WaitlistStatus",
     "WebhookDelivery",
     "WebhookDeliveryStatus",
     "WebhookEndpoint",

@@ -17,6 +17,7 @@ from resolvers import (
     packages,
     people,
     services,
+    waitlist,
     webhooks,
 )
 
@@ -45,6 +46,7 @@ Mutation = merge_types(
         forms.Mutation,
         webhooks.Mutation,
         funnel.Mutation,
+        waitlist.Mutation,
     ),
 )
 

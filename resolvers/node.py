@@ -16,6 +16,7 @@ from resolvers.organizations import invitation_by_pk, organization_by_pk
 from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
 from resolvers.services import service_by_pk
+from resolvers.waitlist import entry_by_pk
 from resolvers.webhooks import endpoint_by_pk
 from schema.availability import AvailabilityOverride, Schedule
 from schema.bounds import AtMost
@@ -55,6 +56,7 @@ NODE_LOADERS: dict[str, NodeLoader] = {
     "OrganizationInvitation": invitation_by_pk,
     "FormQuestion": question_by_pk,
     "WebhookEndpoint": endpoint_by_pk,
+    "WaitlistEntry": entry_by_pk,
 }
 
 

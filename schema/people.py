@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import calendar_sync, ics, people, webhooks
+from domain import calendar_sync, ics, people, waitlist, webhooks
 from infra.auth import Identity
 from infra.db import present
 from models import Student as StudentRow
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from schema.packages import Package, PackageTemplate
     from schema.roster import StudentStats, TutorStudentConnection
     from schema.services import Service
+    from schema.waitlist import WaitlistEntry
     from schema.webhooks import WebhookEndpoint
 
 
@@ -181,6 +182,19 @@ class Tutor(Node):
 
         return await own_endpoints(info, self.pk) if self._own(info) else []
 
+    @strawberry.field(
+        description="Students waiting for this tutor's time (WAITING and OFFERED, oldest "
+        f"first, at most {waitlist.MAX_SHOWN}), their own and those open to any tutor of a "
+        "service they offer. Only the tutor and organization owners and admins; empty for others.",
+        extensions=[AtMost(waitlist.MAX_SHOWN)],
+    )
+    async def waitlist(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[WaitlistEntry, strawberry.lazy("schema.waitlist")]]:
+        from schema.waitlist import of_tutor
+
+        return await of_tutor(info, self.pk)
+
 
 @strawberry.type
 class Student(Node):
@@ -247,6 +261,17 @@ class Viewer:
         if self.identity is None:
             return []
         return [Package.from_row(p) for p in await packages_of_user(info.context.db, self.identity)]
+
+    @strawberry.field(
+        description="The viewer's waitlist entries, as a student (waiting and offered).",
+        extensions=[AtMost(waitlist.MAX_ACTIVE)],
+    )
+    async def waitlist(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[WaitlistEntry, strawberry.lazy("schema.waitlist")]]:
+        from schema.waitlist import of_viewer
+
+        return await of_viewer(info)
 
 
 @strawberry.input
