@@ -6,8 +6,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
@@ -17,7 +18,7 @@ from domain.errors import Forbidden, InvalidInput, NotFound, OverlappingRules
 from domain.people import clean_name, tutor_of_user
 from domain.spans import MIDNIGHT
 from infra.auth import Identity
-from infra.db import Database
+from infra.db import Database, UnitOfWork
 from models import AvailabilityOverride, AvailabilityRule, Schedule, Tutor
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -161,8 +162,9 @@ async def add_override(
     start: time | None,
     end: time | None,
     available: bool,
-    today: date,
+    now: datetime,
 ) -> AvailabilityOverride:
+    today = now.date()
     if (start is None) != (end is None):
         raise InvalidInput(
             "Give both start and end, or neither", "input.end" if end is None else "input.start"
@@ -183,7 +185,23 @@ async def add_override(
             available=available,
         )
         session.add(override)
+        if available and start is not None:
+            await _extra_hours(session, schedule, on_date, now)
     return override
+
+
+async def _extra_hours(
+    session: UnitOfWork, schedule: Schedule, on_date: date, now: datetime
+) -> None:
+    """Extra hours may free time a waitlist entry wants: that date, in the schedule's zone."""
+    # Imported here: the offers ask the slot engine through `free_time`, which reads this
+    # module's rules and overrides.
+    from domain import waitlist_offers
+
+    zone = ZoneInfo(schedule.time_zone)
+    start = datetime.combine(on_date, MIDNIGHT, zone)
+    end = datetime.combine(on_date + timedelta(days=1), MIDNIGHT, zone)
+    await waitlist_offers.time_freed(session, schedule.tutor_id, start, end, now)
 
 
 async def remove_override(db: Database, identity: Identity, override_id: uuid.UUID) -> uuid.UUID:

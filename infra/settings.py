@@ -419,6 +419,8 @@ class JobSettings:
     sweep_seconds: int = 300
     # Local hour (tutor's zone) at which each tutor gets tomorrow's sessions.
     daily_summary_hour: int = 18
+    # A waitlist offer left unbooked this long goes on to the next waiter.
+    waitlist_offer_hours: int = 12
 
 
 @dataclass(frozen=True)
@@ -666,6 +668,9 @@ class Settings:
                 hold_sweep_seconds=_int(env, "HOLD_SWEEP_SECONDS", JobSettings.hold_sweep_seconds),
                 sweep_seconds=_int(env, "SWEEP_SECONDS", JobSettings.sweep_seconds),
                 daily_summary_hour=_hour(env, "DAILY_SUMMARY_HOUR", JobSettings.daily_summary_hour),
+                waitlist_offer_hours=_int(
+                    env, "WAITLIST_OFFER_HOURS", JobSettings.waitlist_offer_hours
+                ),
             ),
             rate_limits=RateLimits(
                 anonymous=_rate(env, "RATE_LIMIT_ANONYMOUS", RateLimits.anonymous),

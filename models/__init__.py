@@ -23,6 +23,7 @@ from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
 from models.schedule_requests import ScheduleRequest, ScheduleRequestStatus
 from models.services import Service, ServiceDuration, ServiceTutor
+from models.waitlist import WaitlistEntry, WaitlistOffer, WaitlistStatus
 from models.webhooks import (
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -69,6 +70,9 @@ __all__ = [
     "Student",
     "SyncedEvent",
     "Tutor",
+    "WaitlistEntry",
+    "WaitlistOffer",
+    "WaitlistStatus",
     "WebhookDelivery",
     "WebhookDeliveryStatus",
     "WebhookEndpoint",

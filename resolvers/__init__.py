@@ -18,6 +18,7 @@ from resolvers import (
     people,
     schedule_requests,
     services,
+    waitlist,
     webhooks,
 )
 
@@ -48,6 +49,7 @@ Mutation = merge_types(
         webhooks.Mutation,
         funnel.Mutation,
         schedule_requests.Mutation,
+        waitlist.Mutation,
     ),
 )
 

@@ -86,7 +86,7 @@ class Mutation:
                 input.start,
                 input.end,
                 input.available,
-                today=info.context.now().date(),
+                now=info.context.now(),
             )
 
         return await mutate(

@@ -17,6 +17,7 @@ from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
 from resolvers.schedule_requests import request_by_pk
 from resolvers.services import service_by_pk
+from resolvers.waitlist import entry_by_pk
 from resolvers.webhooks import endpoint_by_pk
 from schema.availability import AvailabilityOverride, Schedule
 from schema.bounds import AtMost
@@ -57,6 +58,7 @@ NODE_LOADERS: dict[str, NodeLoader] = {
     "FormQuestion": question_by_pk,
     "WebhookEndpoint": endpoint_by_pk,
     "ScheduleRequest": request_by_pk,
+    "WaitlistEntry": entry_by_pk,
 }
 
 

@@ -20,6 +20,7 @@ from domain import (
     roster,
     schedule_requests,
     services,
+    waitlist,
     webhooks,
 )
 from domain.services import ServiceInfo
@@ -41,6 +42,7 @@ from models import (
     ScheduleRequest,
     Student,
     Tutor,
+    WaitlistEntry,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -231,6 +233,23 @@ class Loaders:
 
         self.webhook_deliveries: DataLoader[tuple[uuid.UUID, int], list[WebhookDelivery]] = (
             DataLoader(load_fn=deliveries)
+        )
+
+        async def waitlists(
+            db: Database, ids: Sequence[uuid.UUID]
+        ) -> dict[uuid.UUID, list[WaitlistEntry]]:
+            return await waitlist.waitlists_of_tutors(db, identity, ids)
+
+        async def entries(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, WaitlistEntry]:
+            return await waitlist.visible_entries(db, identity, ids)
+
+        # Per viewer: a tutor's waitlist (empty unless they manage the tutor), and an entry by
+        # id (None unless it is theirs, as its student or a manager of its tutors).
+        self.waitlist_of_tutor: DataLoader[uuid.UUID, list[WaitlistEntry]] = _loader(
+            db, waitlists, []
+        )
+        self.waitlist_entry: DataLoader[uuid.UUID, WaitlistEntry | None] = _loader(
+            db, entries, None
         )
 
     def form_answers(self, token: str | None) -> DataLoader[uuid.UUID, list[forms.Answer]]:

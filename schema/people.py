@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import calendar_sync, ics, people, schedule_requests, webhooks
+from domain import calendar_sync, ics, people, schedule_requests, waitlist, webhooks
 from infra.auth import Identity
 from infra.db import present
 from models import Student as StudentRow
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from schema.roster import StudentStats, TutorStudentConnection
     from schema.schedule_requests import ScheduleRequest
     from schema.services import Service
+    from schema.waitlist import WaitlistEntry
     from schema.webhooks import WebhookEndpoint
 
 
@@ -182,6 +183,19 @@ class Tutor(Node):
 
         return await own_endpoints(info, self.pk) if self._own(info) else []
 
+    @strawberry.field(
+        description="Students waiting for this tutor's time (WAITING and OFFERED, oldest "
+        f"first, at most {waitlist.MAX_SHOWN}), their own and those open to any tutor of a "
+        "service they offer. Only the tutor and organization owners and admins; empty for others.",
+        extensions=[AtMost(waitlist.MAX_SHOWN)],
+    )
+    async def waitlist(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[WaitlistEntry, strawberry.lazy("schema.waitlist")]]:
+        from schema.waitlist import of_tutor
+
+        return await of_tutor(info, self.pk)
+
 
 @strawberry.type
 class Student(Node):
@@ -262,6 +276,17 @@ class Viewer:
             return []
         rows = await schedule_requests.pending_of_user(info.context.db, self.identity)
         return [ScheduleRequest.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="The viewer's waitlist entries, as a student (waiting and offered).",
+        extensions=[AtMost(waitlist.MAX_ACTIVE)],
+    )
+    async def waitlist(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[WaitlistEntry, strawberry.lazy("schema.waitlist")]]:
+        from schema.waitlist import of_viewer
+
+        return await of_viewer(info)
 
 
 @strawberry.input

@@ -24,6 +24,7 @@ from domain import (  # noqa: F401
     outbox,
     schedule_requests,
     summaries,
+    waitlist,
     webhook_delivery,
 )
 from domain.outbox import JOBS, Job, JobContext
@@ -55,6 +56,11 @@ async def _sweep_forms(ctx: JobContext, session: AsyncSession, job: dict[str, An
     await form_notices.schedule_reminders(session, ctx.now)
 
 
+async def _sweep_waitlist(ctx: JobContext, session: UnitOfWork, job: dict[str, Any]) -> None:
+    """Waitlist windows that ended expire; offers left unbooked go on to the next waiter."""
+    await waitlist.sweep(session, ctx.now)
+
+
 async def _prune(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     await outbox.prune(session, ctx.now)
 
@@ -75,6 +81,7 @@ SWEEP_PACKAGES = outbox.register("sweep.packages", _sweep_packages)
 SWEEP_SUMMARIES = outbox.register("sweep.summaries", _sweep_summaries)
 SWEEP_REFUNDS = outbox.register("sweep.refunds", _sweep_refunds)
 SWEEP_FORMS = outbox.register("sweep.forms", _sweep_forms)
+SWEEP_WAITLIST = outbox.register("sweep.waitlist", _sweep_waitlist)
 SWEEP_OUTBOX = outbox.register("sweep.outbox", _prune)
 SWEEP_FUNNEL = outbox.register("sweep.funnel", _prune_funnel)
 
@@ -87,6 +94,7 @@ def periodic(jobs: JobSettings) -> list[tuple[Job, int]]:
         (SWEEP_SUMMARIES, jobs.sweep_seconds),
         (SWEEP_REFUNDS, jobs.sweep_seconds),
         (SWEEP_FORMS, jobs.sweep_seconds),
+        (SWEEP_WAITLIST, jobs.sweep_seconds),
         (SWEEP_OUTBOX, jobs.sweep_seconds),
         (SWEEP_FUNNEL, jobs.sweep_seconds),
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from domain import events, notifications, packages
+from domain import events, notifications, packages, waitlist_offers
 from domain import slots as engine
 from domain.bookings.access import lock_for_change
 from domain.bookings.free_time import choose_duration, load_free_time
@@ -84,6 +84,7 @@ async def reschedule_booking(
         )
         end = free.check(new_start, option, "input.newStart")
         was, was_end = booking.start_at, booking.end_at
+        was_block = (booking.block_start, booking.block_end)
         booking.start_at, booking.end_at = new_start, end
         booking.block_start, booking.block_end = engine.occupied(
             new_start, end, row.buffer_before_minutes, row.buffer_after_minutes
@@ -104,6 +105,8 @@ async def reschedule_booking(
         )
         events.slot_changed(session, "RELEASED", booking, was, was_end)
         events.slot_changed(session, "TAKEN", booking)
+        await waitlist_offers.time_freed(session, booking.tutor_id, *was_block, now)
+        await waitlist_offers.booking_written(session, [booking], now)
     return booking
 
 
@@ -148,6 +151,9 @@ async def cancel_booking(
             meeting_provider=meeting_provider,
         )
         events.slot_changed(session, "RELEASED", booking)
+        await waitlist_offers.time_freed(
+            session, booking.tutor_id, booking.block_start, booking.block_end, now
+        )
         # The policy: a tutor's cancellation always refunds; a student's only with enough notice.
         notice = timedelta(hours=service.cancellation_notice_hours)
         refunds = locked.as_tutor or now <= booking.start_at - notice

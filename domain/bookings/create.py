@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import events, forms, funnel, notifications, packages
+from domain import events, forms, funnel, notifications, packages, waitlist_offers
 from domain import slots as engine
 from domain.bookings import idempotency, round_robin
 from domain.bookings.access import token_hash
@@ -111,6 +111,7 @@ async def _book(
         await save_answers(session, made, answers, now)
         await funnel.booking_succeeded(session, request.visit, made, now)
         await fulfil_request(session, made)
+        await waitlist_offers.booking_written(session, made, now)
         await idempotency.remember(session, owner, request, made)
     if payment is not None:  # only made with cards (checked above)
         await open_checkout(

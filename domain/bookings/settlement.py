@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import events
+from domain import events, waitlist_offers
 from domain import slots as engine
 from domain.bookings import idempotency
 from domain.bookings.free_time import load_free_time
@@ -145,6 +145,9 @@ async def expire_unpaid(
         session.add(booking)
         await record(session, booking, BookingAction.EXPIRED, now, None, reason)
         events.slot_changed(session, "RELEASED", booking)
+        await waitlist_offers.time_freed(
+            session, booking.tutor_id, booking.block_start, booking.block_end, now
+        )
 
 
 async def expire_lapsed_holds(db: Database, now: datetime) -> None:

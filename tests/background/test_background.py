@@ -306,6 +306,7 @@ async def test_periodic_jobs_run_once_per_period_with_several_relays(
         "sweep.summaries": 1,
         "sweep.refunds": 1,
         "sweep.forms": 1,
+        "sweep.waitlist": 1,
         "sweep.outbox": 1,
         "sweep.funnel": 1,
     }
