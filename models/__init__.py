@@ -21,6 +21,7 @@ from models.outbox import OutboxJob
 from models.packages import Enrollment, Package, PackageAdjustment, PackageTemplate
 from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
+from models.reviews import Review, TutorReviewStats
 from models.services import Service, ServiceDuration, ServiceTutor
 from models.webhooks import (
     WebhookDelivery,
@@ -58,6 +59,7 @@ __all__ = [
     "PaymentRefund",
     "ProviderToken",
     "QuestionType",
+    "Review",
     "Schedule",
     "Service",
     "ServiceDuration",
@@ -66,6 +68,7 @@ __all__ = [
     "Student",
     "SyncedEvent",
     "Tutor",
+    "TutorReviewStats",
     "WebhookDelivery",
     "WebhookDeliveryStatus",
     "WebhookEndpoint",

@@ -16,6 +16,7 @@ from resolvers import (
     organizations,
     packages,
     people,
+    reviews,
     services,
     webhooks,
 )
@@ -45,6 +46,7 @@ Mutation = merge_types(
         forms.Mutation,
         webhooks.Mutation,
         funnel.Mutation,
+        reviews.Mutation,
     ),
 )
 

@@ -15,6 +15,7 @@ from resolvers.forms import question_by_pk
 from resolvers.organizations import invitation_by_pk, organization_by_pk
 from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
+from resolvers.reviews import review_by_pk
 from resolvers.services import service_by_pk
 from resolvers.webhooks import endpoint_by_pk
 from schema.availability import AvailabilityOverride, Schedule
@@ -55,6 +56,7 @@ NODE_LOADERS: dict[str, NodeLoader] = {
     "OrganizationInvitation": invitation_by_pk,
     "FormQuestion": question_by_pk,
     "WebhookEndpoint": endpoint_by_pk,
+    "Review": review_by_pk,
 }
 
 
