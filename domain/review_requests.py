@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, exists
+from sqlalchemy import Uuid, cast, exists
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -60,7 +60,7 @@ async def drop_stale_tokens(session: AsyncSession, now: datetime) -> None:
     """Parked review tokens of bookings that can no longer be reviewed: cancelled, expired, a
     no-show, or ended longer than the review window ago."""
     reviewable = exists().where(
-        cast(Booking.id, String) == OutboxJob.payload["booking"].astext,
+        col(Booking.id) == cast(OutboxJob.payload["booking"].astext, Uuid),  # by its key
         col(Booking.status).in_(_OPEN),
         col(Booking.end_at) > now - REVIEW_WINDOW,
     )

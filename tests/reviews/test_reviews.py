@@ -4,6 +4,7 @@ webhook, and reviews as nodes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -161,6 +162,20 @@ async def test_the_student_reviews_a_completed_session_once_within_30_days(
     assert seen["review"] == {"id": review["id"], "rating": 4}
     unseen = (await gql(query, {"id": upcoming["booking"]["id"]}, maria))["node"]
     assert unseen["review"] is None
+
+
+async def test_two_reviews_at_once_make_one(gql: GraphQLClient, day: date) -> None:
+    ada, service, sam = await setup_lessons(gql)
+    booking = await lesson(gql, ada, service, sam, day, 9)
+    after_lessons(day)
+    await mark(gql, ada, booking, "COMPLETED")
+    results = await asyncio.gather(*(review_of(gql, sam, booking, rating=r) for r in (5, 1)))
+    kinds = sorted(r["__typename"] for r in results)
+    assert kinds == ["PolicyViolation", "ReviewSubmitted"]
+    found = await tutor_reviews(gql, ada)
+    assert (found["reviewCount"], found["reviews"]["totalCount"]) == (1, 1)
+    [kept] = [r["review"]["rating"] for r in results if r["__typename"] == "ReviewSubmitted"]
+    assert found["rating"] == kept
 
 
 async def test_the_window_closes_30_days_after_the_session(gql: GraphQLClient, day: date) -> None:
