@@ -23,6 +23,10 @@ class Policy(StrEnum):
     INVALID_TRANSITION = "INVALID_TRANSITION"
     PAYMENT_UNAVAILABLE = "PAYMENT_UNAVAILABLE"
     LAST_OWNER = "LAST_OWNER"
+    # Reviews: only of a completed session, once, within the review window after it.
+    NOT_COMPLETED = "NOT_COMPLETED"
+    ALREADY_REVIEWED = "ALREADY_REVIEWED"
+    REVIEW_WINDOW = "REVIEW_WINDOW"
 
 
 class NotEligibleReason(StrEnum):

@@ -49,7 +49,7 @@ from models.webhooks import WebhookEventType
 MAX_ENDPOINTS = 10  # per owner, and per organization: what one event fans out to stays small
 MAX_DELIVERIES_SHOWN = 100
 SECRET_BYTES = 32
-NOUNS = ("SCHEDULE_REQUEST", "BOOKING", "FORM", "PACKAGE", "WAITLIST")
+NOUNS = ("SCHEDULE_REQUEST", "BOOKING", "FORM", "PACKAGE", "WAITLIST", "REVIEW")
 
 BOOKING_EVENTS = {
     BookingAction.CREATED: WebhookEventType.BOOKING_CREATED,

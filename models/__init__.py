@@ -21,6 +21,7 @@ from models.outbox import OutboxJob
 from models.packages import Enrollment, Package, PackageAdjustment, PackageTemplate
 from models.payments import Payment, PaymentRefund, StripeEvent
 from models.people import Student, Tutor
+from models.reviews import Review, TutorReviewStats
 from models.schedule_requests import ScheduleRequest, ScheduleRequestStatus
 from models.services import Service, ServiceDuration, ServiceTutor
 from models.waitlist import WaitlistEntry, WaitlistOffer, WaitlistStatus
@@ -60,6 +61,7 @@ __all__ = [
     "PaymentRefund",
     "ProviderToken",
     "QuestionType",
+    "Review",
     "Schedule",
     "ScheduleRequest",
     "ScheduleRequestStatus",
@@ -70,6 +72,7 @@ __all__ = [
     "Student",
     "SyncedEvent",
     "Tutor",
+    "TutorReviewStats",
     "WaitlistEntry",
     "WaitlistOffer",
     "WaitlistStatus",

@@ -16,6 +16,7 @@ from resolvers import (
     organizations,
     packages,
     people,
+    reviews,
     schedule_requests,
     services,
     waitlist,
@@ -50,6 +51,7 @@ Mutation = merge_types(
         funnel.Mutation,
         schedule_requests.Mutation,
         waitlist.Mutation,
+        reviews.Mutation,
     ),
 )
 

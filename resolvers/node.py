@@ -15,6 +15,7 @@ from resolvers.forms import question_by_pk
 from resolvers.organizations import invitation_by_pk, organization_by_pk
 from resolvers.packages import package_by_pk, template_by_pk
 from resolvers.people import student_by_pk, tutor_by_pk
+from resolvers.reviews import review_by_pk
 from resolvers.schedule_requests import request_by_pk
 from resolvers.services import service_by_pk
 from resolvers.waitlist import entry_by_pk
@@ -59,6 +60,7 @@ NODE_LOADERS: dict[str, NodeLoader] = {
     "WebhookEndpoint": endpoint_by_pk,
     "ScheduleRequest": request_by_pk,
     "WaitlistEntry": entry_by_pk,
+    "Review": review_by_pk,
 }
 
 

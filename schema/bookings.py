@@ -37,6 +37,7 @@ from schema.slots import Slot, slot_of
 
 if TYPE_CHECKING:
     from schema.packages import Package
+    from schema.reviews import Review
 
 # A page of bookings when neither first nor last is given.
 DEFAULT_PAGE = 20
@@ -197,6 +198,14 @@ class Booking(Node):
     async def form_answers(self, info: Info[Context, None]) -> list[FormAnswer]:
         answers = await info.context.loaders.form_answers(self.token).load(self.pk)
         return [FormAnswer.from_answer(a) for a in answers]
+
+    @strawberry.field(description="The student's review of the session, if any (public).")
+    async def review(
+        self, info: Info[Context, None]
+    ) -> Annotated[Review, strawberry.lazy("schema.reviews")] | None:
+        from schema.reviews import review_of_booking
+
+        return await review_of_booking(info, self.pk)
 
     @strawberry.field(extensions=[AtMost(100)])
     async def history(self, info: Info[Context, None]) -> list[BookingHistoryEntry]:

@@ -17,6 +17,7 @@ from domain import (
     package_templates,
     packages,
     payments,
+    reviews,
     roster,
     schedule_requests,
     services,
@@ -38,6 +39,7 @@ from models import (
     PackageAdjustment,
     PackageTemplate,
     Payment,
+    Review,
     Schedule,
     ScheduleRequest,
     Student,
@@ -113,6 +115,14 @@ class Loaders:
         )
         self.form_status: DataLoader[uuid.UUID, forms.FormStatus] = _loader(
             db, forms.statuses, forms.FormStatus.NONE
+        )
+        # Reviews (public): by id, a booking's, and a tutor's count and rating sum.
+        self.review: DataLoader[uuid.UUID, Review | None] = _loader(db, reviews.reviews_by_id, None)
+        self.booking_review: DataLoader[uuid.UUID, Review | None] = _loader(
+            db, reviews.reviews_of_bookings, None
+        )
+        self.review_stats: DataLoader[uuid.UUID, reviews.Stats] = _loader(
+            db, reviews.stats_of_tutors, reviews.NO_REVIEWS
         )
         self._db, self._identity = db, identity
         self._answers: dict[str | None, DataLoader[uuid.UUID, list[forms.Answer]]] = {}

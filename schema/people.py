@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from schema.availability import Schedule
     from schema.organizations import Organization
     from schema.packages import Package, PackageTemplate
+    from schema.reviews import ReviewConnection
     from schema.roster import StudentStats, TutorStudentConnection
     from schema.schedule_requests import ScheduleRequest
     from schema.services import Service
@@ -195,6 +196,22 @@ class Tutor(Node):
         from schema.waitlist import of_tutor
 
         return await of_tutor(info, self.pk)
+
+    @strawberry.field(description="Mean of review ratings, 1 to 5; null without reviews. Public.")
+    async def rating(self, info: Info[Context, None]) -> float | None:
+        return (await info.context.loaders.review_stats.load(self.pk)).rating
+
+    @strawberry.field
+    async def review_count(self, info: Info[Context, None]) -> int:
+        return (await info.context.loaders.review_stats.load(self.pk)).count
+
+    @strawberry.field(description="Newest first. Public.")
+    async def reviews(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Annotated[ReviewConnection, strawberry.lazy("schema.reviews")]:
+        from schema.reviews import reviews_of
+
+        return await reviews_of(info, self.pk, first, after)
 
 
 @strawberry.type

@@ -22,6 +22,7 @@ from domain import (  # noqa: F401
     meetings,
     notifications,
     outbox,
+    review_requests,
     schedule_requests,
     summaries,
     waitlist,
@@ -42,6 +43,7 @@ Handler = Callable[[JobContext, UnitOfWork, dict[str, Any]], Awaitable[None]]
 async def _sweep_holds(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
     await bookings.expire_lapsed_holds(ctx.db, ctx.now)
     await notifications.drop_stale_tokens(session, ctx.now)
+    await review_requests.drop_stale_tokens(session, ctx.now)
 
 
 async def _sweep_packages(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:

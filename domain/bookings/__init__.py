@@ -28,6 +28,7 @@ One module per job, read in this order:
 Callers use this package's names: `from domain import bookings; bookings.create_bookings(...)`.
 """
 
+from domain.bookings.access import lock_for_change
 from domain.bookings.bulk import MAX_BULK, BulkAction, BulkOutcome, update_bookings
 from domain.bookings.change import (
     cancel_booking,
@@ -108,6 +109,7 @@ __all__ = [
     "expire_unpaid",
     "history_of",
     "list_bookings",
+    "lock_for_change",
     "lock_payment",
     "mark_attendance",
     "open_link",

@@ -9,7 +9,15 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import events, forms, funnel, notifications, packages, waitlist_offers
+from domain import (
+    events,
+    forms,
+    funnel,
+    notifications,
+    packages,
+    review_requests,
+    waitlist_offers,
+)
 from domain import slots as engine
 from domain.bookings import idempotency, round_robin
 from domain.bookings.access import token_hash
@@ -296,6 +304,7 @@ def _manage_token(
     token = secrets.token_urlsafe(32)
     made[0].manage_token_hash = token_hash(token)
     notifications.park_manage_token(session, cipher, made[0], token, now)
+    review_requests.park_token(session, cipher, made[0], token, now)  # for the review's link
     return token
 
 

@@ -570,8 +570,9 @@ async def test_a_guest_paying_by_card_gets_the_manage_link_once_payment_confirms
 
 def test_a_job_kind_exists_once_and_with_its_handler() -> None:
     """Kinds are registered by the module that writes them; a second registration is refused,
-    and every kind the workers can meet has a handler, except the parked token (never run)."""
+    and every kind the workers can meet has a handler, except the parked tokens (never run)."""
     with pytest.raises(ValueError, match="registered twice"):
         outbox.register(notifications.REMINDER.kind, notifications.send_reminder)
-    assert {kind for kind, job in outbox.JOBS.items() if job.handler is None} == {"parked.token"}
+    parked = {kind for kind, job in outbox.JOBS.items() if job.handler is None}
+    assert parked == {"parked.token", "parked.review_token"}
     assert {"email.booking", "calendar.sync", "meeting.link", "sweep.holds"} <= set(outbox.JOBS)

@@ -140,8 +140,9 @@ async def test_a_new_key_in_front_reads_the_old_rows_and_rotate_secrets_moves_th
     monkeypatch.setenv("AUTH_JWT_SECRET", TEST_SECRET)
     monkeypatch.setenv("DATA_ENCRYPTION_KEY", f"{new},{old}")
     await asyncio.to_thread(main, ["rotate-secrets"])
-    # The guest's second manage token, parked, and the invitation's.
-    assert "1 calendar link(s), 2 token(s) in jobs, 1 webhook secret(s)" in capsys.readouterr().out
+    # The guest's second manage token, parked, and the invitation's; and both bookings' copies
+    # parked for their review requests.
+    assert "1 calendar link(s), 4 token(s) in jobs, 1 webhook secret(s)" in capsys.readouterr().out
 
     async with db.engine.connect() as connection:
         [refresh] = await connection.execute(text("SELECT refresh_token FROM calendar_links"))
