@@ -16,6 +16,7 @@ from resolvers import (
     organizations,
     packages,
     people,
+    profiles,
     services,
     webhooks,
 )
@@ -36,6 +37,7 @@ Mutation = merge_types(
     "Mutation",
     (
         people.Mutation,
+        profiles.Mutation,
         availability.Mutation,
         services.Mutation,
         bookings.Mutation,

@@ -37,6 +37,7 @@ from schema.slots import Slot, slot_of
 
 if TYPE_CHECKING:
     from schema.packages import Package
+    from schema.profiles import LessonNote
 
 # A page of bookings when neither first nor last is given.
 DEFAULT_PAGE = 20
@@ -198,6 +199,25 @@ class Booking(Node):
         answers = await info.context.loaders.form_answers(self.token).load(self.pk)
         return [FormAnswer.from_answer(a) for a in answers]
 
+    @strawberry.field(
+        description="The tutor's note: for the tutor and organization owners and admins; for "
+        "the student (or guest by token) when shared; null for everyone else."
+    )
+    async def lesson_note(
+        self, info: Info[Context, None]
+    ) -> Annotated[LessonNote, strawberry.lazy("schema.profiles")] | None:
+        from schema.profiles import LessonNote
+
+        found = await info.context.loaders.confidential(self.token).load(self.pk)
+        return LessonNote.from_row(found.note) if found.note is not None else None
+
+    @strawberry.field(
+        description="The phone the student or guest gave (E.164): for the tutor and "
+        "organization owners and admins, and the guest by token; null for everyone else."
+    )
+    async def contact_phone(self, info: Info[Context, None]) -> str | None:
+        return (await info.context.loaders.confidential(self.token).load(self.pk)).contact_phone
+
     @strawberry.field(extensions=[AtMost(100)])
     async def history(self, info: Info[Context, None]) -> list[BookingHistoryEntry]:
         rows = await info.context.loaders.history.load(self.pk)
@@ -256,7 +276,11 @@ class BookingFilter:
 class GuestInput:
     name: str
     email: str
-    phone: str | None = None
+    phone: str | None = strawberry.field(
+        default=None,
+        description="E.164 (+14155550123; spaces, dashes, dots and parentheses are dropped): "
+        "the booking's contactPhone.",
+    )
 
 
 VISIT_ID = (
