@@ -110,7 +110,7 @@ async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, A
     paragraphs: list[str | tuple[str, str]] = [
         f"{parts.tutor.display_name} asks a few questions before your session: answer them "
         f"{where} before it starts.",
-        f"{title}\n{notifications.session_time(booking, booking.student_time_zone)}",
+        f"{title}\n{notifications.session_time(booking, parts.student_zone)}",
         "\n".join(f"• {q.prompt}{' (required)' if q.required else ''}" for q in questions),
     ]
     message = notifications.compose(

@@ -50,6 +50,12 @@ class BookingParts:
     tutor: Tutor
     student: Student
 
+    @property
+    def student_zone(self) -> str:
+        """Where the student's emails show times: their profile's zone as it is now
+        (updateStudentProfile), else the one they booked in."""
+        return self.student.time_zone or self.booking.student_time_zone
+
 
 async def load(session: AsyncSession, booking_id: uuid.UUID) -> BookingParts | None:
     booking = await session.get(Booking, booking_id)

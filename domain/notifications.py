@@ -1,7 +1,8 @@
 """Email: what a change sets in motion (outbox rows), and the jobs that write and send it.
 
 Each email is its own outbox row, one recipient each, so a retry never resends one that went.
-Times are shown in the recipient's zone: the student's as kept on the booking, the tutor's own.
+Times are shown in the recipient's zone as it is when the email goes: the student's profile zone
+(else the one kept on the booking), the tutor's own.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, A
     title = f"{parts.service.title} with {parts.tutor.display_name}"
     paragraphs: list[str | tuple[str, str]] = [
         f"Your session starts in {_duration(job['minutes'])}.",
-        f"{title}\n{session_time(booking, booking.student_time_zone)}",
+        f"{title}\n{session_time(booking, parts.student_zone)}",
     ]
     if booking.meeting_url:
         paragraphs.append(("Join the session", booking.meeting_url))
@@ -253,7 +254,7 @@ PACKAGE_EXPIRING = outbox.register("email.package_expiring", send_package_expiri
 def _recipient(parts: ics.BookingParts, to: str) -> tuple[str, str, str] | None:
     """(address, zone, the other party's name), or None for a tutor with no email."""
     if to == "student":
-        return parts.student.email, parts.booking.student_time_zone, parts.tutor.display_name
+        return parts.student.email, parts.student_zone, parts.tutor.display_name
     if parts.tutor.email is None:
         return None
     return parts.tutor.email, parts.tutor.time_zone, parts.student.display_name

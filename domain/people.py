@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain import profiles
 from domain.errors import InvalidInput, NotFound
 from infra.auth import Identity
 from infra.db import Database
@@ -96,13 +98,17 @@ async def create_tutor_profile(
 
 @dataclass(frozen=True)
 class TutorChanges:
-    """What updateTutorProfile changes; None leaves a field as it is."""
+    """What updateTutorProfile changes; None leaves a field as it is (an empty bio, avatar URL
+    or list of origins clears it)."""
 
     display_name: str | None = None
     time_zone: str | None = None
     email: str | None = None
     clear_email: bool = False
     low_balance_threshold: int | None = None
+    bio: str | None = None
+    avatar_url: str | None = None
+    embed_origins: Sequence[str] | None = None
 
 
 async def update_tutor_profile(db: Database, identity: Identity, changes: TutorChanges) -> Tutor:
@@ -123,8 +129,40 @@ async def update_tutor_profile(db: Database, identity: Identity, changes: TutorC
             if not 0 <= threshold <= MAX_THRESHOLD:
                 raise InvalidInput(f"Choose 0 to {MAX_THRESHOLD}", "input.lowBalanceThreshold")
             tutor.low_balance_threshold = threshold
+        if changes.bio is not None:
+            tutor.bio = profiles.clean_bio(changes.bio)
+        if changes.avatar_url is not None:
+            tutor.avatar_url = profiles.clean_avatar_url(changes.avatar_url)
+        if changes.embed_origins is not None:
+            tutor.embed_origins = profiles.clean_origins(changes.embed_origins)
         session.add(tutor)
     return tutor
+
+
+@dataclass(frozen=True)
+class StudentChanges:
+    """What updateStudentProfile changes; None leaves a field as it is ("" clears the phone)."""
+
+    display_name: str | None = None
+    time_zone: str | None = None
+    phone: str | None = None
+
+
+async def update_student_profile(
+    db: Database, identity: Identity, changes: StudentChanges
+) -> Student:
+    """The signed-in user's student profile (stored now if it was not yet). Its zone is the one
+    reminders and emails show from then on; bookings keep the phone they were made with."""
+    async with db.transaction() as session:
+        student = await student_of_user(session, identity, lock=True)
+        if changes.display_name is not None:
+            student.display_name = clean_name(changes.display_name, "input.displayName")
+        if changes.time_zone is not None:
+            student.time_zone = changes.time_zone
+        if changes.phone is not None:
+            student.phone = profiles.clean_phone(changes.phone, "input.phone")
+        session.add(student)
+    return student
 
 
 async def ensure_student(db: Database, identity: Identity) -> Student:

@@ -1,5 +1,6 @@
-"""A tutor's students (the roster), each student's record with one tutor, and a student's
-favorite times (which slots to mark).
+"""A tutor's students (the roster), each student's record with one tutor, a student's
+favorite times (which slots to mark), and who sees a student's phone (their tutors: the roster's
+rule, `students_of`).
 
 Who sees what is the role rule (`organizations.managed_tutors`): the roster of a tutor the
 caller manages lists the students of every tutor the caller manages (an OWNER or ADMIN: the
@@ -306,6 +307,34 @@ def _decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
         raise InvalidInput("Not a cursor from this list", "after") from None
 
 
+def students_of(tutors: Collection[uuid.UUID]) -> Any:
+    """The students of these tutors, as a subquery: whoever booked (anything) or holds a
+    package with one of them."""
+    return union(
+        select(Booking.student_id).where(col(Booking.tutor_id).in_(tutors)),
+        select(Package.student_id).where(col(Package.tutor_id).in_(tutors)),
+    )
+
+
+async def phones(
+    db: Database, identity: Identity | None, student_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    """Each student's phone, for the student themselves and their tutors (the roster's rule:
+    the tutors they booked or hold a package with, and those tutors' organization's owners
+    and admins); missing for anyone else."""
+    if identity is None:
+        return {}
+    async with db.session() as session:
+        tutors = await organizations.managed_tutors(session, identity)
+        seen = col(Student.user_id) == identity.sub
+        if tutors:
+            seen = or_(seen, col(Student.id).in_(students_of(tutors)))
+        rows = await session.exec(
+            select(Student.id, Student.phone).where(col(Student.id).in_(student_ids), seen)
+        )
+        return {student: phone for student, phone in rows}
+
+
 async def tutor_students(
     db: Database,
     identity: Identity | None,
@@ -325,11 +354,7 @@ async def tutor_students(
         tutors = await organizations.managed_tutors(session, identity)
         if tutor_id not in tutors:
             return Roster([], 0, False, False)
-        theirs = union(
-            select(Booking.student_id).where(col(Booking.tutor_id).in_(tutors)),
-            select(Package.student_id).where(col(Package.tutor_id).in_(tutors)),
-        )
-        conditions: list[ColumnElement[bool]] = [col(Student.id).in_(theirs)]
+        conditions: list[ColumnElement[bool]] = [col(Student.id).in_(students_of(tutors))]
         if search and search.strip():
             conditions.append(people.name_or_email_matches(search.strip()))
         total = (

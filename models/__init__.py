@@ -1,7 +1,14 @@
 """Tables, one module per domain. Importing this package registers all of them."""
 
 from models.availability import AvailabilityOverride, AvailabilityRule, Schedule
-from models.bookings import Booking, BookingAction, BookingHistory, BookingStatus, IdempotencyKey
+from models.bookings import (
+    Booking,
+    BookingAction,
+    BookingHistory,
+    BookingStatus,
+    IdempotencyKey,
+    LessonNote,
+)
 from models.forms import FormAnswer, FormQuestion, FormReminder, QuestionType
 from models.funnel import FunnelEvent, FunnelStep
 from models.integrations import (
@@ -49,6 +56,7 @@ __all__ = [
     "FunnelEvent",
     "FunnelStep",
     "IdempotencyKey",
+    "LessonNote",
     "Organization",
     "OrganizationInvitation",
     "OrganizationMember",

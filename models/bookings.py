@@ -96,7 +96,28 @@ class Booking(SQLModel, table=True):
     manage_token_hash: str | None = Field(default=None, max_length=64)
     # The check-in form was submitted complete (domain/forms.py): its status is SUBMITTED.
     form_submitted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The phone the student or guest gave, as it was when booked (their profile's, for a
+    # signed-in student): shown to the tutor and the guest, not changed by later profile edits.
+    contact_phone: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_at_field()
+
+
+class LessonNote(SQLModel, table=True):
+    """The tutor's note on a booking: one per booking, private unless shared with the student
+    (domain/bookings/notes.py)."""
+
+    __tablename__ = "lesson_notes"
+
+    booking_id: uuid.UUID = Field(
+        sa_column=Column(
+            Uuid, ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    text: str = Field(sa_type=Text)
+    shared_with_student: bool = False
+    updated_at: datetime = Field(sa_column=_ts())
+    # Who wrote it last: the tutor or a manager of theirs (a user id).
+    updated_by: str = Field(max_length=255)
 
 
 class BookingHistory(SQLModel, table=True):

@@ -6,6 +6,8 @@ import secrets
 import uuid
 from datetime import datetime
 
+from sqlalchemy import Column, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, id_field
@@ -32,6 +34,14 @@ class Tutor(SQLModel, table=True):
     # A calendar is connected (a calendar_links row): read from the row a booking already holds,
     # so bookings of tutors without one write no calendar jobs.
     calendar_connected: bool = False
+    # The public profile (domain/profiles.py checks them): plain text, and an https picture.
+    bio: str | None = Field(default=None, sa_type=Text)
+    avatar_url: str | None = Field(default=None, max_length=500)
+    # Exact origins (https://host[:port], normalized) that may frame this tutor's booking widget.
+    embed_origins: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default="[]"),
+    )
     created_at: datetime = created_at_field()
 
 
@@ -45,5 +55,6 @@ class Student(SQLModel, table=True):
     display_name: str = Field(max_length=200)
     email: str = Field(max_length=320, index=True)
     time_zone: str | None = Field(default=None, max_length=64)
+    # E.164 (domain/people.py clean_phone); rows from before 0018 may hold what a guest typed.
     phone: str | None = Field(default=None, max_length=40)
     created_at: datetime = created_at_field()

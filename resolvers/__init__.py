@@ -16,6 +16,7 @@ from resolvers import (
     organizations,
     packages,
     people,
+    profiles,
     reviews,
     schedule_requests,
     services,
@@ -40,6 +41,7 @@ Mutation = merge_types(
     "Mutation",
     (
         people.Mutation,
+        profiles.Mutation,
         availability.Mutation,
         services.Mutation,
         bookings.Mutation,

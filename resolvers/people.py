@@ -26,6 +26,11 @@ from schema.people import (
 )
 
 
+def given(value: str | None) -> str | None:
+    """An optional input's change: None when left out (keep it), "" when null (clear it)."""
+    return None if value is strawberry.UNSET else value or ""
+
+
 async def tutor_by_pk(info: Info[Context, None], pk: UUID) -> Tutor | None:
     row = await people.get_tutor(info.context.db, pk)
     return Tutor.from_row(row) if row else None
@@ -71,6 +76,11 @@ class Mutation:
             email=input.email or None,
             clear_email=input.email is None,
             low_balance_threshold=input.low_balance_threshold,
+            bio=given(input.bio),
+            avatar_url=given(input.avatar_url),
+            embed_origins=None
+            if input.embed_origins is strawberry.UNSET
+            else input.embed_origins or [],
         )
         work = people.update_tutor_profile(info.context.db, identity, changes)
         return await mutate(work, lambda row: TutorProfileUpdated(tutor=Tutor.from_row(row)))

@@ -37,6 +37,7 @@ from schema.slots import Slot, slot_of
 
 if TYPE_CHECKING:
     from schema.packages import Package
+    from schema.profiles import LessonNote
     from schema.reviews import Review
 
 # A page of bookings when neither first nor last is given.
@@ -207,6 +208,25 @@ class Booking(Node):
 
         return await review_of_booking(info, self.pk)
 
+    @strawberry.field(
+        description="The tutor's note: for the tutor and organization owners and admins; for "
+        "the student (or guest by token) when shared; null for everyone else."
+    )
+    async def lesson_note(
+        self, info: Info[Context, None]
+    ) -> Annotated[LessonNote, strawberry.lazy("schema.profiles")] | None:
+        from schema.profiles import LessonNote
+
+        found = await info.context.loaders.confidential(self.token).load(self.pk)
+        return LessonNote.from_row(found.note) if found.note is not None else None
+
+    @strawberry.field(
+        description="The phone the student or guest gave (E.164): for the tutor and "
+        "organization owners and admins, and the guest by token; null for everyone else."
+    )
+    async def contact_phone(self, info: Info[Context, None]) -> str | None:
+        return (await info.context.loaders.confidential(self.token).load(self.pk)).contact_phone
+
     @strawberry.field(extensions=[AtMost(100)])
     async def history(self, info: Info[Context, None]) -> list[BookingHistoryEntry]:
         rows = await info.context.loaders.history.load(self.pk)
@@ -275,7 +295,11 @@ class BookingFilter:
 class GuestInput:
     name: str
     email: str
-    phone: str | None = None
+    phone: str | None = strawberry.field(
+        default=None,
+        description="E.164 (+14155550123; spaces, dashes, dots and parentheses are dropped): "
+        "the booking's contactPhone.",
+    )
 
 
 VISIT_ID = (

@@ -17,6 +17,7 @@ from domain import (
     package_templates,
     packages,
     payments,
+    profiles,
     reviews,
     roster,
     schedule_requests,
@@ -126,6 +127,15 @@ class Loaders:
         )
         self._db, self._identity = db, identity
         self._answers: dict[str | None, DataLoader[uuid.UUID, list[forms.Answer]]] = {}
+        self._confidential: dict[str | None, DataLoader[uuid.UUID, bookings.Confidential]] = {}
+        # Public: a tutor's count of students taught. Per viewer: a student's phone (None: not
+        # theirs to see).
+        self.students_taught: DataLoader[uuid.UUID, int] = _loader(db, profiles.students_taught, 0)
+
+        async def phones(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+            return await roster.phones(db, identity, ids)
+
+        self.student_phone: DataLoader[uuid.UUID, str | None] = _loader(db, phones, None)
 
         async def visible(db: Database, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Booking]:
             return await bookings.visible_bookings(db, identity, ids)
@@ -274,3 +284,17 @@ class Loaders:
 
             self._answers[token] = _loader(self._db, answers, [])
         return self._answers[token]
+
+    def confidential(self, token: str | None) -> DataLoader[uuid.UUID, bookings.Confidential]:
+        """Per viewer and guest token: a booking's lesson note and contact phone, as far as
+        they may see them."""
+        if token not in self._confidential:
+            caller = bookings.Caller(self._identity, token)
+
+            async def load(
+                db: Database, ids: Sequence[uuid.UUID]
+            ) -> dict[uuid.UUID, bookings.Confidential]:
+                return await bookings.confidential(db, caller, ids)
+
+            self._confidential[token] = _loader(self._db, load, bookings.Confidential())
+        return self._confidential[token]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain import calendar_sync, ics, people, schedule_requests, waitlist, webhooks
+from domain import calendar_sync, ics, people, profiles, schedule_requests, waitlist, webhooks
 from infra.auth import Identity
 from infra.db import present
 from models import Student as StudentRow
@@ -54,6 +54,26 @@ class Tutor(Node):
     def _own(self, info: Info[Context, None]) -> bool:
         identity = info.context.identity
         return identity is not None and identity.sub == self.user_id
+
+    @strawberry.field(description="Public, plain text (at most 2,000 characters).")
+    def bio(self) -> str | None:
+        return self.row.bio
+
+    @strawberry.field(description="Public, an https URL.")
+    def avatar_url(self) -> str | None:
+        return self.row.avatar_url
+
+    @strawberry.field(description="Distinct students with at least one completed session. Public.")
+    async def students_taught(self, info: Info[Context, None]) -> int:
+        return await info.context.loaders.students_taught.load(self.pk)
+
+    @strawberry.field(
+        description="Origins (https://school.example) allowed to embed this tutor's booking "
+        "widget, normalized. Only the tutor; empty for others.",
+        extensions=[AtMost(profiles.MAX_ORIGINS)],
+    )
+    def embed_origins(self, info: Info[Context, None]) -> list[str]:
+        return list(self.row.embed_origins) if self._own(info) else []
 
     @strawberry.field(description="Where booking emails go. The tutor's own; null for others.")
     def email(self, info: Info[Context, None]) -> str | None:
@@ -240,6 +260,13 @@ class Student(Node):
         tutor = decode_id_of(tutor_id, "Tutor")
         return await stats_of(info, self.pk, tutor) if tutor is not None else None
 
+    @strawberry.field(
+        description="E.164. For the student and their tutors (those they booked or hold a "
+        "package with, and those tutors' organization's owners and admins); null for others."
+    )
+    async def phone(self, info: Info[Context, None]) -> str | None:
+        return await info.context.loaders.student_phone.load(self.pk)
+
     @classmethod
     def from_row(cls, row: StudentRow) -> Student:
         zone = TimeZone(row.time_zone) if row.time_zone else None
@@ -315,7 +342,10 @@ class CreateTutorProfileInput:
     )
 
 
-@strawberry.input(description="Only the fields given change; email: null removes the address.")
+@strawberry.input(
+    description="Only the fields given change; email, bio, avatarUrl: null (or empty) removes "
+    "it; embedOrigins: null or [] removes them all."
+)
 class UpdateTutorProfileInput:
     display_name: str | None = None
     time_zone: TimeZone | None = None
@@ -323,6 +353,18 @@ class UpdateTutorProfileInput:
     low_balance_threshold: int | None = strawberry.field(
         default=None,
         description="Email a student whose package falls to this balance or below (default 2).",
+    )
+    bio: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Public, plain text, at most 2,000 characters."
+    )
+    avatar_url: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Public, an https URL (at most 500 characters)."
+    )
+    embed_origins: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Origins (https://school.example) allowed to embed this tutor's booking "
+        "widget: at most 20, each scheme, host and port only (https; http only for "
+        "localhost), no wildcards. Stored normalized (lower-case host, no default port).",
     )
 
 

@@ -268,7 +268,7 @@ async def add_booking(
 async def stored_student(db: Database, who: str) -> str:
     """A signed-in student's global id, their profile stored as their first booking stores it:
     a tutor grants to, enrolls or books for stored students only, and queries store nothing.
-    (No mutation stores just a profile yet; contract version 2's updateStudentProfile will.)"""
+    (updateStudentProfile stores one too.)"""
     row = await ensure_student(db, decode_token(TEST_SECRET, who))
     return str(encode_id("Student", row.id))
 

@@ -19,6 +19,8 @@ One module per job, read in this order:
   `idempotency`: a retried request gets the first answer;
 - `change`: reschedule, cancel, attendance, pay with package credit;
 - `check_in`: a booking's check-in form: answers stored, submitted later, read by those who may;
+- `notes`: the tutor's lesson note (written by the tutor's side), and what the caller may see
+  of it and of the contact phone;
 - `bulk`: many bookings completed, no-show or cancelled at once, each through `change`;
 - `settlement`: the payment hold of a booking waiting for its card, and how it settles;
 - `outlook`: what a student may book next (the month's allowance left, the same time next week);
@@ -40,6 +42,7 @@ from domain.bookings.check_in import save_answers, submit_booking_form, visible_
 from domain.bookings.create import create_bookings
 from domain.bookings.export import CSV_PATH, Export, csv_chunks, open_link, sign_link
 from domain.bookings.free_time import TutorSlot
+from domain.bookings.notes import MAX_NOTE, Confidential, confidential, set_lesson_note
 from domain.bookings.outlook import Allowance, Rebook, allowances, rebook_suggestions
 from domain.bookings.queries import (
     FLAG_COUNT,
@@ -79,6 +82,7 @@ __all__ = [
     "CSV_PATH",
     "FLAG_COUNT",
     "MAX_BULK",
+    "MAX_NOTE",
     "MAX_PAGE",
     "MAX_SLOTS",
     "Allowance",
@@ -89,6 +93,7 @@ __all__ = [
     "BulkOutcome",
     "Caller",
     "Cancelled",
+    "Confidential",
     "Export",
     "Guest",
     "Page",
@@ -100,6 +105,7 @@ __all__ = [
     "attendance_marks",
     "booking_by_token",
     "cancel_booking",
+    "confidential",
     "confirm_paid",
     "conflicting_bookings",
     "create_bookings",
@@ -117,6 +123,7 @@ __all__ = [
     "redeem_package",
     "reschedule_booking",
     "save_answers",
+    "set_lesson_note",
     "sign_link",
     "students_by_id",
     "submit_booking_form",

@@ -273,6 +273,8 @@ def _booking(
         student_time_zone=request.time_zone,
         notes=notes,
         reminders_enabled=request.reminders_enabled,
+        # The guest's phone, or the student's profile phone: kept as it was when booked.
+        contact_phone=student.phone,
     )
 
 

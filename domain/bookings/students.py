@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import organizations
+from domain import organizations, profiles
 from domain.bookings.requests import BookingRequest, Guest
 from domain.bookings.writes import lock
 from domain.errors import Forbidden, InvalidInput, NotFound
@@ -17,10 +17,7 @@ from models import Student, Tutor
 def _check_guest(guest: Guest) -> Guest:
     name = clean_name(guest.name, "input.guest.name")
     email = clean_email(guest.email, "input.guest.email")
-    phone = (guest.phone or "").strip() or None
-    if phone is not None and len(phone) > 40:
-        raise InvalidInput("At most 40 characters", "input.guest.phone")
-    return Guest(name, email, phone)
+    return Guest(name, email, profiles.clean_phone(guest.phone, "input.guest.phone"))
 
 
 async def student_for(
