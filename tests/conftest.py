@@ -16,14 +16,17 @@ from booking_api.migrate import upgrade
 from infra.db import Database, create_engine
 from infra.settings import (
     GoogleSettings,
+    JobSettings,
     MeetingProvider,
     RateLimits,
     Settings,
     SmtpSettings,
     StripeSettings,
+    WebhookSettings,
 )
-from tests.fakes import google_server, stripe_server
+from tests.fakes import google_server, stripe_server, webhook_receiver
 from tests.fakes import smtp_server as smtp_test_server
+from tests.fakes.webhook_receiver import FakeReceiver
 from tests.helpers import (
     CLOCK,
     TEST_DATA_KEY,
@@ -210,3 +213,49 @@ def hooks_settings(mail_settings: Settings, google_fake: google_server.FakeGoogl
 async def hooks_gql(hooks_settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
     async with app_client(hooks_settings, db) as client:
         yield GraphQLClient(client)
+
+
+# ---------------------------------------------------------------- outgoing webhooks
+# A local receiver that checks signatures, and the app and background work aimed at it (private
+# targets allowed, as in development; a short timeout and few attempts, so nothing waits).
+
+ATTEMPTS = 3
+TIMEOUT = 0.3
+
+
+@pytest.fixture(scope="session")
+def receiver_server() -> Iterator[FakeReceiver]:
+    fake, server = webhook_receiver.start()
+    yield fake
+    server.should_exit = True
+
+
+@pytest.fixture
+def receiver(receiver_server: FakeReceiver) -> FakeReceiver:
+    """The receiver, emptied for this test; its answer past the timeout comes after 1 s."""
+    receiver_server.reset()
+    receiver_server.slow_seconds = 1.0
+    return receiver_server
+
+
+@pytest.fixture
+def hook_settings(mail_settings: Settings) -> Settings:
+    return replace(
+        mail_settings,
+        jobs=JobSettings(max_attempts=ATTEMPTS),
+        webhooks=WebhookSettings(allow_private_targets=True, timeout_seconds=TIMEOUT),
+    )
+
+
+@pytest.fixture
+async def hook_gql(hook_settings: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
+    async with app_client(hook_settings, db) as client:
+        yield GraphQLClient(client)
+
+
+@pytest.fixture
+def deliveries(hook_settings: Settings, db: Database, receiver: FakeReceiver) -> Background:
+    """Background work on the test's clock; the receiver checks signatures on the same one."""
+    background = Background(hook_settings, db)
+    receiver.clock = lambda: background.now
+    return background

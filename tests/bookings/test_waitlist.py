@@ -6,18 +6,12 @@ the sweep, leaving, and who sees which entries."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from infra.db import Database
-from infra.settings import JobSettings, Settings, WebhookSettings
-from tests.conftest import app_client
-from tests.fakes import webhook_receiver
 from tests.fakes.smtp_server import Inbox
 from tests.fakes.webhook_receiver import FakeReceiver
 from tests.helpers import (
@@ -117,46 +111,8 @@ async def sql(db: Database, query: str) -> list[Any]:
         return list(await connection.execute(text(query)))
 
 
-# ---------------------------------------------------------------- webhooks (a local receiver)
-
-
-@pytest.fixture(scope="module")
-def receiver_server() -> Iterator[FakeReceiver]:
-    fake, server = webhook_receiver.start()
-    yield fake
-    server.should_exit = True
-
-
-@pytest.fixture
-def receiver(receiver_server: FakeReceiver) -> FakeReceiver:
-    receiver_server.reset()
-    return receiver_server
-
-
-@pytest.fixture
-def hooked(mail_settings: Settings) -> Settings:
-    return replace(
-        mail_settings,
-        jobs=JobSettings(max_attempts=3),
-        webhooks=WebhookSettings(allow_private_targets=True, timeout_seconds=2),
-    )
-
-
-@pytest.fixture
-async def hook_gql(hooked: Settings, db: Database) -> AsyncIterator[GraphQLClient]:
-    async with app_client(hooked, db) as client:
-        yield GraphQLClient(client)
-
-
-@pytest.fixture
-def runs(hooked: Settings, db: Database, receiver: FakeReceiver) -> Background:
-    background = Background(hooked, db)
-    receiver.clock = lambda: background.now
-    return background
-
-
 async def test_a_cancellation_offers_the_slot_to_the_first_waiter_by_email_and_webhook(
-    hook_gql: GraphQLClient, receiver: FakeReceiver, runs: Background, inbox: Inbox
+    hook_gql: GraphQLClient, receiver: FakeReceiver, deliveries: Background, inbox: Inbox
 ) -> None:
     gql = hook_gql
     ada, piano, sam = await setup_lessons(gql)
@@ -175,11 +131,11 @@ async def test_a_cancellation_offers_the_slot_to_the_first_waiter_by_email_and_w
         {"id": ada.id},
     )
     assert second["tutor"] is None
-    await runs.run()
+    await deliveries.run()
     inbox.reset()
 
     await cancel(gql, bob(), taken)
-    await runs.run()
+    await deliveries.run()
     offered = await node(gql, first["id"], sam)
     assert offered is not None and offered["status"] == "OFFERED"
     slot = offered["offeredSlot"]

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from domain.outbox import backoff
 from infra.db import Database
 from infra.settings import Settings
+from tests.conftest import ATTEMPTS, TIMEOUT
 from tests.fakes.smtp_server import Inbox, Received
 from tests.fakes.webhook_receiver import SLOW, FakeReceiver
 from tests.helpers import (
@@ -32,7 +33,6 @@ from tests.helpers import (
     setup_lessons,
     token,
 )
-from tests.integrations.conftest import ATTEMPTS, TIMEOUT
 
 BOOKING_EVENTS = [
     "BOOKING_CREATED",
