@@ -79,7 +79,7 @@ def _after(key: Key) -> ColumnElement[bool]:
 
 
 def _conditions(tutors: set[uuid.UUID], wanted: Filter, now: datetime) -> list[ColumnElement[bool]]:
-    conditions = [col(Package.tutor_id).in_(tutors)]
+    conditions: list[ColumnElement[bool]] = [col(Package.tutor_id).in_(tutors)]
     if wanted.student_id is not None:
         conditions.append(col(Package.student_id) == wanted.student_id)
     if wanted.low_balance:

@@ -1,4 +1,5 @@
-"""What a student may book next: the month's free allowance left, and the same time next week.
+"""What a student may book next: the month's free allowance left (for the viewer, or for one
+student as their coach sees it), and the same time next week.
 
 Both ask what booking asks, never a rule of their own: the allowance is counted by
 `packages.free_bookings_in_months` (what `create` counts) in the month of `now` in the zone of the
