@@ -187,6 +187,27 @@ class Loaders:
         )
         self.rebook: DataLoader[uuid.UUID, bookings.Rebook | None] = _loader(db, rebooks, None)
 
+        async def allowances_for(keys: list[tuple[uuid.UUID, uuid.UUID]]) -> list[int | None]:
+            by_student: dict[uuid.UUID, list[uuid.UUID]] = {}
+            for service_id, student_id in keys:
+                by_student.setdefault(student_id, []).append(service_id)
+            found = {
+                (service_id, student_id): left
+                for student_id, services_ in by_student.items()
+                for service_id, left in (
+                    await bookings.allowances_for_student(
+                        db, identity, services_, student_id, clock()
+                    )
+                ).items()
+            }
+            return [found.get(key) for key in keys]
+
+        # Per viewer: a (service, student)'s allowance left, for the coach (None: not theirs to
+        # ask about, or no allowance); one call per student asked about.
+        self.allowance_for: DataLoader[tuple[uuid.UUID, uuid.UUID], int | None] = DataLoader(
+            load_fn=allowances_for
+        )
+
         async def records(
             keys: list[roster.Pair],
         ) -> list[roster.Stats | None]:

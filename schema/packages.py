@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
+from domain import package_list
 from models import Package as PackageRow
 from models import PackageAdjustment as AdjustmentRow
 from models import PackageTemplate as TemplateRow
-from schema.bounds import AtMost
+from schema.agenda import checked
+from schema.bookings import PageInfo
+from schema.bounds import AtMost, PageOf
 from schema.context import Context
-from schema.errors import InvalidInput, NotFound, PackageUnusable, PolicyViolation
-from schema.node import Node
+from schema.errors import InvalidInput, NotFound, PackageUnusable, PolicyViolation, bad_user_input
+from schema.node import Node, decode_id_of
 from schema.people import Student, Tutor, student_of, tutor_of
 from schema.services import Money, MoneyInput, Service
 
 if TYPE_CHECKING:
     from schema.bookings import Booking
+
+DEFAULT_PAGE = 20
 
 
 @strawberry.enum
@@ -91,6 +97,79 @@ class Package(Node):
     async def adjustments(self, info: Info[Context, None]) -> list[PackageAdjustment]:
         rows = await info.context.loaders.ledger.load(self.pk)
         return [PackageAdjustment(row=r, delta=r.delta, reason=r.reason, at=r.at) for r in rows]
+
+
+@strawberry.type
+class PackageEdge:
+    cursor: str
+    node: Package
+
+
+@strawberry.type
+class PackageConnection:
+    edges: list[PackageEdge] = strawberry.field(
+        extensions=[PageOf(package_list.MAX_PAGE, DEFAULT_PAGE)]
+    )
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input
+class TutorPackageFilter:
+    student_id: strawberry.ID | None = None
+    low_balance: bool | None = strawberry.field(
+        default=None, description="Only packages at or below the tutor's low-balance threshold."
+    )
+    expiring_before: dt.datetime | None = strawberry.field(
+        default=None, description="Only packages expiring before this instant."
+    )
+    include_inactive: bool | None = strawberry.field(
+        default=False,
+        description="Also used-up and expired packages (default: active ones only).",
+    )
+
+
+async def packages_of(
+    info: Info[Context, None],
+    tutor_id: uuid.UUID,
+    filter: TutorPackageFilter | None,
+    first: int | None,
+    after: str | None,
+) -> PackageConnection:
+    wanted = package_list.Filter()
+    if filter is not None:
+        student_id = None
+        if filter.student_id is not None:
+            student_id = decode_id_of(filter.student_id, "Student")
+            if student_id is None:
+                raise bad_user_input("Not a Student id", "filter.studentId")
+        wanted = package_list.Filter(
+            student_id=student_id,
+            low_balance=filter.low_balance,
+            expiring_before=filter.expiring_before,
+            include_inactive=bool(filter.include_inactive),
+        )
+    context = info.context
+    found = await checked(
+        package_list.tutor_packages(
+            context.db,
+            context.identity,
+            tutor_id,
+            wanted,
+            first if first is not None else DEFAULT_PAGE,
+            after,
+            context.now(),
+        )
+    )
+    edges = [
+        PackageEdge(cursor=package_list.encode_cursor(p), node=Package.from_row(p))
+        for p in found.packages
+    ]
+    return PackageConnection(
+        edges=edges,
+        page_info=PageInfo.of([e.cursor for e in edges], found.has_next, found.has_previous),
+        total_count=found.total,
+    )
 
 
 @strawberry.input

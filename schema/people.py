@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from schema.agenda import TutorAgenda
     from schema.availability import Schedule
     from schema.organizations import Organization
-    from schema.packages import Package, PackageTemplate
+    from schema.packages import Package, PackageConnection, PackageTemplate, TutorPackageFilter
     from schema.reviews import ReviewConnection
     from schema.roster import StudentStats, TutorStudentConnection
     from schema.schedule_requests import ScheduleRequest
@@ -192,6 +192,22 @@ class Tutor(Node):
         from schema.roster import students_of
 
         return await students_of(info, self.pk, search, first, after)
+
+    @strawberry.field(
+        description="Every package of the tutor's students (the organization's, for owners and "
+        "admins), soonest expiry first (never-expiring last). Only the tutor and their "
+        "organization's owners and admins; empty for others."
+    )
+    async def packages(
+        self,
+        info: Info[Context, None],
+        filter: Annotated[TutorPackageFilter, strawberry.lazy("schema.packages")] | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> Annotated[PackageConnection, strawberry.lazy("schema.packages")]:
+        from schema.packages import packages_of
+
+        return await packages_of(info, self.pk, filter, first, after)
 
     @strawberry.field(
         description="Only the tutor; empty for others.",

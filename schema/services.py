@@ -15,9 +15,9 @@ from domain.services import MAX_DURATIONS, MAX_TUTORS, DurationInput, ServiceInf
 from models import ServiceDuration
 from schema.bounds import AtMost
 from schema.context import Context
-from schema.errors import InvalidInput, NotFound
+from schema.errors import InvalidInput, NotFound, bad_user_input
 from schema.forms import FormQuestion
-from schema.node import Node
+from schema.node import Node, decode_id_of
 
 if TYPE_CHECKING:
     from schema.availability import Schedule
@@ -197,6 +197,20 @@ class Service(Node):
     async def monthly_allowance_resets_on(self, info: Info[Context, None]) -> dt.date | None:
         allowance = await info.context.loaders.allowance.load(self.info.row.id)
         return allowance.resets_on if allowance else None
+
+    @strawberry.field(
+        description=(
+            "For the service's tutors and organization owners and admins: free bookings left "
+            "this month for one student."
+        )
+    )
+    async def monthly_allowance_remaining_for(
+        self, info: Info[Context, None], student_id: strawberry.ID
+    ) -> int | None:
+        student = decode_id_of(student_id, "Student")
+        if student is None:
+            raise bad_user_input("Not a Student id", "studentId")
+        return await info.context.loaders.allowance_for.load((self.info.row.id, student))
 
 
 async def viewer_manages(info: Info[Context, None], tutor_id: uuid.UUID) -> bool:

@@ -43,7 +43,13 @@ from domain.bookings.create import create_bookings
 from domain.bookings.export import CSV_PATH, Export, csv_chunks, open_link, sign_link
 from domain.bookings.free_time import TutorSlot
 from domain.bookings.notes import MAX_NOTE, Confidential, confidential, set_lesson_note
-from domain.bookings.outlook import Allowance, Rebook, allowances, rebook_suggestions
+from domain.bookings.outlook import (
+    Allowance,
+    Rebook,
+    allowances,
+    allowances_for_student,
+    rebook_suggestions,
+)
 from domain.bookings.queries import (
     FLAG_COUNT,
     MAX_PAGE,
@@ -101,6 +107,7 @@ __all__ = [
     "SlotChoice",
     "TutorSlot",
     "allowances",
+    "allowances_for_student",
     "attendance_flags",
     "attendance_marks",
     "booking_by_token",

@@ -1,4 +1,5 @@
-"""What a student may book next: the month's free allowance left, and the same time next week.
+"""What a student may book next: the month's free allowance left (for the viewer, or for one
+student as their coach sees it), and the same time next week.
 
 Both ask what booking asks, never a rule of their own: the allowance is counted by
 `packages.free_bookings_in_months` (what `create` counts) in the month of `now` in the zone of the
@@ -14,18 +15,33 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import packages, spans
+from domain import organizations, packages, spans
 from domain import slots as engine
 from domain.bookings.access import access_of
 from domain.bookings.free_time import choose_duration, load_free_time, schedule_zones
 from domain.errors import UserError
-from domain.services import services_info
+from domain.services import ServiceInfo, services_info
 from infra.auth import Identity
 from infra.db import Database
 from models import Booking, ServiceDuration, Tutor
 
 WEEK = timedelta(days=7)
+
+
+async def _month_zones(session: AsyncSession, infos: Sequence[ServiceInfo]) -> dict[uuid.UUID, str]:
+    """The zone each service's month is counted in: that of its first tutor's schedule for it
+    (a service's tutors may keep different zones; booking counts in the booked tutor's)."""
+    first_tutors = {info.tutor_ids[0] for info in infos}
+    tutors = {
+        t.id: t for t in await session.exec(select(Tutor).where(col(Tutor.id).in_(first_tutors)))
+    }
+    wanted = [(info, tutors[info.tutor_ids[0]]) for info in infos]
+    return {
+        service_id: zone
+        for (service_id, _), zone in (await schedule_zones(session, wanted)).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -39,8 +55,7 @@ async def allowances(
 ) -> dict[uuid.UUID, Allowance]:
     """The monthly free allowance of each service that has one, for the viewer as a student.
 
-    The month is the one `now` falls in, in the zone of the service's first tutor's schedule for
-    it (a service's tutors may keep different zones; booking counts in the booked tutor's)."""
+    The month is the one `now` falls in, in the zone of `_month_zones`."""
     async with db.session() as session:
         infos = [
             info
@@ -49,16 +64,7 @@ async def allowances(
         ]
         if not infos:
             return {}
-        first_tutors = {info.tutor_ids[0] for info in infos}
-        tutors = {
-            t.id: t
-            for t in await session.exec(select(Tutor).where(col(Tutor.id).in_(first_tutors)))
-        }
-        wanted = [(info, tutors[info.tutor_ids[0]]) for info in infos]
-        zones = {
-            service_id: zone
-            for (service_id, _), zone in (await schedule_zones(session, wanted)).items()
-        }
+        zones = await _month_zones(session, infos)
         access = await access_of(session, identity)
         # A student's own tutor (or their manager) books as the tutor: no allowance applies.
         as_student = [
@@ -140,3 +146,35 @@ async def rebook_suggestions(
                 continue
             found[booking.id] = Rebook(tutor, option, engine.Slot(start, end, 0))
     return found
+
+
+async def allowances_for_student(
+    db: Database,
+    identity: Identity | None,
+    service_ids: Sequence[uuid.UUID],
+    student_id: uuid.UUID,
+    now: datetime,
+) -> dict[uuid.UUID, int]:
+    """Free bookings one student has left this month in each service that has an allowance,
+    for a caller who manages one of its tutors (the service's tutors, and their organization's
+    owners and admins: `organizations.managed_tutors`); missing for any other service. The same
+    count as `allowances`, for that student instead of the viewer."""
+    async with db.session() as session:
+        tutors = await organizations.managed_tutors(session, identity)
+        if not tutors:
+            return {}
+        infos = [
+            info
+            for info in (await services_info(session, service_ids)).values()
+            if info.row.monthly_free_allowance > 0 and tutors & set(info.tutor_ids)
+        ]
+        if not infos:
+            return {}
+        zones = await _month_zones(session, infos)
+        used = await packages.free_bookings_in_months(
+            session, student_id, [(info.row.id, now, zones[info.row.id]) for info in infos]
+        )
+    return {
+        info.row.id: max(info.row.monthly_free_allowance - count, 0)
+        for info, count in zip(infos, used, strict=True)
+    }
