@@ -50,6 +50,8 @@ class Booking(SQLModel, table=True):
         Index("ix_bookings_tutor_block", "tutor_id", "block_start"),
         Index("ix_bookings_student_start", "student_id", "start_at"),
         Index("ix_bookings_tutor_start_id", "tutor_id", "start_at", "id"),
+        # The list's CREATED_DESC order, keyset-paged per tutor.
+        Index("ix_bookings_tutor_created_id", "tutor_id", "created_at", "id"),
         UniqueConstraint("manage_token_hash", name="uq_bookings_manage_token_hash"),
     )
 

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from domain import bookings, funnel
-from domain.bookings import Booked, Caller, Cancelled
+from domain.bookings import Booked, BookingOrder, Caller, Cancelled
 from domain.errors import InvalidInput, NotFound
 from models import Booking as BookingRow
 from models import BookingStatus
@@ -94,12 +94,20 @@ def _filter(where: BookingFilter | None) -> bookings.BookingFilter:
         start_from=where.from_,
         start_to=where.to,
         search=where.search,
+        # One past the bound is enough for the domain to refuse the list.
+        ids=[
+            parse_id(value, "Booking", f"filter.ids[{index}]")
+            for index, value in enumerate(where.ids[: bookings.MAX_IDS + 1])
+        ]
+        if where.ids is not None
+        else None,
     )
 
 
-def _connection(page: bookings.Page) -> BookingConnection:
+def _connection(page: bookings.Page, order: BookingOrder) -> BookingConnection:
     edges = [
-        BookingEdge(cursor=bookings.encode_cursor(b), node=Booking.from_row(b)) for b in page.rows
+        BookingEdge(cursor=bookings.encode_cursor(b, order), node=Booking.from_row(b))
+        for b in page.rows
     ]
     return BookingConnection(
         edges=edges,
@@ -123,7 +131,8 @@ class Query:
     @strawberry.field(
         description=(
             "The viewer's bookings, as tutor or as student. Forward: first (1 to 100, default "
-            "20) after a cursor; backward: last (1 to 100) before a cursor, in the same order."
+            "20) after a cursor; backward: last (1 to 100) before a cursor, in the same order. "
+            "A cursor belongs to its order."
         )
     )
     async def bookings(
@@ -134,8 +143,11 @@ class Query:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
+        order_by: BookingOrder | None = BookingOrder.START_ASC,
     ) -> BookingConnection:
         identity = info.context.require_identity()
+        # An explicit null is the default order.
+        order = order_by or BookingOrder.START_ASC
 
         async def work() -> bookings.Page:
             backward = last is not None or before is not None
@@ -149,9 +161,10 @@ class Query:
                 before if backward else after,
                 info.context.now(),
                 backward=backward,
+                order=order,
             )
 
-        return _connection(await query(work()))
+        return _connection(await query(work()), order)
 
     @strawberry.field(
         description=(

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from domain import ics
-from domain.bookings import MAX_BULK, MAX_PAGE, MAX_SLOTS, BulkAction
+from domain.bookings import MAX_BULK, MAX_IDS, MAX_PAGE, MAX_SLOTS, BookingOrder, BulkAction
 from domain.forms import MAX_QUESTIONS, FormStatus
 from infra.db import present
 from models import Booking as BookingRow
@@ -286,6 +286,16 @@ class BookingFilter:
         default=None,
         description="Every member's bookings (owners and admins); a member sees only their own.",
     )
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=(
+            f"Only these bookings (at most {MAX_IDS}), e.g. the rows a dashboard has selected "
+            "for export."
+        ),
+    )
+
+
+strawberry.enum(BookingOrder)
 
 
 # ---------------------------------------------------------------- mutations

@@ -15,8 +15,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, tuple_
+from sqlalchemy import ColumnElement, UnaryExpression, and_, exists, func, or_, tuple_
+from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
 from domain import organizations, people, spans
@@ -28,6 +31,7 @@ from infra.db import Database, present
 from models import AvailabilityOverride, Booking, BookingHistory, Schedule, Student
 
 MAX_PAGE = 100
+MAX_IDS = 100  # BookingFilter.ids: the rows a dashboard has selected
 FLAG_WINDOW = timedelta(days=90)
 FLAG_COUNT = 3
 
@@ -43,6 +47,26 @@ class BookingFilter:
     start_from: datetime | None = None
     start_to: datetime | None = None
     search: str | None = None
+    # Only these bookings (of those the caller may see).
+    ids: Sequence[uuid.UUID] | None = None
+
+
+class BookingOrder(StrEnum):
+    START_ASC = "START_ASC"
+    START_DESC = "START_DESC"
+    CREATED_DESC = "CREATED_DESC"
+
+
+def keyset(order: BookingOrder) -> tuple[tuple[Mapped[Any], ...], bool]:
+    """An order's sort key, the id breaking ties, and whether it runs descending."""
+    moment = Booking.created_at if order is BookingOrder.CREATED_DESC else Booking.start_at
+    return (col(moment), col(Booking.id)), order is not BookingOrder.START_ASC
+
+
+def sorting(order: BookingOrder, backward: bool = False) -> list[UnaryExpression[Any]]:
+    """ORDER BY for `order` (reversed, walking backward)."""
+    key, descending = keyset(order)
+    return [c.desc() if descending != backward else c.asc() for c in key]
 
 
 @dataclass(frozen=True)
@@ -88,23 +112,33 @@ async def booking_by_token(db: Database, token: str) -> Booking | None:
         return (await session.exec(query)).first()
 
 
-def encode_cursor(booking: Booking) -> str:
-    raw = json.dumps([booking.start_at.isoformat(), str(booking.id)]).encode()
+def encode_cursor(booking: Booking, order: BookingOrder = BookingOrder.START_ASC) -> str:
+    """The booking's place in `order`: the order's name, its sort key and its id."""
+    moment = booking.created_at if order is BookingOrder.CREATED_DESC else booking.start_at
+    raw = json.dumps([order.value, moment.isoformat(), str(booking.id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, field: str = "after") -> tuple[datetime, uuid.UUID]:
+def decode_cursor(
+    cursor: str, order: BookingOrder, field: str = "after"
+) -> tuple[datetime, uuid.UUID]:
+    """A cursor's (sort key, id); one made for another order is refused, not misread."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        start, key = json.loads(raw)
-        return datetime.fromisoformat(start), uuid.UUID(key)
+        name, moment, key = json.loads(raw)
+        decoded = datetime.fromisoformat(moment), uuid.UUID(key)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
         raise InvalidInput("Not a cursor from this list", field) from None
+    if name != order.value:
+        raise InvalidInput("A cursor from this list in another order", field)
+    return decoded
 
 
 def check_filter(where: BookingFilter) -> None:
     if where.search is not None and len(where.search) > 200:
         raise InvalidInput("At most 200 characters", "filter.search")
+    if where.ids is not None and len(where.ids) > MAX_IDS:
+        raise InvalidInput(f"At most {MAX_IDS} ids", "filter.ids")
 
 
 def matching(
@@ -113,6 +147,8 @@ def matching(
     """The bookings a list shows: those the filter matches that the caller may see (the list
     and the CSV export ask this one function)."""
     conditions: list[ColumnElement[bool]] = [access.condition()]
+    if where.ids is not None:
+        conditions.append(col(Booking.id).in_(where.ids))
     if where.tutor_id is not None:
         conditions.append(col(Booking.tutor_id) == where.tutor_id)
     if where.student_id is not None:
@@ -136,11 +172,6 @@ def matching(
     return conditions
 
 
-def newest_first(where: BookingFilter) -> bool:
-    """Past bookings newest first; otherwise soonest first."""
-    return where.range == "PAST"
-
-
 async def list_bookings(
     db: Database,
     identity: Identity,
@@ -149,32 +180,29 @@ async def list_bookings(
     after: str | None,
     now: datetime,
     backward: bool = False,
+    order: BookingOrder = BookingOrder.START_ASC,
 ) -> Page:
-    """`first` bookings after the cursor `after`; backward (Relay's last/before), the `first`
-    bookings just before the cursor, still in the list's order."""
+    """`first` bookings after the cursor `after` in `order`; backward (Relay's last/before),
+    the `first` bookings just before the cursor, still in that order."""
     size_field, cursor_field = ("last", "before") if backward else ("first", "after")
     if not 1 <= first <= MAX_PAGE:
         raise InvalidInput(f"{size_field} is 1 to {MAX_PAGE}", size_field)
     check_filter(where)
-    cursor = decode_cursor(after, cursor_field) if after else None
+    cursor = decode_cursor(after, order, cursor_field) if after else None
     async with db.session() as session:
         conditions = matching(await access_of(session, identity), where, now)
         total = (
             await session.exec(select(func.count()).select_from(Booking).where(*conditions))
         ).one()
-        # (start, id) is the keyset; backward walks the same order from the cursor towards
+        # (sort key, id) is the keyset; backward walks the same order from the cursor towards
         # the start.
-        descending = newest_first(where) != backward
-        key = tuple_(col(Booking.start_at), col(Booking.id))
+        columns, descending = keyset(order)
+        key = tuple_(*columns)
         page = select(Booking).where(*conditions)
         if cursor is not None:
-            page = page.where(key < tuple_(*cursor) if descending else key > tuple_(*cursor))
-        order = (
-            (col(Booking.start_at).desc(), col(Booking.id).desc())
-            if descending
-            else (col(Booking.start_at), col(Booking.id))
-        )
-        rows = list(await session.exec(page.order_by(*order).limit(first + 1)))
+            before = descending != backward
+            page = page.where(key < tuple_(*cursor) if before else key > tuple_(*cursor))
+        rows = list(await session.exec(page.order_by(*sorting(order, backward)).limit(first + 1)))
     more, cursor_given = len(rows) > first, cursor is not None
     if backward:
         return Page(rows[:first][::-1], total, cursor_given, more)

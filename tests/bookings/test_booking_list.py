@@ -26,8 +26,9 @@ from tests.helpers import (
 pytestmark = pytest.mark.calendar
 
 LIST = """query($filter: BookingFilter, $first: Int, $after: String, $last: Int,
-  $before: String) {
-  bookings(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+  $before: String, $orderBy: BookingOrder) {
+  bookings(filter: $filter, first: $first, after: $after, last: $last, before: $before,
+    orderBy: $orderBy) {
     totalCount
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     edges { cursor node { id start status student { displayName } } } } }"""
@@ -71,13 +72,17 @@ async def test_pages_walk_every_booking_once(gql: GraphQLClient) -> None:
 
 
 async def walk(
-    gql: GraphQLClient, who: str, backward: bool, filter: dict[str, Any] | None = None
+    gql: GraphQLClient,
+    who: str,
+    backward: bool,
+    filter: dict[str, Any] | None = None,
+    order: str | None = None,
 ) -> tuple[list[list[str]], list[dict[str, Any]]]:
     """Every page of the list, pages of 2, forward (first/after) or backward (last/before)."""
     pages, infos, cursor = [], [], None
     size, cursor_name = ("last", "before") if backward else ("first", "after")
     while True:
-        variables = {"filter": filter, size: 2, cursor_name: cursor}
+        variables = {"filter": filter, size: 2, cursor_name: cursor, "orderBy": order}
         page = (await gql(LIST, variables, who))["bookings"]
         pages.append([e["node"]["id"] for e in page["edges"]])
         infos.append(page["pageInfo"])
@@ -86,15 +91,15 @@ async def walk(
         cursor = page["pageInfo"]["startCursor" if backward else "endCursor"]
 
 
-@pytest.mark.parametrize("filter", [None, {"range": "PAST"}])
+@pytest.mark.parametrize(("filter", "order"), [(None, None), ({"range": "PAST"}, "START_DESC")])
 async def test_last_before_pages_are_first_after_in_reverse(
-    gql: GraphQLClient, filter: dict[str, Any] | None
+    gql: GraphQLClient, filter: dict[str, Any] | None, order: str | None
 ) -> None:
     ada, _, ids = await seed(gql, 5)
-    if filter is not None:  # PAST lists newest first: move the clock past them all
+    if filter is not None:  # past ones, newest first: move the clock past them all
         CLOCK.set(CLOCK() + timedelta(days=30))
-    forward, forward_info = await walk(gql, ada.token, backward=False, filter=filter)
-    backward, backward_info = await walk(gql, ada.token, backward=True, filter=filter)
+    forward, forward_info = await walk(gql, ada.token, backward=False, filter=filter, order=order)
+    backward, backward_info = await walk(gql, ada.token, backward=True, filter=filter, order=order)
     expected = ids if filter is None else ids[::-1]
     assert [i for page in forward for i in page] == expected
     # Within a page the list's order; the pages themselves from the end: 5 = 1 + 2 + 2.
@@ -108,7 +113,9 @@ async def test_last_before_pages_are_first_after_in_reverse(
     assert forward_info[0]["hasPreviousPage"] is False
     # before a cursor: the bookings just ahead of it, matching the forward pages' cursors.
     last_two = await gql(
-        LIST, {"filter": filter, "last": 2, "before": forward_info[2]["startCursor"]}, ada.token
+        LIST,
+        {"filter": filter, "last": 2, "before": forward_info[2]["startCursor"], "orderBy": order},
+        ada.token,
     )
     assert [e["node"]["id"] for e in last_two["bookings"]["edges"]] == forward[1]
 
