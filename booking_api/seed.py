@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from domain import availability, people, services
+from domain import availability, people, service_rules, services
 from infra.auth import Identity, mint_token
 from infra.db import Database, create_engine
 from infra.settings import Settings
@@ -29,9 +29,9 @@ async def seed_demo(settings: Settings, url: str, base_url: str) -> str:
             await services.create_service(
                 db,
                 DEMO_TUTOR,
-                services.ServiceRules(
+                service_rules.ServiceRules(
                     title="Trial lesson",
-                    durations=[services.DurationInput(60), services.DurationInput(30)],
+                    durations=[service_rules.DurationInput(60), service_rules.DurationInput(30)],
                     minimum_notice_minutes=120,
                 ),
             )

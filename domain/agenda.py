@@ -27,7 +27,7 @@ from domain.availability import overrides_of_schedules, rules_of_schedules
 from domain.errors import InvalidInput
 from domain.organizations import MAX_MEMBERS, managed_tutors
 from domain.people import tutor_of_user
-from domain.services import MAX_DURATION
+from domain.service_rules import MAX_DURATION
 from infra.auth import Identity
 from infra.db import Database
 from models import Booking, BookingStatus, OrganizationMember, Schedule

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.errors import InvalidInput, NotFound
 from domain.packages import MAX_TEXT, Grant, add_package, check_credit, my_tutor_id
-from domain.services import check_price
+from domain.service_rules import check_price
 from infra.auth import Identity
 from infra.db import Database
 from models import Package, PackageTemplate, Student

@@ -9,7 +9,8 @@ import strawberry
 from strawberry.types import Info
 
 from domain import services
-from domain.services import ServiceInfo, ServiceRules
+from domain.service_rules import ServiceRules
+from domain.services import ServiceInfo
 from resolvers.common import mutate, parse_id
 from schema.context import Context
 from schema.node import decode_id_of

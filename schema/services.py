@@ -11,7 +11,8 @@ import strawberry
 from strawberry.types import Info
 
 from domain.forms import MAX_QUESTIONS
-from domain.services import MAX_DURATIONS, MAX_TUTORS, DurationInput, ServiceInfo
+from domain.service_rules import MAX_DURATIONS, MAX_TUTORS, DurationInput
+from domain.services import ServiceInfo
 from models import ServiceDuration
 from schema.bounds import AtMost
 from schema.context import Context

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel, select
 
-from domain import availability, bookings, people, services
+from domain import availability, bookings, people, service_rules, services
 from domain.errors import UserError
 from infra.auth import Identity
 from infra.crypto import Cipher
@@ -65,9 +65,12 @@ class BookingMachine(RuleBasedStateMachine):
                     info = await services.create_service(
                         self.db,
                         identity,
-                        services.ServiceRules(
+                        service_rules.ServiceRules(
                             title=f"cap {capacity}",
-                            durations=[services.DurationInput(30), services.DurationInput(60)],
+                            durations=[
+                                service_rules.DurationInput(30),
+                                service_rules.DurationInput(60),
+                            ],
                             capacity=capacity,
                             buffer_before_minutes=before,
                             buffer_after_minutes=after,
