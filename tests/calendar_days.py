@@ -1,6 +1,9 @@
 """The awkward days CI runs the date-sensitive tests on again: `python -m tests.calendar_days`
 prints one `BOOKING_TEST_NOW` value per line, each the next such day from today, so they stay
-ahead of the wall clock (a payment or a token is still checked against the real time)."""
+ahead of the wall clock (a payment or a token is still checked against the real time).
+
+Given those lines in BOOKING_TEST_DAYS, one pytest run repeats each `calendar` test on every
+one of them (tests/conftest.py), so the days share one database and one start-up."""
 
 from __future__ import annotations
 
@@ -40,6 +43,16 @@ def awkward_days(today: datetime) -> dict[str, datetime]:
         for change in (spring, autumn):
             label = "clocks go forward" if change.month < 7 else "clocks go back"
             days[f"{zone}: {label}"] = change - timedelta(minutes=30)
+    return days
+
+
+def parse(lines: str) -> list[tuple[str, datetime]]:
+    """(label, instant) of each line `main` printed; blank lines skipped."""
+    days = []
+    for line in lines.splitlines():
+        at, _, label = line.partition("#")
+        if at.strip():
+            days.append((label.strip() or at.strip(), datetime.fromisoformat(at.strip())))
     return days
 
 

@@ -4,6 +4,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from infra.settings import (
     StripeSettings,
     WebhookSettings,
 )
+from tests import calendar_days
 from tests.fakes import google_server, stripe_server, webhook_receiver
 from tests.fakes import smtp_server as smtp_test_server
 from tests.fakes.webhook_receiver import FakeReceiver
@@ -79,10 +81,23 @@ async def shared_db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(autouse=True)
-def clock() -> TestClock:
-    """Each test starts on the configured day (BOOKING_TEST_NOW) or today."""
+def clock(request: pytest.FixtureRequest) -> TestClock:
+    """Each test starts on the configured day (BOOKING_TEST_NOW) or today, or on the awkward day
+    it is repeated for (BOOKING_TEST_DAYS, below)."""
     CLOCK.reset()
+    day: datetime | None = getattr(request, "param", None)
+    if day is not None:
+        CLOCK.set(day)
     return CLOCK
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With BOOKING_TEST_DAYS (lines of `python -m tests.calendar_days`), each `calendar` test
+    runs once per day listed, in this one session."""
+    days = calendar_days.parse(os.environ.get("BOOKING_TEST_DAYS", ""))
+    if days and metafunc.definition.get_closest_marker("calendar"):
+        labels = [label for label, _ in days]
+        metafunc.parametrize("clock", [at for _, at in days], indirect=True, ids=labels)
 
 
 @pytest.fixture
