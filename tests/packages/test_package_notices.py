@@ -51,16 +51,24 @@ async def lessons_with_package(
     assert (await update_student(gql, sam, timeZone=NEW_YORK))["__typename"] == (
         "StudentProfileUpdated"
     )
+    return ada, service, sam, await grant_sessions(gql, ada, sam_id, total, expires)
+
+
+async def grant_sessions(
+    gql: GraphQLClient, tutor: Tutor, student_id: str, total: int, expires: datetime
+) -> str:
+    """A package of `total` hour-long sessions: its global id."""
     granted = await grant(
         gql,
-        ada,
-        studentId=sam_id,
+        tutor,
+        studentId=student_id,
         unit="SESSIONS",
         total=total,
         sessionDurationMinutes=60,
         expiresAt=expires.isoformat(),
     )
-    return ada, service, sam, granted["package"]["id"]
+    package: str = granted["package"]["id"]
+    return package
 
 
 async def book_with(
@@ -136,9 +144,7 @@ async def test_expiry_notices_reach_both_30_and_7_days_before_once_each(
     to_ada = "Sam's package expires in"
     assert subjects(inbox, ADA, to_ada) == [f"{to_ada} 30 days or less", f"{to_ada} 7 days or less"]
     [week] = [r for r in inbox.to(ADA) if r.subject == f"{to_ada} 7 days or less"]
-    assert (
-        f"Sam's package of 2 sessions with you expires on {shown(expires, TOKYO)}." in week.text
-    )
+    assert f"Sam's package of 2 sessions with you expires on {shown(expires, TOKYO)}." in week.text
     assert "Sam still has 2 sessions to book before then." in week.text
     [week] = [r for r in inbox.to(SAM) if r.subject == f"{to_sam} 7 days or less"]
     assert f"expires on {shown(expires, NEW_YORK)}." in week.text
@@ -147,7 +153,7 @@ async def test_expiry_notices_reach_both_30_and_7_days_before_once_each(
 async def test_a_pending_job_written_before_tutors_had_notices_is_the_students(
     gql: GraphQLClient, background: Background, inbox: Inbox, db: Database
 ) -> None:
-    ada, _, _, package = await lessons_with_package(gql, db, 2, later(60))
+    _, _, _, package = await lessons_with_package(gql, db, 2, later(60))
     payload: dict[str, Any] = {"package": str(pk(package))}
     async with db.transaction() as session:
         session.add(OutboxJob(kind="email.package_low", payload=payload, due_at=CLOCK()))
