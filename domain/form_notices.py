@@ -3,6 +3,8 @@ reminder to the student (or guest) of a form still PENDING 24 to 48 hours before
 
 The reminder is a periodic sweep (`workers/jobs.py` SWEEP_FORMS): each booking it reminds gets a
 `form_reminders` row in the same statement, so it is never reminded twice, even when it moves.
+Each email's webhook goes at its moment: FORM_SUBMITTED with the answers, FORM_REMINDER for the
+student (also when email is off).
 """
 
 from __future__ import annotations
