@@ -1,7 +1,8 @@
 """Custom lengths: besides its listed durations, a service may take any length on a grid, from
 min to max in steps of step, priced per hour pro rata (no I/O).
 
-The bounds keep the grid short: min >= 5, max <= 12 hours, step >= 5, so at most 144 lengths.
+Every length is on the 5-minute grid of listed durations (min and step multiples of 5, from 5
+minutes to 12 hours), so a grid has at most 144 lengths.
 A listed duration of the same length wins (its own price). The price of a length is
 pricePerHour x minutes / 60 in the currency's minor unit, rounded half up: amounts are kept in
 minor units, so the rule is the same for cents and for yen.
@@ -47,8 +48,10 @@ def check(custom: CustomGrid) -> CustomGrid:
     """The grid sound and every length on it priced at least one minor unit; the currency
     upper case."""
     low, high, step = custom.min_minutes, custom.max_minutes, custom.step_minutes
-    if low < MIN_MINUTES:
-        raise InvalidInput(f"minMinutes is at least {MIN_MINUTES}", f"{FIELD}.minMinutes")
+    if low < MIN_MINUTES or low % 5:
+        raise InvalidInput(
+            f"minMinutes is a multiple of 5, at least {MIN_MINUTES}", f"{FIELD}.minMinutes"
+        )
     if high > MAX_DURATION:
         raise InvalidInput(
             f"maxMinutes is at most {MAX_DURATION} (12 hours)", f"{FIELD}.maxMinutes"
