@@ -212,19 +212,17 @@ async def test_lengths_off_the_grid_are_refused_in_search_and_booking(
             "InvalidInput",
             "input.durationMinutes",
         )
-    many = {
-        "serviceId": service,
-        "tutorId": ada.id,
-        "timeZone": "UTC",
-        "slots": [
+
+    def many(second: int) -> dict[str, Any]:
+        slots = [
             {"start": at(day, 9), "durationMinutes": 45},
-            {"start": at(day, 11), "durationMinutes": 40},
-        ],
-    }
-    refused_many = (await gql(CREATE_MANY, {"input": many}, SAM))["createBookings"]
+            {"start": at(day, 11), "durationMinutes": second},
+        ]
+        return {"serviceId": service, "tutorId": ada.id, "timeZone": "UTC", "slots": slots}
+
+    refused_many = (await gql(CREATE_MANY, {"input": many(40)}, SAM))["createBookings"]
     assert refused_many["field"] == "input.slots.1.durationMinutes"
-    many["slots"][1]["durationMinutes"] = 105
-    made = (await gql(CREATE_MANY, {"input": many}, SAM))["createBookings"]
+    made = (await gql(CREATE_MANY, {"input": many(105)}, SAM))["createBookings"]
     assert [b["start"] for b in made["bookings"]] == [at(day, 9), at(day, 11)]
 
     # Once the grid is removed, its lengths are refused like any other.
