@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.bookings.free_time import choose_duration
-from domain.custom_durations import check
+from domain.custom_durations import apply
 from domain.errors import InvalidInput
-from domain.service_rules import CustomGrid
+from domain.service_rules import CustomGrid, ServiceRules
 from domain.services import ServiceInfo
 from infra.db import Database
 from models import Service, ServiceDuration
@@ -314,17 +314,8 @@ def grids(draw: st.DrawFn) -> CustomGrid:
 def test_every_grid_length_and_no_other_is_accepted_at_its_rounded_price(
     grid: CustomGrid, minutes: int
 ) -> None:
-    grid = check(grid)
-    row = Service(
-        id=uuid.uuid4(),
-        title="Coaching",
-        kind="SESSION",
-        custom_min_minutes=grid.min_minutes,
-        custom_max_minutes=grid.max_minutes,
-        custom_step_minutes=grid.step_minutes,
-        custom_price_per_hour_minor=grid.price_per_hour_minor,
-        custom_price_currency=grid.price_currency,
-    )
+    row = Service(id=uuid.uuid4(), title="Coaching", kind="SESSION")
+    apply(row, ServiceRules(custom_duration=grid), [])
     listed = ServiceDuration(service_id=row.id, minutes=LISTED, position=0)
     info = ServiceInfo(row=row, durations=[listed], tutor_ids=[])
     lengths = range(grid.min_minutes, grid.max_minutes + 1, grid.step_minutes)
