@@ -17,7 +17,6 @@ from typing import Protocol
 from domain.errors import InvalidInput
 from domain.service_rules import (
     MAX_DURATION,
-    MAX_PRICE,
     CustomGrid,
     ServiceRules,
     check_price,
@@ -75,11 +74,6 @@ def check(custom: CustomGrid) -> CustomGrid:
     if pro_rata(custom.price_per_hour_minor, low) < 1:
         raise InvalidInput(
             f"At this price {low} minutes would cost nothing", f"{price}.amountMinor"
-        )
-    if pro_rata(custom.price_per_hour_minor, high) > MAX_PRICE:
-        raise InvalidInput(
-            f"At this price {high} minutes would cost more than {MAX_PRICE}",
-            f"{price}.amountMinor",
         )
     return replace(custom, price_currency=currency)
 
