@@ -28,6 +28,7 @@ from tests.helpers import (
     Tutor,
     add_booking,
     at,
+    count_statements,
     grant,
     make_tutor,
     monday,
@@ -93,8 +94,11 @@ async def test_search_finds_custom_lengths_as_if_they_were_listed(
         "to": at(day + timedelta(days=1), 0),
         "timeZone": "UTC",
     }
-    found = await search(gql, ada.token, serviceId=custom, durationMinutes=45, **window)
-    same = await search(gql, ada.token, serviceId=listed, durationMinutes=45, **window)
+    with count_statements(db) as by_grid:
+        found = await search(gql, ada.token, serviceId=custom, durationMinutes=45, **window)
+    with count_statements(db) as by_list:
+        same = await search(gql, ada.token, serviceId=listed, durationMinutes=45, **window)
+    assert len(by_grid) == len(by_list)  # the grid is read with the service: no more queries
     starts = [s["start"] for s in found["slots"]]
     assert starts == [s["start"] for s in same["slots"]]  # the engine's answer, unchanged
     assert at(day, 10) in starts and at(day, 10, 30) not in starts  # buffer meets 11:00
