@@ -29,6 +29,17 @@ class DurationInput:
 
 
 @dataclass(frozen=True)
+class CustomGrid:
+    """Any length from min to max in steps (domain/custom_durations.py checks it)."""
+
+    min_minutes: int
+    max_minutes: int
+    step_minutes: int = 15
+    price_per_hour_minor: int | None = None
+    price_currency: str | None = None
+
+
+@dataclass(frozen=True)
 class ServiceRules:
     """Every setting of a service; None in an update means "leave as it is"."""
 
@@ -51,7 +62,9 @@ class ServiceRules:
     monthly_free_allowance: int | None = None
     enrollment_required: bool | None = None
     meeting_links: bool | None = None
-    # Fields an update sets to null on purpose (maxReschedules: no limit; scheduleId: defaults).
+    custom_duration: CustomGrid | None = None
+    # Fields an update sets to null on purpose (maxReschedules: no limit; scheduleId: defaults;
+    # customDuration: listed durations only).
     cleared: frozenset[str] = field(default_factory=frozenset)
 
 

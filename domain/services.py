@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import organizations
+from domain import custom_durations, organizations
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.people import clean_name, tutor_of_user
 from domain.service_rules import (
@@ -100,7 +100,7 @@ async def _check_consent(
 
 def _apply(row: Service, rules: ServiceRules) -> None:
     for f in fields(ServiceRules):
-        if f.name in ("tutor_ids", "durations", "cleared"):
+        if f.name in ("tutor_ids", "durations", "cleared", "custom_duration"):
             continue
         value = getattr(rules, f.name)
         if value is not None:
@@ -155,6 +155,7 @@ async def create_service(db: Database, identity: Identity, rules: ServiceRules) 
         row = Service(title=title, kind="SESSION")
         _apply(row, DEFAULTS)
         _apply(row, replace(rules, title=title))
+        custom_durations.apply(row, rules, durations)
         session.add(row)
         await session.flush()
         await _write_children(session, row.id, durations, tutor_ids)
@@ -218,12 +219,19 @@ async def update_service(
             # Its tutor left the service: each tutor's default schedule from now on.
             rules = replace(rules, cleared=rules.cleared | {"schedule_id"})
         _apply(row, replace(rules, title=title, organization_id=organization_id))
+        listed = durations if durations is not None else await _durations_of(session, row.id)
+        custom_durations.apply(row, rules, listed)
         session.add(row)
         await _write_children(session, row.id, durations, rules.tutor_ids and tutor_ids)
     return await _info(db, service_id)
 
 
 # ---------------------------------------------------------------- reads
+
+
+async def _durations_of(session: AsyncSession, service_id: uuid.UUID) -> list[ServiceDuration]:
+    query = select(ServiceDuration).where(ServiceDuration.service_id == service_id)
+    return list(await session.exec(query))
 
 
 async def services_info(

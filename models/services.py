@@ -5,14 +5,21 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Uuid
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Uuid
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, id_field
 
+# A custom length is all of min, max and step, or none of them.
+CUSTOM_DURATION_WHOLE = (
+    "(custom_min_minutes IS NULL) = (custom_max_minutes IS NULL) "
+    "AND (custom_min_minutes IS NULL) = (custom_step_minutes IS NULL)"
+)
+
 
 class Service(SQLModel, table=True):
     __tablename__ = "services"
+    __table_args__ = (CheckConstraint(CUSTOM_DURATION_WHOLE, name="ck_services_custom_duration"),)
 
     id: uuid.UUID = id_field()
     title: str = Field(max_length=200)
@@ -41,6 +48,13 @@ class Service(SQLModel, table=True):
         default=None,
         sa_column=Column(Uuid, ForeignKey("organizations.id"), nullable=True, index=True),
     )
+    # Any length from min to max in steps of step (domain/custom_durations.py), priced per hour
+    # pro rata when a price is set; null: only the listed durations.
+    custom_min_minutes: int | None = None
+    custom_max_minutes: int | None = None
+    custom_step_minutes: int | None = None
+    custom_price_per_hour_minor: int | None = Field(default=None, sa_type=BigInteger)
+    custom_price_currency: str | None = Field(default=None, max_length=3)
     created_at: datetime = created_at_field()
 
 

@@ -22,8 +22,9 @@ from schema.services import (
     UpdateServiceInput,
 )
 
-# Nullable settings where an explicit null means something (no limit; the default schedule).
-CLEARABLE = frozenset({"max_reschedules", "schedule_id"})
+# Nullable settings where an explicit null means something (no limit; the default schedule;
+# listed durations only).
+CLEARABLE = frozenset({"max_reschedules", "schedule_id", "custom_duration"})
 
 
 def rules_from(input: CreateServiceInput | UpdateServiceInput) -> ServiceRules:
@@ -48,6 +49,8 @@ def rules_from(input: CreateServiceInput | UpdateServiceInput) -> ServiceRules:
             value = parse_id(value, "Organization", "input.organizationId")
         elif f.name == "durations":
             value = [d.to_domain() for d in value]
+        elif f.name == "custom_duration":
+            value = value.to_domain()
         elif f.name == "kind":
             value = value.value
         values[f.name] = value

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
+from domain import custom_durations
 from domain.forms import MAX_QUESTIONS
-from domain.service_rules import MAX_DURATIONS, MAX_TUTORS, DurationInput
+from domain.service_rules import MAX_DURATIONS, MAX_TUTORS, CustomGrid, DurationInput
 from domain.services import ServiceInfo
 from models import ServiceDuration
 from schema.bounds import AtMost
@@ -73,6 +74,49 @@ class DurationOptionInput:
         return DurationInput(self.minutes, self.price.amount_minor, self.price.currency)
 
 
+@strawberry.type(description="Any length from min to max in steps, besides the listed durations.")
+class CustomDuration:
+    min_minutes: int
+    max_minutes: int
+    step_minutes: int
+    price_per_hour: Money | None = strawberry.field(
+        description="Price per hour, pro rata to the minute (rounded to the currency's minor "
+        "unit); null: free or package credit only."
+    )
+
+    @classmethod
+    def of(cls, custom: CustomGrid | None) -> CustomDuration | None:
+        if custom is None:
+            return None
+        per_hour = custom.price_per_hour_minor
+        return cls(
+            min_minutes=custom.min_minutes,
+            max_minutes=custom.max_minutes,
+            step_minutes=custom.step_minutes,
+            price_per_hour=None
+            if per_hour is None or custom.price_currency is None
+            else Money(amount_minor=per_hour, currency=custom.price_currency),
+        )
+
+
+@strawberry.input
+class CustomDurationInput:
+    min_minutes: int
+    max_minutes: int
+    step_minutes: int | None = 15
+    price_per_hour: MoneyInput | None = None
+
+    def to_domain(self) -> CustomGrid:
+        price = self.price_per_hour
+        return CustomGrid(
+            self.min_minutes,
+            self.max_minutes,
+            15 if self.step_minutes is None else self.step_minutes,
+            None if price is None else price.amount_minor,
+            None if price is None else price.currency,
+        )
+
+
 @strawberry.type
 class Service(Node):
     info: strawberry.Private[ServiceInfo]
@@ -105,6 +149,7 @@ class Service(Node):
     meeting_links: bool = strawberry.field(
         description="Each confirmed booking gets a video meeting link (Booking.meetingUrl)."
     )
+    custom_duration: CustomDuration | None
 
     @classmethod
     def from_info(cls, info: ServiceInfo) -> Service:
@@ -128,6 +173,7 @@ class Service(Node):
             monthly_free_allowance=row.monthly_free_allowance,
             enrollment_required=row.enrollment_required,
             meeting_links=row.meeting_links,
+            custom_duration=CustomDuration.of(custom_durations.read(row)),
         )
 
     @strawberry.field(extensions=[AtMost(MAX_TUTORS)])
@@ -249,10 +295,12 @@ class CreateServiceInput:
     monthly_free_allowance: int | None = 0
     enrollment_required: bool | None = False
     meeting_links: bool | None = False
+    custom_duration: CustomDurationInput | None = None
 
 
 @strawberry.input(
-    description="Only the fields given change; null clears maxReschedules and scheduleId."
+    description="Only the fields given change; null clears maxReschedules, scheduleId and "
+    "customDuration."
 )
 class UpdateServiceInput:
     id: strawberry.ID
@@ -279,6 +327,9 @@ class UpdateServiceInput:
     monthly_free_allowance: int | None = strawberry.UNSET
     enrollment_required: bool | None = strawberry.UNSET
     meeting_links: bool | None = strawberry.UNSET
+    custom_duration: CustomDurationInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Null removes it: the listed durations only."
+    )
 
 
 @strawberry.type

@@ -18,6 +18,7 @@ from sqlalchemy import true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain import custom_durations
 from domain import slots as engine
 from domain.availability import overrides_of_schedules, rules_of_schedules
 from domain.bookings.requests import ALTERNATIVES
@@ -55,12 +56,18 @@ def offer_of(info: ServiceInfo, minutes: int) -> engine.Offer:
 
 
 def choose_duration(info: ServiceInfo, minutes: int | None, field: str) -> ServiceDuration:
+    """The option for `minutes` of this service, with its price: a listed duration, else a
+    length on its custom grid (None: the first listed). Search and every booking ask here."""
     if minutes is None:
         return info.durations[0]
     for option in info.durations:
         if option.minutes == minutes:
             return option
+    custom = custom_durations.option_for(info.row, minutes)
+    if custom is not None:
+        return custom
     offered = ", ".join(str(d.minutes) for d in info.durations)
+    offered += custom_durations.described(info.row)
     raise InvalidInput(
         f"This service is not offered for {minutes} minutes (offered: {offered})", field
     )
