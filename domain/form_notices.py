@@ -3,6 +3,8 @@ reminder to the student (or guest) of a form still PENDING 24 to 48 hours before
 
 The reminder is a periodic sweep (`workers/jobs.py` SWEEP_FORMS): each booking it reminds gets a
 `form_reminders` row in the same statement, so it is never reminded twice, even when it moves.
+Each email's webhook goes at its moment: FORM_SUBMITTED with the answers, FORM_REMINDER for the
+student (also when email is off).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain import forms, ics, notifications, outbox, webhooks
 from domain.outbox import JobContext
 from infra.db import UnitOfWork
+from infra.ids import encode_id
 from models import Booking, FormReminder, OutboxJob, QuestionType
 from models.bookings import BookingStatus
+from models.webhooks import WebhookEventType
 
 # A pending form is reminded once, when its session is this far off.
 REMIND_FROM = timedelta(hours=24)
@@ -95,15 +99,22 @@ async def send_answers(ctx: JobContext, session: AsyncSession, job: dict[str, An
 FORM_ANSWERS = outbox.register("email.form_answers", send_answers)
 
 
-async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
+async def send_reminder(ctx: JobContext, session: UnitOfWork, job: dict[str, Any]) -> None:
+    """The FORM_REMINDER webhook, then the email (when email is on): to the student."""
     parts = await ics.load(session, uuid.UUID(job["booking"]))
-    if parts is None or ctx.mailer is None:
+    if parts is None:
         return
     booking = parts.booking
     query = select(forms.form_status()).where(col(Booking.id) == booking.id)
     pending = (await session.exec(query)).one() == forms.FormStatus.PENDING
     if booking.status != BookingStatus.CONFIRMED or not pending or booking.start_at <= ctx.now:
         return  # cancelled, or answered since the sweep
+    data = await webhooks.booking_data(session, booking)
+    data["recipient"] = {"role": "STUDENT", "id": encode_id("Student", booking.student_id)}
+    event = WebhookEventType.FORM_REMINDER
+    await webhooks.emit(session, [booking.tutor_id], event, data, ctx.now, booking.id)
+    if ctx.mailer is None:
+        return
     questions = await forms.asked(session, booking.service_id)
     title = f"{parts.service.title} with {parts.tutor.display_name}"
     where = "in the app" if parts.student.user_id else "through the link in your booking email"

@@ -16,7 +16,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, String, cast, func, literal
+from sqlalchemy import DateTime, func, literal
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete
@@ -29,14 +29,10 @@ from infra.db import UnitOfWork, present
 from models import (
     Booking,
     OutboxJob,
-    Package,
-    Student,
-    Tutor,
 )
 from models.bookings import BookingAction, BookingStatus
 
 REMINDER_MINUTES = (24 * 60, 60, 15)
-EXPIRY_NOTICE_DAYS = (30, 7)
 PARKED_TOKEN_DAYS = 2  # a Checkout Session lasts at most a day: a parked token is no use after
 
 
@@ -91,28 +87,7 @@ def park_manage_token(
     outbox.add(session, PARKED_TOKEN, payload, None, key=_token_key(booking.id), created_at=now)
 
 
-def package_spent(session: UnitOfWork, package: Package, at: datetime) -> None:
-    outbox.add(session, PACKAGE_LOW, {"package": str(package.id)}, at)
-
-
 # ---------------------------------------------------------------- periodic sweeps
-
-
-async def schedule_expiry_notices(session: AsyncSession, now: datetime) -> None:
-    """One notice per package per threshold: 30 days before expiry, then 7 (only the nearest
-    when it is granted late)."""
-    bounds = [*EXPIRY_NOTICE_DAYS[1:], 0]
-    for days, nearer in zip(EXPIRY_NOTICE_DAYS, bounds, strict=True):
-        await insert_new(
-            session,
-            PACKAGE_EXPIRING,
-            literal(f"package-expiring:{days}:") + cast(Package.id, String),
-            func.jsonb_build_object("package", cast(Package.id, String), "days", days),
-            now,
-            col(Package.remaining) > 0,
-            col(Package.expires_at) > now + timedelta(days=nearer),
-            col(Package.expires_at) <= now + timedelta(days=days),
-        )
 
 
 async def insert_new(
@@ -207,47 +182,6 @@ async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, A
 REMINDER = outbox.register("email.reminder", send_reminder)
 
 
-async def send_package_low(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
-    found = await _package(session, job["package"])
-    if found is None or ctx.mailer is None:
-        return
-    package, tutor, student = found
-    if package.remaining > tutor.low_balance_threshold:
-        return
-    left = _balance(package)
-    paragraphs: list[str | tuple[str, str]] = [
-        f"Your package with {tutor.display_name} has {left} left.",
-        "Ask your tutor for a new package before it runs out.",
-    ]
-    subject = f"{left} left with {tutor.display_name}"
-    await ctx.mailer.send(compose(ctx, student.email, subject, paragraphs))
-
-
-PACKAGE_LOW = outbox.register("email.package_low", send_package_low)
-
-
-async def send_package_expiring(
-    ctx: JobContext, session: AsyncSession, job: dict[str, Any]
-) -> None:
-    found = await _package(session, job["package"])
-    if found is None or ctx.mailer is None:
-        return
-    package, tutor, student = found
-    if package.remaining <= 0 or package.expires_at is None or package.expires_at <= ctx.now:
-        return
-    zone = student.time_zone or tutor.time_zone
-    on = package.expires_at.astimezone(ZoneInfo(zone)).strftime("%A %-d %B %Y, %H:%M")
-    paragraphs: list[str | tuple[str, str]] = [
-        f"Your package with {tutor.display_name} expires on {on} ({zone}).",
-        f"It still has {_balance(package)}: book them before then.",
-    ]
-    subject = f"Your package with {tutor.display_name} expires in {job['days']} days or less"
-    await ctx.mailer.send(compose(ctx, student.email, subject, paragraphs))
-
-
-PACKAGE_EXPIRING = outbox.register("email.package_expiring", send_package_expiring)
-
-
 # ---------------------------------------------------------------- composing
 
 
@@ -271,20 +205,6 @@ def _duration(minutes: int) -> str:
         hours = minutes // 60
         return f"{hours} hour{'s' if hours != 1 else ''}"
     return f"{minutes} minutes"
-
-
-def _balance(package: Package) -> str:
-    unit = "session" if package.unit == "SESSIONS" else "minute"
-    return f"{package.remaining} {unit}{'s' if package.remaining != 1 else ''}"
-
-
-async def _package(session: AsyncSession, package_id: str) -> tuple[Package, Tutor, Student] | None:
-    package = await session.get(Package, uuid.UUID(package_id))
-    if package is None:
-        return None
-    tutor = present(await session.get(Tutor, package.tutor_id), "package's tutor")
-    student = present(await session.get(Student, package.student_id), "package's student")
-    return package, tutor, student
 
 
 def compose(

@@ -22,6 +22,7 @@ from domain import (  # noqa: F401
     meetings,
     notifications,
     outbox,
+    package_notices,
     review_requests,
     schedule_requests,
     summaries,
@@ -47,7 +48,7 @@ async def _sweep_holds(ctx: JobContext, session: AsyncSession, job: dict[str, An
 
 
 async def _sweep_packages(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
-    await notifications.schedule_expiry_notices(session, ctx.now)
+    await package_notices.schedule_expiry_notices(session, ctx.now)
 
 
 async def _sweep_summaries(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:

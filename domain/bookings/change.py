@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from domain import events, notifications, packages, waitlist_offers
+from domain import events, package_notices, packages, waitlist_offers
 from domain import slots as engine
 from domain.bookings.access import lock_for_change
 from domain.bookings.free_time import choose_duration, load_free_time
@@ -255,7 +255,7 @@ async def redeem_package(
             )
         )
         session.add_all([booking, package])
-        notifications.package_spent(session, package, now)
+        await package_notices.package_spent(session, package, now)
         await record(
             session,
             booking,

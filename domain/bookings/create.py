@@ -14,6 +14,7 @@ from domain import (
     forms,
     funnel,
     notifications,
+    package_notices,
     packages,
     review_requests,
     waitlist_offers,
@@ -339,4 +340,4 @@ async def _write(
             session.add(line)
     if package is not None:
         session.add(package)
-        notifications.package_spent(session, package, now)
+        await package_notices.package_spent(session, package, now)
