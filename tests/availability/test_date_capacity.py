@@ -27,17 +27,14 @@ from tests.helpers import (
     Tutor,
     at,
     book,
-    create_database,
-    drop_database,
     make_tutor,
     monday,
     search,
-    server_admin_url,
     stored_student,
     token,
     weekly,
 )
-from tests.processes import production_env, servers
+from tests.processes import servers_on_a_new_database
 
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar
@@ -189,13 +186,8 @@ async def test_refused(gql: GraphQLClient, input: dict[str, Any], field: str) ->
 
 @pytest.fixture(scope="module")
 def ports() -> Iterator[list[int]]:
-    admin = server_admin_url()
-    url = create_database(admin, prefix="capacity_race")
-    try:
-        with servers(production_env(url)) as started:
-            yield started
-    finally:
-        drop_database(admin, url)
+    with servers_on_a_new_database("capacity_race") as started:
+        yield started
 
 
 @pytest.mark.parametrize("times", [True, False], ids=["extra-hours", "whole-date"])
