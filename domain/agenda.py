@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import slots as engine
-from domain.availability import overrides_of_schedules, rules_of_schedules
+from domain.availability import engine_overrides, overrides_of_schedules, rules_of_schedules
 from domain.errors import InvalidInput
 from domain.organizations import MAX_MEMBERS, managed_tutors
 from domain.people import tutor_of_user
@@ -84,10 +84,7 @@ async def _hours(
         s.tutor_id: engine.Hours(
             s.time_zone,
             [engine.Rule(r.weekday, r.start_time, r.end_time) for r in rules.get(s.id, [])],
-            [
-                engine.Override(o.on_date, o.start_time, o.end_time, o.available)
-                for o in overrides.get(s.id, [])
-            ],
+            engine_overrides(overrides.get(s.id, [])),
         )
         for s in schedules
     }

@@ -14,8 +14,10 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain import slots as engine
 from domain.errors import Forbidden, InvalidInput, NotFound, OverlappingRules
 from domain.people import clean_name, tutor_of_user
+from domain.service_rules import MAX_CAPACITY
 from domain.spans import MIDNIGHT
 from infra.auth import Identity
 from infra.db import Database, UnitOfWork
@@ -154,6 +156,27 @@ async def set_weekly_rules(
     return schedule
 
 
+def _check_override(
+    start: time | None, end: time | None, available: bool, capacity: int | None
+) -> None:
+    if (start is None) != (end is None):
+        raise InvalidInput(
+            "Give both start and end, or neither", "input.end" if end is None else "input.start"
+        )
+    if capacity is not None:
+        if not available:
+            raise InvalidInput("A blocked override takes no capacity", "input.capacity")
+        if not 1 <= capacity <= MAX_CAPACITY:
+            raise InvalidInput(f"capacity must be between 1 and {MAX_CAPACITY}", "input.capacity")
+    if start is not None and end is not None:
+        _end_minutes(start, end, "input")
+    elif available and capacity is None:
+        raise InvalidInput(
+            "Extra hours need a start and an end (or a capacity for the whole date)",
+            "input.start",
+        )
+
+
 async def add_override(
     db: Database,
     identity: Identity,
@@ -163,17 +186,12 @@ async def add_override(
     end: time | None,
     available: bool,
     now: datetime,
+    capacity: int | None = None,
 ) -> AvailabilityOverride:
-    today = now.date()
-    if (start is None) != (end is None):
-        raise InvalidInput(
-            "Give both start and end, or neither", "input.end" if end is None else "input.start"
-        )
-    if start is not None and end is not None:
-        _end_minutes(start, end, "input")
-    elif available:
-        raise InvalidInput("Extra hours need a start and an end", "input.start")
-    if abs((on_date - today).days) > 366 * MAX_OVERRIDE_YEARS:
+    """Block a date or a range of it, add extra hours, or (available, with a capacity) set every
+    service's seats within the times, or for the whole date when there are none."""
+    _check_override(start, end, available, capacity)
+    if abs((on_date - now.date()).days) > 366 * MAX_OVERRIDE_YEARS:
         raise InvalidInput(f"The date must be within {MAX_OVERRIDE_YEARS} years", "input.date")
     async with db.transaction() as session:
         schedule = await _own_schedule(session, identity, schedule_id)
@@ -183,17 +201,19 @@ async def add_override(
             start_time=start,
             end_time=end,
             available=available,
+            capacity=capacity,
         )
         session.add(override)
-        if available and start is not None:
-            await _extra_hours(session, schedule, on_date, now)
+        if available:
+            await _time_added(session, schedule, on_date, now)
     return override
 
 
-async def _extra_hours(
+async def _time_added(
     session: UnitOfWork, schedule: Schedule, on_date: date, now: datetime
 ) -> None:
-    """Extra hours may free time a waitlist entry wants: that date, in the schedule's zone."""
+    """Extra hours or seats may free time a waitlist entry wants: that date, in the schedule's
+    zone."""
     # Imported here: the offers ask the slot engine through `free_time`, which reads this
     # module's rules and overrides.
     from domain import waitlist_offers
@@ -266,3 +286,10 @@ async def overrides_of_schedules(
     for row in rows:
         found[row.schedule_id].append(row)
     return found
+
+
+def engine_overrides(rows: Sequence[AvailabilityOverride]) -> list[engine.Override]:
+    """Overrides as the slot engine takes them, with the seats they set."""
+    return [
+        engine.Override(o.on_date, o.start_time, o.end_time, o.available, o.capacity) for o in rows
+    ]

@@ -11,8 +11,11 @@ schedule's zone, expanded per local date with zoneinfo, so 09:00 stays 09:00 acr
   available range, with now + notice <= s <= now + window;
 - a booking occupies [start - its buffer before, end + its buffer after) (see `occupied`); a
   candidate occupies the same with its own service's buffers. It is free when no booking of
-  another service overlaps that span and fewer than `capacity` bookings of its own service
-  overlap it at every instant.
+  another service overlaps that span and fewer than its seats' worth of bookings of its own
+  service overlap it at every instant;
+- its seats are the service's `capacity`, or an override's `capacity` for every service within
+  the override's times (the whole local date when it has none); a session [s, s+d) that meets
+  several gets the fewest of them (so a slot straddling an override's edge gets the smaller).
 
 Internally instants are integer seconds since the epoch, so a 60-day search takes milliseconds.
 """
@@ -23,7 +26,7 @@ import bisect
 import heapq
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 from uuid import UUID
@@ -35,6 +38,7 @@ from models.bookings import BookingStatus
 DAY = 86400
 
 Span = spans.Span
+Seats = spans.Seats
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +52,15 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Override:
-    """A date in the schedule's zone: blocked (whole day when no times) or extra hours."""
+    """A date in the schedule's zone: blocked (whole day when no times) or extra hours; when
+    available, `capacity` sets every service's seats within its times (no times: the whole
+    date, adding no hours)."""
 
     on_date: date
     start: time | None
     end: time | None
     available: bool
+    capacity: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,46 +122,48 @@ def occupied(
     )
 
 
-def _day_spans(
-    day: date, hours: Hours, zone: ZoneInfo, overrides: Sequence[Override]
-) -> tuple[list[Span], list[Span], list[Span]]:
-    """One local date's weekly, blocked and extra spans."""
-    weekly = [
-        spans.local_range(day, r.start, r.end, zone)
-        for r in hours.rules
-        if r.weekday == day.weekday()
-    ]
-    blocked: list[Span] = []
-    extra: list[Span] = []
-    for override in overrides:
-        if override.start is None or override.end is None:
-            if not override.available:
-                blocked.append(spans.local_range(day, spans.MIDNIGHT, spans.MIDNIGHT, zone))
-        elif override.available:
-            extra.append(spans.local_range(day, override.start, override.end, zone))
-        else:
-            blocked.append(spans.local_range(day, override.start, override.end, zone))
-    return weekly, blocked, extra
+@dataclass(slots=True)
+class _Expanded:
+    """Local dates' weekly, blocked and extra spans, and the seats overrides set."""
+
+    weekly: list[Span] = field(default_factory=list)
+    blocked: list[Span] = field(default_factory=list)
+    extra: list[Span] = field(default_factory=list)
+    seats: list[Seats] = field(default_factory=list)
+
+    def add_day(
+        self, day: date, hours: Hours, zone: ZoneInfo, overrides: Sequence[Override]
+    ) -> None:
+        self.weekly += [
+            spans.local_range(day, r.start, r.end, zone)
+            for r in hours.rules
+            if r.weekday == day.weekday()
+        ]
+        for override in overrides:
+            if override.start is None or override.end is None:
+                span = spans.local_range(day, spans.MIDNIGHT, spans.MIDNIGHT, zone)
+                if not override.available:
+                    self.blocked.append(span)
+            else:
+                span = spans.local_range(day, override.start, override.end, zone)
+                (self.extra if override.available else self.blocked).append(span)
+            if override.available and override.capacity is not None:
+                self.seats.append((*span, override.capacity))
 
 
-def _expand(hours: Hours, first: date, last: date) -> tuple[list[Span], list[Span], list[Span]]:
-    """The weekly, blocked and extra spans of local dates `first` through `last`."""
+def _expand(hours: Hours, first: date, last: date) -> _Expanded:
+    """The spans of local dates `first` through `last`."""
     zone = ZoneInfo(hours.time_zone)
     by_date: dict[date, list[Override]] = {}
     for override in hours.overrides:
         if first <= override.on_date <= last:
             by_date.setdefault(override.on_date, []).append(override)
-    weekly: list[Span] = []
-    blocked: list[Span] = []
-    extra: list[Span] = []
+    expanded = _Expanded()
     day = first
     while day <= last:
-        day_weekly, day_blocked, day_extra = _day_spans(day, hours, zone, by_date.get(day, ()))
-        weekly += day_weekly
-        blocked += day_blocked
-        extra += day_extra
+        expanded.add_day(day, hours, zone, by_date.get(day, ()))
         day += timedelta(days=1)
-    return weekly, blocked, extra
+    return expanded
 
 
 Piece = tuple[int, int, int]  # (grid origin, start, end)
@@ -164,7 +173,11 @@ def available_pieces(hours: Hours, first: date, last: date) -> list[Piece]:
     """Available time from local date `first` through `last`: sorted disjoint UTC spans, each with
     the start of the open range (weekly or extra hours) it lies in. Starts step from that origin,
     so blocked time and bookings remove starts but never shift the grid."""
-    weekly, blocked, extra = _expand(hours, first, last)
+    return _pieces(_expand(hours, first, last))
+
+
+def _pieces(expanded: _Expanded) -> list[Piece]:
+    weekly, blocked, extra = expanded.weekly, expanded.blocked, expanded.extra
     open_ranges = spans.merge(weekly + extra)
     origins = [a for a, _ in open_ranges]
     available = spans.merge(spans.subtract(spans.merge(weekly), spans.merge(blocked)) + extra)
@@ -182,7 +195,7 @@ def blocked_ranges(hours: Hours, first: date, last: date) -> list[tuple[datetime
     """The blocked overrides of local dates `first` through `last`: sorted, merged UTC spans."""
     return [
         (datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
-        for a, b in spans.merge(_expand(hours, first, last)[1])
+        for a, b in spans.merge(_expand(hours, first, last).blocked)
     ]
 
 
@@ -212,9 +225,12 @@ def _concurrency(spans: list[Span]) -> list[tuple[int, int, int]]:
 
 
 class _BusyTime:
-    """Busy time as one offer sees it: what blocks a span outright, and its own service's load."""
+    """Busy time as one offer sees it: what blocks a span outright, its own service's load, and
+    the seats overrides set (`seats`: ranges of them, possibly overlapping)."""
 
-    def __init__(self, busy: Iterable[Busy], offer: Offer, now: datetime) -> None:
+    def __init__(
+        self, busy: Iterable[Busy], offer: Offer, now: datetime, seats: Iterable[Seats] = ()
+    ) -> None:
         other: list[Span] = []
         same: list[Span] = []
         for booking in busy:
@@ -222,12 +238,16 @@ class _BusyTime:
                 continue
             span = (spans.seconds(booking.start), spans.seconds(booking.end))
             (same if booking.service_id == offer.service_id else other).append(span)
+        self.seats = spans.lowest(seats)
+        self.seat_ends = [b for _, b, _ in self.seats]
+        self.capacity = offer.capacity
+        # Full for any session: as many as the most seats anywhere (the capacity, without seats).
+        most = max([offer.capacity] + [n for _, _, n in self.seats])
         self.load = _concurrency(same)
         self.load_ends = [b for _, b, _ in self.load]
-        full = [(a, b) for a, b, count in self.load if count >= offer.capacity]
+        full = [(a, b) for a, b, count in self.load if count >= most]
         self.blocked = spans.merge(other + full)
         self.blocked_ends = [b for _, b in self.blocked]
-        self.capacity = offer.capacity
         self.before = offer.buffer_before_minutes * 60
         self.after = offer.buffer_after_minutes * 60
         self.duration = offer.duration_minutes * 60
@@ -240,21 +260,33 @@ class _BusyTime:
             return self.blocked[i][1]
         return None
 
-    def remaining(self, s: int) -> int:
-        """Seats left for a session starting at s (which fits)."""
+    def remaining(self, s: int) -> int | None:
+        """Seats left for a session starting at s (which fits around the blocked time), None
+        when its seats are taken: its seats less the most of its service's bookings at once."""
         low, high = s - self.before, s + self.duration + self.after
         peak = 0
         j = bisect.bisect_right(self.load_ends, low)
         while j < len(self.load) and self.load[j][0] < high:
             peak = max(peak, self.load[j][2])
             j += 1
-        return self.capacity - peak
+        session = (s, s + self.duration)
+        left = spans.fewest(self.seats, self.seat_ends, session, self.capacity) - peak
+        return left if left > 0 else None
 
 
-def fits(busy: Iterable[Busy], offer: Offer, start: datetime, now: datetime) -> int | None:
+def fits(
+    busy: Iterable[Busy], offer: Offer, start: datetime, now: datetime, hours: Hours | None = None
+) -> int | None:
     """Seats left if a session of `offer` at `start` fits around the busy time, else None.
-    Hours, notice and window are not asked: this is for a tutor booking outside them."""
-    busy_time = _BusyTime(busy, offer, now)
+    Hours, notice and window are not asked: this is for a tutor booking outside them; `hours`
+    gives only the seats its overrides set."""
+    seats: list[Seats] = []
+    if hours is not None:
+        zone = ZoneInfo(hours.time_zone)
+        end = start + timedelta(minutes=offer.duration_minutes)
+        first = start.astimezone(zone).date() - timedelta(days=1)
+        seats = _expand(hours, first, end.astimezone(zone).date() + timedelta(days=1)).seats
+    busy_time = _BusyTime(busy, offer, now, seats)
     s = spans.seconds(start)
     return None if busy_time.blocked_until(s) is not None else busy_time.remaining(s)
 
@@ -295,10 +327,10 @@ def _free_slots(
     # A range that begins the day before can still hold a slot that starts in the search.
     first = datetime.fromtimestamp(earliest, UTC).astimezone(zone).date() - timedelta(days=1)
     last = datetime.fromtimestamp(latest, UTC).astimezone(zone).date() + timedelta(days=1)
-    pieces = available_pieces(hours, first, last)
-    busy_time = _BusyTime(busy, offer, now)
+    expanded = _expand(hours, first, last)
+    busy_time = _BusyTime(busy, offer, now, expanded.seats)
 
-    for origin, range_start, range_end in pieces:
+    for origin, range_start, range_end in _pieces(expanded):
         if range_end - range_start < duration or range_end <= earliest:
             continue
         floor = max(range_start, earliest)
@@ -310,11 +342,11 @@ def _free_slots(
                 clear = until + busy_time.before
                 s += max(1, -(-(clear - s) // step)) * step
                 continue
-            yield Slot(
-                datetime.fromtimestamp(s, UTC),
-                datetime.fromtimestamp(s + duration, UTC),
-                busy_time.remaining(s),
-            )
+            left = busy_time.remaining(s)
+            if left is not None:
+                yield Slot(
+                    datetime.fromtimestamp(s, UTC), datetime.fromtimestamp(s + duration, UTC), left
+                )
             s += step
 
 

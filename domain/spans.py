@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+import itertools
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 MIDNIGHT = time(0, 0)
 
 Span = tuple[int, int]  # [start, end) in epoch seconds
+Seats = tuple[int, int, int]  # [start, end) and the seats there
 
 
 # ---------------------------------------------------------------- wall clock to instants
@@ -87,3 +90,36 @@ def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
         if cursor < end:
             result.append((cursor, end))
     return result
+
+
+# ---------------------------------------------------------------- seats over time
+
+
+def lowest(ranges: Iterable[Seats]) -> list[Seats]:
+    """Sorted, disjoint stretches covered by at least one range, each with the fewest seats of
+    the ranges over it."""
+    given = list(ranges)
+    bounds = sorted({moment for start, end, _ in given for moment in (start, end)})
+    stretches: list[Seats] = []
+    for low, high in itertools.pairwise(bounds):
+        over = [n for start, end, n in given if start <= low and end >= high]
+        if over:
+            stretches.append((low, high, min(over)))
+    return stretches
+
+
+def fewest(stretches: Sequence[Seats], ends: Sequence[int], span: Span, default: int) -> int:
+    """The fewest seats anywhere in `span`: the stretches' (sorted, disjoint, `ends` their ends)
+    where they lie, `default` where none does."""
+    low, high = span
+    found: list[int] = []
+    covered = low
+    i = bisect.bisect_right(ends, low)
+    while i < len(stretches) and stretches[i][0] < high:
+        start, end, seats = stretches[i]
+        found.append(seats if start <= covered else min(seats, default))  # a gap before it
+        covered = end
+        i += 1
+    if covered < high:
+        found.append(default)
+    return min(found, default=default)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 
-from sqlalchemy import Column, ForeignKey, Index, SmallInteger, Time, Uuid, text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    Time,
+    Uuid,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, id_field
@@ -48,10 +58,18 @@ class AvailabilityRule(SQLModel, table=True):
 
 
 class AvailabilityOverride(SQLModel, table=True):
-    """One date of a schedule: blocked (available false), whole day or a range, or extra hours."""
+    """One date of a schedule: blocked (available false), whole day or a range, or extra hours;
+    an available one may set every service's seats (`capacity`) within its times, or for the
+    whole date when it has none."""
 
     __tablename__ = "availability_overrides"
-    __table_args__ = (Index("ix_availability_overrides_schedule_date", "schedule_id", "on_date"),)
+    __table_args__ = (
+        Index("ix_availability_overrides_schedule_date", "schedule_id", "on_date"),
+        CheckConstraint(
+            "capacity IS NULL OR (available AND capacity BETWEEN 1 AND 1000)",
+            name="ck_availability_overrides_capacity",
+        ),
+    )
 
     id: uuid.UUID = id_field()
     schedule_id: uuid.UUID = Field(
@@ -61,4 +79,5 @@ class AvailabilityOverride(SQLModel, table=True):
     start_time: time | None = Field(default=None, sa_type=Time)
     end_time: time | None = Field(default=None, sa_type=Time)
     available: bool
+    capacity: int | None = Field(default=None, sa_type=Integer)
     created_at: datetime = created_at_field()

@@ -87,6 +87,7 @@ class Mutation:
                 input.end,
                 input.available,
                 now=info.context.now(),
+                capacity=input.capacity,
             )
 
         return await mutate(

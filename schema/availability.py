@@ -59,7 +59,7 @@ class AvailabilityRuleInput:
     description=(
         "A change to one date of a schedule: a whole day blocked (available false, no times), "
         "a range blocked (available false, with times), or extra hours (available true, with "
-        "times)."
+        "times); an available one may set the seats (capacity)."
     )
 )
 class AvailabilityOverride(Node):
@@ -67,6 +67,13 @@ class AvailabilityOverride(Node):
     start: dt.time | None
     end: dt.time | None
     available: bool
+    capacity: int | None = strawberry.field(
+        description=(
+            "Seats for every service using the schedule, instead of each service's capacity: "
+            "within this override's times, or for the whole date when it is available with no "
+            "times (then it changes only the seats)."
+        )
+    )
 
     @classmethod
     def from_row(cls, row: OverrideRow) -> AvailabilityOverride:
@@ -76,6 +83,7 @@ class AvailabilityOverride(Node):
             start=row.start_time,
             end=row.end_time,
             available=row.available,
+            capacity=row.capacity,
         )
 
 
@@ -147,6 +155,13 @@ class AddOverrideInput:
     available: bool
     start: dt.time | None = None
     end: dt.time | None = None
+    capacity: int | None = strawberry.field(
+        default=None,
+        description=(
+            "Seats for every service using the schedule (1 to 1000): within start-end, or for "
+            "the whole date with no times (available only)."
+        ),
+    )
 
 
 @strawberry.type

@@ -17,7 +17,14 @@ from typing import IO, Any
 import httpx
 import uvicorn
 
-from tests.helpers import TEST_DATA_KEY, TEST_RATE, TEST_SECRET
+from tests.helpers import (
+    TEST_DATA_KEY,
+    TEST_RATE,
+    TEST_SECRET,
+    create_database,
+    drop_database,
+    server_admin_url,
+)
 
 BIN = Path(sys.executable).parent / "booking-api"
 PIDS: dict[int, int] = {}  # port -> pid of the server started on it
@@ -131,3 +138,15 @@ def servers(
         yield ports
     finally:
         stop(processes)
+
+
+@contextmanager
+def servers_on_a_new_database(prefix: str) -> Iterator[list[int]]:
+    """Two servers on one fresh database of the suite's PostgreSQL (embedded or not)."""
+    admin = server_admin_url()
+    url = create_database(admin, prefix=prefix)
+    try:
+        with servers(production_env(url)) as started:
+            yield started
+    finally:
+        drop_database(admin, url)

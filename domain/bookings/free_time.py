@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import custom_durations
 from domain import slots as engine
-from domain.availability import overrides_of_schedules, rules_of_schedules
+from domain.availability import engine_overrides, overrides_of_schedules, rules_of_schedules
 from domain.bookings.requests import ALTERNATIVES
 from domain.errors import (
     Alternative,
@@ -151,10 +151,7 @@ async def _hours(
         tutor_id: engine.Hours(
             schedule.time_zone,
             calendar.rules.get(schedule.id, []),
-            [
-                engine.Override(o.on_date, o.start_time, o.end_time, o.available)
-                for o in overrides.get(schedule.id, [])
-            ],
+            engine_overrides(overrides.get(schedule.id, [])),
         )
         for tutor_id, schedule in schedules.items()
     }
@@ -234,12 +231,13 @@ class FreeTime:
         """The end of a session that may start then; otherwise raises why it may not.
 
         Students and guests get what availableSlots offers them (hours, grid, notice, window);
-        a tutor booking for a student skips hours, notice and window, never capacity."""
+        a tutor booking for a student skips hours, notice and window, never capacity (nor the
+        seats an override sets)."""
         row = self.info.row
         offer = offer_of(self.info, option.minutes)
         end = start + timedelta(minutes=option.minutes)
         if self.as_tutor:
-            free = engine.fits(self.busy, offer, start, self.now) is not None
+            free = engine.fits(self.busy, offer, start, self.now, self.hours) is not None
         else:
             if start < self.now + timedelta(minutes=row.minimum_notice_minutes):
                 raise PolicyViolation(

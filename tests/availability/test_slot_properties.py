@@ -226,7 +226,9 @@ def unit_overrides(draw: st.DrawFn) -> list[Override]:
         day = ORACLE_DAY + timedelta(days=draw(st.integers(-2, 4)))
         start = draw(st.none() | edge_units.filter(lambda u: u < 288).map(_clock))
         end = draw(st.none() | edge_units.filter(lambda u: u > 0).map(lambda u: _clock(u % 288)))
-        result.append(Override(day, start, end, draw(st.booleans())))
+        available = draw(st.booleans())
+        capacity = draw(st.none() | st.integers(1, 4)) if available else None
+        result.append(Override(day, start, end, available, capacity))
     return result
 
 
@@ -272,8 +274,32 @@ def _runs(units: set[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _seats(busy: list[Busy], offer: Offer, start: datetime, now: datetime) -> int | None:
-    """Seats left for a session at `start` around the busy time, None when it does not fit."""
+def _units(i: int, a: time, b: time) -> set[int]:
+    """The units of a wall-clock range on the i-th date (end 00:00: midnight after it)."""
+    low, high = (a.hour * 60 + a.minute) // UNIT, (b.hour * 60 + b.minute) // UNIT or 288
+    return set(range(i * 288 + low, i * 288 + high))
+
+
+def _override_seats(hours: Hours, first: date, days: int) -> dict[int, int]:
+    """The fewest seats any available override with a capacity sets on each unit, counted from
+    midnight of `first`: within its times, or its whole date when it has none."""
+    seats: dict[int, int] = {}
+    for o in hours.overrides:
+        i = (o.on_date - first).days
+        if o.capacity is None or not o.available or not 0 <= i < days:
+            continue
+        whole = o.start is None or o.end is None
+        a, b = (time(0), time(0)) if whole else (o.start, o.end)
+        for u in _units(i, a, b):  # type: ignore[arg-type]
+            seats[u] = min(seats.get(u, o.capacity), o.capacity)
+    return seats
+
+
+def _seats(
+    busy: list[Busy], offer: Offer, start: datetime, now: datetime, capacity: int
+) -> int | None:
+    """Seats left for a session at `start` around the busy time (`capacity` seats), None when it
+    does not fit."""
     low = start - timedelta(minutes=offer.buffer_before_minutes)
     high = start + timedelta(minutes=offer.duration_minutes + offer.buffer_after_minutes)
     holding = [
@@ -293,7 +319,7 @@ def _seats(busy: list[Busy], offer: Offer, start: datetime, now: datetime) -> in
         return None
     moments = {low} | {b.start for b in holding if b.start > low}
     peak = max((sum(1 for b in holding if b.start <= t < b.end) for t in moments), default=0)
-    return offer.capacity - peak if peak < offer.capacity else None
+    return capacity - peak if peak < capacity else None
 
 
 def oracle(
@@ -308,10 +334,6 @@ def oracle(
     last = latest.astimezone(zone).date() + timedelta(days=1)
     base = datetime.combine(first, time(0), zone)  # a fixed offset: units map to instants
 
-    def units(i: int, a: time, b: time) -> set[int]:
-        low, high = (a.hour * 60 + a.minute) // UNIT, (b.hour * 60 + b.minute) // UNIT or 288
-        return set(range(i * 288 + low, i * 288 + high))
-
     weekly: set[int] = set()
     blocked: set[int] = set()
     extra: set[int] = set()
@@ -319,15 +341,16 @@ def oracle(
         day = first + timedelta(days=i)
         for rule in hours.rules:
             if rule.weekday == day.weekday():
-                weekly |= units(i, rule.start, rule.end)
+                weekly |= _units(i, rule.start, rule.end)
         for o in hours.overrides:
             if o.on_date != day:
                 continue
             if o.start is None or o.end is None:
-                blocked |= set() if o.available else units(i, time(0), time(0))
+                blocked |= set() if o.available else _units(i, time(0), time(0))
             else:
-                (extra if o.available else blocked).update(units(i, o.start, o.end))
+                (extra if o.available else blocked).update(_units(i, o.start, o.end))
     available = (weekly - blocked) | extra
+    override_seats = _override_seats(hours, first, (last - first).days + 1)
     step, length = offer.interval_minutes // UNIT, offer.duration_minutes // UNIT
     found = []
     for origin, run_end in _runs(weekly | extra):
@@ -337,7 +360,8 @@ def oracle(
                 continue
             if not all(u in available for u in range(s, s + length)):
                 continue
-            seats = _seats(busy, offer, moment, now)
+            capacity = min(override_seats.get(u, offer.capacity) for u in range(s, s + length))
+            seats = _seats(busy, offer, moment, now, capacity)
             if seats is not None:
                 end_at = moment + timedelta(minutes=offer.duration_minutes)
                 found.append(Slot(moment.astimezone(UTC), end_at.astimezone(UTC), seats))
@@ -371,8 +395,27 @@ def test_the_engine_agrees_with_a_brute_force_oracle(
 
 
 @common
-@given(unit_bookings(), unit_offers, st.integers(-300, 1200))
-def test_fits_agrees_with_the_oracle(busy: list[Busy], offer: Offer, at_units: int) -> None:
-    # fits() asks only the busy time: hours, notice and window are the caller's business.
+@given(
+    st.sampled_from(FIXED_ZONES),
+    unit_overrides(),
+    unit_bookings(),
+    unit_offers,
+    st.integers(-300, 1200),
+)
+def test_fits_agrees_with_the_oracle(
+    zone: str, changes: list[Override], busy: list[Busy], offer: Offer, at_units: int
+) -> None:
+    # fits() asks only the busy time and the seats overrides set: hours, notice and window are
+    # the caller's business.
+    hours = Hours(zone, [], changes)
     start = ORACLE_NOW + timedelta(minutes=UNIT * at_units)
-    assert fits(busy, offer, start, ORACLE_NOW) == _seats(busy, offer, start, ORACLE_NOW)
+    first = ORACLE_DAY - timedelta(days=4)
+    base = datetime.combine(first, time(0), ZoneInfo(zone))
+    s = (start - base) // timedelta(minutes=UNIT)
+    override_seats = _override_seats(hours, first, 10)
+    length = offer.duration_minutes // UNIT
+    capacity = min(override_seats.get(u, offer.capacity) for u in range(s, s + length))
+    expected = _seats(busy, offer, start, ORACLE_NOW, capacity)
+    assert fits(busy, offer, start, ORACLE_NOW, hours) == expected
+    if not any(o.capacity for o in changes):
+        assert fits(busy, offer, start, ORACLE_NOW) == expected

@@ -20,14 +20,11 @@ from tests.helpers import (
     CREATE_TUTOR,
     INVITE,
     at,
-    create_database,
-    drop_database,
     monday,
-    server_admin_url,
     token,
     weekly,
 )
-from tests.processes import production_env, servers
+from tests.processes import servers_on_a_new_database
 
 ATTEMPTS = 50
 
@@ -35,13 +32,8 @@ ATTEMPTS = 50
 @pytest.fixture(scope="module")
 def ports() -> Iterator[list[int]]:
     """Two servers on one fresh database of the suite's PostgreSQL (embedded or not)."""
-    admin = server_admin_url()
-    url = create_database(admin, prefix="booking_race")
-    try:
-        with servers(production_env(url)) as started:
-            yield started
-    finally:
-        drop_database(admin, url)
+    with servers_on_a_new_database("booking_race") as started:
+        yield started
 
 
 async def call(
