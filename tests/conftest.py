@@ -25,7 +25,7 @@ from infra.settings import (
     WebhookSettings,
 )
 from tests import calendar_days
-from tests.fakes import google_server, stripe_server, webhook_receiver
+from tests.fakes import fixtures, google_server, stripe_server, webhook_receiver
 from tests.fakes import smtp_server as smtp_test_server
 from tests.fakes.webhook_receiver import FakeReceiver
 from tests.helpers import (
@@ -136,18 +136,8 @@ def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
 
 
-@pytest.fixture(scope="session")
-def stripe_fake_server() -> Iterator[stripe_server.FakeStripe]:
-    fake, server = stripe_server.start()
-    yield fake
-    server.should_exit = True
-
-
-@pytest.fixture
-def stripe_fake(stripe_fake_server: stripe_server.FakeStripe) -> stripe_server.FakeStripe:
-    """The Stripe-compatible test server, emptied for this test."""
-    stripe_fake_server.reset()
-    return stripe_fake_server
+# The Stripe-compatible test server, emptied for each test.
+stripe_fake_server, stripe_fake = fixtures("stripe_fake", stripe_server.start)
 
 
 @pytest.fixture
@@ -201,17 +191,7 @@ async def background(mail_settings: Settings, db: Database) -> Background:
     return Background(mail_settings, db)
 
 
-@pytest.fixture(scope="session")
-def google_fake_server() -> Iterator[google_server.FakeGoogle]:
-    fake, server = google_server.start()
-    yield fake
-    server.should_exit = True
-
-
-@pytest.fixture
-def google_fake(google_fake_server: google_server.FakeGoogle) -> google_server.FakeGoogle:
-    google_fake_server.reset()
-    return google_fake_server
+google_fake_server, google_fake = fixtures("google_fake", google_server.start)
 
 
 @pytest.fixture
@@ -247,19 +227,7 @@ ATTEMPTS = 3
 TIMEOUT = 1.0
 
 
-@pytest.fixture(scope="session")
-def receiver_server() -> Iterator[FakeReceiver]:
-    fake, server = webhook_receiver.start()
-    yield fake
-    server.should_exit = True
-
-
-@pytest.fixture
-def receiver(receiver_server: FakeReceiver) -> FakeReceiver:
-    """The receiver, emptied for this test; its answer past the timeout comes after 1 s."""
-    receiver_server.reset()
-    receiver_server.slow_seconds = 1.0
-    return receiver_server
+receiver_server, receiver = fixtures("receiver", webhook_receiver.start)
 
 
 @pytest.fixture

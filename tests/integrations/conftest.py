@@ -3,7 +3,7 @@ settings as in production (the receiver and its development settings are in test
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -16,7 +16,7 @@ from infra.settings import (
     ZoomSettings,
 )
 from tests.conftest import app_client
-from tests.fakes import graph_server, zoom_server
+from tests.fakes import fixtures, graph_server, zoom_server
 from tests.helpers import GraphQLClient
 
 
@@ -34,30 +34,8 @@ async def strict_gql(strict_settings: Settings, db: Database) -> AsyncIterator[G
         yield GraphQLClient(client)
 
 
-@pytest.fixture(scope="session")
-def zoom_fake_server() -> Iterator[zoom_server.FakeZoom]:
-    fake, server = zoom_server.start()
-    yield fake
-    server.should_exit = True
-
-
-@pytest.fixture
-def zoom_fake(zoom_fake_server: zoom_server.FakeZoom) -> zoom_server.FakeZoom:
-    zoom_fake_server.reset()
-    return zoom_fake_server
-
-
-@pytest.fixture(scope="session")
-def graph_fake_server() -> Iterator[graph_server.FakeGraph]:
-    fake, server = graph_server.start()
-    yield fake
-    server.should_exit = True
-
-
-@pytest.fixture
-def graph_fake(graph_fake_server: graph_server.FakeGraph) -> graph_server.FakeGraph:
-    graph_fake_server.reset()
-    return graph_fake_server
+zoom_fake_server, zoom_fake = fixtures("zoom_fake", zoom_server.start)
+graph_fake_server, graph_fake = fixtures("graph_fake", graph_server.start)
 
 
 @pytest.fixture

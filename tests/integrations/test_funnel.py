@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from infra.settings import FunnelSettings, PostHogSettings, RateLimits, Settings
 from models import FunnelEvent, OutboxJob
 from schema.node import encode_id
 from tests.conftest import app_client
-from tests.fakes import posthog_server
+from tests.fakes import fixtures, posthog_server
 from tests.helpers import (
     CREATE_MANY,
     Background,
@@ -554,17 +554,7 @@ def test_retention_and_posthog_settings_are_checked() -> None:
 # ---------------------------------------------------------------- PostHog
 
 
-@pytest.fixture(scope="module")
-def posthog_fake_server() -> Iterator[posthog_server.FakePostHog]:
-    fake, server = posthog_server.start()
-    yield fake
-    server.should_exit = True
-
-
-@pytest.fixture
-def posthog(posthog_fake_server: posthog_server.FakePostHog) -> posthog_server.FakePostHog:
-    posthog_fake_server.reset()
-    return posthog_fake_server
+posthog_server_fixture, posthog = fixtures("posthog", posthog_server.start, scope="module")
 
 
 @pytest.fixture
