@@ -7,7 +7,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +19,7 @@ import httpx
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import event
+from sqlmodel import select
 from starlette.types import ASGIApp
 
 from domain.people import ensure_student
@@ -26,7 +27,7 @@ from domain.slots import occupied
 from infra.auth import decode_token, mint_token
 from infra.db import Database, start_embedded, with_database
 from infra.settings import Settings
-from models import Booking, BookingStatus, Student
+from models import Booking, BookingStatus, OutboxJob, Student
 from schema.node import decode_id, encode_id
 from workers.jobs import Runner
 from workers.relay import LocalExecutor, Relay
@@ -342,6 +343,32 @@ class Background:
             total += handed
             await self.executor.drain()
         return total
+
+
+async def only_job(db: Database, kind: str) -> OutboxJob:
+    async with db.session() as session:
+        [job] = list(await session.exec(select(OutboxJob).where(OutboxJob.kind == kind)))
+        return job
+
+
+async def retried_with_backoff(
+    db: Database, background: Background, kind: str, effects: Callable[[], int]
+) -> None:
+    """The one `kind` job, whose remote refuses twice (503) then takes it: tried at once,
+    again after 10 s and after 20 s more, done the third time; `effects` counts what the
+    remote kept (nothing before the job is done, one thing after)."""
+    t0 = CLOCK()
+    await background.run(t0)
+    job = await only_job(db, kind)
+    assert job.attempts == 1 and "503" in (job.last_error or "")
+    assert job.due_at == t0 + timedelta(seconds=10)
+    await background.run(t0 + timedelta(seconds=10))
+    job = await only_job(db, kind)
+    assert job.attempts == 2 and job.due_at == t0 + timedelta(seconds=30)
+    assert effects() == 0
+    await background.run(t0 + timedelta(seconds=30))
+    assert (await only_job(db, kind)).done_at is not None
+    assert effects() == 1
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
