@@ -32,7 +32,6 @@ from models import (
 )
 from models.bookings import BookingAction, BookingStatus
 
-REMINDER_MINUTES = (24 * 60, 60, 15)
 PARKED_TOKEN_DAYS = 2  # a Checkout Session lasts at most a day: a parked token is no use after
 
 
@@ -46,7 +45,8 @@ def booking_changed(
     at: datetime,
     moved_from: datetime | None = None,
 ) -> None:
-    """Emails (and reminders) for a booking's change, sent once the change commits."""
+    """Emails for a booking's change, sent once the change commits (its reminders:
+    domain/reminders.py)."""
     if action not in (BookingAction.CONFIRMED, BookingAction.RESCHEDULED, BookingAction.CANCELLED):
         return
     if action == BookingAction.RESCHEDULED and booking.status != BookingStatus.CONFIRMED:
@@ -56,18 +56,6 @@ def booking_changed(
         if moved_from is not None:
             email["from"] = moved_from.isoformat()
         outbox.add(session, BOOKING_EMAIL, email, at)
-    if action != BookingAction.CANCELLED and booking.reminders_enabled:
-        for minutes in REMINDER_MINUTES:
-            due = booking.start_at - timedelta(minutes=minutes)
-            if due > at:
-                # The job checks the booking still starts at `start`: a moved or cancelled
-                # booking's old reminders then do nothing.
-                payload: dict[str, Any] = {
-                    "booking": str(booking.id),
-                    "start": booking.start_at.isoformat(),
-                    "minutes": minutes,
-                }
-                outbox.add(session, REMINDER, payload, due)
 
 
 # A guest's manage token waits here for the confirmation email; never run.
@@ -129,10 +117,10 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
         if parked is not None:
             token = ctx.cipher.decrypt(parked[outbox.ENCRYPTED_TOKEN])
             manage = ctx.settings.manage_url.format(token=token)
-    recipient = _recipient(parts, to)
-    if recipient is None:
+    found = recipient(parts, to)
+    if found is None:
         return
-    address, zone, other = recipient
+    address, zone, other = found
     title = f"{parts.service.title} with {other}"
     when = session_time(parts.booking, zone)
     subject, opening = {
@@ -157,35 +145,10 @@ async def send_booking_email(ctx: JobContext, session: AsyncSession, job: dict[s
 BOOKING_EMAIL = outbox.register("email.booking", send_booking_email)
 
 
-async def send_reminder(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:
-    parts = await ics.load(session, uuid.UUID(job["booking"]))
-    if parts is None or ctx.mailer is None:
-        return
-    booking = parts.booking
-    if (
-        booking.status != BookingStatus.CONFIRMED
-        or not booking.reminders_enabled
-        or booking.start_at != datetime.fromisoformat(job["start"])
-    ):
-        return  # cancelled, moved (its new reminders are on their way) or switched off
-    title = f"{parts.service.title} with {parts.tutor.display_name}"
-    paragraphs: list[str | tuple[str, str]] = [
-        f"Your session starts in {_duration(job['minutes'])}.",
-        f"{title}\n{session_time(booking, parts.student_zone)}",
-    ]
-    if booking.meeting_url:
-        paragraphs.append(("Join the session", booking.meeting_url))
-    message = compose(ctx, parts.student.email, f"Reminder: {title}", paragraphs)
-    await ctx.mailer.send(message)
-
-
-REMINDER = outbox.register("email.reminder", send_reminder)
-
-
 # ---------------------------------------------------------------- composing
 
 
-def _recipient(parts: ics.BookingParts, to: str) -> tuple[str, str, str] | None:
+def recipient(parts: ics.BookingParts, to: str) -> tuple[str, str, str] | None:
     """(address, zone, the other party's name), or None for a tutor with no email."""
     if to == "student":
         return parts.student.email, parts.student_zone, parts.tutor.display_name
@@ -198,13 +161,6 @@ def session_time(booking: Booking, zone: str) -> str:
     tz = ZoneInfo(zone)
     start, end = booking.start_at.astimezone(tz), booking.end_at.astimezone(tz)
     return f"{start:%A %-d %B %Y}, {start:%H:%M}–{end:%H:%M} ({zone}, {start:%Z})"
-
-
-def _duration(minutes: int) -> str:
-    if minutes % 60 == 0:
-        hours = minutes // 60
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    return f"{minutes} minutes"
 
 
 def compose(

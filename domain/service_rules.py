@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from domain.currencies import ISO_4217
 from domain.errors import InvalidInput
+from domain.reminders import ReminderRule
 
 MAX_DURATION = 12 * 60
 MAX_DURATIONS = 12
@@ -63,6 +64,8 @@ class ServiceRules:
     enrollment_required: bool | None = None
     meeting_links: bool | None = None
     custom_duration: CustomGrid | None = None
+    # [] means no reminders; None leaves them (on create: the defaults, domain/reminders.py).
+    reminders: Sequence[ReminderRule] | None = None
     # Fields an update sets to null on purpose (maxReschedules: no limit; scheduleId: defaults;
     # customDuration: listed durations only).
     cleared: frozenset[str] = field(default_factory=frozenset)

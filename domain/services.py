@@ -6,12 +6,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
+from datetime import datetime
 
 from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import custom_durations, organizations
+from domain import custom_durations, organizations, reminders
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.people import clean_name, tutor_of_user
 from domain.service_rules import (
@@ -100,13 +101,15 @@ async def _check_consent(
 
 def _apply(row: Service, rules: ServiceRules) -> None:
     for f in fields(ServiceRules):
-        if f.name in ("tutor_ids", "durations", "cleared", "custom_duration"):
+        if f.name in ("tutor_ids", "durations", "reminders", "cleared", "custom_duration"):
             continue
         value = getattr(rules, f.name)
         if value is not None:
             setattr(row, f.name, value)
         elif f.name in rules.cleared:
             setattr(row, f.name, None)
+    if rules.reminders is not None:
+        row.reminder_rules = reminders.stored(rules.reminders)
 
 
 async def _write_children(
@@ -141,6 +144,8 @@ async def create_service(db: Database, identity: Identity, rules: ServiceRules) 
     title = clean_name(rules.title or "", "input.title")
     durations = check_durations(rules.durations or [])
     check_numbers(rules)
+    if rules.reminders is not None:
+        reminders.check_rules(rules.reminders)
     async with db.transaction() as session:
         me = await tutor_of_user(session, identity.sub)
         if me is None:
@@ -186,14 +191,17 @@ async def lock_for_change(
 
 
 async def update_service(
-    db: Database, identity: Identity, service_id: uuid.UUID, rules: ServiceRules
+    db: Database, identity: Identity, service_id: uuid.UUID, rules: ServiceRules, now: datetime
 ) -> ServiceInfo:
     """By its tutors, or the owners and admins of its organization. Naming tutors (anyone but
     yourself, or taking anyone off) is consent's business (`_check_consent`); leaving is always
-    allowed while another tutor stays."""
+    allowed while another tutor stays. New reminder rules reschedule the reminders of the
+    service's upcoming bookings, in the same transaction."""
     title = clean_name(rules.title, "input.title") if rules.title is not None else None
     durations = check_durations(rules.durations) if rules.durations is not None else None
     check_numbers(rules)
+    if rules.reminders is not None:
+        reminders.check_rules(rules.reminders)
     async with db.transaction() as session:
         row, current, me = await lock_for_change(session, identity, service_id)
         organization_id = rules.organization_id or row.organization_id
@@ -223,6 +231,8 @@ async def update_service(
         custom_durations.apply(row, rules, listed)
         session.add(row)
         await _write_children(session, row.id, durations, rules.tutor_ids and tutor_ids)
+        if rules.reminders is not None:
+            await reminders.rules_changed(session, row.id, now)
     return await _info(db, service_id)
 
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, id_field
@@ -40,6 +41,13 @@ class Service(SQLModel, table=True):
     requires_package: bool = False
     monthly_free_allowance: int = 0
     enrollment_required: bool = False
+    # Reminder rules, [{"minutes": 60, "student": true, "tutor": false}, ...]; null: the
+    # defaults (domain/reminders.py). One JSONB column, not a child table: at most 5 rules,
+    # always read and replaced whole with the service, and expanded in SQL
+    # (jsonb_to_recordset) by the one statement that schedules reminders.
+    reminder_rules: list[dict[str, int | bool]] | None = Field(
+        default=None, sa_column=Column(JSONB(none_as_null=True), nullable=True)
+    )
     # Each confirmed booking gets a video meeting link (MEETING_URL_TEMPLATE).
     meeting_links: bool = False
     # Set: an organization service (its tutors are members, named by an owner or admin);

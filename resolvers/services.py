@@ -53,6 +53,8 @@ def rules_from(input: CreateServiceInput | UpdateServiceInput) -> ServiceRules:
             value = value.to_domain()
         elif f.name == "kind":
             value = value.value
+        elif f.name == "reminders":
+            value = [r.to_domain() for r in value]
         values[f.name] = value
     return ServiceRules(**values, cleared=frozenset(cleared))  # type: ignore[arg-type]
 
@@ -99,7 +101,7 @@ class Mutation:
         async def work() -> ServiceInfo:
             service_id = parse_id(input.id, "Service", "input.id")
             return await services.update_service(
-                info.context.db, identity, service_id, rules_from(input)
+                info.context.db, identity, service_id, rules_from(input), info.context.now()
             )
 
         return await mutate(work(), _saved)

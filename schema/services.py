@@ -11,7 +11,9 @@ import strawberry
 from strawberry.types import Info
 
 from domain import custom_durations
+from domain import reminders as domain_reminders
 from domain.forms import MAX_QUESTIONS
+from domain.reminders import MAX_MINUTES, MAX_RULES, MIN_MINUTES
 from domain.service_rules import MAX_DURATIONS, MAX_TUTORS, CustomGrid, DurationInput
 from domain.services import ServiceInfo
 from models import ServiceDuration
@@ -117,6 +119,33 @@ class CustomDurationInput:
         )
 
 
+@strawberry.type(description="When reminders go out for a service's bookings, and to whom.")
+class ReminderRule:
+    minutes_before: int
+    to_student: bool
+    to_tutor: bool
+
+
+@strawberry.input
+class ReminderRuleInput:
+    minutes_before: int = strawberry.field(
+        description=(
+            f"From {MIN_MINUTES} minutes to 30 days ({MAX_MINUTES}), each once per service."
+        )
+    )
+    to_student: bool | None = strawberry.field(
+        default=True, description="Null: true. Off for a booking made with remindersEnabled false."
+    )
+    to_tutor: bool | None = strawberry.field(default=False, description="Null: false.")
+
+    def to_domain(self) -> domain_reminders.ReminderRule:
+        return domain_reminders.ReminderRule(
+            self.minutes_before,
+            True if self.to_student is None else self.to_student,
+            bool(self.to_tutor),
+        )
+
+
 @strawberry.type
 class Service(Node):
     info: strawberry.Private[ServiceInfo]
@@ -150,6 +179,10 @@ class Service(Node):
         description="Each confirmed booking gets a video meeting link (Booking.meetingUrl)."
     )
     custom_duration: CustomDuration | None
+    reminders: list[ReminderRule] = strawberry.field(
+        description="Default: 24 hours and 1 hour and 15 minutes before, to the student.",
+        extensions=[AtMost(MAX_RULES)],
+    )
 
     @classmethod
     def from_info(cls, info: ServiceInfo) -> Service:
@@ -174,6 +207,12 @@ class Service(Node):
             enrollment_required=row.enrollment_required,
             meeting_links=row.meeting_links,
             custom_duration=CustomDuration.of(custom_durations.read(row)),
+            reminders=[
+                ReminderRule(
+                    minutes_before=r.minutes_before, to_student=r.to_student, to_tutor=r.to_tutor
+                )
+                for r in domain_reminders.rules_of(row)
+            ],
         )
 
     @strawberry.field(extensions=[AtMost(MAX_TUTORS)])
@@ -296,6 +335,11 @@ class CreateServiceInput:
     enrollment_required: bool | None = False
     meeting_links: bool | None = False
     custom_duration: CustomDurationInput | None = None
+    reminders: list[ReminderRuleInput] | None = strawberry.field(
+        default=None,
+        description=f"At most {MAX_RULES}; [] for none. Default (null): 24 hours, "
+        "1 hour and 15 minutes before, to the student.",
+    )
 
 
 @strawberry.input(
@@ -329,6 +373,11 @@ class UpdateServiceInput:
     meeting_links: bool | None = strawberry.UNSET
     custom_duration: CustomDurationInput | None = strawberry.field(
         default=strawberry.UNSET, description="Null removes it: the listed durations only."
+    )
+    reminders: list[ReminderRuleInput] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Replaces the rules ([] for none) and reschedules the reminders of the "
+        "service's upcoming bookings; null leaves them.",
     )
 
 

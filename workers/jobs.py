@@ -23,6 +23,7 @@ from domain import (  # noqa: F401
     notifications,
     outbox,
     package_notices,
+    reminders,
     review_requests,
     schedule_requests,
     summaries,

@@ -9,7 +9,15 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain import calendar_sync, events, meetings, notifications, review_requests, webhooks
+from domain import (
+    calendar_sync,
+    events,
+    meetings,
+    notifications,
+    reminders,
+    review_requests,
+    webhooks,
+)
 from infra.db import UnitOfWork
 from infra.settings import MeetingProvider
 from models import Booking, BookingHistory
@@ -50,6 +58,7 @@ async def record(
         else action
     )
     notifications.booking_changed(session, booking, effect, at, moved_from)
+    await reminders.booking_changed(session, booking, effect, at)
     await review_requests.booking_changed(session, booking, effect, at)
     await calendar_sync.booking_changed(session, booking, effect, at)
     await meetings.booking_changed(session, booking, effect, at, meeting_provider)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from domain import notifications, outbox
+from domain import notifications, outbox, reminders
 from infra.db import Database
 from infra.settings import Settings, SmtpSettings
 from models import Booking, BookingHistory, OutboxJob
@@ -572,7 +572,7 @@ def test_a_job_kind_exists_once_and_with_its_handler() -> None:
     """Kinds are registered by the module that writes them; a second registration is refused,
     and every kind the workers can meet has a handler, except the parked tokens (never run)."""
     with pytest.raises(ValueError, match="registered twice"):
-        outbox.register(notifications.REMINDER.kind, notifications.send_reminder)
+        outbox.register(reminders.REMINDER.kind, reminders.send_reminder)
     parked = {kind for kind, job in outbox.JOBS.items() if job.handler is None}
     assert parked == {"parked.token", "parked.review_token"}
     assert {"email.booking", "calendar.sync", "meeting.link", "sweep.holds"} <= set(outbox.JOBS)

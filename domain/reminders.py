@@ -1,0 +1,240 @@
+"""Reminders: each service's rules (how long before a session, to the student, the tutor or
+both), the outbox rows they become, and the job that sends one.
+
+Every (booking, start, minutesBefore, recipient) is one outbox row with a unique key, so a
+retry never resends one that went and writing the same reminder again adds nothing. One
+statement writes them (`schedule`): for a booking when it is confirmed or moved, and for every
+upcoming confirmed booking of a service when its rules change. The job checks again when it
+runs: the booking is still confirmed and starts when it did, the service's rules still hold a
+rule of that many minutes for that recipient, and (the student's) the booking has reminders on.
+So a moved or cancelled booking's old reminders, and those of a rule since removed, do nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    and_,
+    cast,
+    column,
+    func,
+    literal,
+    or_,
+    true,
+    values,
+)
+from sqlalchemy import select as sql_select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlmodel import col
+
+from domain import ics, notifications, outbox, webhooks
+from domain.errors import InvalidInput
+from domain.outbox import JobContext
+from infra.db import UnitOfWork
+from infra.ids import encode_id
+from models import Booking, OutboxJob, Service
+from models.bookings import BookingAction, BookingStatus
+from models.webhooks import WebhookEventType
+
+MAX_RULES = 5
+MIN_MINUTES = 5
+MAX_MINUTES = 30 * 24 * 60
+STUDENT, TUTOR = "student", "tutor"
+
+
+@dataclass(frozen=True)
+class ReminderRule:
+    minutes_before: int
+    to_student: bool = True
+    to_tutor: bool = False
+
+
+DEFAULT_RULES = (ReminderRule(24 * 60), ReminderRule(60), ReminderRule(15))
+
+
+def check_rules(rules: Sequence[ReminderRule]) -> None:
+    """At most MAX_RULES, each a whole number of minutes from MIN_MINUTES to MAX_MINUTES (30
+    days), none twice, each to someone."""
+    if len(rules) > MAX_RULES:
+        raise InvalidInput(f"At most {MAX_RULES} reminders", "input.reminders")
+    seen: set[int] = set()
+    for index, rule in enumerate(rules):
+        field = f"input.reminders.{index}"
+        if not MIN_MINUTES <= rule.minutes_before <= MAX_MINUTES:
+            raise InvalidInput(
+                f"A reminder goes {MIN_MINUTES} minutes to 30 days ({MAX_MINUTES} minutes) "
+                "before the session",
+                f"{field}.minutesBefore",
+            )
+        if rule.minutes_before in seen:
+            raise InvalidInput(
+                f"Two reminders {rule.minutes_before} minutes before", f"{field}.minutesBefore"
+            )
+        seen.add(rule.minutes_before)
+        if not (rule.to_student or rule.to_tutor):
+            raise InvalidInput("A reminder goes to the student, the tutor or both", field)
+
+
+def stored(rules: Sequence[ReminderRule]) -> list[dict[str, int | bool]]:
+    """Rules as the service's `reminder_rules` column keeps them."""
+    return [
+        {"minutes": r.minutes_before, "student": r.to_student, "tutor": r.to_tutor} for r in rules
+    ]
+
+
+def rules_of(service: Service) -> list[ReminderRule]:
+    if service.reminder_rules is None:
+        return list(DEFAULT_RULES)
+    return [
+        ReminderRule(int(r["minutes"]), bool(r["student"]), bool(r["tutor"]))
+        for r in service.reminder_rules
+    ]
+
+
+# ---------------------------------------------------------------- scheduling
+
+
+async def schedule(session: UnitOfWork, now: datetime, *where: Any) -> None:
+    """One reminder row per confirmed booking matching `where`, rule of its service and
+    recipient, due after `now`, unless its key exists already: one INSERT … SELECT however
+    many bookings match. The key names the booking, its start, the minutes and the recipient."""
+    rules = (
+        func.jsonb_to_recordset(
+            func.coalesce(Service.reminder_rules, literal(stored(DEFAULT_RULES), JSONB))
+        )
+        .table_valued(
+            column("minutes", Integer), column("student", Boolean), column("tutor", Boolean)
+        )
+        .render_derived(name="rule", with_types=True)
+    )
+    who = values(column("recipient", String), name="who").data([(STUDENT,), (TUTOR,)])
+    start = func.to_char(func.timezone("UTC", Booking.start_at), 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
+    due = Booking.start_at - func.make_interval(0, 0, 0, 0, 0, rules.c.minutes)
+    key = func.concat(
+        "reminder:", Booking.id, ":", start, ":", rules.c.minutes, ":", who.c.recipient
+    )
+    payload = func.jsonb_build_object(
+        "booking",
+        cast(Booking.id, String),
+        "start",
+        start,
+        "minutes",
+        rules.c.minutes,
+        "to",
+        who.c.recipient,
+    )
+    at = literal(now, DateTime(timezone=True))
+    rows = (
+        sql_select(
+            func.gen_random_uuid(), literal(REMINDER.kind), key, payload, due, literal(0), at
+        )
+        .select_from(Booking)
+        .join(Service, col(Service.id) == col(Booking.service_id))
+        .join(rules, true())
+        .join(who, true())
+        .where(
+            col(Booking.status) == BookingStatus.CONFIRMED,
+            due > at,
+            or_(
+                and_(who.c.recipient == STUDENT, rules.c.student, col(Booking.reminders_enabled)),
+                and_(who.c.recipient == TUTOR, rules.c.tutor),
+            ),
+            *where,
+        )
+    )
+    columns = ["id", "kind", "key", "payload", "due_at", "attempts", "created_at"]
+    await session.exec(
+        insert(OutboxJob).from_select(columns, rows).on_conflict_do_nothing(index_elements=["key"])
+    )
+
+
+async def booking_changed(
+    session: UnitOfWork, booking: Booking, action: BookingAction, at: datetime
+) -> None:
+    """A booking confirmed or moved gets its reminders (those of its old time stay, and do
+    nothing when they run)."""
+    if action in (BookingAction.CONFIRMED, BookingAction.RESCHEDULED):
+        await schedule(session, at, col(Booking.id) == booking.id)
+
+
+async def rules_changed(session: UnitOfWork, service_id: uuid.UUID, now: datetime) -> None:
+    """The service's new rules, saved in this transaction, for each of its upcoming bookings.
+    A rule kept finds its rows there already; a rule removed leaves rows its job drops."""
+    await session.flush()
+    await schedule(session, now, col(Booking.service_id) == service_id, col(Booking.start_at) > now)
+
+
+# ---------------------------------------------------------------- the job
+
+
+def _wanted(service: Service, minutes: int, to: str) -> bool:
+    return any(
+        rule.minutes_before == minutes and (rule.to_student if to == STUDENT else rule.to_tutor)
+        for rule in rules_of(service)
+    )
+
+
+async def send_reminder(ctx: JobContext, session: UnitOfWork, job: dict[str, Any]) -> None:
+    parts = await ics.load(session, uuid.UUID(job["booking"]))
+    if parts is None:
+        return
+    booking, minutes = parts.booking, int(job["minutes"])
+    to = job.get("to")
+    if to is None:
+        # Written before rules per service: the student's, while the service has the default
+        # rules (rules saved since wrote keyed rows of their own, which go instead).
+        if parts.service.reminder_rules is not None:
+            return
+        to = STUDENT
+    if (
+        booking.status != BookingStatus.CONFIRMED
+        or booking.start_at != datetime.fromisoformat(job["start"])
+        or not _wanted(parts.service, minutes, to)
+        or (to == STUDENT and not booking.reminders_enabled)
+    ):
+        return  # cancelled, moved (its new reminders are on their way), rule gone, or off
+    data = await webhooks.booking_data(session, booking)
+    person = ("Student", booking.student_id) if to == STUDENT else ("Tutor", booking.tutor_id)
+    data["minutesBefore"] = minutes
+    data["recipient"] = {"role": to.upper(), "id": encode_id(*person)}
+    event = WebhookEventType.BOOKING_REMINDER
+    await webhooks.emit(session, [booking.tutor_id], event, data, ctx.now, subject_id=booking.id)
+    recipient = notifications.recipient(parts, to)
+    if ctx.mailer is None or recipient is None:
+        return
+    address, zone, other = recipient
+    title = f"{parts.service.title} with {other}"
+    opening = (
+        f"Your session starts in {_duration(minutes)}."
+        if to == STUDENT
+        else f"Your session with {parts.student.display_name} starts in {_duration(minutes)}."
+    )
+    paragraphs: list[str | tuple[str, str]] = [
+        opening,
+        f"{title}\n{notifications.session_time(booking, zone)}",
+    ]
+    if booking.meeting_url:
+        paragraphs.append(("Join the session", booking.meeting_url))
+    message = notifications.compose(ctx, address, f"Reminder: {title}", paragraphs)
+    await ctx.mailer.send(message)
+
+
+REMINDER = outbox.register("email.reminder", send_reminder)
+
+
+def _duration(minutes: int) -> str:
+    if minutes % (24 * 60) == 0 and minutes > 24 * 60:
+        return f"{minutes // (24 * 60)} days"
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
