@@ -2,11 +2,12 @@
 both), the outbox rows they become, and the job that sends one.
 
 Every (booking, start, minutesBefore, recipient) is one outbox row with a unique key, so a
-retry never resends one that went and writing the same reminder again adds nothing. One
-statement writes them (`schedule`): for a booking when it is confirmed or moved, and for every
-upcoming confirmed booking of a service when its rules change. The job checks again when it
-runs: the booking is still confirmed and starts when it did, the service's rules still hold a
-rule of that many minutes for that recipient, and (the student's) the booking has reminders on.
+retry never resends one that went and writing the same reminder again adds nothing. They are
+written for a booking when it is confirmed or moved (`booking_changed`), and for every upcoming
+confirmed booking of a service when its rules change (`rules_changed`, one INSERT … SELECT).
+The job checks again when it runs: the booking is still confirmed and starts when it did, the
+service's rules still hold a rule of that many minutes for that recipient, and (the student's)
+the booking has reminders on.
 So a moved or cancelled booking's old reminders, and those of a rule since removed, do nothing.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -39,7 +40,7 @@ from sqlmodel import col
 from domain import ics, notifications, outbox, webhooks
 from domain.errors import InvalidInput
 from domain.outbox import JobContext
-from infra.db import UnitOfWork
+from infra.db import UnitOfWork, present
 from infra.ids import encode_id
 from models import Booking, OutboxJob, Service
 from models.bookings import BookingAction, BookingStatus
@@ -103,10 +104,61 @@ def rules_of(service: Service) -> list[ReminderRule]:
 # ---------------------------------------------------------------- scheduling
 
 
-async def schedule(session: UnitOfWork, now: datetime, *where: Any) -> None:
-    """One reminder row per confirmed booking matching `where`, rule of its service and
-    recipient, due after `now`, unless its key exists already: one INSERT … SELECT however
-    many bookings match. The key names the booking, its start, the minutes and the recipient."""
+START_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'  # PostgreSQL's to_char of UTC times
+PY_START_FORMAT = "%Y-%m-%dT%H:%M:%S+00:00"  # the same, as Python writes it
+
+
+def _key(booking_id: Any, start: Any, minutes: Any, to: Any) -> list[Any]:
+    """A reminder's unique key, in parts (joined in Python or in SQL the same way)."""
+    return ["reminder:", booking_id, ":", start, ":", minutes, ":", to]
+
+
+async def booking_changed(
+    session: UnitOfWork, booking: Booking, action: BookingAction, at: datetime
+) -> None:
+    """A booking confirmed or moved gets its reminders (those of its old time stay, and do
+    nothing when they run): one statement, with rows this change already holds (the booking,
+    its service), written without flushing so the change's own rows still go out together."""
+    if action not in (BookingAction.CONFIRMED, BookingAction.RESCHEDULED):
+        return
+    if booking.status != BookingStatus.CONFIRMED:
+        return
+    with session.no_autoflush:
+        service = present(await session.get(Service, booking.service_id), "booking's service")
+        start = booking.start_at.astimezone(UTC).strftime(PY_START_FORMAT)
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "kind": REMINDER.kind,
+                "key": "".join(str(p) for p in _key(booking.id, start, rule.minutes_before, to)),
+                "payload": {
+                    "booking": str(booking.id),
+                    "start": start,
+                    "minutes": rule.minutes_before,
+                    "to": to,
+                },
+                "due_at": booking.start_at - timedelta(minutes=rule.minutes_before),
+                "attempts": 0,
+                "created_at": at,
+            }
+            for rule in rules_of(service)
+            for to, wanted in (
+                (STUDENT, rule.to_student and booking.reminders_enabled),
+                (TUTOR, rule.to_tutor),
+            )
+            if wanted and booking.start_at - timedelta(minutes=rule.minutes_before) > at
+        ]
+        if rows:
+            await session.exec(
+                insert(OutboxJob).values(rows).on_conflict_do_nothing(index_elements=["key"])
+            )
+
+
+async def rules_changed(session: UnitOfWork, service_id: uuid.UUID, now: datetime) -> None:
+    """The service's new rules for each of its upcoming confirmed bookings: one INSERT …
+    SELECT however many there are, each row unless its key exists already (a rule kept finds
+    its rows there; a removed rule's rows stay, and their job drops them). Due times already
+    past are skipped."""
     rules = (
         func.jsonb_to_recordset(
             func.coalesce(Service.reminder_rules, literal(stored(DEFAULT_RULES), JSONB))
@@ -117,11 +169,9 @@ async def schedule(session: UnitOfWork, now: datetime, *where: Any) -> None:
         .render_derived(name="rule", with_types=True)
     )
     who = values(column("recipient", String), name="who").data([(STUDENT,), (TUTOR,)])
-    start = func.to_char(func.timezone("UTC", Booking.start_at), 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
+    start = func.to_char(func.timezone("UTC", Booking.start_at), START_FORMAT)
     due = Booking.start_at - func.make_interval(0, 0, 0, 0, 0, rules.c.minutes)
-    key = func.concat(
-        "reminder:", Booking.id, ":", start, ":", rules.c.minutes, ":", who.c.recipient
-    )
+    key = func.concat(*_key(Booking.id, start, rules.c.minutes, who.c.recipient))
     payload = func.jsonb_build_object(
         "booking",
         cast(Booking.id, String),
@@ -142,35 +192,21 @@ async def schedule(session: UnitOfWork, now: datetime, *where: Any) -> None:
         .join(rules, true())
         .join(who, true())
         .where(
+            col(Booking.service_id) == service_id,
             col(Booking.status) == BookingStatus.CONFIRMED,
+            col(Booking.start_at) > now,
             due > at,
             or_(
                 and_(who.c.recipient == STUDENT, rules.c.student, col(Booking.reminders_enabled)),
                 and_(who.c.recipient == TUTOR, rules.c.tutor),
             ),
-            *where,
         )
     )
     columns = ["id", "kind", "key", "payload", "due_at", "attempts", "created_at"]
+    await session.flush()  # the rules just saved
     await session.exec(
         insert(OutboxJob).from_select(columns, rows).on_conflict_do_nothing(index_elements=["key"])
     )
-
-
-async def booking_changed(
-    session: UnitOfWork, booking: Booking, action: BookingAction, at: datetime
-) -> None:
-    """A booking confirmed or moved gets its reminders (those of its old time stay, and do
-    nothing when they run)."""
-    if action in (BookingAction.CONFIRMED, BookingAction.RESCHEDULED):
-        await schedule(session, at, col(Booking.id) == booking.id)
-
-
-async def rules_changed(session: UnitOfWork, service_id: uuid.UUID, now: datetime) -> None:
-    """The service's new rules, saved in this transaction, for each of its upcoming bookings.
-    A rule kept finds its rows there already; a rule removed leaves rows its job drops."""
-    await session.flush()
-    await schedule(session, now, col(Booking.service_id) == service_id, col(Booking.start_at) > now)
 
 
 # ---------------------------------------------------------------- the job
