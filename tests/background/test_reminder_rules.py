@@ -104,6 +104,16 @@ async def timeline(
     return seen
 
 
+def only(inbox: Inbox, to: str, subject: str, opening: str, start: datetime, zone: str) -> None:
+    """The one email in the inbox, to `to`, its session's time in `zone`; the inbox emptied."""
+    [mail] = inbox.received
+    assert (str(mail.message["To"]), mail.subject) == (to, subject)
+    assert mail.text.splitlines()[0] == opening
+    local = start.astimezone(ZoneInfo(zone))
+    assert f"{local:%H:%M}–" in mail.text and f"({zone}," in mail.text
+    inbox.reset()
+
+
 async def test_the_default_rules_remind_the_student_three_times_and_read_back(
     gql: GraphQLClient, background: Background, inbox: Inbox
 ) -> None:
@@ -141,23 +151,11 @@ async def test_rules_to_the_student_the_tutor_or_both_each_in_their_own_zone(
     await background.run(start - timedelta(minutes=121))
     assert inbox.received == []
     await background.run(start - timedelta(minutes=120))
-    [student] = inbox.received
-    assert str(student.message["To"]) == SAM
-    assert student.subject == "Reminder: Violin with Ada"
-    assert student.text.splitlines()[0] == "Your session starts in 2 hours."
-    new_york = start.astimezone(ZoneInfo("America/New_York"))
-    assert f"{new_york:%H:%M}–" in student.text and "(America/New_York," in student.text
-    inbox.reset()
-
+    only(inbox, SAM, "Reminder: Violin with Ada", "Your session starts in 2 hours.", start,
+         "America/New_York")  # fmt: skip
     await background.run(start - timedelta(minutes=30))
-    [tutor] = inbox.received
-    assert str(tutor.message["To"]) == ADA
-    assert tutor.subject == "Reminder: Violin with Sam"
-    assert tutor.text.splitlines()[0] == "Your session with Sam starts in 30 minutes."
-    tokyo = start.astimezone(ZoneInfo("Asia/Tokyo"))
-    assert f"{tokyo:%H:%M}–" in tutor.text and "(Asia/Tokyo," in tutor.text
-    inbox.reset()
-
+    only(inbox, ADA, "Reminder: Violin with Sam", "Your session with Sam starts in 30 minutes.",
+         start, "Asia/Tokyo")  # fmt: skip
     await background.run(start - timedelta(minutes=10))
     assert sorted(str(r.message["To"]) for r in inbox.received) == [ADA, SAM]
     inbox.reset()
@@ -408,3 +406,22 @@ async def test_a_tutor_with_no_email_gets_the_webhook_only(
     assert [str(r.message["To"]) for r in inbox.received] == [SAM]
     roles = sorted(r.payload["data"]["recipient"]["role"] for r in receiver.at("/bo") if r.payload)
     assert roles == ["STUDENT", "TUTOR"]
+
+
+async def test_a_booking_moved_away_and_back_is_reminded_once(
+    gql: GraphQLClient, background: Background, inbox: Inbox
+) -> None:
+    ada, service, sam = await violin(gql, [rule(60, tutor=True)])
+    first = datetime.fromisoformat(at(monday(), 10))
+    made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=first.isoformat())
+    for start in (first + timedelta(hours=2), first):
+        move = {"input": {"bookingId": made["booking"]["id"], "newStart": start.isoformat()}}
+        moved = await gql(RESCHEDULE, move, sam)
+        assert moved["rescheduleBooking"]["__typename"] == "BookingRescheduled"
+    assert await timeline(background, inbox, first, [60]) == {
+        60: [
+            (ADA, "Your session with Sam starts in 1 hour."),
+            (SAM, "Your session starts in 1 hour."),
+        ],
+        "after": [],
+    }
