@@ -117,40 +117,44 @@ async def booking_changed(
     session: UnitOfWork, booking: Booking, action: BookingAction, at: datetime
 ) -> None:
     """A booking confirmed or moved gets its reminders (those of its old time stay, and do
-    nothing when they run): one statement, with rows this change already holds (the booking,
-    its service), written without flushing so the change's own rows still go out together."""
+    nothing when they run), from rows this change already holds (the booking, its service).
+
+    A booking is confirmed once, and only confirmed bookings have reminder rows (here or in
+    `rules_changed`), so its first rows are added with the change's other rows, at no extra
+    statement. A move may come back to a start that still has rows: one INSERT … ON CONFLICT
+    DO NOTHING, without flushing, so the change's own rows still go out together."""
     if action not in (BookingAction.CONFIRMED, BookingAction.RESCHEDULED):
         return
     if booking.status != BookingStatus.CONFIRMED:
         return
     with session.no_autoflush:
         service = present(await session.get(Service, booking.service_id), "booking's service")
-        start = booking.start_at.astimezone(UTC).strftime(PY_START_FORMAT)
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "kind": REMINDER.kind,
-                "key": "".join(str(p) for p in _key(booking.id, start, rule.minutes_before, to)),
-                "payload": {
-                    "booking": str(booking.id),
-                    "start": start,
-                    "minutes": rule.minutes_before,
-                    "to": to,
-                },
-                "due_at": booking.start_at - timedelta(minutes=rule.minutes_before),
-                "attempts": 0,
-                "created_at": at,
-            }
-            for rule in rules_of(service)
-            for to, wanted in (
-                (STUDENT, rule.to_student and booking.reminders_enabled),
-                (TUTOR, rule.to_tutor),
-            )
-            if wanted and booking.start_at - timedelta(minutes=rule.minutes_before) > at
-        ]
-        if rows:
+    start = booking.start_at.astimezone(UTC).strftime(PY_START_FORMAT)
+    rows: list[tuple[str, dict[str, Any], datetime]] = [
+        (
+            "".join(str(p) for p in _key(booking.id, start, rule.minutes_before, to)),
+            {"booking": str(booking.id), "start": start, "minutes": rule.minutes_before, "to": to},
+            booking.start_at - timedelta(minutes=rule.minutes_before),
+        )
+        for rule in rules_of(service)
+        for to, wanted in (
+            (STUDENT, rule.to_student and booking.reminders_enabled),
+            (TUTOR, rule.to_tutor),
+        )
+        if wanted and booking.start_at - timedelta(minutes=rule.minutes_before) > at
+    ]
+    if action == BookingAction.CONFIRMED:
+        for key, payload, due in rows:
+            outbox.add(session, REMINDER, payload, due, key=key)
+    elif rows:
+        new_rows = [
+            {"id": uuid.uuid4(), "kind": REMINDER.kind, "key": key, "payload": payload,
+             "due_at": due, "attempts": 0, "created_at": at}
+            for key, payload, due in rows
+        ]  # fmt: skip
+        with session.no_autoflush:
             await session.exec(
-                insert(OutboxJob).values(rows).on_conflict_do_nothing(index_elements=["key"])
+                insert(OutboxJob).values(new_rows).on_conflict_do_nothing(index_elements=["key"])
             )
 
 
