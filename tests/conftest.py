@@ -25,6 +25,7 @@ from infra.settings import (
     WebhookSettings,
 )
 from tests import calendar_days
+from tests.browsers import browser  # noqa: F401  (one chromium for the session)
 from tests.fakes import google_server, stripe_server, webhook_receiver
 from tests.fakes import smtp_server as smtp_test_server
 from tests.fakes.webhook_receiver import FakeReceiver
