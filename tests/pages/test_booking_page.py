@@ -5,12 +5,16 @@ Checkout to the confirmation; the keyboard alone books; a phone's width."""
 from __future__ import annotations
 
 import re
+from datetime import date as date_cls
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from infra.db import Database
 from tests.fakes.smtp_server import Inbox
+from tests.fakes.stripe_server import FakeStripe
 from tests.helpers import Background, GraphQLClient, make_tutor, weekly
 from tests.pages.conftest import Site
 
@@ -62,3 +66,89 @@ async def test_a_guest_books_and_gets_the_manage_link(
     await jobs.run()
     [email] = inbox.to("gus@example.com")
     assert f"{site.base}/manage?token=" in email.text
+
+
+async def test_a_time_booked_in_one_page_leaves_the_other(
+    page: Page, site: Site, api: GraphQLClient
+) -> None:
+    service = await piano(api)
+    other = await page.context.new_page()
+    await other.goto(f"{site.base}/book/{service}")
+    await page.goto(f"{site.base}/book/{service}")
+    for each in (page, other):
+        await expect(each.locator("body")).to_have_attribute("data-live", "live")
+        await each.locator(".day:not([aria-disabled])").first.click()
+    start = await choose_first_time(page)
+    taken = other.locator(f'#times .time[data-start="{start}"]')
+    await expect(taken).to_have_count(1)
+    await page.get_by_label("Name").fill("Gus Guest")
+    await page.get_by_label("Email").fill("gus@example.com")
+    await page.get_by_role("button", name="Book").click()
+    await expect(page.locator("#confirmation h1")).to_have_text("You're booked")
+    await expect(taken).to_have_count(0, timeout=1000)
+    await expect(other.locator("#announcer")).to_contain_text("Just taken by someone else")
+
+
+async def test_a_paid_service_goes_through_checkout_to_the_confirmation(
+    page: Page, site: Site, api: GraphQLClient, stripe_fake: FakeStripe
+) -> None:
+    stripe_fake.webhook_url = f"{site.base}/webhooks/stripe"
+    price = {"amountMinor": 4500, "currency": "USD"}
+    service = await piano(api, durations=[{"minutes": 60, "price": price}])
+    await page.goto(f"{site.base}/book/{service}")
+    await expect(page.locator("#service-title")).to_have_text("Piano")
+    await choose_first_time(page)
+    await page.get_by_label("Name").fill("Pat Payer")
+    await page.get_by_label("Email").fill("pat@example.com")
+    await page.get_by_role("button", name="Book and pay").click()
+    await expect(page.locator("h1")).to_have_text("Pay 45.00 USD")
+    await page.locator("#pay").click()
+    await expect(page).to_have_url(re.compile(r"/checkout/success\?session_id=cs_test_"))
+    await expect(page.locator("#confirmation h1")).to_have_text("You're booked")
+    await expect(page.locator("#confirmation")).to_contain_text("$45.00")
+
+
+async def test_the_keyboard_alone_books(page: Page, site: Site, api: GraphQLClient) -> None:
+    service = await piano(api)
+    await page.goto(f"{site.base}/book/{service}")
+    first = page.locator(".day:not([aria-disabled])").first
+    date = await first.get_attribute("data-date")
+    await first.focus()
+    await page.keyboard.press("ArrowRight")  # the next day, in the next month if need be
+    following = (date_cls.fromisoformat(str(date)) + timedelta(days=1)).isoformat()
+    await expect(page.locator(f'.day[data-date="{following}"]')).to_be_focused()
+    await page.keyboard.press("ArrowLeft")
+    await expect(page.locator(f'.day[data-date="{date}"]')).to_be_focused()
+    await page.keyboard.press("Enter")
+    # Picking a day moves the focus to its first time.
+    await expect(page.locator("#times .time").first).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("button", name="Choose another time")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("Kim Keys")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("kim@example.com")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Book")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#confirmation h1")).to_be_focused()
+
+
+async def test_a_phone_wide_page_lists_times_in_one_column(
+    context: BrowserContext, site: Site, api: GraphQLClient, tmp_path: Path
+) -> None:
+    service = await piano(api)
+    page = await context.new_page()
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await page.goto(f"{site.base}/book/{service}")
+    await page.locator(".day:not([aria-disabled])").first.click()
+    times = page.locator("#times .time")
+    await expect(times.first).to_be_visible()
+    boxes = [await times.nth(i).bounding_box() for i in range(min(3, await times.count()))]
+    assert len({box["x"] for box in boxes if box}) == 1  # one column
+    assert all(box and box["height"] >= 44 for box in boxes)  # large touch targets
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360  # nothing wider than the screen
+    shot = await page.screenshot(path=str(tmp_path / "book-360.png"), full_page=True)
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n"

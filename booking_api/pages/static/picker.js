@@ -115,17 +115,15 @@ export class Picker {
     await this.pickDay(date);
   }
 
-  key(event) {
+  async key(event) {
     const steps = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -7, ArrowDown: 7 };
     if (!(event.key in steps) || !event.target.dataset.date) return;
     event.preventDefault();
     const target = isoDay(new Date(utcNoon(event.target.dataset.date).getTime() + steps[event.key] * DAY_MS));
-    const button = $(`[data-date="${target}"]`, this.root);
-    if (!button) return;
-    event.target.tabIndex = -1;
-    button.tabIndex = 0;
     this.focused = target;
-    button.focus();
+    if (!target.startsWith(this.month)) await this.showMonth(target.slice(0, 7));
+    for (const b of this.root.querySelectorAll(".day")) b.tabIndex = b.dataset.date === target ? 0 : -1;
+    $(`[data-date="${target}"]`, this.root).focus();
   }
 
   async pickDay(date) {
