@@ -1,6 +1,6 @@
 // The booking page (/book/{serviceId}) and, in an iframe, the widget (/embed/{serviceId}).
 import { ApiError, Live, request } from "./gql.js";
-import { $, announce, clear, clock, detectedZone, el, longDate, money, newId, showError, zoneSelect } from "./dom.js";
+import { $, announce, clear, clock, detectedZone, el, fieldError, longDate, money, newId, showError, zoneSelect } from "./dom.js";
 import { Picker } from "./picker.js";
 import { confirmation, PENDING_KEY } from "./confirmation.js";
 import { questionFields, readAnswers } from "./questions.js";
@@ -151,13 +151,11 @@ async function submit(event) {
 function refused(result) {
   if (result.__typename === "BookingCreated") return false;
   state.key = newId();
-  if (result.__typename === "InvalidInput" && result.field) {
-    const input = $(`[data-field="${result.field}"]`);
-    if (input) {
-      showError($(`#${input.id}-error`), result.message);
-      input.focus();
-      return true;
-    }
+  const slot = result.__typename === "InvalidInput" && fieldError(app, result.field);
+  if (slot) {
+    showError(slot, result.message);
+    slot.closest(".field").querySelector("input, select, textarea").focus();
+    return true;
   }
   showError($("#form-error"), result.message);
   if (result.__typename === "SlotUnavailable") {

@@ -67,6 +67,13 @@ export function showError(slot, message) {
   clear(slot, message ? el("p", { class: "error", role: "alert" }, message) : null);
 }
 
+// The error slot beside the control an InvalidInput names (its `field`), or null.
+export function fieldError(root, field) {
+  const control = field && root.querySelector(`[data-field="${CSS.escape(field)}"]`);
+  const box = control && control.closest(".field");
+  return box ? box.querySelector(".field-error") : null;
+}
+
 export function newId() {
   return crypto.randomUUID();
 }
