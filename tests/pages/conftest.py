@@ -4,7 +4,8 @@ served API, and the SMTP and Stripe fakes of the suite."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +28,18 @@ from tests.processes import free_port, serve_in_thread
 
 pytestmark = pytest.mark.browser
 
+# EMBED_ORIGINS of the served app: a site that may frame every widget.
+EVERY_WIDGET = "https://directory.example"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5) -> None:
+    """Waits until `check` holds (polling, as Playwright's expect does), or fails."""
+    for _ in range(int(seconds / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    assert await check(), f"{check} never held"
+
 
 @dataclass
 class Site:
@@ -44,6 +57,7 @@ def site(
     served = replace(
         settings,
         public_base_url=base,
+        api=replace(settings.api, embed_origins=(EVERY_WIDGET,)),
         manage_url=f"{base}/manage?token={{token}}",
         smtp=SmtpSettings(host="127.0.0.1", port=smtp_server.port, sender="bookings@t.example"),
         stripe=StripeSettings(
