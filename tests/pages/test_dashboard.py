@@ -1,0 +1,72 @@
+"""The tutor's dashboard in Chromium: signed in by a pasted token, a booking made elsewhere
+arrives live with a toast, a past session is marked completed, and an owner switches members."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.async_api import Page, expect
+
+from infra.db import Database
+from tests.helpers import CLOCK, GraphQLClient, add_booking, at, book, make_tutor, monday, weekly
+from tests.helpers import organization as make_organization
+from tests.pages.conftest import Site
+
+pytestmark = pytest.mark.browser
+
+
+async def sign_in(page: Page, site: Site, secret: str) -> None:
+    await page.goto(f"{site.base}/dashboard")
+    await page.get_by_label("Access token").fill(secret)
+    await page.get_by_role("button", name="Open dashboard").click()
+
+
+async def test_a_new_booking_arrives_live(page: Page, site: Site, api: GraphQLClient) -> None:
+    ada = await make_tutor(api, "ada", "UTC", weekly("00:00", "00:00"))
+    service = (await ada.service(title="Piano", slotIntervalMinutes=60))["service"]["id"]
+    await sign_in(page, site, ada.token)
+    await expect(page.locator("h1")).to_have_text("Ada's bookings")
+    await expect(page.locator("#count")).to_have_text("0 bookings")
+    await expect(page.locator("body")).to_have_attribute("data-live", "live")
+    guest = {"name": "Gus Guest", "email": "gus@example.com"}
+    made = await book(api, None, serviceId=service, start=at(monday(2), 10), guest=guest)
+    assert made["__typename"] == "BookingCreated", made
+    await expect(page.locator(".toast")).to_contain_text("New booking: Gus Guest")
+    row = page.locator(f'tr[data-booking="{made["booking"]["id"]}"]')
+    await expect(row).to_contain_text("gus@example.com")
+    await expect(row.locator(".badge")).to_have_text("Confirmed")
+    # The token is kept for this tab only, never in the address.
+    assert "token" not in page.url
+
+
+async def test_a_past_session_is_marked_completed(
+    page: Page, site: Site, api: GraphQLClient, db: Database
+) -> None:
+    ada = await make_tutor(api, "ada", "UTC", weekly("00:00", "00:00"))
+    service = (await ada.service(title="Piano"))["service"]["id"]
+    start = CLOCK().replace(microsecond=0) - timedelta(hours=3)
+    await add_booking(db, ada.id, service, start)
+    await sign_in(page, site, ada.token)
+    await page.get_by_role("tab", name="Past").click()
+    badge = page.locator("tbody .badge")
+    await expect(badge).to_have_text("Confirmed")
+    await page.get_by_role("button", name="Completed").click()
+    await expect(badge).to_have_text("Completed")
+    await expect(page.locator(".toast").first).to_have_text("Marked completed")
+
+
+async def test_an_owner_switches_between_members(
+    page: Page, site: Site, api: GraphQLClient
+) -> None:
+    ada = await make_tutor(api, "ada", "UTC", weekly("00:00", "00:00"))
+    bob = await make_tutor(api, "bob", "UTC", weekly("00:00", "00:00"))
+    await make_organization(api, ada, bob)
+    service = (await bob.service(title="Cello", slotIntervalMinutes=60))["service"]["id"]
+    guest = {"name": "Gus Guest", "email": "gus@example.com"}
+    await book(api, None, serviceId=service, start=at(monday(2), 10), guest=guest)
+    await sign_in(page, site, ada.token)
+    await expect(page.locator("#count")).to_have_text("0 bookings")
+    await page.get_by_label("Bookings of").select_option(label="Bob")
+    await expect(page.locator("#count")).to_have_text("1 bookings")
+    await expect(page.locator("tbody")).to_contain_text("Cello")
