@@ -5,6 +5,9 @@ served API, and the SMTP and Stripe fakes of the suite."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -96,6 +99,40 @@ async def api(site: Site, db: Database) -> AsyncIterator[GraphQLClient]:
 def jobs(site: Site, db: Database) -> Background:
     """The served app's background work (emails), run when the test says."""
     return Background(site.settings, db)
+
+
+AXE = "axe-core@4.14.1"
+
+
+@pytest.fixture(scope="session")
+def axe(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """axe-core's script, installed from the npm registry for this run (never committed)."""
+    if shutil.which("npm") is None:
+        if os.environ.get("CI"):
+            raise AssertionError("npm is missing: the accessibility checks install axe-core")
+        pytest.skip("npm is not installed: the accessibility checks install axe-core with it")
+    folder = tmp_path_factory.mktemp("axe")
+    done = subprocess.run(
+        ["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--silent", AXE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return (folder / "node_modules" / "axe-core" / "axe.min.js").read_text()
+
+
+async def serious_violations(page: Page, axe: str) -> list[str]:
+    """What axe-core finds serious or critical on the page as it is now (run through the
+    devtools protocol, which the page's CSP does not govern)."""
+    await page.evaluate(axe)
+    found = await page.evaluate("async () => (await axe.run()).violations")
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 @pytest.fixture
