@@ -28,9 +28,7 @@ TYPES = {
 }
 # The files /static/ serves: every module and style in the folder (pages are served by route).
 ASSETS = {
-    item.name: item.read_bytes()
-    for item in STATIC.iterdir()
-    if item.name.endswith((".js", ".css"))
+    item.name: item.read_bytes() for item in STATIC.iterdir() if item.name.endswith((".js", ".css"))
 }
 
 

@@ -15,21 +15,18 @@ from typing import Any
 
 import httpx
 import pytest
+from broadcaster._backends.memory import MemoryBackend
 from playwright.async_api import Browser, BrowserContext, Page
 from starlette.applications import Starlette
 
 from booking_api.app import build_app
 from infra.db import Database, create_engine
-from broadcaster._backends.memory import MemoryBackend
-
 from infra.pubsub import Hub
 from infra.settings import Settings, SmtpSettings, StripeSettings
 from tests.fakes import stripe_server
 from tests.fakes.smtp_server import Inbox
 from tests.helpers import CLOCK, Background, GraphQLClient
 from tests.processes import free_port, serve_in_thread
-
-pytestmark = pytest.mark.browser
 
 # EMBED_ORIGINS of the served app: a site that may frame every widget.
 EVERY_WIDGET = "https://directory.example"

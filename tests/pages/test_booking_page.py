@@ -15,21 +15,30 @@ from playwright.async_api import BrowserContext, Page, expect
 from infra.db import Database
 from tests.fakes.smtp_server import Inbox
 from tests.fakes.stripe_server import FakeStripe
-from tests.helpers import Background, GraphQLClient, make_tutor, weekly
-from tests.pages.conftest import Site
+from tests.helpers import CLOCK, Background, GraphQLClient, Tutor, make_tutor, weekly
+from tests.pages.conftest import Site, eventually
 
 pytestmark = pytest.mark.browser
+
+STEPS = ("PAGE_VIEW", "DATE_SELECTED", "TIME_SELECTED", "BOOKING_STARTED", "BOOKING_SUCCEEDED")
 
 UPDATE = """mutation($input: UpdateTutorProfileInput!) { updateTutorProfile(input: $input) {
   __typename } }"""
 
 
+FUNNEL = """query($input: FunnelInput!) { funnel(input: $input) { steps { step visits } } }"""
+
+
 async def piano(api: GraphQLClient, **settings: object) -> str:
     """Ada, open around the clock with a bio, teaches Piano by the hour: its id."""
+    return (await lessons(api, **settings))[1]
+
+
+async def lessons(api: GraphQLClient, **settings: object) -> tuple[Tutor, str]:
     ada = await make_tutor(api, "ada", "UTC", weekly("00:00", "00:00"))
     await api(UPDATE, {"input": {"bio": "Classical piano, <b>all levels</b>."}}, ada.token)
     made = await ada.service(title="Piano", slotIntervalMinutes=60, **settings)
-    return str(made["service"]["id"])
+    return ada, str(made["service"]["id"])
 
 
 async def choose_first_time(page: Page) -> str:
@@ -45,7 +54,7 @@ async def choose_first_time(page: Page) -> str:
 async def test_a_guest_books_and_gets_the_manage_link(
     page: Page, site: Site, api: GraphQLClient, jobs: Background, inbox: Inbox, db: Database
 ) -> None:
-    service = await piano(api)
+    ada, service = await lessons(api)
     await page.goto(f"{site.base}/book/{service}")
     await expect(page.locator("#tutor-name")).to_have_text("Ada")
     # API text goes in as text: the bio's markup is shown, not applied.
@@ -54,6 +63,10 @@ async def test_a_guest_books_and_gets_the_manage_link(
     start = await choose_first_time(page)
     assert start.endswith(("-05:00", "-04:00"))  # the visitor's zone
     await page.get_by_label("Name").fill("Gus Guest")
+    await page.get_by_label("Email").fill("gus at example")
+    await page.get_by_role("button", name="Book").click()
+    # The API's refusal, in words, beside the field it names.
+    await expect(page.locator("#f-email-error")).to_contain_text("mail")
     await page.get_by_label("Email").fill("gus@example.com")
     await page.get_by_role("button", name="Book").click()
     confirmation = page.locator("#confirmation")
@@ -66,6 +79,21 @@ async def test_a_guest_books_and_gets_the_manage_link(
     await jobs.run()
     [email] = inbox.to("gus@example.com")
     assert f"{site.base}/manage?token=" in email.text
+
+    # The visit's steps, one visit id from the page view to the booking.
+    now = CLOCK()
+    span = {
+        "tutorId": ada.id,
+        "from": (now - timedelta(hours=1)).isoformat(),
+        "to": (now + timedelta(hours=1)).isoformat(),
+    }
+
+    async def every_step_once() -> bool:
+        steps = (await api(FUNNEL, {"input": span}, ada.token))["funnel"]["steps"]
+        visits = {step["step"]: step["visits"] for step in steps}
+        return all(visits[step] == 1 for step in STEPS)
+
+    await eventually(every_step_once)
 
 
 async def test_a_time_booked_in_one_page_leaves_the_other(

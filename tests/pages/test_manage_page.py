@@ -30,7 +30,9 @@ async def guest_booking(
     made = await ada.service(title="Piano", slotIntervalMinutes=60, **service)
     service_id = made["service"]["id"]
     if questions:
-        await api(QUESTIONS, {"input": {"serviceId": service_id, "questions": questions}}, ada.token)
+        await api(
+            QUESTIONS, {"input": {"serviceId": service_id, "questions": questions}}, ada.token
+        )
     booked = await book(api, None, serviceId=service_id, start=at(monday(2), 10), guest=GUEST)
     return str(booked["manageToken"])
 
@@ -90,5 +92,3 @@ async def test_every_page_sends_the_strict_headers(site: Site) -> None:
 def _utc(stamp: str) -> str:
     """An instant written with an offset, as the API writes it in UTC."""
     return datetime.fromisoformat(stamp).astimezone(UTC).isoformat()
-
-
