@@ -105,7 +105,7 @@ async def test_a_time_booked_in_one_page_leaves_the_other(
     await page.goto(f"{site.base}/book/{service}")
     for each in (page, other):
         await expect(each.locator("body")).to_have_attribute("data-live", "live")
-        await each.locator(".day:not([aria-disabled])").first.click()
+    await other.locator(".day:not([aria-disabled])").first.click()
     start = await choose_first_time(page)
     taken = other.locator(f'#times .time[data-start="{start}"]')
     await expect(taken).to_have_count(1)

@@ -3,8 +3,9 @@
 import { request } from "./gql.js";
 import { $, announce, clear, clock, el, longDate, money } from "./dom.js";
 
-const SEARCH = `query Search($input: SlotSearchInput!) { availableSlots(input: $input) {
-  days { date slotCount } nextAvailable { start }
+const MONTH = `query Month($input: SlotSearchInput!) { availableSlots(input: $input) {
+  days { date slotCount } nextAvailable { start } } }`;
+const DAY = `query Day($input: SlotSearchInput!) { availableSlots(input: $input) {
   slots { start end durationMinutes price { amountMinor currency } tutor { id displayName } } } }`;
 const DAY_MS = 86400000;
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -34,8 +35,8 @@ export class Picker {
     };
   }
 
-  async search(from, to) {
-    const data = await request(SEARCH, { input: this.input(from, to) }, this.options.token);
+  async search(from, to, document = MONTH) {
+    const data = await request(document, { input: this.input(from, to) }, this.options.token);
     return data.availableSlots;
   }
 
@@ -43,7 +44,8 @@ export class Picker {
     const now = new Date();
     this.root.setAttribute("aria-busy", "true");
     clear(this.root, el("div", { class: "skeleton", "aria-hidden": "true" }));
-    const first = await this.search(now, new Date(now.getTime() + 31 * DAY_MS));
+    // nextAvailable looks past the range, up to the booking window: one day is enough.
+    const first = await this.search(now, new Date(now.getTime() + DAY_MS));
     this.next = first.nextAvailable;
     const opening = this.next ? localDay(this.next.start, this.options.zone) : isoDay(now);
     await this.showMonth(opening.slice(0, 7));
@@ -137,7 +139,7 @@ export class Picker {
 
   async loadDay() {
     const noon = utcNoon(this.day).getTime();
-    const found = await this.search(new Date(noon - 1.5 * DAY_MS), new Date(noon + 1.5 * DAY_MS));
+    const found = await this.search(new Date(noon - 1.5 * DAY_MS), new Date(noon + 1.5 * DAY_MS), DAY);
     this.slots = found.slots.filter((s) => s.start.slice(0, 10) === this.day);
     this.renderTimes();
   }
