@@ -15,7 +15,7 @@ from playwright.async_api import BrowserContext, Page, expect
 from infra.db import Database
 from tests.fakes.smtp_server import Inbox
 from tests.fakes.stripe_server import FakeStripe
-from tests.helpers import CLOCK, Background, GraphQLClient, Tutor, make_tutor, weekly
+from tests.helpers import CLOCK, Background, GraphQLClient, Tutor, book, make_tutor, token, weekly
 from tests.pages.conftest import Site, eventually
 
 pytestmark = pytest.mark.browser
@@ -26,6 +26,7 @@ UPDATE = """mutation($input: UpdateTutorProfileInput!) { updateTutorProfile(inpu
   __typename } }"""
 
 
+STUDENT_KEY = "booking-api-student-token"
 FUNNEL = """query($input: FunnelInput!) { funnel(input: $input) { steps { step visits } } }"""
 
 
@@ -180,3 +181,52 @@ async def test_a_phone_wide_page_lists_times_in_one_column(
     assert width <= 360  # nothing wider than the screen
     shot = await page.screenshot(path=str(tmp_path / "book-360.png"), full_page=True)
     assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_a_time_taken_meanwhile_offers_alternatives(
+    page: Page, site: Site, api: GraphQLClient
+) -> None:
+    service = await piano(api)
+    await page.goto(f"{site.base}/book/{service}")
+    await expect(page.locator("body")).to_have_attribute("data-live", "live")
+    start = await choose_first_time(page)
+    await page.get_by_label("Name").fill("Gus Guest")
+    await page.get_by_label("Email").fill("gus@example.com")
+    someone = {"name": "Sue Quick", "email": "sue@example.com"}
+    taken = await book(api, None, serviceId=service, start=start, guest=someone)
+    assert taken["__typename"] == "BookingCreated", taken
+    # Live: the page says so before the visitor even tries.
+    await expect(page.locator("#form-error")).to_contain_text("Someone else just booked")
+    await page.get_by_role("button", name="Book").click()
+    await expect(page.locator("#form-error .error")).to_contain_text("is not available")
+    alternatives = page.get_by_role("list", name="Other times").get_by_role("button")
+    await expect(alternatives.first).to_be_visible()
+    other = await alternatives.first.get_attribute("data-start")
+    await alternatives.first.click()
+    await page.get_by_label("Name").fill("Gus Guest")
+    await page.get_by_label("Email").fill("gus@example.com")
+    await page.get_by_role("button", name="Book").click()
+    await expect(page.locator("#confirmation")).to_be_visible()
+    assert other != start
+
+
+async def test_a_signed_in_student_books_or_joins_the_waitlist(
+    context: BrowserContext, site: Site, api: GraphQLClient
+) -> None:
+    sam = token("sam", name="Sam Student", email="sam@example.com")
+    await context.add_init_script(f"sessionStorage.setItem({STUDENT_KEY!r}, {sam!r})")
+    page = await context.new_page()
+    service = await piano(api)
+    await page.goto(f"{site.base}/book/{service}")
+    await choose_first_time(page)
+    await expect(page.locator("#booking-form")).to_contain_text("Booking as Sam Student")
+    await page.get_by_role("button", name="Book").click()
+    await expect(page.locator("#confirmation h1")).to_have_text("You're booked")
+    await expect(page.locator("#manage-note")).to_have_count(0)  # theirs to manage signed in
+
+    bea = await make_tutor(api, "bea", "UTC", [])  # no hours at all
+    closed = (await bea.service(title="Closed"))["service"]["id"]
+    await page.goto(f"{site.base}/book/{closed}")
+    await expect(page.locator("#no-days")).to_be_visible()
+    await page.get_by_role("button", name="Join the waitlist").click()
+    await expect(page.locator("#waitlist")).to_contain_text("You are on the waitlist")
