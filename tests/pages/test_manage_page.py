@@ -3,14 +3,14 @@ to another free time and cancelled with a reason, and a pending check-in form is
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.helpers import GraphQLClient, at, book, make_tutor, monday, weekly
+from tests.helpers import ATTENDANCE, CLOCK, GraphQLClient, at, book, make_tutor, monday, weekly
 from tests.pages.conftest import Site
 
 pytestmark = pytest.mark.browser
@@ -75,6 +75,30 @@ async def test_a_pending_check_in_form_is_sent(page: Page, site: Site, api: Grap
     await page.get_by_role("button", name="Send answers").click()
     await expect(page.locator("#note")).to_have_text("Thank you: your answers were sent.")
     assert (await api(BY_TOKEN, {"token": secret}))["bookingByToken"]["formStatus"] == "SUBMITTED"
+
+
+async def test_a_completed_session_is_reviewed(page: Page, site: Site, api: GraphQLClient) -> None:
+    ada = await make_tutor(api, "ada", "UTC", weekly("00:00", "00:00"))
+    service = (await ada.service(title="Piano", slotIntervalMinutes=60))["service"]["id"]
+    start = at(monday(2), 10)
+    booked = await book(api, None, serviceId=service, start=start, guest=GUEST)
+    CLOCK.set(datetime.fromisoformat(start) + timedelta(hours=2))  # the session is over
+    marked = await api(
+        ATTENDANCE,
+        {"input": {"bookingId": booked["booking"]["id"], "status": "COMPLETED"}},
+        ada.token,
+    )
+    assert marked["markAttendance"]["__typename"] == "AttendanceMarked", marked
+    await page.goto(f"{site.base}/manage?token={booked['manageToken']}")
+    await expect(page.locator("#status")).to_have_text("Completed")
+    await expect(page.get_by_role("button", name="Cancel booking")).to_have_count(0)
+    await page.get_by_role("button", name="Send review").click()
+    await expect(page.locator("#review-error")).to_have_text("Choose a rating from 1 to 5.")
+    await page.get_by_label("5").check()
+    await page.get_by_label("Comment (optional)").fill("Lovely lesson")
+    await page.get_by_role("button", name="Send review").click()
+    await expect(page.locator("#note")).to_have_text("Thank you for your review.")
+    await expect(page.locator("#review")).to_have_count(0)
 
 
 async def test_every_page_sends_the_strict_headers(site: Site) -> None:
