@@ -15,6 +15,8 @@ from tests.pages.conftest import Site
 
 pytestmark = pytest.mark.browser
 
+SCHEDULES = "{ viewer { tutor { schedules { rules { weekday } } } } }"
+
 
 async def sign_in(page: Page, site: Site, secret: str) -> None:
     await page.goto(f"{site.base}/dashboard")
@@ -49,7 +51,7 @@ async def test_a_past_session_is_marked_completed(
     await add_booking(db, ada.id, service, start)
     await sign_in(page, site, ada.token)
     await page.get_by_role("tab", name="Past").click()
-    badge = page.locator("tbody .badge")
+    badge = page.locator("#panel tbody .badge")
     await expect(badge).to_have_text("Confirmed")
     await page.get_by_role("button", name="Completed").click()
     await expect(badge).to_have_text("Completed")
@@ -69,4 +71,28 @@ async def test_an_owner_switches_between_members(
     await expect(page.locator("#count")).to_have_text("0 bookings")
     await page.get_by_label("Bookings of").select_option(label="Bob")
     await expect(page.locator("#count")).to_have_text("1 bookings")
-    await expect(page.locator("tbody")).to_contain_text("Cello")
+    await expect(page.locator("#panel tbody")).to_contain_text("Cello")
+
+
+async def test_hours_are_edited_in_place_with_the_conflicts_shown(
+    page: Page, site: Site, api: GraphQLClient
+) -> None:
+    ada = await make_tutor(api, "ada", "UTC", weekly("09:00", "17:00", ["MONDAY"]))
+    service = (await ada.service(title="Piano", slotIntervalMinutes=60))["service"]["id"]
+    day = monday(2)
+    guest = {"name": "Gus Guest", "email": "gus@example.com"}
+    made = await book(api, None, serviceId=service, start=at(day, 10), guest=guest)
+    assert made["__typename"] == "BookingCreated", made
+    await sign_in(page, site, ada.token)
+    await expect(page.get_by_label("Start of row 1")).to_have_value("09:00")
+    await page.get_by_role("button", name="Add hours").click()
+    await page.get_by_label("Day of row 2").select_option("TUESDAY")
+    await page.get_by_role("button", name="Save weekly hours").click()
+    await expect(page.locator("#hours-note")).to_have_text("Weekly hours saved.")
+    rules = (await api(SCHEDULES, token=ada.token))["viewer"]["tutor"]["schedules"][0]["rules"]
+    assert [rule["weekday"] for rule in rules] == ["MONDAY", "TUESDAY"]
+
+    await page.get_by_label("Date").fill(day.isoformat())
+    await page.get_by_role("button", name="Add change").click()
+    await expect(page.locator("#conflicts")).to_contain_text("Gus Guest")
+    await expect(page.locator("#overrides")).to_contain_text("blocked, whole day")

@@ -2,6 +2,7 @@
 import { ApiError, Live, request } from "./gql.js";
 import { $, announce, clear, clock, el, longDate, showError } from "./dom.js";
 import { localDay, Picker } from "./picker.js";
+import { hours } from "./hours.js";
 
 const KEY = "booking-api-dashboard-token";
 const VIEWER = `{ viewer { tutor { id displayName timeZone
@@ -220,8 +221,9 @@ async function start() {
     el("section", { id: "soon", "aria-label": "Today and tomorrow" }),
     controls(), tabs(),
     el("section", { id: "panel", role: "tabpanel", "aria-labelledby": `tab-${state.tab.id}`, "aria-busy": "true" },
-      el("div", { class: "skeleton", "aria-hidden": "true" })));
-  await refresh();
+      el("div", { class: "skeleton", "aria-hidden": "true" })),
+    el("section", { id: "hours", "aria-label": "Your hours" }));
+  await Promise.all([refresh(), hours($("#hours"), token)]);
   const live = new Live({ token, onReconnect: refresh, onState: (s) => (document.body.dataset.live = s) });
   const onEvent = (data) => {
     const event = data.bookingEvents || data.organizationBookingEvents;
