@@ -25,7 +25,6 @@ from infra.settings import (
     WebhookSettings,
 )
 from tests import calendar_days
-from tests.browsers import browser  # noqa: F401  (one chromium for the session)
 from tests.fakes import google_server, stripe_server, webhook_receiver
 from tests.fakes import smtp_server as smtp_test_server
 from tests.fakes.webhook_receiver import FakeReceiver
@@ -284,3 +283,7 @@ def deliveries(hook_settings: Settings, db: Database, receiver: FakeReceiver) ->
     background = Background(hook_settings, db)
     receiver.clock = lambda: background.now
     return background
+
+
+# One chromium for the session: the GraphiQL test's and the pages' (tests/browsers.py).
+pytest_plugins = ["tests.browsers"]

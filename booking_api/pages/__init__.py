@@ -9,6 +9,7 @@ its service's tutors list (Tutor.embedOrigins) and EMBED_ORIGINS."""
 from __future__ import annotations
 
 from importlib.resources import files
+from string import Template
 from typing import Any
 
 from starlette.requests import Request
@@ -47,10 +48,19 @@ def security_headers(ancestors: str = "'none'") -> dict[str, str]:
     }
 
 
+# Every page is one document: its title and its module (static/page.html).
+PAGE = Template((STATIC / "page.html").read_text())
+PAGES = {
+    "book": PAGE.substitute(title="Book a lesson", module="book.js"),
+    "manage": PAGE.substitute(title="Your booking", module="manage.js"),
+    "dashboard": PAGE.substitute(title="Bookings dashboard", module="dashboard.js"),
+    "paid": PAGE.substitute(title="Payment received", module="paid.js"),
+}
+
+
 def page(name: str, ancestors: str = "'none'") -> Response:
     headers = {**security_headers(ancestors), "Cache-Control": "no-store"}
-    body = (STATIC / name).read_bytes()
-    return Response(body, media_type=TYPES[".html"], headers=headers)
+    return Response(PAGES[name], media_type=TYPES[".html"], headers=headers)
 
 
 async def static(request: Request) -> Response:
@@ -72,7 +82,7 @@ def routes(settings: Settings, db: Database) -> list[Route]:
         pk = decode_id_of(request.path_params["service"], "Service")
         if pk is not None:
             allowed += await profiles.embed_origins(db, pk)
-        return page("book.html", " ".join(dict.fromkeys(["'self'", *allowed])))
+        return page("book", " ".join(dict.fromkeys(["'self'", *allowed])))
 
     def fixed(name: str) -> Any:
         async def show(request: Request) -> Response:
@@ -81,10 +91,10 @@ def routes(settings: Settings, db: Database) -> list[Route]:
         return show
 
     return [
-        Route("/book/{service}", fixed("book.html"), methods=["GET"]),
+        Route("/book/{service}", fixed("book"), methods=["GET"]),
         Route("/embed/{service}", embed, methods=["GET"]),
-        Route("/manage", fixed("manage.html"), methods=["GET"]),
-        Route("/dashboard", fixed("dashboard.html"), methods=["GET"]),
-        Route("/checkout/success", fixed("paid.html"), methods=["GET"]),
+        Route("/manage", fixed("manage"), methods=["GET"]),
+        Route("/dashboard", fixed("dashboard"), methods=["GET"]),
+        Route("/checkout/success", fixed("paid"), methods=["GET"]),
         Route("/static/{name}", static, methods=["GET"]),
     ]
