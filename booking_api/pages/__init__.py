@@ -69,9 +69,7 @@ async def static(request: Request) -> Response:
     if body is None:
         return PlainTextResponse("Not found", status_code=404, headers=security_headers())
     kind = TYPES["." + name.rsplit(".", 1)[1]]
-    # The widget's loader runs on the tutor's site: it must be readable from there.
-    extra = {"Access-Control-Allow-Origin": "*"} if name == "embed.js" else {}
-    headers = {**security_headers(), "Cache-Control": "no-cache", **extra}
+    headers = {**security_headers(), "Cache-Control": "no-cache"}
     return Response(body, media_type=kind, headers=headers)
 
 

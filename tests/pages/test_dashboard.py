@@ -3,7 +3,7 @@ arrives live with a toast, a past session is marked completed, and an owner swit
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Page, expect
@@ -15,6 +15,7 @@ from tests.pages.conftest import Site
 
 pytestmark = pytest.mark.browser
 
+MOVED = "query($token: String!) { bookingByToken(token: $token) { start } }"
 SCHEDULES = "{ viewer { tutor { schedules { rules { weekday } } } } }"
 
 
@@ -96,3 +97,24 @@ async def test_hours_are_edited_in_place_with_the_conflicts_shown(
     await page.get_by_role("button", name="Add change").click()
     await expect(page.locator("#conflicts")).to_contain_text("Gus Guest")
     await expect(page.locator("#overrides")).to_contain_text("blocked, whole day")
+
+
+async def test_a_booking_is_moved_to_a_free_time(
+    page: Page, site: Site, api: GraphQLClient
+) -> None:
+    ada = await make_tutor(api, "ada", "UTC", weekly("00:00", "00:00"))
+    service = (await ada.service(title="Piano", slotIntervalMinutes=60))["service"]["id"]
+    guest = {"name": "Gus Guest", "email": "gus@example.com"}
+    made = await book(api, None, serviceId=service, start=at(monday(2), 10), guest=guest)
+    await sign_in(page, site, ada.token)
+    row = page.locator(f'tr[data-booking="{made["booking"]["id"]}"]')
+    await row.get_by_role("button", name="Reschedule").click()
+    await row.locator(".day:not([aria-disabled])").first.click()
+    time = row.locator("#times .time").first
+    new_start = str(await time.get_attribute("data-start"))
+    await time.click()
+    await expect(page.locator(".toast").first).to_have_text("Booking moved")
+    moved = await api(MOVED, {"token": made["manageToken"]})
+    assert moved["bookingByToken"]["start"] == (
+        datetime.fromisoformat(new_start).astimezone(UTC).isoformat()
+    )
