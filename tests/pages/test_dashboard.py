@@ -69,6 +69,9 @@ async def test_an_owner_switches_between_members(
     guest = {"name": "Gus Guest", "email": "gus@example.com"}
     await book(api, None, serviceId=service, start=at(monday(2), 10), guest=guest)
     await sign_in(page, site, ada.token)
+    # Side by side: each member's coming weeks.
+    await expect(page.locator(f'#agenda [data-tutor="{bob.id}"]')).to_contain_text("Cello")
+    await expect(page.locator(f'#agenda [data-tutor="{ada.id}"]')).to_contain_text("Nothing")
     await expect(page.locator("#count")).to_have_text("0 bookings")
     await page.get_by_label("Bookings of").select_option(label="Bob")
     await expect(page.locator("#count")).to_have_text("1 bookings")

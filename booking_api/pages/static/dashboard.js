@@ -3,6 +3,7 @@ import { ApiError, Live, request } from "./gql.js";
 import { $, announce, clear, clock, el, longDate, showError } from "./dom.js";
 import { localDay, Picker } from "./picker.js";
 import { hours } from "./hours.js";
+import { agenda } from "./agenda.js";
 
 const KEY = "booking-api-dashboard-token";
 const VIEWER = `{ viewer { tutor { id displayName timeZone
@@ -150,7 +151,8 @@ async function loadSoon() {
 }
 
 function refresh() {
-  return Promise.all([loadList(), loadSoon()]);
+  const side = $("#agenda");
+  return Promise.all([loadList(), loadSoon(), side ? agenda(side, token, me.organization, me.timeZone) : null]);
 }
 
 function tabs() {
@@ -222,6 +224,7 @@ async function start() {
     controls(), tabs(),
     el("section", { id: "panel", role: "tabpanel", "aria-labelledby": `tab-${state.tab.id}`, "aria-busy": "true" },
       el("div", { class: "skeleton", "aria-hidden": "true" })),
+    mine && ["OWNER", "ADMIN"].includes(mine.role) ? el("section", { id: "agenda", "aria-label": "Everyone's agenda" }) : null,
     el("section", { id: "hours", "aria-label": "Your hours" }));
   await Promise.all([refresh(), hours($("#hours"), token)]);
   const live = new Live({ token, onReconnect: refresh, onState: (s) => (document.body.dataset.live = s) });
