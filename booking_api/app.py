@@ -31,7 +31,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from booking_api import graphiql, logs, metrics, tracing
+from booking_api import graphiql, logs, metrics, pages, tracing
 from booking_api.api import build_schema
 from booking_api.media import (
     GRAPHQL_RESPONSE,
@@ -376,19 +376,14 @@ def stripe_webhook(
     return Route("/webhooks/stripe", webhook, methods=["POST"])
 
 
-def checkout_pages() -> list[Route]:
-    """Where Checkout sends the payer back when no CHECKOUT_*_URL points to the client's app."""
+def checkout_cancelled() -> Route:
+    """Where Checkout sends a payer who gave up when no CHECKOUT_CANCEL_URL points to the
+    client's app (the success page is one of `pages`: it shows the confirmation)."""
 
-    def page(text: str) -> Any:
-        async def show(request: Request) -> Response:
-            return PlainTextResponse(text)
+    async def show(request: Request) -> Response:
+        return PlainTextResponse("Payment cancelled: nothing was charged.")
 
-        return show
-
-    return [
-        Route("/checkout/success", page("Payment received: your booking is confirmed shortly.")),
-        Route("/checkout/cancelled", page("Payment cancelled: nothing was charged.")),
-    ]
+    return Route("/checkout/cancelled", show)
 
 
 def proxies(settings: Settings) -> list[Middleware]:
@@ -445,7 +440,8 @@ def build_app(
             calendar_feed(db, clock),
             bookings_csv(db, graphql.secret, clock, graphql.require_exp),
             stripe_webhook(db, cards, clock, settings.meeting_provider),
-            *checkout_pages(),
+            checkout_cancelled(),
+            *pages.routes(settings, db),
             *metrics.metrics_route(settings, db),
         ],
         lifespan=lifespan,

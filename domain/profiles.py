@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from domain.errors import InvalidInput
 from infra.db import Database
-from models import Booking, BookingStatus
+from models import Booking, BookingStatus, ServiceTutor, Tutor
 
 MAX_BIO = 2000
 MAX_AVATAR_URL = 500
@@ -163,3 +163,15 @@ async def students_taught(db: Database, tutor_ids: Sequence[uuid.UUID]) -> dict[
             .group_by(col(Booking.tutor_id))
         )
         return {tutor: count for tutor, count in rows}
+
+
+async def embed_origins(db: Database, service_id: uuid.UUID) -> list[str]:
+    """The origins every tutor of a service lets embed its booking widget (their profiles'
+    embedOrigins together); empty for an unknown service."""
+    async with db.session() as session:
+        rows = await session.exec(
+            select(Tutor.embed_origins)
+            .join(ServiceTutor, col(ServiceTutor.tutor_id) == col(Tutor.id))
+            .where(col(ServiceTutor.service_id) == service_id)
+        )
+        return sorted({origin for origins in rows for origin in origins})

@@ -276,10 +276,19 @@ def _trusted_proxies(env: dict[str, str]) -> tuple[str, ...]:
     return tuple(proxies)
 
 
-def _origins(env: dict[str, str]) -> tuple[str, ...]:
-    """CORS_ORIGINS: exact origins (scheme://host[:port], as a browser sends them) or `*`."""
+def _embed_origins(env: dict[str, str]) -> tuple[str, ...]:
+    """EMBED_ORIGINS: exact origins, comma-separated, as CORS_ORIGINS takes them (no `*`)."""
+    origins = _origins(env, "EMBED_ORIGINS")
+    if "*" in origins:
+        raise SettingsError("EMBED_ORIGINS takes exact origins, not *")
+    return origins
+
+
+def _origins(env: dict[str, str], name: str = "CORS_ORIGINS") -> tuple[str, ...]:
+    """CORS_ORIGINS (or `name`): exact origins (scheme://host[:port], as a browser sends
+    them) or `*`."""
     origins = []
-    for item in (env.get("CORS_ORIGINS") or "").split(","):
+    for item in (env.get(name) or "").split(","):
         origin = item.strip().rstrip("/")
         if not origin:
             continue
@@ -288,7 +297,7 @@ def _origins(env: dict[str, str]) -> tuple[str, ...]:
             parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path
         ):
             raise SettingsError(
-                "CORS_ORIGINS must be origins such as http://localhost:5173 (scheme, host and "
+                f"{name} must be origins such as http://localhost:5173 (scheme, host and "
                 f"port, no path), comma-separated, or *; got {item.strip()!r}"
             )
         origins.append(origin)
@@ -468,6 +477,8 @@ class HttpApi:
 
     # Origins whose pages may call the API (CORS); empty: none, `*`: any (development only).
     cors_origins: tuple[str, ...] = ()
+    # Origins whose pages may frame every booking widget (/embed/…), besides each tutor's own.
+    embed_origins: tuple[str, ...] = ()
     # Operations in one batch (a JSON array of operations in one POST).
     max_batch: int = 10
     # Automatic persisted queries: memory:// (each process its own) or redis://… (shared).
@@ -644,6 +655,7 @@ class Settings:
             ),
             api=HttpApi(
                 cors_origins=_origins(env),
+                embed_origins=_embed_origins(env),
                 max_batch=_int(env, "GRAPHQL_MAX_BATCH", HttpApi.max_batch),
                 apq_storage_url=_apq_storage(env),
                 apq_max_entries=_int(env, "APQ_MAX_ENTRIES", HttpApi.apq_max_entries),

@@ -251,3 +251,7 @@ def deliveries(hook_settings: Settings, db: Database, receiver: FakeReceiver) ->
     background = Background(hook_settings, db)
     receiver.clock = lambda: background.now
     return background
+
+
+# One chromium for the session: the GraphiQL test's and the pages' (tests/browsers.py).
+pytest_plugins = ["tests.browsers"]

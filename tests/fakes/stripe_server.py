@@ -19,7 +19,7 @@ import stripe
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from tests.helpers import CLOCK, pk
@@ -64,6 +64,8 @@ class FakeStripe:
     idempotency: dict[str, tuple[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     down: bool = False  # every API call answers 503, as when Stripe can't be reached
+    # Where the hosted page (/pay/{id}) delivers checkout.session.completed when the payer pays.
+    webhook_url: str | None = None
 
     @property
     def base(self) -> str:
@@ -75,6 +77,7 @@ class FakeStripe:
         self.idempotency.clear()
         self.requests.clear()
         self.down = False
+        self.webhook_url = None
 
     # ------------------------------------------------------------ the API
 
@@ -85,6 +88,8 @@ class FakeStripe:
                 Route("/v1/checkout/sessions/{id}", self._get_session, methods=["GET"]),
                 Route("/v1/checkout/sessions/{id}/expire", self._expire, methods=["POST"]),
                 Route("/v1/refunds", self._create_refund, methods=["POST"]),
+                Route("/pay/{id}", self._checkout_page, methods=["GET"]),
+                Route("/pay/{id}", self._pay_button, methods=["POST"]),
             ]
         )
 
@@ -205,6 +210,31 @@ class FakeStripe:
         }
         self.refunds[refund_id] = refund
         return refund
+
+    # ------------------------------------------------------------ the hosted Checkout page
+
+    async def _checkout_page(self, request: Request) -> Any:
+        """What the payer sees at the session's url: the amount and a Pay button."""
+        session = self.sessions.get(request.path_params["id"])
+        if session is None:
+            return HTMLResponse("No such session", status_code=404)
+        amount = f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
+        return HTMLResponse(
+            f'<!doctype html><html lang="en"><title>Fake Checkout</title><h1>Pay {amount}</h1>'
+            f'<form method="post"><button id="pay">Pay</button></form></html>'
+        )
+
+    async def _pay_button(self, request: Request) -> Any:
+        """The payer pays: the webhook goes to the app, then the payer goes back."""
+        session_id = request.path_params["id"]
+        event = self.pay(session_id)
+        assert self.webhook_url is not None, "set FakeStripe.webhook_url to pay on the page"
+        body, headers = signed(event)
+        async with httpx.AsyncClient() as client:
+            delivered = await client.post(self.webhook_url, content=body, headers=headers)
+        delivered.raise_for_status()
+        back = self.sessions[session_id]["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
+        return RedirectResponse(back, status_code=303)
 
     # ------------------------------------------------------------ what Stripe would send
 

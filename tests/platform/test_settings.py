@@ -201,3 +201,14 @@ def test_tokens_without_exp_are_refused_unless_allowed() -> None:
     )
     with pytest.raises(SettingsError, match="AUTH_ALLOW_TOKENS_WITHOUT_EXP"):
         Settings.from_env({"AUTH_ALLOW_TOKENS_WITHOUT_EXP": "sometimes"})
+
+
+def test_embed_origins_are_read_and_checked() -> None:
+    settings = Settings.from_env(
+        {"EMBED_ORIGINS": " https://school.example, http://localhost:3000/"}
+    )
+    assert settings.api.embed_origins == ("https://school.example", "http://localhost:3000")
+    assert Settings.from_env({}).api.embed_origins == ()
+    for wrong in ("*", "school.example", "https://school.example/book"):
+        with pytest.raises(SettingsError, match="EMBED_ORIGINS"):
+            Settings.from_env({"EMBED_ORIGINS": wrong})
