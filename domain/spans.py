@@ -75,18 +75,22 @@ def merge(spans: Iterable[Span]) -> list[Span]:
 
 
 def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
-    """Both sorted and disjoint."""
+    """Both sorted and disjoint: one pass over each."""
     result: list[Span] = []
+    i = 0
     for start, end in spans:
+        while i < len(holes) and holes[i][1] <= start:
+            i += 1  # holes wholly before this span are before every later one too
         cursor = start
-        for hole_start, hole_end in holes:
-            if hole_end <= cursor or hole_start >= end:
-                continue
+        j = i
+        while j < len(holes) and holes[j][0] < end:
+            hole_start, hole_end = holes[j]
             if hole_start > cursor:
                 result.append((cursor, hole_start))
             cursor = max(cursor, hole_end)
             if cursor >= end:
                 break
+            j += 1
         if cursor < end:
             result.append((cursor, end))
     return result
