@@ -210,24 +210,6 @@ def grid_origins(hours: Hours, first: date, last: date) -> list[datetime]:
 # ---------------------------------------------------------------- busy time
 
 
-def _concurrency(spans: list[Span]) -> list[tuple[int, int, int]]:
-    """(start, end, how many overlap) for every stretch where at least one does."""
-    events: list[tuple[int, int]] = []
-    for start, end in spans:
-        events.append((start, 1))
-        events.append((end, -1))
-    events.sort()
-    stretches: list[tuple[int, int, int]] = []
-    count = 0
-    previous = 0
-    for moment, change in events:
-        if count > 0 and moment > previous:
-            stretches.append((previous, moment, count))
-        count += change
-        previous = moment
-    return stretches
-
-
 class _BusyTime:
     """Busy time as one offer sees it: what blocks a span outright, its own service's load, and
     the seats overrides set (`seats`: ranges of them, possibly overlapping)."""
@@ -251,7 +233,7 @@ class _BusyTime:
         self.capacity = offer.capacity
         # Full for any session: as many as the most seats anywhere (the capacity, without seats).
         most = max([offer.capacity] + [n for _, _, n in self.seats])
-        self.load = _concurrency(same)
+        self.load = spans.concurrency(same)
         self.load_ends = [b for _, b, _ in self.load]
         full = [(a, b) for a, b, count in self.load if count >= most]
         self.blocked = spans.merge(other + full)

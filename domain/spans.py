@@ -127,3 +127,21 @@ def fewest(stretches: Sequence[Seats], ends: Sequence[int], span: Span, default:
     if covered < high:
         found.append(default)
     return min(found, default=default)
+
+
+def concurrency(spans: list[Span]) -> list[tuple[int, int, int]]:
+    """(start, end, how many overlap) for every stretch where at least one does."""
+    events: list[tuple[int, int]] = []
+    for start, end in spans:
+        events.append((start, 1))
+        events.append((end, -1))
+    events.sort()
+    stretches: list[tuple[int, int, int]] = []
+    count = 0
+    previous = 0
+    for moment, change in events:
+        if count > 0 and moment > previous:
+            stretches.append((previous, moment, count))
+        count += change
+        previous = moment
+    return stretches

@@ -35,7 +35,7 @@ schedules = st.lists(
 def test_a_shared_search_gives_each_tutors_own_slots(
     hours: list[Hours], tutors: list[tuple[int, list[Busy], bool]], offer: Offer
 ) -> None:
-    calendars = []
+    calendars: list[tuple[int, Hours, list[Busy]]] = []
     for key, (pick, busy, copy) in enumerate(tutors):
         chosen = hours[pick % len(hours)]
         if copy:  # an equal schedule loaded separately, not the same object
@@ -58,7 +58,7 @@ def test_a_shared_search_gives_each_tutors_own_slots(
 def test_equal_schedules_in_other_zones_or_overrides_are_not_confused() -> None:
     rule = [Rule(day, time(9), time(10)) for day in range(7)]
     day = (NOW + timedelta(days=2)).date()
-    calendars = [
+    calendars: list[tuple[str, Hours, list[Busy]]] = [
         ("ny", Hours("America/New_York", rule), []),
         ("london", Hours("Europe/London", rule), []),
         ("blocked", Hours("America/New_York", rule, [Override(day, None, None, False)]), []),
