@@ -28,7 +28,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -70,9 +70,10 @@ class Hours:
     overrides: Sequence[Override] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Busy:
-    """A booking as the engine sees it: the span it occupies (buffers included) and its status."""
+class Busy(NamedTuple):
+    """A booking as the engine sees it: the span it occupies (buffers included) and its status.
+    A tuple: a search reads thousands of them (a tuple is made three times faster than a frozen
+    dataclass)."""
 
     start: datetime
     end: datetime

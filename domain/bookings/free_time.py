@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import String, true, type_coerce
 from sqlalchemy import select as core_select
-from sqlalchemy import true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,7 +31,7 @@ from domain.errors import (
     StudentBusy,
 )
 from domain.services import ServiceInfo
-from models import Booking, Schedule, ServiceDuration, Tutor
+from models import Booking, BookingStatus, Schedule, ServiceDuration, Tutor
 
 # Busy time is read with a margin: a slot's span reaches past the range by its buffers and
 # length, and a booking's block can start well before the span it overlaps.
@@ -39,6 +39,7 @@ MARGIN = timedelta(days=2)
 LONGEST_BLOCK = timedelta(days=3)
 
 TutorSlot = tuple[uuid.UUID, engine.Slot]
+_STATUS = {status.value: status for status in BookingStatus}
 
 
 def offer_of(info: ServiceInfo, minutes: int) -> engine.Offer:
@@ -175,7 +176,9 @@ async def _busy(
             col(Booking.block_start),
             col(Booking.block_end),
             col(Booking.service_id),
-            col(Booking.status),
+            # As text, turned into the member by a dict: the enum's own lookup cost more than
+            # the rest of the row.
+            type_coerce(col(Booking.status), String),
             col(Booking.hold_expires_at),
         ).where(
             col(Booking.tutor_id).in_(tutor_ids),
@@ -188,8 +191,8 @@ async def _busy(
         )
     )
     found: dict[uuid.UUID, list[engine.Busy]] = {t: [] for t in tutor_ids}
-    for tutor_id, *busy in rows:
-        found[tutor_id].append(engine.Busy(*busy))
+    for tutor_id, start_at, end_at, service_id, status, hold in rows:
+        found[tutor_id].append(engine.Busy(start_at, end_at, service_id, _STATUS[status], hold))
     return found
 
 
