@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import custom_durations
 from domain import slots as engine
-from domain.availability import engine_overrides, overrides_of_schedules, rules_of_schedules
+from domain.availability import engine_overrides_of, engine_rules_of
 from domain.bookings.requests import ALTERNATIVES
 from domain.errors import (
     Alternative,
@@ -90,14 +90,8 @@ async def load_calendar(
 ) -> Calendar:
     """The service's own schedule for its tutor; every other tutor's default schedule."""
     chosen = (await _schedules_of(session, [(info, t) for t in tutor_ids]))[info.row.id]
-    rules = await rules_of_schedules(session, [s.id for s in chosen.values()])
-    return Calendar(
-        schedules=chosen,
-        rules={
-            sid: [engine.Rule(r.weekday, r.start_time, r.end_time) for r in rows]
-            for sid, rows in rules.items()
-        },
-    )
+    rules = await engine_rules_of(session, [s.id for s in chosen.values()])
+    return Calendar(schedules=chosen, rules=rules)
 
 
 async def _schedules_of(
@@ -145,14 +139,14 @@ async def _hours(
 ) -> dict[uuid.UUID, engine.Hours]:
     """Each tutor's hours around [start, end): weekly rules plus that stretch's overrides."""
     schedules = calendar.schedules
-    overrides = await overrides_of_schedules(
+    overrides = await engine_overrides_of(
         session, [s.id for s in schedules.values()], (start - MARGIN).date(), (end + MARGIN).date()
     )
     return {
         tutor_id: engine.Hours(
             schedule.time_zone,
             calendar.rules.get(schedule.id, []),
-            engine_overrides(overrides.get(schedule.id, [])),
+            overrides.get(schedule.id, []),
         )
         for tutor_id, schedule in schedules.items()
     }
