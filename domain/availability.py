@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, update
+from sqlalchemy import Select, delete, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -289,51 +290,54 @@ async def overrides_of_schedules(
     return found
 
 
+T = TypeVar("T")
+
+
+async def _per_schedule(
+    session: AsyncSession, query: Select[*tuple[Any, ...]], make: Callable[..., T]
+) -> dict[uuid.UUID, list[T]]:
+    """Rows whose first column is the schedule, each rest made into `make(*rest)`, in order."""
+    found: dict[uuid.UUID, list[T]] = defaultdict(list)
+    for schedule_id, *rest in await session.exec(query):  # type: ignore[call-overload]
+        found[schedule_id].append(make(*rest))
+    return found
+
+
 async def engine_rules_of(
     session: AsyncSession, schedule_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[engine.Rule]]:
     """The schedules' weekly rules as the engine takes them, read as columns (a search reads
     hundreds of rules and overrides, and ORM objects of them cost several times more)."""
-    rules: dict[uuid.UUID, list[engine.Rule]] = defaultdict(list)
-    rows = await session.exec(  # type: ignore[call-overload]
+    rule = AvailabilityRule
+    query = (
         core_select(
-            col(AvailabilityRule.schedule_id),
-            col(AvailabilityRule.weekday),
-            col(AvailabilityRule.start_time),
-            col(AvailabilityRule.end_time),
+            col(rule.schedule_id), col(rule.weekday), col(rule.start_time), col(rule.end_time)
         )
-        .where(col(AvailabilityRule.schedule_id).in_(schedule_ids))
-        .order_by(col(AvailabilityRule.weekday), col(AvailabilityRule.start_time))
+        .where(col(rule.schedule_id).in_(schedule_ids))
+        .order_by(col(rule.weekday), col(rule.start_time))
     )
-    for schedule_id, *rule in rows:
-        rules[schedule_id].append(engine.Rule(*rule))
-    return rules
+    return await _per_schedule(session, query, engine.Rule)
 
 
 async def engine_overrides_of(
     session: AsyncSession, schedule_ids: Sequence[uuid.UUID], first: date, last: date
 ) -> dict[uuid.UUID, list[engine.Override]]:
     """The schedules' overrides from `first` to `last` as the engine takes them (as columns)."""
-    overrides: dict[uuid.UUID, list[engine.Override]] = defaultdict(list)
-    rows = await session.exec(  # type: ignore[call-overload]
+    row = AvailabilityOverride
+    query = (
         core_select(
-            col(AvailabilityOverride.schedule_id),
-            col(AvailabilityOverride.on_date),
-            col(AvailabilityOverride.start_time),
-            col(AvailabilityOverride.end_time),
-            col(AvailabilityOverride.available),
-            col(AvailabilityOverride.capacity),
+            col(row.schedule_id),
+            col(row.on_date),
+            col(row.start_time),
+            col(row.end_time),
+            col(row.available),
+            col(row.capacity),
         )
-        .where(
-            col(AvailabilityOverride.schedule_id).in_(schedule_ids),
-            col(AvailabilityOverride.on_date) >= first,
-            col(AvailabilityOverride.on_date) <= last,
-        )
-        .order_by(col(AvailabilityOverride.on_date), col(AvailabilityOverride.start_time))
+        .where(col(row.schedule_id).in_(schedule_ids))
+        .where(col(row.on_date) >= first, col(row.on_date) <= last)
+        .order_by(col(row.on_date), col(row.start_time))
     )
-    for schedule_id, *override in rows:
-        overrides[schedule_id].append(engine.Override(*override))
-    return overrides
+    return await _per_schedule(session, query, engine.Override)
 
 
 def engine_overrides(rows: Sequence[AvailabilityOverride]) -> list[engine.Override]:
