@@ -3,9 +3,13 @@
     python -m bench.slots [--runs 200] [--requests 200] [--input PATH]
 
 Prints, for one tutor and for ten (an aggregated search): the slot count (and distinct starts),
-the engine alone (median and p95 over --runs after warm-up), then the same searches through
-`availableSlots` over HTTP on loopback against a real `booking-api serve` process, once the data
-is loaded into a fresh database (embedded PostgreSQL, or DATABASE_URL's server).
+the engine alone (median and p95 over --runs after warm-up); the engine over 50 tutors and 365
+days (the input's ten tutors and 60 days repeated, below), checked against each tutor's own
+search; then the same searches through `availableSlots` over HTTP on loopback against a real
+`booking-api serve` process, once the data is loaded into a fresh database (embedded
+PostgreSQL, or DATABASE_URL's server): one tutor, ten, and ten with groupByStart, each beside
+the engine alone on the same search (the server's clock) measured in the same run, and their
+ratio.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from bench.slots_year import BLOCKER, TUTORS, YEAR, engine_year_case, timed
 from booking_api.migrate import upgrade
 from domain.slots import Busy, Hours, Offer, Override, Rule, free_slots_of
 from infra.db import Database, create_engine, server_url
@@ -49,7 +55,6 @@ DEFAULT_INPUT = Path(__file__).resolve().parents[2] / "shared" / "bench" / "slot
 SECRET = "bench-secret-" + "b" * 40
 DATA_KEY = "w54OrT6AkhpQGoEE0RA1ol8gAXbi34Q5psJWUsv1pwM="  # a Fernet key
 SERVICE = uuid.UUID(int=1)
-BLOCKER = uuid.UUID(int=2)
 
 
 @dataclass(frozen=True)
@@ -118,29 +123,31 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def median_ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1000
+
+
 def figures(seconds: list[float]) -> str:
     ms = [s * 1000 for s in seconds]
     return f"median {statistics.median(ms):7.2f} ms   p95 {percentile(ms, 0.95):7.2f} ms"
 
 
-def engine_case(data: Input, hosts: int, runs: int) -> tuple[int, int, str]:
+def engine_case(
+    data: Input, hosts: int, runs: int, now: datetime | None = None
+) -> tuple[int, int, list[float]]:
+    """The engine alone on the input's first `hosts` tutors (`now`: the range's start)."""
     hours = Hours(data.zone, data.rules, data.overrides)
     calendars = [
         (i, hours, [Busy(a, b, BLOCKER, BookingStatus.CONFIRMED) for a, b in data.bookings[i]])
         for i in range(hosts)
     ]
+    at = now or data.start
 
     def once() -> list[Any]:
-        return free_slots_of(calendars, data.offer, start=data.start, end=data.end, now=data.start)
+        return free_slots_of(calendars, data.offer, start=data.start, end=data.end, now=at)
 
-    for _ in range(5):
-        once()
-    times = []
-    for _ in range(runs):
-        began = clock.perf_counter()
-        found = once()
-        times.append(clock.perf_counter() - began)
-    return len(found), len({slot.start for _, slot in found}), figures(times)
+    found, times = timed(once, runs)
+    return len(found), len({slot.start for _, slot in found}), times
 
 
 # ---------------------------------------------------------------- over HTTP
@@ -220,7 +227,7 @@ QUERY = """query($input: SlotSearchInput!) { availableSlots(input: $input) {
 
 async def http_case(
     port: int, variables: dict[str, Any], requests: int, concurrency: int
-) -> tuple[int, str, float]:
+) -> tuple[int, list[float], float]:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
 
         async def once() -> tuple[float, int]:
@@ -243,7 +250,7 @@ async def http_case(
         began = clock.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         rate = requests / (clock.perf_counter() - began)
-    return count, figures(latencies), rate
+    return count, latencies, rate
 
 
 def production_env(url: str) -> dict[str, str]:
@@ -257,13 +264,21 @@ def production_env(url: str) -> dict[str, str]:
     )
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:
     env = production_env(url)
     process = subprocess.Popen(
         [sys.executable, "-m", "booking_api", "serve", "--port", str(port)], env=env
     )
     deadline = clock.monotonic() + 60
-    while clock.monotonic() < deadline:
+    # Our own server, not another process already on the port.
+    while clock.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return process
@@ -279,7 +294,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200, help="engine runs per case (200)")
     parser.add_argument("--requests", type=int, default=200, help="HTTP requests per case (200)")
     parser.add_argument("--concurrency", type=int, default=8, help="HTTP clients for throughput")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="default: any free port")
     args = parser.parse_args()
     data = read_input(args.input)
 
@@ -287,38 +302,55 @@ def main() -> None:
     print(f"range {data.start:%Y-%m-%d} .. {data.end:%Y-%m-%d}, now = range start\n")
     print("engine alone (in process)")
     for hosts in (1, 10):
-        slots, starts, timing = engine_case(data, hosts, args.runs)
+        slots, starts, times = engine_case(data, hosts, args.runs)
         distinct = f", {starts} distinct starts" if hosts > 1 else ""
-        print(f"  {hosts:2} tutor(s): {slots} slots{distinct}; {timing} ({args.runs} runs)")
+        print(f"  {hosts:2} tutor(s): {slots} slots{distinct}; {figures(times)} ({args.runs} runs)")
+    year_runs = max(5, args.runs // 20)
+    slots, starts, same, times = engine_year_case(data, year_runs)
+    print(
+        f"  {TUTORS} tutors x {YEAR} days: {slots} slots, {starts} distinct starts "
+        f"({'the same as' if same else 'NOT the same as'} each tutor's own search); "
+        f"{figures(times)} ({year_runs} runs)"
+    )
 
-    if datetime.now(UTC) > data.start:
-        print("\n(the input's range has begun: over HTTP, `now` is the real clock, so fewer slots)")
     settings = Settings.from_env()
     admin = settings.database_url or server_url(settings)
     url = create_database(admin, prefix="booking_bench")
+    port = args.port or free_port()
     try:
         upgrade(url)
         service_id, tutor_ids = asyncio.run(load(url, data))
-        server = serve(url, args.port)
+        server = serve(url, port)
         try:
             print(
                 f"\navailableSlots over HTTP (one uvicorn worker; {args.requests} sequential "
-                f"requests, then {args.concurrency} clients for throughput)"
+                f"requests, then {args.concurrency} clients for throughput), beside the engine "
+                "alone on the same search (the server's clock), measured just before it"
             )
-            for hosts in (1, 10):
+            cases: list[tuple[str, int, dict[str, object]]] = [
+                ("1 tutor", 1, {"tutorId": tutor_ids[0]}),
+                ("10 tutors", 10, {}),
+            ]
+            cases.append(("10 tutors, groupByStart", 10, {"groupByStart": True}))
+            for name, hosts, extra in cases:
                 variables = {
                     "input": {
                         "serviceId": service_id,
                         "from": data.start.isoformat(),
                         "to": data.end.isoformat(),
                         "timeZone": data.viewer_zone,
-                        **({"tutorId": tutor_ids[0]} if hosts == 1 else {}),
+                        **extra,
                     }
                 }
-                count, timing, rate = asyncio.run(
-                    http_case(args.port, variables, args.requests, args.concurrency)
+                _, _, floor = engine_case(data, hosts, args.runs, datetime.now(UTC))
+                count, latencies, rate = asyncio.run(
+                    http_case(port, variables, args.requests, args.concurrency)
                 )
-                print(f"  {hosts:2} tutor(s): {count} slots; {timing}; {rate:6.1f} req/s")
+                ratio = median_ms(latencies) / median_ms(floor)
+                print(
+                    f"  {name:24} {count:5} slots; {figures(latencies)}; {rate:6.1f} req/s; "
+                    f"engine {median_ms(floor):6.2f} ms; HTTP/engine {ratio:5.1f}x"
+                )
         finally:
             server.terminate()
             server.wait(timeout=30)

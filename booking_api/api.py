@@ -33,7 +33,7 @@ from booking_api.metrics import OperationMetrics
 from booking_api.persisted import MemoryStore, PersistedQueries, QueryStore
 from booking_api.ratelimit import RateLimitGate
 from booking_api.read_only import QueriesNeverWrite
-from booking_api.text_guard import StorableText
+from booking_api.text_guard import FieldHooks, StorableText
 from infra.settings import HttpApi, QueryLimits
 from resolvers import Mutation, Query, Subscription
 from schema.context import Context, unauthenticated
@@ -82,6 +82,15 @@ class Schema(strawberry.Schema):
         except TimeoutError:
             log.warning("operation stopped after %s s", self.timeout_seconds)
             return ExecutionResult(data=None, errors=[timed_out(self.timeout_seconds)])
+
+    def _get_middleware_manager(self, extensions: list[SchemaExtension]) -> FieldHooks:
+        """The field hooks of one operation: those extensions with a per-field `resolve` (none
+        but tracing's), to which the text check adds its own only when it has to."""
+        hooks = FieldHooks(*(e for e in extensions if e._implements_resolve()))
+        for extension in extensions:
+            if isinstance(extension, StorableText):
+                extension.hooks = hooks
+        return hooks
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

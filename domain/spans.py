@@ -75,18 +75,22 @@ def merge(spans: Iterable[Span]) -> list[Span]:
 
 
 def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
-    """Both sorted and disjoint."""
+    """Both sorted and disjoint: one pass over each."""
     result: list[Span] = []
+    i = 0
     for start, end in spans:
+        while i < len(holes) and holes[i][1] <= start:
+            i += 1  # holes wholly before this span are before every later one too
         cursor = start
-        for hole_start, hole_end in holes:
-            if hole_end <= cursor or hole_start >= end:
-                continue
+        j = i
+        while j < len(holes) and holes[j][0] < end:
+            hole_start, hole_end = holes[j]
             if hole_start > cursor:
                 result.append((cursor, hole_start))
             cursor = max(cursor, hole_end)
             if cursor >= end:
                 break
+            j += 1
         if cursor < end:
             result.append((cursor, end))
     return result
@@ -123,3 +127,21 @@ def fewest(stretches: Sequence[Seats], ends: Sequence[int], span: Span, default:
     if covered < high:
         found.append(default)
     return min(found, default=default)
+
+
+def concurrency(spans: list[Span]) -> list[tuple[int, int, int]]:
+    """(start, end, how many overlap) for every stretch where at least one does."""
+    events: list[tuple[int, int]] = []
+    for start, end in spans:
+        events.append((start, 1))
+        events.append((end, -1))
+    events.sort()
+    stretches: list[tuple[int, int, int]] = []
+    count = 0
+    previous = 0
+    for moment, change in events:
+        if count > 0 and moment > previous:
+            stretches.append((previous, moment, count))
+        count += change
+        previous = moment
+    return stretches

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
 import strawberry
 from strawberry.types import Info
@@ -11,6 +12,8 @@ from infra import ids
 from infra.ids import decode_id as decode_id
 
 
+# A listing names the same few objects many times over (a tutor in each of 1,500 slots).
+@lru_cache(maxsize=4096)
 def encode_id(type_name: str, pk: uuid.UUID) -> strawberry.ID:
     return strawberry.ID(ids.encode_id(type_name, pk))
 

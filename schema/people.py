@@ -17,7 +17,7 @@ from models import Tutor as TutorRow
 from schema.bounds import AtMost
 from schema.context import Context
 from schema.errors import InvalidInput, NotFound
-from schema.node import Node, decode_id_of
+from schema.node import Node, decode_id_of, encode_id
 from schema.scalars import TimeZone
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 @strawberry.type
 class Tutor(Node):
+    # A plain value, not Node's resolver: a slot listing names its tutor in every slot.
+    id: strawberry.ID  # type: ignore[assignment]  # Node's field, as a value
     display_name: str
     time_zone: TimeZone
 
@@ -45,6 +47,7 @@ class Tutor(Node):
     def from_row(cls, row: TutorRow) -> Tutor:
         return cls(
             pk=row.id,
+            id=encode_id("Tutor", row.id),
             user_id=row.user_id,
             row=row,
             display_name=row.display_name,

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import String, true, type_coerce
 from sqlalchemy import select as core_select
-from sqlalchemy import true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import custom_durations
 from domain import slots as engine
-from domain.availability import engine_overrides, overrides_of_schedules, rules_of_schedules
+from domain.availability import engine_overrides_of, engine_rules_of
 from domain.bookings.requests import ALTERNATIVES
 from domain.errors import (
     Alternative,
@@ -31,7 +31,7 @@ from domain.errors import (
     StudentBusy,
 )
 from domain.services import ServiceInfo
-from models import Booking, Schedule, ServiceDuration, Tutor
+from models import Booking, BookingStatus, Schedule, ServiceDuration, Tutor
 
 # Busy time is read with a margin: a slot's span reaches past the range by its buffers and
 # length, and a booking's block can start well before the span it overlaps.
@@ -39,6 +39,7 @@ MARGIN = timedelta(days=2)
 LONGEST_BLOCK = timedelta(days=3)
 
 TutorSlot = tuple[uuid.UUID, engine.Slot]
+_STATUS = {status.value: status for status in BookingStatus}
 
 
 def offer_of(info: ServiceInfo, minutes: int) -> engine.Offer:
@@ -89,14 +90,8 @@ async def load_calendar(
 ) -> Calendar:
     """The service's own schedule for its tutor; every other tutor's default schedule."""
     chosen = (await _schedules_of(session, [(info, t) for t in tutor_ids]))[info.row.id]
-    rules = await rules_of_schedules(session, [s.id for s in chosen.values()])
-    return Calendar(
-        schedules=chosen,
-        rules={
-            sid: [engine.Rule(r.weekday, r.start_time, r.end_time) for r in rows]
-            for sid, rows in rules.items()
-        },
-    )
+    rules = await engine_rules_of(session, [s.id for s in chosen.values()])
+    return Calendar(schedules=chosen, rules=rules)
 
 
 async def _schedules_of(
@@ -144,14 +139,14 @@ async def _hours(
 ) -> dict[uuid.UUID, engine.Hours]:
     """Each tutor's hours around [start, end): weekly rules plus that stretch's overrides."""
     schedules = calendar.schedules
-    overrides = await overrides_of_schedules(
+    overrides = await engine_overrides_of(
         session, [s.id for s in schedules.values()], (start - MARGIN).date(), (end + MARGIN).date()
     )
     return {
         tutor_id: engine.Hours(
             schedule.time_zone,
             calendar.rules.get(schedule.id, []),
-            engine_overrides(overrides.get(schedule.id, [])),
+            overrides.get(schedule.id, []),
         )
         for tutor_id, schedule in schedules.items()
     }
@@ -175,7 +170,9 @@ async def _busy(
             col(Booking.block_start),
             col(Booking.block_end),
             col(Booking.service_id),
-            col(Booking.status),
+            # As text, turned into the member by a dict: the enum's own lookup cost more than
+            # the rest of the row.
+            type_coerce(col(Booking.status), String),
             col(Booking.hold_expires_at),
         ).where(
             col(Booking.tutor_id).in_(tutor_ids),
@@ -188,8 +185,8 @@ async def _busy(
         )
     )
     found: dict[uuid.UUID, list[engine.Busy]] = {t: [] for t in tutor_ids}
-    for tutor_id, *busy in rows:
-        found[tutor_id].append(engine.Busy(*busy))
+    for tutor_id, start_at, end_at, service_id, status, hold in rows:
+        found[tutor_id].append(engine.Busy(start_at, end_at, service_id, _STATUS[status], hold))
     return found
 
 
