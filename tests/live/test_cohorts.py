@@ -7,6 +7,7 @@ graphql-core's per-event executor, which every subscription event's execution bu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,8 +21,9 @@ from starlette.types import ASGIApp
 
 from booking_api.app import build_app
 from domain.events import slots_channel
+from infra.cohorts import END, Cohort, Cohorts
 from infra.db import Database
-from infra.pubsub import Hub
+from infra.pubsub import Hub, SubscriberTooSlow
 from infra.settings import Settings
 from schema.node import encode_id
 from tests.helpers import CLOCK, GraphQLClient, at, monday, pk, token
@@ -212,3 +214,39 @@ async def test_each_manager_is_a_class_of_their_own_on_the_organization_feed(
             assert (event["action"], event["booking"]["id"]) == ("CANCELLED", kims)
             assert event["booking"]["tutor"] == {"id": s.cy.id}
             assert event["booking"]["student"] == {"email": "kim@example.com"}
+
+
+async def test_a_member_that_falls_behind_is_cut_off_without_delaying_the_others() -> None:
+    cohorts = Cohorts(queue_size=4)
+    go = asyncio.Event()
+
+    async def lead(cohort: Cohort) -> None:
+        await go.wait()
+        for n in range(10):
+            cohort.deliver(f"frame {n}")  # never waits for a member
+            await asyncio.sleep(0)
+
+    async with cohorts.join("key", lead) as fast, cohorts.join("key", lead) as slow:
+        assert len(cohorts) == 1
+        go.set()
+        assert [await anext(fast) for _ in range(11)] == [f"frame {n}" for n in range(10)] + [END]
+        # The one that read nothing was cut off at its fifth frame; it learns so on its next read.
+        with pytest.raises(SubscriberTooSlow):
+            await anext(slow)
+    assert len(cohorts) == 0
+
+
+async def test_the_leader_stops_when_its_last_member_leaves() -> None:
+    cohorts = Cohorts()
+    stopped = asyncio.Event()
+
+    async def lead(cohort: Cohort) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+
+    async with cohorts.join("key", lead), cohorts.join("key", lead):
+        await asyncio.sleep(0)
+    await asyncio.wait_for(stopped.wait(), 5)
+    assert len(cohorts) == 0
