@@ -189,10 +189,21 @@ async def fan_out(
 
 
 @contextmanager
+def running(started: list[subprocess.Popen[bytes]]) -> Iterator[None]:
+    """Processes, stopped on the way out."""
+    try:
+        yield
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            process.wait(timeout=30)
+
+
+@contextmanager
 def processes(commands: list[list[str]], ports: list[int]) -> Iterator[None]:
     """Floor servers: started, waited for (their port answers), stopped."""
-    started = [subprocess.Popen(command) for command in commands]
-    try:
+    with running([subprocess.Popen(command) for command in commands]):
         for port in ports:
             deadline = time.monotonic() + 60
             while True:
@@ -204,23 +215,6 @@ def processes(commands: list[list[str]], ports: list[int]) -> Iterator[None]:
                         raise SystemExit("the floor did not start") from None
                     time.sleep(0.2)
         yield
-    finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            process.wait(timeout=30)
-
-
-@contextmanager
-def servers(url: str, ports: list[int]) -> Iterator[None]:
-    started = [serve(url, port) for port in ports]
-    try:
-        yield
-    finally:
-        for server in started:
-            server.terminate()
-        for server in started:
-            server.wait(timeout=30)
 
 
 def measure(
@@ -236,7 +230,7 @@ def measure(
     broker = url if backend == "postgresql" else REDIS_URL
     os.environ["BROADCAST_URL"] = "postgresql://" if backend == "postgresql" else broker
     try:
-        with servers(url, ports):
+        with running([serve(url, port) for port in ports]):
             ours = asyncio.run(
                 fan_out(ports, broker, tutor, count, starts, booked(ports, tutor, service))
             )
