@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from infra.settings import Settings
 from schema.node import encode_id
 from tests.helpers import CLOCK, GraphQLClient, at, monday, pk, token
 from tests.live_client import BOOKINGS, SLOTS, Live, feed, ready
-from tests.organizations.test_visibility import FEED, PROBE_AT, SAM, probe, studio
+from tests.organizations.test_visibility import FEED, PROBE_AT, SAM, Studio, probe, studio
 
 SEEN_AT = "2030-01-01T00:00:00+00:00"
 FENCE = "2001-01-01T00:00:00+00:00"  # published and awaited by all before counting
@@ -59,6 +60,23 @@ async def served(settings: Settings, db: Database) -> AsyncIterator[tuple[ASGIAp
         )
     finally:
         await hub.disconnect()
+
+
+@dataclass
+class World:
+    """The studio of tests/organizations (owner Ada, admin Dee, members Bob and Cy, Eve alone,
+    students Sam and Kim) and an app with an in-memory hub."""
+
+    s: Studio
+    app: ASGIApp
+    hub: Hub
+
+
+@pytest.fixture
+async def world(gql: GraphQLClient, db: Database, settings: Settings) -> AsyncIterator[World]:
+    s = await studio(gql)
+    async with served(settings, db) as (app, hub):
+        yield World(s, app, hub)
 
 
 async def follow(
@@ -105,6 +123,24 @@ def cancelled(hub: Hub, tutor: str, booking: str, stamp: str) -> Callable[[], Aw
     return lambda: hub.publish(f"bookings:{pk(tutor)}", json.dumps(message))
 
 
+async def one_cancellation(
+    hub: Hub,
+    lives: list[tuple[Live, str]],
+    field: str,
+    tutor: str,
+    booking: str,
+    executions: Counter[str],
+) -> list[Any]:
+    """Once all are live and fenced, one booking event: what each received of it, with only
+    its executions counted."""
+    for live, op in lives:
+        await ready(live, op, probe(hub, tutor, booking))
+    await fenced(lives, field, cancelled(hub, tutor, booking, FENCE), FENCE)
+    executions.clear()
+    await cancelled(hub, tutor, booking, SEEN_AT)()
+    return [await next_raw(live, op, field, lambda e: e["at"] == SEEN_AT) for live, op in lives]
+
+
 def slot(tutor: str, start: str) -> str:
     return json.dumps(
         {
@@ -118,11 +154,11 @@ def slot(tutor: str, start: str) -> str:
 
 
 async def test_every_viewer_of_a_tutors_slots_shares_one_execution(
-    gql: GraphQLClient, db: Database, settings: Settings, executions: Counter[str]
+    world: World, executions: Counter[str]
 ) -> None:
-    s = await studio(gql)
-    viewers = [None, s.eve.token, SAM, s.cy.token, s.ada.token, s.bob.token]
-    async with served(settings, db) as (app, hub), AsyncExitStack() as stack:
+    s, app, hub = world.s, world.app, world.hub
+    async with AsyncExitStack() as stack:
+        viewers = [None, s.eve.token, SAM, s.cy.token, s.ada.token, s.bob.token]
         lives = [await follow(stack, app, who, SLOTS, {"tutorId": s.cy.id}) for who in viewers]
         channel = slots_channel(pk(s.cy.id))
         for live, op in lives:
@@ -149,11 +185,11 @@ async def test_every_viewer_of_a_tutors_slots_shares_one_execution(
 
 
 async def test_only_the_tutor_gets_booking_events_and_their_connections_share_one_execution(
-    gql: GraphQLClient, db: Database, settings: Settings, executions: Counter[str]
+    world: World, executions: Counter[str]
 ) -> None:
-    s = await studio(gql)
-    kims = s.bookings["kim"]
-    async with served(settings, db) as (app, hub), AsyncExitStack() as stack:
+    s, app, hub = world.s, world.app, world.hub
+    async with AsyncExitStack() as stack:
+        kims = s.bookings["kim"]
         variables = {"tutorId": s.cy.id}
         # Under the same document and variables: the owner, an admin, another member, the
         # student, a stranger and the anonymous are refused exactly as before.
@@ -169,16 +205,7 @@ async def test_only_the_tutor_gets_booking_events_and_their_connections_share_on
             assert await refused(*await follow(stack, app, who, BOOKINGS, variables)) == code
         # The tutor on two connections (a laptop and a phone): one class, one cohort.
         lives = [await follow(stack, app, s.cy.token, BOOKINGS, variables) for _ in range(2)]
-        for live, op in lives:
-            await ready(live, op, probe(hub, s.cy.id, kims))
-        await fenced(lives, "bookingEvents", cancelled(hub, s.cy.id, kims, FENCE), FENCE)
-        executions.clear()
-
-        await cancelled(hub, s.cy.id, kims, SEEN_AT)()
-        seen = [
-            await next_raw(live, op, "bookingEvents", lambda e: e["at"] == SEEN_AT)
-            for live, op in lives
-        ]
+        seen = await one_cancellation(hub, lives, "bookingEvents", s.cy.id, kims, executions)
         assert executions["bookingEvents"] == 1
         assert seen[0] == seen[1]
         event = seen[0]["data"]["bookingEvents"]
@@ -189,24 +216,17 @@ async def test_only_the_tutor_gets_booking_events_and_their_connections_share_on
 
 
 async def test_each_manager_is_a_class_of_their_own_on_the_organization_feed(
-    gql: GraphQLClient, db: Database, settings: Settings, executions: Counter[str]
+    world: World, executions: Counter[str]
 ) -> None:
-    s = await studio(gql)
-    kims = s.bookings["kim"]
-    async with served(settings, db) as (app, hub), AsyncExitStack() as stack:
-        variables = {"id": s.id}
+    s, app, hub = world.s, world.app, world.hub
+    kims, variables = s.bookings["kim"], {"id": s.id}
+    async with AsyncExitStack() as stack:
         for who in (s.bob.token, s.cy.token, SAM, s.eve.token):
             assert await refused(*await follow(stack, app, who, FEED, variables)) == "FORBIDDEN"
         managers = [s.ada.token, s.ada.token, s.dee.token]  # the owner twice, an admin
         lives = [await follow(stack, app, who, FEED, variables) for who in managers]
-        for live, op in lives:
-            await ready(live, op, probe(hub, s.cy.id, kims))
         field = "organizationBookingEvents"
-        await fenced(lives, field, cancelled(hub, s.cy.id, kims, FENCE), FENCE)
-        executions.clear()
-
-        await cancelled(hub, s.cy.id, kims, SEEN_AT)()
-        seen = [await next_raw(live, op, field, lambda e: e["at"] == SEEN_AT) for live, op in lives]
+        seen = await one_cancellation(hub, lives, field, s.cy.id, kims, executions)
         # Ada's two connections share; Dee's identity is another class: two executions.
         assert executions[field] == 2
         for payload in seen:
