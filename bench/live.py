@@ -7,7 +7,9 @@ Loads tutors into a fresh database (embedded, or DATABASE_URL's server), starts 
 one tutor's slotEvents), then books that tutor's hours one after another through the two
 processes in turn. The benchmark also listens on the broker itself: the moment it sees an event
 there is the publish time, and publish-to-receive latency is each subscriber's receive time minus
-that (one machine, one clock).
+that (one machine, one clock). Then the floor (bench/floor.py: a bare websocket broadcast of the
+same bytes, two processes, same broker) takes the same number of subscribers and events at the
+pace the bookings came, and the ratio ours / floor is printed.
 """
 
 from __future__ import annotations
@@ -16,20 +18,21 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
+import subprocess
+import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import websockets
-from redis import asyncio as aioredis
 
 from bench.bookings import MUTATION, SECRET, load
+from bench.listen import listen
 from bench.slots import serve
 from booking_api.migrate import upgrade
 from domain.events import slots_channel
@@ -87,80 +90,36 @@ async def broker_clock(broker: str, channel: str) -> AsyncIterator[dict[str, flo
         if start != PROBE:
             published.setdefault(datetime.fromisoformat(start).isoformat(), time.perf_counter())
 
-    if broker.startswith("redis"):
-        client = aioredis.Redis.from_url(broker)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(channel)
-
-        async def read() -> None:
-            while True:
-                message = await pubsub.get_message(timeout=1.0)
-                if message is not None:
-                    note(message["data"].decode())
-
-        reader = asyncio.create_task(read())
-        try:
-            yield published
-        finally:
-            reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await reader
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await client.aclose()
-        return
-    connection = await asyncpg.connect(broker)
-    await connection.add_listener(channel, lambda *args: note(args[3]))
-    try:
+    async with listen(broker, channel, note):
         yield published
-    finally:
-        await connection.close()
 
 
 async def probe_until_live(broker: str, channel: str, subscribers: list[Subscriber]) -> float:
     began = time.perf_counter()
-    message = json.dumps(
-        {
-            "kind": "TAKEN",
-            "tutor": channel.split(":")[1],
-            "service": str(uuid.UUID(int=0)),
-            "start": PROBE,
-            "end": PROBE,
-        }
-    )
+    message = slot_change(channel, PROBE)
     while not all(s.live.is_set() for s in subscribers):
         await broker_publish(broker, channel, [message])
-        await asyncio.sleep(0.2)
-        if time.perf_counter() - began > 120:
+        await asyncio.sleep(1.0)
+        if time.perf_counter() - began > 180:
             raise SystemExit("subscribers did not become live")
     return time.perf_counter() - began
 
 
-async def fan_out(
-    ports: list[int],
-    broker: str,
-    tutor: str,
-    service: str,
-    count: int,
-    bookings: int,
-    weeks_ahead: int,
-) -> dict[str, Any]:
-    tutor_pk = decode_id(tutor)
-    assert tutor_pk is not None
-    channel = slots_channel(tutor_pk[1])
-    subscribers = [Subscriber(ports[i % 2], tutor) for i in range(count)]
-    opened = asyncio.Semaphore(50)
-    tasks = [asyncio.create_task(s.run(opened)) for s in subscribers]
-    try:
-        ready_in = await probe_until_live(broker, channel, subscribers)
-        # The same students book in each backend's run: a week apart, so they are free.
-        day = (datetime.now(UTC) + timedelta(weeks=weeks_ahead)).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
-        starts = [(day + timedelta(hours=h)).isoformat() for h in range(bookings)]
-        async with (
-            broker_clock(broker, channel) as published,
-            httpx.AsyncClient(timeout=60) as http,
-        ):
+def slot_change(channel: str, start: str) -> str:
+    tutor = channel.split(":")[1]
+    return json.dumps(
+        {"kind": "TAKEN", "tutor": tutor, "service": tutor, "start": start, "end": start}
+    )
+
+
+Publish = Callable[[list[str]], Awaitable[None]]
+
+
+def booked(ports: list[int], tutor: str, service: str) -> Publish:
+    """Events made by booking each start through the servers in turn, one after another."""
+
+    async def publish(starts: list[str]) -> None:
+        async with httpx.AsyncClient(timeout=60) as http:
             for i, start in enumerate(starts):
                 input = {"serviceId": service, "tutorId": tutor, "start": start, "timeZone": "UTC"}
                 response = await http.post(
@@ -170,8 +129,39 @@ async def fan_out(
                 )
                 outcome = response.json()["data"]["createBooking"]["__typename"]
                 assert outcome == "BookingCreated", (i, start, response.text)
+
+    return publish
+
+
+def paced(broker: str, channel: str, interval: float) -> Publish:
+    """The same events published straight to the broker, as often as the bookings came."""
+
+    async def publish(starts: list[str]) -> None:
+        for start in starts:
+            began = time.perf_counter()
+            await broker_publish(broker, channel, [slot_change(channel, start)])
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - began)))
+
+    return publish
+
+
+async def fan_out(
+    ports: list[int], broker: str, tutor: str, count: int, starts: list[str], publish: Publish
+) -> dict[str, Any]:
+    tutor_pk = decode_id(tutor)
+    assert tutor_pk is not None
+    channel = slots_channel(tutor_pk[1])
+    subscribers = [Subscriber(ports[i % 2], tutor) for i in range(count)]
+    opened = asyncio.Semaphore(50)
+    tasks = [asyncio.create_task(s.run(opened)) for s in subscribers]
+    try:
+        ready_in = await probe_until_live(broker, channel, subscribers)
+        async with broker_clock(broker, channel) as published:
+            began = time.perf_counter()
+            await publish(starts)
+            took = time.perf_counter() - began
             deadline = time.perf_counter() + 15
-            expected = count * bookings
+            expected = count * len(starts)
             while time.perf_counter() < deadline:
                 if sum(len(s.seen) for s in subscribers) >= expected:
                     break
@@ -190,12 +180,86 @@ async def fan_out(
             "p50": statistics.median(latencies),
             "p99": statistics.quantiles(latencies, n=100)[98],
             "max": max(latencies),
-            "broker_saw": len(published),
+            "interval": took / len(starts),
         }
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextmanager
+def running(started: list[subprocess.Popen[bytes]]) -> Iterator[None]:
+    """Processes, stopped on the way out."""
+    try:
+        yield
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            process.wait(timeout=30)
+
+
+@contextmanager
+def processes(commands: list[list[str]], ports: list[int]) -> Iterator[None]:
+    """Floor servers: started, waited for (their port answers), stopped."""
+    with running([subprocess.Popen(command) for command in commands]):
+        for port in ports:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the floor did not start") from None
+                    time.sleep(0.2)
+        yield
+
+
+def measure(
+    url: str,
+    backend: str,
+    ports: list[int],
+    tutor: str,
+    service: str,
+    count: int,
+    starts: list[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ours, then the floor on the same events at the same pace: (ours, floor)."""
+    broker = url if backend == "postgresql" else REDIS_URL
+    os.environ["BROADCAST_URL"] = "postgresql://" if backend == "postgresql" else broker
+    try:
+        with running([serve(url, port) for port in ports]):
+            ours = asyncio.run(
+                fan_out(ports, broker, tutor, count, starts, booked(ports, tutor, service))
+            )
+    finally:
+        os.environ.pop("BROADCAST_URL", None)
+    tutor_pk = decode_id(tutor)
+    assert tutor_pk is not None
+    channel = slots_channel(tutor_pk[1])
+    floor_ports = [port + 100 for port in ports]
+    command = [sys.executable, "-m", "bench.floor", "--broker", broker, "--channel", channel]
+    commands = [[*command, "--port", str(port)] for port in floor_ports]
+    # Other times than ours: the broker clock keys events by their start.
+    again = [(datetime.fromisoformat(start) + timedelta(days=1)).isoformat() for start in starts]
+    with processes(commands, floor_ports):
+        floor = asyncio.run(
+            fan_out(
+                floor_ports, broker, tutor, count, again, paced(broker, channel, ours["interval"])
+            )
+        )
+    return ours, floor
+
+
+def line(name: str, result: dict[str, Any]) -> str:
+    return (
+        f"  {name:18} publish-to-receive p50 {result['p50']:6.1f} ms  "
+        f"p99 {result['p99']:6.1f} ms  max {result['max']:6.1f} ms  "
+        f"received {result['received']}  lost {result['lost']}  "
+        f"(all live in {result['ready_in']:.1f} s)"
+    )
 
 
 def main() -> None:
@@ -214,38 +278,26 @@ def main() -> None:
         tutors, services = asyncio.run(load(url, args.bookings))
         print(
             f"{args.subscribers} websocket subscribers on one tutor's slotEvents, over two "
-            f"server processes; {args.bookings} bookings, one after another"
+            f"server processes; {args.bookings} bookings, one after another; the floor: a bare "
+            "websocket broadcast of the same bytes, same broker, same pace"
         )
         for index, backend in enumerate(args.backends.split(",")):
-            broker = url if backend == "postgresql" else REDIS_URL
-            os.environ["BROADCAST_URL"] = "postgresql://" if backend == "postgresql" else broker
+            # The same students book in each backend's run: a week apart, so they are free.
+            day = (datetime.now(UTC) + timedelta(weeks=index + 1)).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
+            starts = [(day + timedelta(hours=h)).isoformat() for h in range(args.bookings)]
             ports = [args.port + 2 * index, args.port + 2 * index + 1]
-            servers = [serve(url, port) for port in ports]
-            try:
-                result = asyncio.run(
-                    fan_out(
-                        ports,
-                        broker,
-                        tutors[index],
-                        services[index],
-                        args.subscribers,
-                        args.bookings,
-                        weeks_ahead=index + 1,
-                    )
-                )
-            finally:
-                for server in servers:
-                    server.terminate()
-                for server in servers:
-                    server.wait(timeout=30)
+            ours, floor = measure(
+                url, backend, ports, tutors[index], services[index], args.subscribers, starts
+            )
+            print(line(backend, ours))
+            print(line(f"{backend} floor", floor))
             print(
-                f"  {backend:10} publish-to-receive p50 {result['p50']:6.1f} ms  "
-                f"p99 {result['p99']:6.1f} ms  max {result['max']:6.1f} ms  "
-                f"received {result['received']}  lost {result['lost']}  "
-                f"(all live in {result['ready_in']:.1f} s)"
+                f"  {backend:18} ours / floor: p50 {ours['p50'] / floor['p50']:.1f}x  "
+                f"p99 {ours['p99'] / floor['p99']:.1f}x"
             )
     finally:
-        os.environ.pop("BROADCAST_URL", None)
         drop_database(admin, url)
 
 

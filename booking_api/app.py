@@ -33,6 +33,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from booking_api import graphiql, logs, metrics, pages, tracing
 from booking_api.api import build_schema
+from booking_api.live import CohortHandler
 from booking_api.media import (
     GRAPHQL_RESPONSE,
     answer_type,
@@ -45,6 +46,7 @@ from booking_api.ratelimit import RateLimiter
 from domain import bookings, ics, payments
 from domain.stripe import BadSignature, Cards, MalformedEvent
 from infra.auth import AuthError, identity_from_header
+from infra.cohorts import Cohorts
 from infra.db import Database, create_engine, server_url
 from infra.pubsub import Hub, backend_for
 from infra.settings import MeetingProvider, Settings
@@ -65,6 +67,8 @@ JSON_KINDS = {
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = CohortHandler
+
     def __init__(
         self, settings: Settings, db: Database, cards: Cards | None, hub: Hub | None, clock: Clock
     ) -> None:
@@ -84,6 +88,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.db = db
         self.cards = cards
         self.hub = hub
+        self.cohorts = Cohorts()
         self.clock = clock
         self.secret = settings.jwt_secret()
         self.cipher = settings.cipher()
@@ -237,6 +242,7 @@ class GraphQLApp(GraphQL[Context, None]):
             secret=self.secret,
             cards=self.cards,
             hub=self.hub,
+            cohorts=self.cohorts,
             rate_limiter=self.rate_limiter,
             request=request,
             response=response,

@@ -28,6 +28,7 @@ from strawberry.extensions import SchemaExtension
 from domain import outbox
 from infra.db import Database
 from infra.settings import Settings
+from schema.context import Context
 
 log = logging.getLogger("booking_api.metrics")
 
@@ -99,6 +100,8 @@ class OperationMetrics(SchemaExtension):
 
     def _record(self, started: float, errors: list[GraphQLError] | None) -> None:
         context = self.execution_context
+        if _leads_cohort(context.context):
+            return  # its members' operations are the ones counted
         document = context.graphql_document
         operation = get_operation_ast(document, context.operation_name) if document else None
         name = operation.name.value if operation and operation.name else None
@@ -123,6 +126,10 @@ def _counted(mutation: str, resolve: Callable[..., Any]) -> Callable[..., Any]:
     return counted
 
 
+def _leads_cohort(context: Any) -> bool:
+    return isinstance(context, Context) and context.leads_cohort
+
+
 async def _while_open(name: str, stream: AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
     gauge = SUBSCRIPTIONS.labels(name)
     gauge.inc()
@@ -141,8 +148,8 @@ def _followed(name: str, subscribe: Callable[..., Any]) -> Callable[..., Any]:
         stream = subscribe(source, info, **args)
         if isawaitable(stream):
             stream = await stream
-        if not isinstance(stream, AsyncIterable):
-            return stream  # an error, which graphql-core reports
+        if not isinstance(stream, AsyncIterable) or _leads_cohort(info.context):
+            return stream  # an error, which graphql-core reports; or a cohort's own run
         return _while_open(name, stream)
 
     return followed

@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlparse
 
 import asyncpg
@@ -45,20 +45,39 @@ class SubscriberTooSlow(Exception):
     """The subscriber fell more than QUEUE_SIZE events behind and was dropped."""
 
 
-class _Queue(asyncio.Queue[Event | None]):
+T = TypeVar("T")
+
+
+class Bounded(asyncio.Queue[T | None], Generic[T]):
+    """One subscriber's queue (QUEUE_SIZE): events here, a cohort's frames in infra.cohorts."""
+
     overflowed = False  # then None is put last, to wake a reader parked on get()
 
 
-class Feed:
-    """One subscriber's events, in order, until it unsubscribes or falls behind."""
+def offer(queue: Bounded[T], item: T) -> bool:
+    """Put without waiting for anyone. A full queue is cut off instead (False): emptied of what
+    its reader will never read, marked, and woken, so that its reader learns it was too slow."""
+    try:
+        queue.put_nowait(item)
+    except asyncio.QueueFull:
+        queue.overflowed = True
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(None)
+        return False
+    return True
 
-    def __init__(self, queue: _Queue) -> None:
+
+class Feed(Generic[T]):
+    """One subscriber's items, in order, until it unsubscribes or falls behind."""
+
+    def __init__(self, queue: Bounded[T]) -> None:
         self._queue = queue
 
-    def __aiter__(self) -> Feed:
+    def __aiter__(self) -> Feed[T]:
         return self
 
-    async def __anext__(self) -> Event:
+    async def __anext__(self) -> T:
         event = None if self._queue.overflowed else await self._queue.get()
         if event is None:
             raise SubscriberTooSlow(
@@ -75,32 +94,26 @@ class Hub(Broadcast):
         super().__init__(backend=backend)
         self.queue_size = queue_size
         self._ready: dict[str, asyncio.Event] = {}
-        self._subscribers: dict[str, set[_Queue]] = {}  # type: ignore[assignment]
+        self._subscribers: dict[str, set[Bounded[Event]]] = {}  # type: ignore[assignment]
 
     async def _listener(self) -> None:
         while True:
             event = await self._backend.next_published()
             subscribers = self._subscribers.get(event.channel, set())
             for queue in list(subscribers):
-                try:
-                    queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    # Never wait for one slow subscriber: everyone else would wait too.
-                    queue.overflowed = True
+                # Never wait for one slow subscriber: everyone else would wait too.
+                if not offer(queue, event):
                     subscribers.discard(queue)
-                    while not queue.empty():  # what it will never read
-                        queue.get_nowait()
-                    queue.put_nowait(None)
 
     async def publish_all(self, messages: Iterable[tuple[str, str]]) -> None:
         for channel, message in messages:
             await self.publish(channel, message)
 
     @asynccontextmanager
-    async def subscribe(self, channel: str, *more: str) -> AsyncIterator[Feed]:  # type: ignore[override]
+    async def subscribe(self, channel: str, *more: str) -> AsyncIterator[Feed[Event]]:  # type: ignore[override]
         """One feed of every event on these channels, in the order they arrive."""
-        queue = _Queue(maxsize=self.queue_size)
-        joined: dict[str, tuple[set[_Queue], asyncio.Event, bool]] = {}
+        queue: Bounded[Event] = Bounded(maxsize=self.queue_size)
+        joined: dict[str, tuple[set[Bounded[Event]], asyncio.Event, bool]] = {}
         # Registered before any await: a second "first" subscriber finds the set and joins it.
         for name in dict.fromkeys((channel, *more)):
             subscribers = self._subscribers.get(name)

@@ -1,5 +1,6 @@
 """Subscriptions: slot and booking changes of one tutor, or of every member of an organization,
-as they are committed."""
+as they are committed. Each states its visibility class for cohorts (resolvers/live.py): what
+of its events depends on the viewer."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from domain.events import (
 from infra.auth import Identity
 from infra.pubsub import SubscriberTooSlow
 from models import BookingAction
+from resolvers.live import EVERYONE, shared, too_slow
 from schema.bookings import Booking
 from schema.context import Context, forbidden
 from schema.events import BookingEvent, SlotEvent, SlotEventKind
@@ -35,7 +37,7 @@ async def _follow(context: Context, channel: str, *more: str) -> AsyncGenerator[
             async for event in feed:
                 yield event
     except SubscriberTooSlow as error:
-        raise GraphQLError(str(error), extensions={"code": "SUBSCRIBER_TOO_SLOW"}) from None
+        raise too_slow(error) from None
 
 
 @strawberry.type
@@ -50,15 +52,9 @@ class Subscription:
         pk = decode_id_of(tutor_id, "Tutor")
         if pk is None or await people.get_tutor(info.context.db, pk) is None:
             raise GraphQLError("No such tutor (tutorId)", extensions={"code": "NOT_FOUND"})
-        async for event in _follow(info.context, slots_channel(pk)):
-            change = SlotChange.read(event.message)
-            yield SlotEvent(
-                kind=SlotEventKind(change.kind),
-                tutor_id=encode_id("Tutor", change.tutor_id),
-                service_id=encode_id("Service", change.service_id),
-                start=change.start,
-                end=change.end,
-            )
+        # A SlotEvent's fields are ids and times: no field of it depends on the viewer.
+        async for event in shared(info, EVERYONE, lambda: _slot_events(info.context, pk)):
+            yield event
 
     @strawberry.subscription(
         description="Bookings created and changed, for a tutor's dashboard. Only that tutor may "
@@ -73,10 +69,11 @@ class Subscription:
         tutor = await people.get_tutor(context.db, pk) if pk is not None else None
         if tutor is None or tutor.user_id != identity.sub:
             raise forbidden("Only the tutor may follow their bookings")
-        async for event in _follow(context, bookings_channel(tutor.id)):
-            seen = await _seen(context, identity, event)
-            if seen is not None:
-                yield seen
+        # The booking is loaded and resolved under the viewer's identity (the access rule, the
+        # loaders): the identity is the visibility class. Only one user gets this far.
+        channel = bookings_channel(tutor.id)
+        async for seen in shared(info, identity, lambda: _booking_events(context, channel)):
+            yield seen
 
     @strawberry.subscription(
         description="Bookings of every member, for an organization's dashboard. Owners and "
@@ -88,20 +85,51 @@ class Subscription:
         context = info.context
         identity = context.require_identity()
         pk = decode_id_of(organization_id, "Organization")
-        # Follows each member's channel and the organization's own; when its members change,
-        # the role is asked again and the members followed are the ones it has then. Each
-        # event is also shown only as the access rule lets this viewer see it at that moment.
-        while True:
-            organization, members = await _members(context, identity, pk)
-            changed = members_channel(organization)
-            channels = [bookings_channel(m) for m in members]
-            async with aclosing(_follow(context, changed, *channels)) as feed:
-                async for event in feed:
-                    if event.channel == changed:
-                        break
-                    seen = await _seen(context, identity, event)
-                    if seen is not None:
-                        yield seen
+        organization, members = await _members(context, identity, pk)
+        # Owners and admins each see a booking as the access rule lets them (with the tutor's
+        # rights, and more where they are its tutor or student): the identity is the class.
+        async for seen in shared(
+            info, identity, lambda: _organization_events(context, organization, members)
+        ):
+            yield seen
+
+
+async def _slot_events(context: Context, tutor_id: uuid.UUID) -> AsyncGenerator[SlotEvent, None]:
+    async for event in _follow(context, slots_channel(tutor_id)):
+        change = SlotChange.read(event.message)
+        yield SlotEvent(
+            kind=SlotEventKind(change.kind),
+            tutor_id=encode_id("Tutor", change.tutor_id),
+            service_id=encode_id("Service", change.service_id),
+            start=change.start,
+            end=change.end,
+        )
+
+
+async def _booking_events(context: Context, channel: str) -> AsyncGenerator[BookingEvent, None]:
+    async for event in _follow(context, channel):
+        seen = await _seen(context, event)
+        if seen is not None:
+            yield seen
+
+
+async def _organization_events(
+    context: Context, organization: uuid.UUID, members: list[uuid.UUID]
+) -> AsyncGenerator[BookingEvent, None]:
+    """Follows each member's channel and the organization's own; when its members change, the
+    role is asked again and the members followed are the ones it has then. Each event is also
+    shown only as the access rule lets this viewer see it at that moment."""
+    while True:
+        changed = members_channel(organization)
+        channels = [bookings_channel(m) for m in members]
+        async with aclosing(_follow(context, changed, *channels)) as feed:
+            async for event in feed:
+                if event.channel == changed:
+                    break
+                seen = await _seen(context, event)
+                if seen is not None:
+                    yield seen
+        _, members = await _members(context, context.require_identity(), organization)
 
 
 async def _members(
@@ -118,11 +146,13 @@ async def _members(
     return organization_id, members
 
 
-async def _seen(context: Context, identity: Identity, event: Event) -> BookingEvent | None:
+async def _seen(context: Context, event: Event) -> BookingEvent | None:
     """The event's booking as this subscriber may see it now, loaded fresh (a short session
     per event); None when they may not."""
     change = BookingChange.read(event.message)
-    found = await bookings.visible_bookings(context.db, identity, [change.booking_id])
+    found = await bookings.visible_bookings(
+        context.db, context.require_identity(), [change.booking_id]
+    )
     if change.booking_id not in found:
         return None
     context.fresh_loaders()

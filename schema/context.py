@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket
 
 from domain.stripe import Cards
 from infra.auth import Identity
+from infra.cohorts import Cohorts
 from infra.crypto import Cipher
 from infra.db import Database
 from infra.pubsub import Hub
@@ -48,6 +49,7 @@ class Context:
     secret: str = ""  # the signing secret (tokens, calendar links)
     cards: Cards | None = None  # card payments, when Stripe is configured
     hub: Hub | None = None  # live updates
+    cohorts: Cohorts | None = None  # websocket subscribers sharing executions (resolvers/live)
     rate_limiter: WriteBudget | None = None  # None: mutations are not counted
     request: Request | WebSocket | None = None
     response: Response | WebSocket | None = None
@@ -57,6 +59,8 @@ class Context:
     # Set by Strawberry from graphql-transport-ws connection_init.
     connection_params: dict[str, Any] = field(default_factory=dict)
     clock: Clock = utcnow
+    # A cohort's leader: the one execution its members share, not a client's own operation.
+    leads_cohort: bool = False
     _loaders: Loaders | None = None
 
     def now(self) -> datetime:

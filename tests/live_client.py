@@ -11,8 +11,12 @@ from typing import Any
 
 import asyncpg
 import websockets
+from httpx_ws import AsyncWebSocketSession
 from redis import asyncio as aioredis
+from starlette.types import ASGIApp
 from websockets.typing import Subprotocol
+
+from tests.helpers import websocket
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 SLOTS = """subscription($tutorId: ID!) { slotEvents(tutorId: $tutorId) {
@@ -110,3 +114,26 @@ async def broker_publish(url: str, channel: str, messages: list[str]) -> None:
         )
     finally:
         await connection.close()
+
+
+class _Socket:
+    """httpx-ws's session with the two calls Live makes."""
+
+    def __init__(self, session: AsyncWebSocketSession) -> None:
+        self.session = session
+
+    async def send(self, text: str) -> None:
+        await self.session.send_text(text)
+
+    async def recv(self) -> str:
+        return await self.session.receive_text()
+
+
+@asynccontextmanager
+async def feed(app: ASGIApp, who: str | None) -> AsyncIterator[Live]:
+    """A graphql-transport-ws connection to the app in process, signed in as `who`."""
+    async with websocket(app) as session:
+        payload = {"Authorization": f"Bearer {who}"} if who else {}
+        await session.send_json({"type": "connection_init", "payload": payload})
+        assert (await session.receive_json())["type"] == "connection_ack"
+        yield Live(_Socket(session))

@@ -5,16 +5,13 @@ emails, and the changes, as the tutor would make them."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from broadcaster._backends.memory import MemoryBackend
-from httpx_ws import AsyncWebSocketSession
-from starlette.types import ASGIApp
 
 from booking_api.app import build_app
 from domain.events import bookings_channel
@@ -42,10 +39,9 @@ from tests.helpers import (
     pk,
     stored_student,
     token,
-    websocket,
     weekly,
 )
-from tests.live_client import Live, data, ready
+from tests.live_client import data, feed, ready
 
 LIST = """query($org: ID!) { bookings(filter: {organizationId: $org}) {
   totalCount edges { node { id tutor { id } student { email } } } } }"""
@@ -253,28 +249,6 @@ FEED = """subscription($id: ID!) { organizationBookingEvents(organizationId: $id
   action at booking { id tutor { id } student { email } } } }"""
 PROBE_AT = "2000-01-01T00:00:00+00:00"
 REMOVE = """mutation($input: RemoveMemberInput!) { removeMember(input: $input) { __typename } }"""
-
-
-class _Socket:
-    """httpx-ws's session with the two calls tests/live_client.py's Live makes."""
-
-    def __init__(self, session: AsyncWebSocketSession) -> None:
-        self.session = session
-
-    async def send(self, text: str) -> None:
-        await self.session.send_text(text)
-
-    async def recv(self) -> str:
-        return await self.session.receive_text()
-
-
-@asynccontextmanager
-async def feed(app: ASGIApp, who: str | None) -> AsyncIterator[Live]:
-    async with websocket(app) as session:
-        payload = {"Authorization": f"Bearer {who}"} if who else {}
-        await session.send_json({"type": "connection_init", "payload": payload})
-        assert (await session.receive_json())["type"] == "connection_ack"
-        yield Live(_Socket(session))
 
 
 def probe(hub: Hub, tutor_id: str, booking_id: str) -> Callable[[], Awaitable[None]]:
