@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 from bench.summary import Row, parse, table
 
@@ -34,7 +35,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "jobs": (
         ["--bookings", "50", "--paced", "10", "--rate", "10", "--modes", "inprocess"],
-        ["--bookings", "2", "--paced", "1", "--rate", "20", "--modes", "inprocess"],
+        ["--bookings", "3", "--paced", "2", "--rate", "20", "--modes", "inprocess"],
     ),
     "funnel": (
         ["--events", "100000", "--runs", "5"],
@@ -45,8 +46,14 @@ MEDIAN = re.compile(r"(\d+) tutor\(s\): .*?median\s+([\d.]+) ms")
 P99 = re.compile(r"^\s*(\S+)\s+publish-to-receive .*?p99\s+([\d.]+) ms")
 
 
+NO_PORT = {"funnel"}  # benchmarks that serve nothing
+
+
 def run(name: str, arguments: list[str], port: int) -> list[Row]:
-    command = [sys.executable, "-m", f"bench.{name}", *arguments, "--port", str(port)]
+    command = [sys.executable, "-m", f"bench.{name}", *arguments]
+    if name not in NO_PORT:
+        command += ["--port", str(port)]
+    began = time.monotonic()
     print(f"\n$ {' '.join(command[1:])}", flush=True)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -54,6 +61,7 @@ def run(name: str, arguments: list[str], port: int) -> list[Row]:
     for line in process.stdout:
         print(line, end="", flush=True)
         lines.append(line.rstrip("\n"))
+    print(f"({name}: {time.monotonic() - began:.0f} s)", flush=True)
     if process.wait() != 0:
         return [Row(name, f"failed (exit {process.returncode})", "-")]
     return parse(lines) or fallback(name, lines)
