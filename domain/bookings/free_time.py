@@ -233,6 +233,7 @@ class FreeTime:
     now: datetime
     zone: str  # the student's: alternatives are written in it
     placed: list[tuple[datetime, datetime]] = field(default_factory=list)
+    flags: tuple[bool, ...] = ()  # the answers to load_free_time's `flags`
 
     def check(self, start: datetime, option: ServiceDuration, start_field: str) -> datetime:
         """The end of a session that may start then; otherwise raises why it may not.
@@ -311,12 +312,13 @@ async def load_free_time(
     now: datetime,
     zone: str,
     exclude: uuid.UUID | None = None,
+    flags: Sequence[ColumnElement[bool]] = (),
 ) -> FreeTime:
     """The tutor's hours and busy time over `span` (`exclude`: a booking being moved), and the
-    student's bookings around it, in one statement (`held.py`); call under the tutor's and the
-    student's locks."""
+    student's bookings around it, in one statement (`held.py`, with `flags` answered in it);
+    call under the tutor's and the student's locks."""
     first, last = span
-    hours, busy, student_busy = await load_held(
+    held = await load_held(
         session,
         info.row.schedule_id,
         tutor.id,
@@ -326,5 +328,8 @@ async def load_free_time(
         busy_where([tutor.id], first, last, exclude),
         exclude,
         MARGIN,
+        flags,
     )
-    return FreeTime(tutor, info, hours, busy, student_busy, as_tutor, now, zone)
+    return FreeTime(
+        tutor, info, held.hours, held.busy, held.student_busy, as_tutor, now, zone, flags=held.flags
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,13 @@ from domain import slots as engine
 from models import AvailabilityOverride, AvailabilityRule, Booking, Schedule
 from models.bookings import BookingStatus
 
-StudentBusy = list[tuple[datetime, datetime]]
+
+@dataclass(frozen=True)
+class Held:
+    hours: engine.Hours | None  # None: the tutor has no schedule
+    busy: list[engine.Busy]
+    student_busy: list[tuple[datetime, datetime]]
+    flags: tuple[bool, ...]
 
 
 def _records(query: Select[Any]) -> ColumnElement[Any]:
@@ -46,11 +53,13 @@ async def load_held(
     busy_where: Sequence[ColumnElement[bool]],
     exclude: uuid.UUID | None,
     margin: timedelta,
-) -> tuple[engine.Hours | None, list[engine.Busy], StudentBusy]:
+    flags: Sequence[ColumnElement[bool]] = (),
+) -> Held:
     """The tutor's hours around `span` (None: no schedule), the tutor's bookings that
     `busy_where` selects, and the student's blocking bookings within a day of the span.
     `schedule_id` is the service's own schedule, used when it is this tutor's (otherwise the
-    tutor's default, as `free_time.load_calendar` chooses)."""
+    tutor's default, as `free_time.load_calendar` chooses). `flags`: conditions the caller
+    wants answered in the same statement (whether a later step has anything to do)."""
     first, last = span
     schedules = select(col(Schedule.id), col(Schedule.time_zone)).where(
         col(Schedule.tutor_id) == tutor_id
@@ -109,10 +118,11 @@ async def load_held(
         _records(overrides.order_by(col(override.on_date), col(override.start_time))),
         _records(busy),
         _records(mine),
+        *flags,
     ).select_from(one.outerjoin(chosen, true()))
     # SQLModel's exec() has no typed overload for five columns.
     result = await session.exec(query)  # type: ignore[call-overload]
-    zone, rule_rows, override_rows, busy_rows, mine_rows = result.one()
+    zone, rule_rows, override_rows, busy_rows, mine_rows, *answers = result.one()
     hours = (
         None
         if zone is None
@@ -131,4 +141,4 @@ async def load_held(
         for booking_id, start, end, status, hold in mine_rows
         if booking_id != exclude and engine.is_blocking(BookingStatus(status), hold, now)
     ]
-    return hours, tutor_busy, student_busy
+    return Held(hours, tutor_busy, student_busy, tuple(answers))
