@@ -15,20 +15,20 @@ import os
 import signal
 import subprocess
 import sys
-import time as clock
 from datetime import datetime
 from typing import Any
 
-import httpx
 import strawberry
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.types import Info
 
 from bench.slots import production_env
 from infra.db import create_engine
+from tests.processes import wait_healthy
 
 MUTATION = """mutation($input: FloorInput!) { book(input: $input) { __typename } }"""
 CREATE_TABLE = (
@@ -73,7 +73,11 @@ class Mutation:
 def create_app() -> Starlette:
     engine = create_engine(os.environ["DATABASE_URL"])
     graphql: Any = GraphQL(strawberry.Schema(query=Query, mutation=Mutation))
-    app = Starlette(routes=[Route("/graphql", graphql, methods=["GET", "POST"])])
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", lambda _: PlainTextResponse("ok")),
+    ]
+    app = Starlette(routes=routes)
     app.state.engine = engine
     return app
 
@@ -81,20 +85,15 @@ def create_app() -> Starlette:
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:
     """The floor's server on `port`, writing to `url` (its table made first)."""
     # The same environment as ours: the HTTP protocol reads its limits from the settings.
-    env = production_env(url)
-    process = subprocess.Popen([sys.executable, "-m", "bench.floor", "--port", str(port)], env=env)
-    deadline = clock.monotonic() + 60
-    while clock.monotonic() < deadline:
-        try:
-            response = httpx.post(
-                f"http://127.0.0.1:{port}/graphql", json={"query": "{ ok }"}, timeout=1
-            )
-            if response.status_code == 200:
-                return process
-        except httpx.HTTPError:
-            clock.sleep(0.2)
-    process.kill()
-    raise SystemExit("the floor's server did not start")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.floor", "--port", str(port)], env=production_env(url)
+    )
+    try:
+        wait_healthy(port, process)
+    except AssertionError:
+        process.kill()
+        raise
+    return process
 
 
 def main() -> None:
