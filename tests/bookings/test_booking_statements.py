@@ -3,7 +3,12 @@ new feature's per-booking statement is a decision (issue 20: 18 before, 12 now).
 
 from __future__ import annotations
 
+from collections import Counter
+
+from sqlmodel import select
+
 from infra.db import Database
+from models import OutboxJob
 from tests.helpers import GraphQLClient, at, count_statements, monday, setup_lessons
 
 BOOK = """mutation($input: CreateBookingInput!) { createBooking(input: $input) { __typename } }"""
@@ -56,3 +61,18 @@ async def test_one_booking_is_twelve_statements_with_the_locks_first(
     assert [_kind(s) for s in statements] == EXPECTED
     # Locks in order (tutor, then student), and the re-check reads after both.
     assert "FOR NO KEY UPDATE" in statements[3] and "FOR NO KEY UPDATE" in statements[5]
+
+
+async def test_one_booking_writes_only_the_outbox_rows_its_features_need(
+    gql: GraphQLClient, db: Database
+) -> None:
+    """No calendar, meeting link or webhook configured: the two emails and three reminders only
+    (`writes.record` leaves out what cannot act)."""
+    ada, service, sam = await setup_lessons(gql)
+    input = {"serviceId": service, "tutorId": ada.id, "start": at(monday(), 9), "timeZone": "UTC"}
+    assert (await gql(BOOK, {"input": input}, sam))["createBooking"]["__typename"] == (
+        "BookingCreated"
+    )
+    async with db.session() as session:
+        kinds = Counter(await session.exec(select(OutboxJob.kind)))
+    assert kinds == {"email.booking": 2, "email.reminder": 3}
