@@ -1,13 +1,16 @@
 """Booking throughput through the GraphQL endpoint, beside pgbench on the same server.
 
-    python -m bench.bookings [--requests 2000] [--concurrency 32] [--workers 1]
+    python -m bench.bookings [--requests 2000] [--concurrency 32] [--seconds 10] [--no-pgbench]
 
 Loads 100 tutors (open all week, one 60-minute service each) and their students into a fresh
 database (embedded, or DATABASE_URL's server), starts `booking-api serve`, then:
 - distinct: every request books a different (tutor, hour) with a different student;
 - one tutor: every request fights for the same tutor's 50 hours (most are refused);
-then pgbench runs a transaction of similar shape (lock one tutor row, insert one row) on the
-same database server with the same number of clients, uniform and all on one row.
+then the floor (`bench.mutation_floor`: a trivial Strawberry mutation doing one insert, served
+the same way) gets the distinct requests through the same client loop, and pgbench runs a
+transaction of similar shape (lock one tutor row, insert one row) on the same database server
+with the same number of clients, uniform and all on one row. The ratio reported is bookings/s
+over the floor's.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bench import mutation_floor as floor
 from bench.slots import serve
+from bench.summary import Row, emit
 from booking_api.migrate import upgrade
 from infra.auth import mint_token
 from infra.db import Database, create_engine, server_url
@@ -97,8 +102,12 @@ async def load(url: str, students: int) -> tuple[list[str], list[str]]:
 
 
 async def hammer(
-    port: int, inputs: list[tuple[str, dict[str, object]]], concurrency: int
+    port: int,
+    inputs: list[tuple[str, dict[str, object]]],
+    concurrency: int,
+    mutation: str = MUTATION,
 ) -> tuple[float, dict[str, int]]:
+    """Seconds to send every input over `concurrency` clients, and the result types seen."""
     outcomes: dict[str, int] = {}
     pending = iter(inputs)
     limits = httpx.Limits(max_connections=concurrency)
@@ -110,16 +119,27 @@ async def hammer(
             for who, input in pending:
                 response = await client.post(
                     "/graphql",
-                    json={"query": MUTATION, "variables": {"input": input}},
+                    json={"query": mutation, "variables": {"input": input}},
                     headers={"Authorization": f"Bearer {who}"},
                 )
                 body = response.json()
-                kind = body["data"]["createBooking"]["__typename"] if body.get("data") else "error"
+                data = body.get("data")
+                kind = next(iter(data.values()))["__typename"] if data else "error"
                 outcomes[kind] = outcomes.get(kind, 0) + 1
 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return time.perf_counter() - began, outcomes
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (user and system), from /proc: how much of the machine one
+    request costs, whatever else shares the machine (0 where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pgbench(url: str, clients: int, seconds: int, contended: bool) -> float:
@@ -187,21 +207,14 @@ async def prepare_pgbench(url: str) -> None:
     await db.engine.dispose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--seconds", type=int, default=10, help="pgbench run length")
-    parser.add_argument("--port", type=int, default=8766)
-    args = parser.parse_args()
-
+def run(requests: int, concurrency: int, seconds: int, port: int, with_pgbench: bool) -> None:
     settings = Settings.from_env()
     admin = settings.database_url or server_url(settings)
     url = create_database(admin, prefix="booking_bench")
     try:
         upgrade(url)
-        tutors, services = asyncio.run(load(url, args.requests * 2))
-        tokens = [mint_token(SECRET, f"s{i}") for i in range(args.requests * 2)]
+        tutors, services = asyncio.run(load(url, requests * 2))
+        tokens = [mint_token(SECRET, f"s{i}") for i in range(requests * 2)]
         day = (datetime.now(UTC) + timedelta(days=7)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
@@ -215,42 +228,113 @@ def main() -> None:
                 "timeZone": "UTC",
             }
 
-        distinct = [(tokens[i], input(i % TUTORS, i // TUTORS)) for i in range(args.requests)]
-        fight = [(tokens[args.requests + i], input(0, i % 50)) for i in range(args.requests)]
-        server = serve(url, args.port)
+        distinct = [(tokens[i], input(i % TUTORS, i // TUTORS)) for i in range(requests)]
+        fight = [(tokens[requests + i], input(0, i % 50)) for i in range(requests)]
+        print(
+            f"GraphQL createBooking, one uvicorn worker, {concurrency} clients, "
+            f"{requests} requests each"
+        )
+        ours = ours_cpu = 0.0
+        server = serve(url, port)
         try:
-            print(
-                f"GraphQL createBooking, one uvicorn worker, {args.concurrency} clients, "
-                f"{args.requests} requests each"
-            )
             for name, inputs in (
                 ("distinct slots, 100 tutors", distinct),
                 ("everyone on one tutor", fight),
             ):
-                seconds, outcomes = asyncio.run(hammer(args.port, inputs, args.concurrency))
-                rate = len(inputs) / seconds
+                used = cpu_seconds(server.pid)
+                took, outcomes = asyncio.run(hammer(port, inputs, concurrency))
+                used = cpu_seconds(server.pid) - used
                 made = outcomes.get("BookingCreated", 0)
                 print(
-                    f"  {name:28} {rate:7.1f} requests/s   "
-                    f"{made / seconds:7.1f} bookings/s   {outcomes}"
+                    f"  {name:28} {len(inputs) / took:7.1f} requests/s   "
+                    f"{made / took:7.1f} bookings/s   "
+                    f"{used / len(inputs) * 1000:5.1f} ms server CPU/request   {outcomes}"
                 )
                 if name.startswith("distinct"):
-                    ours = made / seconds
+                    ours, ours_cpu = made / took, used / len(inputs) * 1000
         finally:
             server.terminate()
             server.wait(timeout=30)
-        asyncio.run(prepare_pgbench(url))
-        print(
-            f"pgbench, same server, {args.concurrency} clients, {args.seconds} s: "
-            "lock a tutor row, insert a row"
+        floor_rate, floor_cpu = measure_floor(url, port + 1, distinct, concurrency)
+        print(f"ours / floor (distinct slots vs trivial mutation): {ours / floor_rate:.1%}")
+        emit(
+            Row(
+                "bookings",
+                f"createBooking, {concurrency} clients",
+                f"{ours:.1f}/s",
+                f"{floor_rate:.1f}/s trivial mutation",
+                f"{ours / floor_rate:.1%}",
+            )
         )
-        uniform = pgbench(url, args.concurrency, args.seconds, contended=False)
-        single = pgbench(url, args.concurrency, args.seconds, contended=True)
-        print(f"  {'uniform over 100 tutors':28} {uniform:7.1f} tps")
-        print(f"  {'all on one tutor row':28} {single:7.1f} tps")
-        print(f"ours / pgbench (distinct slots vs uniform): {ours / uniform:.1%}")
+        if (
+            floor_cpu > 0 < ours_cpu
+        ):  # the same comparison in CPU: what the machine's load does not move
+            emit(
+                Row(
+                    "bookings",
+                    "server CPU per request",
+                    f"{ours_cpu:.1f} ms",
+                    f"{floor_cpu:.1f} ms trivial mutation",
+                    f"{floor_cpu / ours_cpu:.1%}",
+                )
+            )
+        if with_pgbench:
+            compare_pgbench(url, concurrency, seconds, ours)
     finally:
         drop_database(admin, url)
+
+
+def measure_floor(
+    url: str, port: int, inputs: list[tuple[str, dict[str, object]]], concurrency: int
+) -> tuple[float, float]:
+    """Requests/s of the trivial mutation (`bench.mutation_floor`) given the same inputs, and its
+    server's CPU milliseconds per request."""
+    server = floor.serve(url, port)
+    try:
+        used = cpu_seconds(server.pid)
+        took, outcomes = asyncio.run(hammer(port, inputs, concurrency, floor.MUTATION))
+        used = cpu_seconds(server.pid) - used
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    rate = outcomes.get("Booked", 0) / took
+    print(
+        f"  {'trivial mutation (floor)':28} {rate:7.1f} requests/s   "
+        f"{used / len(inputs) * 1000:5.1f} ms server CPU/request   {outcomes}"
+    )
+    return rate, used / len(inputs) * 1000
+
+
+def compare_pgbench(url: str, concurrency: int, seconds: int, ours: float) -> None:
+    asyncio.run(prepare_pgbench(url))
+    print(
+        f"pgbench, same server, {concurrency} clients, {seconds} s: lock a tutor row, insert a row"
+    )
+    uniform = pgbench(url, concurrency, seconds, contended=False)
+    single = pgbench(url, concurrency, seconds, contended=True)
+    print(f"  {'uniform over 100 tutors':28} {uniform:7.1f} tps")
+    print(f"  {'all on one tutor row':28} {single:7.1f} tps")
+    print(f"ours / pgbench (distinct slots vs uniform): {ours / uniform:.1%}")
+    emit(
+        Row(
+            "bookings",
+            f"createBooking vs pgbench, {concurrency} clients",
+            f"{ours:.1f}/s",
+            f"{uniform:.1f} tps pgbench",
+            f"{ours / uniform:.1%}",
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10, help="pgbench run length")
+    parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench comparison")
+    parser.add_argument("--port", type=int, default=8766, help="ours; the floor's is the next")
+    args = parser.parse_args()
+    run(args.requests, args.concurrency, args.seconds, args.port, not args.no_pgbench)
 
 
 if __name__ == "__main__":

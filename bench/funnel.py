@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from bench.summary import Row, emit
 from booking_api.migrate import upgrade
 from domain import funnel_counts
 from infra.auth import Identity
@@ -112,7 +113,10 @@ async def load(url: str, events: int, tutor_count: int, until: datetime) -> tupl
     return Identity(sub="t0"), Identity(sub="t1")
 
 
-async def timed(db: Database, identity: Identity, ask: funnel_counts.FunnelQuery, runs: int) -> str:
+async def timed(
+    db: Database, identity: Identity, ask: funnel_counts.FunnelQuery, runs: int, what: str
+) -> str:
+    """The funnel's timings for `ask`; its median is also a summary row (`what`)."""
     await funnel_counts.funnel(db, identity, ask)  # warm: plans, caches
     seconds = []
     for _ in range(runs):
@@ -120,8 +124,10 @@ async def timed(db: Database, identity: Identity, ask: funnel_counts.FunnelQuery
         report = await funnel_counts.funnel(db, identity, ask)
         seconds.append(time.perf_counter() - began)
     views = report.steps[0].visits
+    median = statistics.median(seconds) * 1000
+    emit(Row("funnel", f"funnel_counts.funnel, {what}, median", f"{median:.1f} ms"))
     return (
-        f"min {min(seconds) * 1000:7.1f} ms   median {statistics.median(seconds) * 1000:7.1f} ms"
+        f"min {min(seconds) * 1000:7.1f} ms   median {median:7.1f} ms"
         f"   ({views:,} visits with a page view)"
     )
 
@@ -139,9 +145,9 @@ async def measure(url: str, owner: Identity, member: Identity, until: datetime, 
         until - timedelta(days=365), until, organization_id=organization_id
     )
     print(f"funnel_counts.funnel, {runs} runs each (after one to warm up):")
-    print(f"  one tutor, the year     {await timed(db, member, year, runs)}")
-    print(f"  one tutor, a month      {await timed(db, member, month, runs)}")
-    print(f"  the organization, year  {await timed(db, owner, whole, runs)}")
+    print(f"  one tutor, the year     {await timed(db, member, year, runs, 'a tutor year')}")
+    print(f"  one tutor, a month      {await timed(db, member, month, runs, 'a tutor month')}")
+    print(f"  the organization, year  {await timed(db, owner, whole, runs, 'the org year')}")
     statement = funnel_counts.aggregate(year).compile(
         dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}
     )

@@ -29,6 +29,7 @@ import httpx
 
 from bench.bookings import MUTATION, SECRET, load
 from bench.slots import production_env, serve
+from bench.summary import Row, emit
 from booking_api.migrate import upgrade
 from infra.auth import mint_token
 from infra.db import server_url
@@ -183,6 +184,14 @@ def main() -> None:
                     f"{r['lost']:>5} {r['duplicates']:>4} {r['p50']:>8.1f} {r['p99']:>8.1f} "
                     f"{r['all_sent_in']:>8.2f}s",
                     flush=True,
+                )
+                emit(
+                    Row(
+                        "jobs",
+                        f"booking to email p99, {mode} {name}",
+                        f"{r['p99']:.1f} ms",
+                        ratio=f"{r['lost']} lost",
+                    )
                 )
     finally:
         controller.stop()

@@ -34,6 +34,7 @@ import websockets
 from bench.bookings import MUTATION, SECRET, load
 from bench.listen import listen
 from bench.slots import serve
+from bench.summary import Row, emit
 from booking_api.migrate import upgrade
 from domain.events import slots_channel
 from infra.auth import mint_token
@@ -296,6 +297,15 @@ def main() -> None:
             print(
                 f"  {backend:18} ours / floor: p50 {ours['p50'] / floor['p50']:.1f}x  "
                 f"p99 {ours['p99'] / floor['p99']:.1f}x"
+            )
+            emit(
+                Row(
+                    "live",
+                    f"fan-out p99, {backend}, {args.subscribers} subscribers",
+                    f"{ours['p99']:.1f} ms",
+                    f"{floor['p99']:.1f} ms bare broadcast",
+                    f"{ours['p99'] / floor['p99']:.1f}x",
+                )
             )
     finally:
         drop_database(admin, url)

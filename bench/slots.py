@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from bench.slots_year import BLOCKER, TUTORS, YEAR, engine_year_case, timed
+from bench.summary import Row, emit
 from booking_api.migrate import upgrade
 from domain.slots import Busy, Hours, Offer, Override, Rule, free_slots_of
 from infra.db import Database, create_engine, server_url
@@ -350,6 +351,15 @@ def main() -> None:
                 print(
                     f"  {name:24} {count:5} slots; {figures(latencies)}; {rate:6.1f} req/s; "
                     f"engine {median_ms(floor):6.2f} ms; HTTP/engine {ratio:5.1f}x"
+                )
+                emit(
+                    Row(
+                        "slots",
+                        f"availableSlots, {name}, median",
+                        f"{median_ms(latencies):.2f} ms",
+                        f"{median_ms(floor):.2f} ms engine alone",
+                        f"{ratio:.1f}x",
+                    )
                 )
         finally:
             server.terminate()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, tuple_
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -241,6 +241,16 @@ async def withdraw_request(
         row.status = ScheduleRequestStatus.WITHDRAWN
         session.add(row)
     return row
+
+
+def pending_exists(student_id: uuid.UUID, service_id: uuid.UUID) -> ColumnElement[bool]:
+    """Asked in a booking's re-check statement, under the student's lock (requests are made
+    under it; nothing makes one pending again): with none, the booking skips `fulfil_request`."""
+    return exists().where(
+        col(ScheduleRequest.student_id) == student_id,
+        col(ScheduleRequest.service_id) == service_id,
+        col(ScheduleRequest.status).in_(PENDING),
+    )
 
 
 async def fulfil_request(session: UnitOfWork, made: Sequence[Booking]) -> None:

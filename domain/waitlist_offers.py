@@ -22,7 +22,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Interval, and_, case, func, literal, or_, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Interval,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    update,
+)
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -89,6 +100,28 @@ async def time_freed(
     query = select(literal(1)).where(_could_take(tutor_id), _near((start, end), now)).limit(1)
     if (await session.exec(query)).first() is not None:
         _job(session, tutor_id, (start, end), now)
+
+
+def may_change(
+    student_id: uuid.UUID, service_id: uuid.UUID, tutor_id: uuid.UUID
+) -> ColumnElement[bool]:
+    """Could `booking_written` change anything: an active entry of the student for the service,
+    or an offer of this tutor's time. Asked in the booking's re-check statement, under the
+    tutor's and the student's locks, which entries are made (the student's) and offered (the
+    tutor's) under; a booking for which it is false skips `booking_written`."""
+    return exists().where(
+        col(WaitlistEntry.status).in_(ACTIVE),
+        or_(
+            and_(
+                col(WaitlistEntry.student_id) == student_id,
+                col(WaitlistEntry.service_id) == service_id,
+            ),
+            and_(
+                col(WaitlistEntry.status) == WaitlistStatus.OFFERED,
+                col(WaitlistEntry.offered_tutor_id) == tutor_id,
+            ),
+        ),
+    )
 
 
 async def booking_written(session: UnitOfWork, made: Sequence[Booking], now: datetime) -> None:

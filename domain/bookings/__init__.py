@@ -14,6 +14,7 @@ One module per job, read in this order:
 - `writes`: row locks, and the record (one history entry and one live event, background work)
   every change leaves;
 - `free_time`: is this time free for this caller (what listing and booking load, the check);
+  `held`: what a write's check reads under its locks, in one statement;
 - `create`: createBooking(s), a short sequence of steps; `students`: who a booking is for;
   `round_robin`: which tutor a booking without one goes to;
   `idempotency`: a retried request gets the first answer;

@@ -17,6 +17,7 @@ from domain import (
     package_notices,
     packages,
     review_requests,
+    schedule_requests,
     waitlist_offers,
 )
 from domain import slots as engine
@@ -37,7 +38,6 @@ from domain.errors import (
     PolicyViolation,
     UserError,
 )
-from domain.schedule_requests import fulfil_request
 from domain.services import ServiceInfo, services_info
 from domain.stripe import Cards
 from infra.auth import Identity
@@ -105,8 +105,14 @@ async def _book(
         credits = _credits(package, request, lengths)
         starts = [choice.start for choice in request.slots]
         span = (min(starts), max(starts) + timedelta(hours=12))
+        # Whether the schedule-later and waitlist steps below have anything to do is asked in
+        # the same statement as the re-check's reads.
+        flags = (
+            schedule_requests.pending_exists(student.id, info.row.id),
+            waitlist_offers.may_change(student.id, info.row.id, tutor.id),
+        )
         free = await load_free_time(
-            session, info, tutor, student.id, as_tutor, span, now, request.time_zone
+            session, info, tutor, student.id, as_tutor, span, now, request.time_zone, flags=flags
         )
         made = _place(free, student, request, lengths, notes, package)
         if package is None and info.row.monthly_free_allowance > 0 and not as_tutor:
@@ -119,8 +125,11 @@ async def _book(
         await _write(session, made, package, credits, now, actor, meeting_provider)
         await save_answers(session, made, answers, now)
         await funnel.booking_succeeded(session, request.visit, made, now)
-        await fulfil_request(session, made)
-        await waitlist_offers.booking_written(session, made, now)
+        requested, waitlisted = free.flags
+        if requested:
+            await schedule_requests.fulfil_request(session, made)
+        if waitlisted:
+            await waitlist_offers.booking_written(session, made, now)
         await idempotency.remember(session, owner, request, made)
     if payment is not None:  # only made with cards (checked above)
         await open_checkout(

@@ -13,14 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, true, type_coerce
+from sqlalchemy import ColumnElement, String, true, type_coerce
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import custom_durations
 from domain import slots as engine
-from domain.availability import engine_overrides_of, engine_rules_of
+from domain.availability import (
+    engine_overrides_of,
+    engine_rules_of,
+)
+from domain.bookings.held import load_held
 from domain.bookings.requests import ALTERNATIVES
 from domain.errors import (
     Alternative,
@@ -152,16 +156,30 @@ async def _hours(
     }
 
 
-async def _busy(
-    session: AsyncSession,
+def busy_where(
     tutor_ids: Sequence[uuid.UUID],
     start: datetime,
     end: datetime,
     exclude: uuid.UUID | None = None,
-) -> dict[uuid.UUID, list[engine.Busy]]:
-    """Each tutor's bookings that may block [start, end) (the margin included); `exclude` leaves
-    out a booking being moved."""
+) -> list[ColumnElement[bool]]:
+    """Which of these tutors' bookings may block [start, end) (the margin included); `exclude`
+    leaves out a booking being moved."""
     low, high = start - MARGIN, end + MARGIN
+    return [
+        col(Booking.tutor_id).in_(tutor_ids),
+        col(Booking.status).in_(engine.BLOCKING),
+        # The first bound keeps the index range scan short; the second is the real test.
+        col(Booking.block_start) > low - LONGEST_BLOCK,
+        col(Booking.block_start) < high,
+        col(Booking.block_end) > low,
+        col(Booking.id) != exclude if exclude is not None else true(),
+    ]
+
+
+async def _busy(
+    session: AsyncSession, tutor_ids: Sequence[uuid.UUID], start: datetime, end: datetime
+) -> dict[uuid.UUID, list[engine.Busy]]:
+    """Each tutor's bookings that may block [start, end)."""
     # Plain columns, not ORM objects: a busy month can be thousands of rows (5,000 rows: 60 ms
     # as objects, 15 ms as tuples). SQLModel's exec() has no typed overload for six columns.
     rows = await session.exec(  # type: ignore[call-overload]
@@ -174,15 +192,7 @@ async def _busy(
             # the rest of the row.
             type_coerce(col(Booking.status), String),
             col(Booking.hold_expires_at),
-        ).where(
-            col(Booking.tutor_id).in_(tutor_ids),
-            col(Booking.status).in_(engine.BLOCKING),
-            # The first bound keeps the index range scan short; the second is the real test.
-            col(Booking.block_start) > low - LONGEST_BLOCK,
-            col(Booking.block_start) < high,
-            col(Booking.block_end) > low,
-            col(Booking.id) != exclude if exclude is not None else true(),
-        )
+        ).where(*busy_where(tutor_ids, start, end))
     )
     found: dict[uuid.UUID, list[engine.Busy]] = {t: [] for t in tutor_ids}
     for tutor_id, start_at, end_at, service_id, status, hold in rows:
@@ -223,6 +233,7 @@ class FreeTime:
     now: datetime
     zone: str  # the student's: alternatives are written in it
     placed: list[tuple[datetime, datetime]] = field(default_factory=list)
+    flags: tuple[bool, ...] = ()  # the answers to load_free_time's `flags`
 
     def check(self, start: datetime, option: ServiceDuration, start_field: str) -> datetime:
         """The end of a session that may start then; otherwise raises why it may not.
@@ -291,31 +302,6 @@ class FreeTime:
         self.placed.append((booking.start_at, booking.end_at))
 
 
-async def _student_busy(
-    session: AsyncSession,
-    student_id: uuid.UUID | None,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    exclude: uuid.UUID | None,
-) -> list[tuple[datetime, datetime]]:
-    if student_id is None:
-        return []
-    rows = await session.exec(
-        select(Booking).where(
-            Booking.student_id == student_id,
-            col(Booking.status).in_(engine.BLOCKING),
-            Booking.start_at < end,
-            Booking.end_at > start,
-        )
-    )
-    return [
-        (b.start_at, b.end_at)
-        for b in rows
-        if b.id != exclude and engine.is_blocking(b.status, b.hold_expires_at, now)
-    ]
-
-
 async def load_free_time(
     session: AsyncSession,
     info: ServiceInfo,
@@ -326,14 +312,24 @@ async def load_free_time(
     now: datetime,
     zone: str,
     exclude: uuid.UUID | None = None,
+    flags: Sequence[ColumnElement[bool]] = (),
 ) -> FreeTime:
     """The tutor's hours and busy time over `span` (`exclude`: a booking being moved), and the
-    student's bookings around it; call under the tutor's and the student's locks."""
+    student's bookings around it, in one statement (`held.py`, with `flags` answered in it);
+    call under the tutor's and the student's locks."""
     first, last = span
-    calendar = await load_calendar(session, info, [tutor.id])
-    hours = (await _hours(session, calendar, first, last)).get(tutor.id)
-    busy = (await _busy(session, [tutor.id], first, last, exclude))[tutor.id]
-    student_busy = await _student_busy(
-        session, student_id, first - timedelta(days=1), last + timedelta(days=1), now, exclude
+    held = await load_held(
+        session,
+        info.row.schedule_id,
+        tutor.id,
+        student_id,
+        span,
+        now,
+        busy_where([tutor.id], first, last, exclude),
+        exclude,
+        MARGIN,
+        flags,
     )
-    return FreeTime(tutor, info, hours, busy, student_busy, as_tutor, now, zone)
+    return FreeTime(
+        tutor, info, held.hours, held.busy, held.student_busy, as_tutor, now, zone, flags=held.flags
+    )

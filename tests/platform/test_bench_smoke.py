@@ -1,0 +1,25 @@
+"""Every benchmark still runs: `python -m bench --smoke` at a tiny size, one process per
+benchmark, its table printed (run with -s to see it). No timing is asserted: the figures of a
+smoke run mean nothing, only that each benchmark ran and reported its rows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bench.__main__ import BENCHES
+from tests.processes import free_port
+
+
+@pytest.mark.parametrize("name", sorted(BENCHES))
+def test_each_benchmark_runs_at_a_tiny_size_and_reports_its_rows(name: str) -> None:
+    # A free port as the base: the benchmark serves on it and the few after it.
+    command = [sys.executable, "-m", "bench", "--smoke", "--only", name, "--port"]
+    done = subprocess.run([*command, str(free_port())], capture_output=True, text=True, timeout=300)
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = done.stdout.rsplit("load average", 1)[1].splitlines()[1:]
+    rows = [line for line in table if line.startswith(name)]
+    assert rows, done.stdout[-3000:]
