@@ -52,7 +52,7 @@ from infra.pubsub import Hub, backend_for
 from infra.settings import MeetingProvider, Settings
 from models.base import Clock, utcnow
 from schema.context import Context
-from schema.node import decode_id_of, encode_id
+from schema.node import decode_id_of
 from workers.service import in_process
 
 log = logging.getLogger("booking_api")
@@ -341,7 +341,7 @@ def bookings_csv(db: Database, secret: str, clock: Clock, require_exp: bool) -> 
         if found is None or (caller is not None and caller.sub != found.sub):
             return Response("Not found", status_code=404)
         return StreamingResponse(
-            bookings.csv_chunks(db, found, now, encode_id),
+            bookings.csv_chunks(db, found, now),
             media_type="text/csv; charset=utf-8; header=present",
             headers={"Content-Disposition": 'attachment; filename="bookings.csv"'},
         )

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import io
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from domain.bookings.access import access_of
 from domain.bookings.queries import BookingFilter, BookingOrder, check_filter, matching, sorting
 from infra.auth import Identity
 from infra.db import Database
+from infra.ids import encode_id
 from models import Booking, BookingStatus, Service, Student, Tutor
 
 CSV_PATH = "/exports/bookings.csv"  # the app's route; the link adds ?token=
@@ -56,8 +57,6 @@ HEADER = (
 )
 # OWASP's list: a cell starting with one of these is a formula to a spreadsheet.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-EncodeId = Callable[[str, uuid.UUID], str]
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,7 @@ def _text(value: str | None) -> str:
     return value or ""
 
 
-def _chunk(rows: Sequence[Any], zone: ZoneInfo, encode_id: EncodeId) -> bytes:
+def _chunk(rows: Sequence[Any], zone: ZoneInfo) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)  # RFC 4180: quotes where needed, CRLF line ends
     for r in rows:
@@ -176,9 +175,7 @@ def _chunk(rows: Sequence[Any], zone: ZoneInfo, encode_id: EncodeId) -> bytes:
     return out.getvalue().encode()
 
 
-async def csv_chunks(
-    db: Database, export: Export, now: datetime, encode_id: EncodeId
-) -> AsyncIterator[bytes]:
+async def csv_chunks(db: Database, export: Export, now: datetime) -> AsyncIterator[bytes]:
     """The file, a header then one chunk per batch of rows."""
     zone = ZoneInfo(export.zone)
     yield ",".join(HEADER).encode() + b"\r\n"
@@ -211,4 +208,4 @@ async def csv_chunks(
             .execution_options(yield_per=BATCH)
         )
         async for batch in result.partitions():
-            yield _chunk(batch, zone, encode_id)
+            yield _chunk(batch, zone)
