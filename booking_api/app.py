@@ -47,7 +47,7 @@ from domain import bookings, ics, payments
 from domain.stripe import BadSignature, Cards, MalformedEvent
 from infra.auth import AuthError, identity_from_header
 from infra.cohorts import Cohorts
-from infra.db import Database, create_engine, server_url
+from infra.db import Database, direct_url, server_url, service_database
 from infra.pubsub import Hub, backend_for
 from infra.settings import MeetingProvider, Settings
 from models.base import Clock, utcnow
@@ -469,9 +469,9 @@ def create_app() -> Starlette:
     logs.configure(settings)
     tracing.configure(settings.observability)
     url = server_url(settings)
-    hub = Hub(backend_for(settings.broadcast_url, lambda: url))
+    hub = Hub(backend_for(settings.broadcast_url, lambda: direct_url(settings, url)))
     # Nothing commits before the hub connects (lifespan) nor after it disconnects.
-    db = Database(create_engine(url, settings.db_pool_size), publish=hub.publish_all)
+    db = service_database(settings, url, settings.db_pool_size, publish=hub.publish_all)
     tracing.trace_database(db)
 
     @asynccontextmanager

@@ -22,6 +22,7 @@ from tests.helpers import (
     TEST_RATE,
     TEST_SECRET,
     create_database,
+    direct_of,
     drop_database,
     server_admin_url,
 )
@@ -60,7 +61,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-OURS = ("DATABASE_URL", "AUTH_JWT_SECRET", "DATA_ENCRYPTION_KEY", "RATE_LIMIT_STORAGE_URL")
+OURS = (
+    "DATABASE_URL",
+    "DATABASE_DIRECT_URL",
+    "AUTH_JWT_SECRET",
+    "DATA_ENCRYPTION_KEY",
+    "RATE_LIMIT_STORAGE_URL",
+)
 
 
 def base_env(**changes: str) -> dict[str, str]:
@@ -70,7 +77,11 @@ def base_env(**changes: str) -> dict[str, str]:
 
 
 def production_env(database_url: str, **changes: str) -> dict[str, str]:
-    """A server on `database_url` with the fixed secrets production requires."""
+    """A server on `database_url` with the fixed secrets production requires (and the same
+    database past PgBouncer, when the suite runs through it)."""
+    direct = direct_of(database_url)
+    if direct is not None:
+        changes = {"DATABASE_DIRECT_URL": direct, **changes}
     return base_env(
         DATABASE_URL=database_url,
         AUTH_JWT_SECRET=TEST_SECRET,

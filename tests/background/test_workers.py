@@ -155,6 +155,7 @@ async def test_a_workers_hold_sweep_reaches_live_subscribers(
     db: Database,
     inbox: Inbox,
     database_url: str,
+    session_url: str,
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
     """Events from jobs in a worker process are published like any other (after commit)."""
@@ -167,7 +168,7 @@ async def test_a_workers_hold_sweep_reaches_live_subscribers(
         booking.hold_expires_at = datetime.now(UTC) - timedelta(minutes=1)
         session.add(booking)
     heard: asyncio.Queue[str] = asyncio.Queue()
-    listener = await asyncpg.connect(database_url)
+    listener = await asyncpg.connect(session_url)
     try:
         channel = slots_channel(pk(ada.id))
         await listener.add_listener(channel, lambda *args: heard.put_nowait(args[3]))
