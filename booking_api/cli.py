@@ -47,6 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         http="booking_api.server:GuardedHttpProtocol",
         timeout_keep_alive=settings.http.keep_alive_timeout,
         ws="websockets-sansio",
+        # SIGTERM: stop accepting, close websockets with 1012, give requests this long.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         # Events are a few hundred bytes: compressing each one for each subscriber cost 7% of a
         # fan-out's CPU (py-spy, 1,000 subscribers) and saved little on the wire.
         ws_per_message_deflate=False,

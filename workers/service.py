@@ -38,7 +38,7 @@ async def in_process(settings: Settings, db: Database) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
-        await executor.drain()
+        await executor.drain(settings.shutdown_grace_seconds)
 
 
 async def run_worker(settings: Settings, url: str, threads: int) -> None:
@@ -72,11 +72,12 @@ async def run_worker(settings: Settings, url: str, threads: int) -> None:
         log.info("worker: relay and in-process jobs (no BROKER_URL)")
     try:
         await relay.run(stop)
-    finally:
+    finally:  # SIGTERM: no new jobs; those running get the grace period to finish
+        grace = settings.shutdown_grace_seconds
         if worker is not None:
-            await asyncio.to_thread(worker.stop)
+            await asyncio.to_thread(worker.stop, timeout=grace * 1000)
         if executor is not None:
-            await executor.drain()
+            await executor.drain(grace)
         if hub is not None:
             await hub.disconnect()
         await db.engine.dispose()
