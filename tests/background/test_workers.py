@@ -124,6 +124,32 @@ async def test_a_worker_killed_mid_job_finishes_it_once_after_a_restart(
     assert sorted(r.to[0] for r in inbox.received) == sorted([SAM, ADA])
 
 
+async def test_a_worker_told_to_stop_finishes_its_jobs_in_flight_and_exits_0(
+    broker_url: str | None,
+    gql: GraphQLClient,
+    db: Database,
+    inbox: Inbox,
+    database_url: str,
+    workers: list[subprocess.Popen[bytes]],
+) -> None:
+    ada, service, sam = await setup_lessons(gql)
+    made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
+    assert made["__typename"] == "BookingCreated"
+    env = worker_env(database_url, inbox, broker_url, SHUTDOWN_GRACE_SECONDS="60")
+
+    inbox.open.clear()  # the SMTP server holds every message at RCPT
+    workers.append(start_worker(env))
+    assert await asyncio.to_thread(inbox.stalled.wait, 60), "the worker never reached SMTP"
+    workers[0].send_signal(signal.SIGTERM)
+    await asyncio.sleep(1)
+    assert workers[0].poll() is None  # waiting for its job
+    inbox.open.set()
+    assert await asyncio.to_thread(workers[0].wait, 60) == 0
+    # What it had begun it finished: sent and recorded as done (a job not begun stays due).
+    assert len(inbox.received) >= 1
+    assert await done_emails(db) == len(inbox.received)
+
+
 async def test_two_workers_schedule_each_periodic_job_once_per_period(
     db: Database,
     inbox: Inbox,
