@@ -18,6 +18,9 @@ import httpx
 import uvicorn
 
 from tests.helpers import (
+    CREATE_SCHEDULE,
+    CREATE_SERVICE,
+    CREATE_TUTOR,
     TEST_DATA_KEY,
     TEST_RATE,
     TEST_SECRET,
@@ -25,6 +28,8 @@ from tests.helpers import (
     direct_of,
     drop_database,
     server_admin_url,
+    token,
+    weekly,
 )
 
 BIN = Path(sys.executable).parent / "booking-api"
@@ -161,3 +166,34 @@ def servers_on_a_new_database(prefix: str) -> Iterator[list[int]]:
             yield started
     finally:
         drop_database(admin, url)
+
+
+async def call(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], who: str | None
+) -> Any:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {who}"} if who else {},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+async def tutor_with_service(client: httpx.AsyncClient, sub: str, capacity: int) -> tuple[str, str]:
+    who = token(sub)
+    tutor = (await call(client, CREATE_TUTOR, {"name": sub, "tz": "UTC"}, who))[
+        "createTutorProfile"
+    ]
+    await call(
+        client,
+        CREATE_SCHEDULE,
+        {"input": {"name": "H", "timeZone": "UTC", "rules": weekly("00:00", "00:00")}},
+        who,
+    )
+    input = {"title": "Group", "durations": [{"minutes": 60}], "capacity": capacity}
+    service = (await call(client, CREATE_SERVICE, {"input": input}, who))["createService"]
+    return tutor["tutor"]["id"], service["service"]["id"]
