@@ -35,7 +35,7 @@ from tests.helpers import (
     server_admin_url,
     token,
 )
-from tests.processes import call, production_env, servers, tutor_with_service
+from tests.processes import production_env, servers, tutor_with_service
 
 SLOTS_PER_TUTOR = 24  # every hour of one day
 
@@ -63,6 +63,10 @@ class Report:
     @property
     def exact(self) -> bool:
         return not self.wrong and not self.strays
+
+    @property
+    def errors(self) -> int:
+        return sum(n for kind, n in self.outcomes.items() if kind.startswith("error"))
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -111,9 +115,13 @@ async def contend(
                 "timeZone": "UTC",
             }
             began = time.perf_counter()
-            data = await call(clients[i % len(clients)], CREATE, {"input": input}, token(f"s{i}"))
+            response = await clients[i % len(clients)].post(
+                "/graphql",
+                json={"query": CREATE, "variables": {"input": input}},
+                headers={"Authorization": f"Bearer {token(f's{i}')}"},
+            )
             report.latencies.append(time.perf_counter() - began)
-            kind = str(data["createBooking"]["__typename"])
+            kind = outcome(response)
             report.outcomes[kind] += 1
             created[slot] += kind == "BookingCreated"
 
@@ -131,6 +139,18 @@ async def contend(
             report.wrong.append((slot, created[slot], stored))
     report.strays = sum(held.values())
     return report
+
+
+def outcome(response: httpx.Response) -> str:
+    """The result's type, or `error <code>` for an answer without one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"error {response.status_code}"
+    if isinstance((body.get("data") or {}).get("createBooking"), dict):
+        return str(body["data"]["createBooking"]["__typename"])
+    codes = {str(e.get("extensions", {}).get("code")) for e in body.get("errors", [])}
+    return f"error {response.status_code} {','.join(sorted(codes))}"
 
 
 async def confirmed_per_slot(url: str) -> Counter[tuple[uuid.UUID, datetime]]:

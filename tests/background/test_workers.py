@@ -93,6 +93,19 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
     raise AssertionError("timed out")
 
 
+async def a_worker_amid_an_email(
+    gql: GraphQLClient, inbox: Inbox, env: dict[str, str], workers: list[subprocess.Popen[bytes]]
+) -> None:
+    """A booking's two emails due, and a worker started on them while the SMTP server holds
+    every message at RCPT: it is mid-job once this returns."""
+    ada, service, sam = await setup_lessons(gql)
+    made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
+    assert made["__typename"] == "BookingCreated"
+    inbox.open.clear()
+    workers.append(start_worker(env))
+    assert await asyncio.to_thread(inbox.stalled.wait, 60), "the worker never reached SMTP"
+
+
 async def test_a_worker_killed_mid_job_finishes_it_once_after_a_restart(
     broker_url: str | None,
     gql: GraphQLClient,
@@ -101,14 +114,8 @@ async def test_a_worker_killed_mid_job_finishes_it_once_after_a_restart(
     database_url: str,
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
-    ada, service, sam = await setup_lessons(gql)
-    made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
-    assert made["__typename"] == "BookingCreated"
     env = worker_env(database_url, inbox, broker_url)
-
-    inbox.open.clear()  # the SMTP server holds every message at RCPT
-    workers.append(start_worker(env))
-    assert await asyncio.to_thread(inbox.stalled.wait, 60), "the worker never reached SMTP"
+    await a_worker_amid_an_email(gql, inbox, env, workers)
     workers[0].send_signal(signal.SIGKILL)
     workers[0].wait(timeout=10)
     inbox.open.set()
@@ -132,14 +139,8 @@ async def test_a_worker_told_to_stop_finishes_its_jobs_in_flight_and_exits_0(
     database_url: str,
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
-    ada, service, sam = await setup_lessons(gql)
-    made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
-    assert made["__typename"] == "BookingCreated"
     env = worker_env(database_url, inbox, broker_url, SHUTDOWN_GRACE_SECONDS="60")
-
-    inbox.open.clear()  # the SMTP server holds every message at RCPT
-    workers.append(start_worker(env))
-    assert await asyncio.to_thread(inbox.stalled.wait, 60), "the worker never reached SMTP"
+    await a_worker_amid_an_email(gql, inbox, env, workers)
     workers[0].send_signal(signal.SIGTERM)
     await asyncio.sleep(1)
     assert workers[0].poll() is None  # waiting for its job
