@@ -1,9 +1,8 @@
-"""The ASGI app: /graphql (POST, GET, GraphiQL, graphql-transport-ws), /healthz, and the
+"""The ASGI app: /graphql (POST, GET, GraphiQL, graphql-transport-ws), /healthz, /readyz, and the
 links it hands out (calendar files and feeds, the bookings CSV)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -14,7 +13,6 @@ from http import HTTPStatus
 from typing import Any
 
 from cross_web import HTTPException
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
@@ -33,6 +31,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from booking_api import graphiql, logs, metrics, pages, tracing
 from booking_api.api import build_schema
+from booking_api.health import health, readiness
 from booking_api.live import CohortHandler
 from booking_api.media import (
     GRAPHQL_RESPONSE,
@@ -47,7 +46,7 @@ from domain import bookings, ics, payments
 from domain.stripe import BadSignature, Cards, MalformedEvent
 from infra.auth import AuthError, identity_from_header
 from infra.cohorts import Cohorts
-from infra.db import Database, create_engine, server_url
+from infra.db import Database, direct_url, server_url, service_database
 from infra.pubsub import Hub, backend_for
 from infra.settings import MeetingProvider, Settings
 from models.base import Clock, utcnow
@@ -274,21 +273,6 @@ class GraphQLApp(GraphQL[Context, None]):
         return await super().on_ws_connect(context)
 
 
-def health(db: Database) -> Route:
-    async def healthz(request: Request) -> JSONResponse:
-        try:
-            async with asyncio.timeout(2):
-                async with db.engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-        except Exception as error:
-            return JSONResponse(
-                {"status": "unavailable", "database": type(error).__name__}, status_code=503
-            )
-        return JSONResponse({"status": "ok", "database": "ok"})
-
-    return Route("/healthz", healthz, methods=["GET"])
-
-
 def calendar_file(db: Database, secret: str, clock: Clock) -> Route:
     """A booking's .ics through its signed link: no session, that booking only."""
 
@@ -442,6 +426,7 @@ def build_app(
             WebSocketRoute("/graphql", graphql),
             graphiql.assets(settings.data_dir),
             health(db),
+            readiness(settings, db),
             calendar_file(db, graphql.secret, clock),
             calendar_feed(db, clock),
             bookings_csv(db, graphql.secret, clock, graphql.require_exp),
@@ -469,9 +454,9 @@ def create_app() -> Starlette:
     logs.configure(settings)
     tracing.configure(settings.observability)
     url = server_url(settings)
-    hub = Hub(backend_for(settings.broadcast_url, lambda: url))
+    hub = Hub(backend_for(settings.broadcast_url, lambda: direct_url(settings, url)))
     # Nothing commits before the hub connects (lifespan) nor after it disconnects.
-    db = Database(create_engine(url, settings.db_pool_size), publish=hub.publish_all)
+    db = service_database(settings, url, settings.db_pool_size, publish=hub.publish_all)
     tracing.trace_database(db)
 
     @asynccontextmanager

@@ -26,10 +26,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from booking_api.migrate import upgrade
     from booking_api.startup import announce, database
+    from infra.db import direct_url
 
     settings = _settings()
     url = database(settings)
-    upgrade(url)
+    upgrade(direct_url(settings, url))
     announce(settings, args.host, args.port)
     # uvicorn re-raises SIGTERM once it has shut down; exiting normally instead lets the
     # embedded PostgreSQL stop with its last process (pgserver cleans up at exit).
@@ -46,6 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         http="booking_api.server:GuardedHttpProtocol",
         timeout_keep_alive=settings.http.keep_alive_timeout,
         ws="websockets-sansio",
+        # SIGTERM: stop accepting, close websockets with 1012, give requests this long.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         # Events are a few hundred bytes: compressing each one for each subscriber cost 7% of a
         # fan-out's CPU (py-spy, 1,000 subscribers) and saved little on the wire.
         ws_per_message_deflate=False,
@@ -57,8 +60,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_migrate(args: argparse.Namespace) -> None:
     from booking_api.migrate import upgrade
     from booking_api.startup import database
+    from infra.db import direct_url
 
-    upgrade(database(_settings()), args.revision)
+    settings = _settings()
+    upgrade(direct_url(settings, database(settings)), args.revision)
     print(f"migrated to {args.revision}")
 
 
@@ -105,17 +110,18 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     from booking_api.migrate import upgrade
     from booking_api.seed import seed_demo
     from booking_api.startup import database, public_url
+    from infra.db import direct_url
 
     settings = _settings()
     url = database(settings)
-    upgrade(url)
+    upgrade(direct_url(settings, url))
     base = public_url(settings, explicit=bool(os.environ.get("PUBLIC_BASE_URL")))
     print(asyncio.run(seed_demo(settings, url, base)))
 
 
 def cmd_settle_refunds(args: argparse.Namespace) -> None:
     from domain.stripe import Cards
-    from infra.db import Database, create_engine, server_url
+    from infra.db import server_url, service_database
 
     settings = _settings()
     if settings.stripe is None:
@@ -123,7 +129,7 @@ def cmd_settle_refunds(args: argparse.Namespace) -> None:
     cards = Cards(settings.stripe, settings.payment_hold_minutes)
 
     async def run() -> tuple[int, int]:
-        db = Database(create_engine(server_url(settings), pool_size=1))
+        db = service_database(settings, server_url(settings), pool_size=1)
         try:
             return await cards.settle_pending(db)
         finally:
@@ -139,24 +145,25 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from booking_api import logs
     from booking_api.migrate import upgrade
     from booking_api.startup import database
+    from infra.db import direct_url
     from workers.service import run_worker
 
     settings = _settings()
     logs.configure(settings)
     url = database(settings)
-    upgrade(url)
+    upgrade(direct_url(settings, url))
     asyncio.run(run_worker(settings, url, args.threads))
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
     from domain import outbox
-    from infra.db import Database, create_engine, server_url
+    from infra.db import server_url, service_database
     from models.base import utcnow
 
     settings = _settings()
 
     async def run() -> None:
-        db = Database(create_engine(server_url(settings), pool_size=1))
+        db = service_database(settings, server_url(settings), pool_size=1)
         try:
             if args.retry_failed:
                 async with db.transaction() as session:
@@ -175,13 +182,13 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
 def cmd_rotate_secrets(args: argparse.Namespace) -> None:
     from domain import calendar_sync, outbox, webhooks
-    from infra.db import Database, create_engine, server_url
+    from infra.db import server_url, service_database
 
     settings = _settings()
     cipher = settings.cipher()
 
     async def run() -> tuple[int, int, int]:
-        db = Database(create_engine(server_url(settings), pool_size=1))
+        db = service_database(settings, server_url(settings), pool_size=1)
         try:
             async with db.transaction() as session:
                 links = await calendar_sync.rotate_tokens(session, cipher)

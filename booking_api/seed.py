@@ -6,7 +6,7 @@ from datetime import time
 
 from domain import availability, people, service_rules, services
 from infra.auth import Identity, mint_token
-from infra.db import Database, create_engine
+from infra.db import service_database
 from infra.settings import Settings
 
 DEMO_TUTOR = Identity(sub="demo-tutor", name="Ada Tutor", email="ada@example.com")
@@ -14,7 +14,7 @@ DEMO_STUDENT = Identity(sub="demo-student", name="Sam Student", email="sam@examp
 
 
 async def seed_demo(settings: Settings, url: str, base_url: str) -> str:
-    db = Database(create_engine(url, pool_size=2))
+    db = service_database(settings, url, pool_size=2)
     try:
         tutor = await people.get_tutor_of_user(db, DEMO_TUTOR.sub)
         if tutor is None:  # first run: make everything; later runs only print the tokens

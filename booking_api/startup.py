@@ -65,6 +65,8 @@ def database(settings: Settings) -> str:
     """The database's URL once it answers: DATABASE_URL's, or the embedded one (started)."""
     url = server_url(settings)
     wait_for_database(url, settings.db_wait_seconds)
+    if settings.database_direct_url is not None:  # migrations and LISTEN go there
+        wait_for_database(settings.database_direct_url, settings.db_wait_seconds)
     return url
 
 

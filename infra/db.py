@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -76,6 +77,12 @@ def server_url(settings: Settings) -> str:
     return start_embedded(settings.data_dir)
 
 
+def direct_url(settings: Settings, url: str) -> str:
+    """Where connections that need a session of their own go (LISTEN, migrations under their
+    lock): DATABASE_DIRECT_URL past the pooler when set, else `url` (server_url's)."""
+    return settings.database_direct_url or url
+
+
 def sqlalchemy_url(url: str) -> str:
     """SQLAlchemy wants its driver named; asyncpg and broadcaster want the plain URL."""
     parsed = make_url(url)
@@ -86,12 +93,29 @@ def with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def _statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4()}__"
+
+
+# Behind a transaction-mode pooler (PgBouncer before 1.21 keeps no prepared statements across
+# transactions): no statement cache in asyncpg nor in SQLAlchemy's dialect, and names no other
+# client's statement on the same server connection can share (SQLAlchemy's asyncpg docs, "Prepared
+# Statement Name with PGBouncer"). Each statement is then prepared inside its own transaction.
+POOLER_ARGS: Final = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": _statement_name,
+}
+
+
+def create_engine(url: str, pool_size: int = 10, pooler: bool = False) -> AsyncEngine:
+    """An engine on `url`; `pooler`: the URL is a transaction-mode pooler's (POOLER_ARGS)."""
     return create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        connect_args=dict(POOLER_ARGS) if pooler else {},
     )
 
 
@@ -119,15 +143,21 @@ class Database:
     `publish` sends committed live updates to subscribers (the app's pub/sub hub); None: this
     process publishes nothing (the CLI, tests that do not listen)."""
 
-    def __init__(self, engine: AsyncEngine, publish: Publish | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, publish: Publish | None = None, direct_url: str | None = None
+    ) -> None:
         self.engine = engine
         self.publish: Final = publish  # never reassigned: a Database is built complete
+        self.direct_url: Final = direct_url
         self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
         self.units = async_sessionmaker(engine, class_=UnitOfWork, expire_on_commit=False)
 
     @property
     def plain_url(self) -> str:
-        """The URL for a raw asyncpg connection (LISTEN)."""
+        """The URL for a raw asyncpg connection that keeps a session (LISTEN): `direct_url` past
+        a transaction-mode pooler, else the engine's."""
+        if self.direct_url is not None:
+            return self.direct_url
         return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @asynccontextmanager
@@ -153,3 +183,14 @@ class Database:
                 await self.publish(unit.messages)
             except Exception:  # at-most-once: the change stands; subscribers refetch
                 log.exception("could not publish %d live update(s)", len(unit.messages))
+
+
+def service_database(
+    settings: Settings, url: str, pool_size: int, publish: Publish | None = None
+) -> Database:
+    """The service's Database on server_url's `url`; with DATABASE_DIRECT_URL set, `url` is a
+    transaction-mode pooler's and LISTEN goes to the direct one."""
+    pooler = settings.database_direct_url is not None
+    return Database(
+        create_engine(url, pool_size, pooler=pooler), publish, settings.database_direct_url
+    )

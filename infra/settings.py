@@ -569,6 +569,9 @@ class StripeSettings:
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    # The database without a transaction-mode pooler (PgBouncer) between: LISTEN, migrations.
+    # Set: DATABASE_URL is taken to be such a pooler (no server-side statement cache on it).
+    database_direct_url: str | None = None
     data_dir: Path = Path(".data")
     auth_jwt_secret: str | None = None
     # Fernet keys for secrets at rest: the first encrypts, all decrypt. None: embedded mode.
@@ -582,6 +585,8 @@ class Settings:
     db_pool_size: int = 10
     # Start-up: how long commands retry a database that does not answer, with backoff.
     db_wait_seconds: int = 30
+    # SIGTERM: how long in-flight requests and jobs have to finish before they are cancelled.
+    shutdown_grace_seconds: int = 20
     limits: QueryLimits = field(default_factory=QueryLimits)
     http: HttpLimits = field(default_factory=HttpLimits)
     api: HttpApi = field(default_factory=HttpApi)
@@ -615,6 +620,13 @@ class Settings:
             ("postgresql://", "postgres://")
         ):
             raise SettingsError("DATABASE_URL must be a postgresql:// URL")
+        direct_url = env.get("DATABASE_DIRECT_URL") or None
+        if direct_url is not None and (
+            database_url is None or not direct_url.startswith(("postgresql://", "postgres://"))
+        ):
+            raise SettingsError(
+                "DATABASE_DIRECT_URL must be a postgresql:// URL, set together with DATABASE_URL"
+            )
         secret = env.get("AUTH_JWT_SECRET") or None
         if secret is not None and len(secret) < MIN_SECRET_LENGTH:
             raise SettingsError(f"AUTH_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
@@ -633,6 +645,7 @@ class Settings:
         google, zoom, template = _google(env), _zoom(env), _meeting_template(env)
         return cls(
             database_url=database_url,
+            database_direct_url=direct_url,
             data_dir=data_dir_of(env),
             auth_jwt_secret=secret,
             data_encryption_keys=keys,
@@ -663,6 +676,9 @@ class Settings:
                 public_max_age=_int(env, "PUBLIC_MAX_AGE", HttpApi.public_max_age, minimum=0),
             ),
             db_wait_seconds=_int(env, "DB_WAIT_SECONDS", 30, minimum=0),
+            shutdown_grace_seconds=_int(
+                env, "SHUTDOWN_GRACE_SECONDS", Settings.shutdown_grace_seconds, minimum=0
+            ),
             stripe=_stripe(env, public_base_url),
             payment_hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 15),
             broadcast_url=_broadcast_url(env),

@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
-from infra.db import MIGRATION_LOCK_KEY, server_url, sqlalchemy_url
+from infra.db import MIGRATION_LOCK_KEY, direct_url, server_url, sqlalchemy_url
 from infra.settings import Settings
 
 config = context.config
@@ -19,7 +19,10 @@ target_metadata = SQLModel.metadata
 
 def database_url() -> str:
     url = config.attributes.get("url")
-    return str(url) if url else server_url(Settings.from_env())
+    if url:
+        return str(url)
+    settings = Settings.from_env()
+    return direct_url(settings, server_url(settings))
 
 
 def run_migrations(connection: Connection) -> None:

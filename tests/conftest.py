@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 import models  # noqa: F401  (every table)
 from booking_api.app import build_app
 from booking_api.migrate import upgrade
-from infra.db import Database, create_engine
+from infra.db import Database, service_database
 from infra.settings import (
     GoogleSettings,
     JobSettings,
@@ -37,6 +37,7 @@ from tests.helpers import (
     GraphQLClient,
     TestClock,
     create_database,
+    direct_of,
     drop_database,
     server_admin_url,
 )
@@ -51,22 +52,30 @@ def database_url() -> Iterator[str]:
     """
     explicit = os.environ.get("TEST_DATABASE_URL")
     if explicit:
-        upgrade(explicit)
+        upgrade(direct_of(explicit) or explicit)
         yield explicit
         return
     admin = server_admin_url()
     url = create_database(admin)
     try:
-        upgrade(url)
+        upgrade(direct_of(url) or url)
         yield url
     finally:
         drop_database(admin, url)
 
 
 @pytest.fixture(scope="session")
+def session_url(database_url: str) -> str:
+    """The database for connections that keep a session (LISTEN): past PgBouncer if the suite
+    runs through it (DATABASE_DIRECT_URL)."""
+    return direct_of(database_url) or database_url
+
+
+@pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
+        database_direct_url=direct_of(database_url),
         auth_jwt_secret=TEST_SECRET,
         data_encryption_keys=(TEST_DATA_KEY,),
         rate_limits=RateLimits(anonymous=TEST_RATE, authenticated=TEST_RATE),
@@ -74,8 +83,8 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def shared_db(database_url: str) -> AsyncIterator[Database]:
-    db = Database(create_engine(database_url, pool_size=10))
+async def shared_db(settings: Settings) -> AsyncIterator[Database]:
+    db = service_database(settings, str(settings.database_url), pool_size=10)
     yield db
     await db.engine.dispose()
 

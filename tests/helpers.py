@@ -89,8 +89,19 @@ def create_database(admin_url: str, prefix: str = "booking_test") -> str:
     return with_database(admin_url, name)
 
 
+def direct_of(url: str) -> str | None:
+    """The same database past PgBouncer: on DATABASE_DIRECT_URL's server when that is set (the
+    CI pass through PgBouncer), else None (DATABASE_URL reaches PostgreSQL itself)."""
+    direct = os.environ.get("DATABASE_DIRECT_URL")
+    return with_database(direct, database_name(url)) if direct else None
+
+
+def database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("?", 1)[0]
+
+
 def drop_database(admin_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    name = database_name(url)
     asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 

@@ -18,12 +18,18 @@ import httpx
 import uvicorn
 
 from tests.helpers import (
+    CREATE_SCHEDULE,
+    CREATE_SERVICE,
+    CREATE_TUTOR,
     TEST_DATA_KEY,
     TEST_RATE,
     TEST_SECRET,
     create_database,
+    direct_of,
     drop_database,
     server_admin_url,
+    token,
+    weekly,
 )
 
 BIN = Path(sys.executable).parent / "booking-api"
@@ -60,7 +66,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-OURS = ("DATABASE_URL", "AUTH_JWT_SECRET", "DATA_ENCRYPTION_KEY", "RATE_LIMIT_STORAGE_URL")
+OURS = (
+    "DATABASE_URL",
+    "DATABASE_DIRECT_URL",
+    "AUTH_JWT_SECRET",
+    "DATA_ENCRYPTION_KEY",
+    "RATE_LIMIT_STORAGE_URL",
+)
 
 
 def base_env(**changes: str) -> dict[str, str]:
@@ -70,7 +82,11 @@ def base_env(**changes: str) -> dict[str, str]:
 
 
 def production_env(database_url: str, **changes: str) -> dict[str, str]:
-    """A server on `database_url` with the fixed secrets production requires."""
+    """A server on `database_url` with the fixed secrets production requires (and the same
+    database past PgBouncer, when the suite runs through it)."""
+    direct = direct_of(database_url)
+    if direct is not None:
+        changes = {"DATABASE_DIRECT_URL": direct, **changes}
     return base_env(
         DATABASE_URL=database_url,
         AUTH_JWT_SECRET=TEST_SECRET,
@@ -150,3 +166,34 @@ def servers_on_a_new_database(prefix: str) -> Iterator[list[int]]:
             yield started
     finally:
         drop_database(admin, url)
+
+
+async def call(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], who: str | None
+) -> Any:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {who}"} if who else {},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+async def tutor_with_service(client: httpx.AsyncClient, sub: str, capacity: int) -> tuple[str, str]:
+    who = token(sub)
+    tutor = (await call(client, CREATE_TUTOR, {"name": sub, "tz": "UTC"}, who))[
+        "createTutorProfile"
+    ]
+    await call(
+        client,
+        CREATE_SCHEDULE,
+        {"input": {"name": "H", "timeZone": "UTC", "rules": weekly("00:00", "00:00")}},
+        who,
+    )
+    input = {"title": "Group", "durations": [{"minutes": 60}], "capacity": capacity}
+    service = (await call(client, CREATE_SERVICE, {"input": input}, who))["createService"]
+    return tutor["tutor"]["id"], service["service"]["id"]

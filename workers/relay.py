@@ -132,6 +132,15 @@ class LocalExecutor:
         async with self.slots:
             return await self.runner.run(job_id)
 
-    async def drain(self) -> None:
-        while self.tasks:
+    async def drain(self, grace: float | None = None) -> None:
+        """Wait for the jobs running (at most `grace` seconds), then cancel any left: their rows
+        are handed over again once their lease runs out."""
+        try:
+            async with asyncio.timeout(grace):
+                while self.tasks:
+                    await asyncio.gather(*list(self.tasks), return_exceptions=True)
+        except TimeoutError:
+            log.warning("%d job(s) still running after %ss: cancelled", len(self.tasks), grace)
+            for task in self.tasks:
+                task.cancel()
             await asyncio.gather(*list(self.tasks), return_exceptions=True)

@@ -9,7 +9,7 @@ import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
-from infra.db import Database, create_engine
+from infra.db import Database, direct_url, service_database
 from infra.pubsub import Hub, backend_for
 from infra.settings import Settings
 from workers.broker import broker_for, outbox_actor, sender
@@ -21,9 +21,9 @@ log = logging.getLogger("booking_api.worker")
 
 async def _publishing(settings: Settings, url: str, pool_size: int) -> tuple[Database, Hub]:
     """A database whose committed changes reach live subscribers (a hold sweep's RELEASED)."""
-    hub = Hub(backend_for(settings.broadcast_url, lambda: url))
+    hub = Hub(backend_for(settings.broadcast_url, lambda: direct_url(settings, url)))
     await hub.connect()
-    return Database(create_engine(url, pool_size=pool_size), publish=hub.publish_all), hub
+    return service_database(settings, url, pool_size, publish=hub.publish_all), hub
 
 
 @contextlib.asynccontextmanager
@@ -38,7 +38,7 @@ async def in_process(settings: Settings, db: Database) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
-        await executor.drain()
+        await executor.drain(settings.shutdown_grace_seconds)
 
 
 async def run_worker(settings: Settings, url: str, threads: int) -> None:
@@ -54,7 +54,7 @@ async def run_worker(settings: Settings, url: str, threads: int) -> None:
     if settings.broker_url is not None:
         import dramatiq
 
-        db = Database(create_engine(url, pool_size=2))  # the relay's; jobs have their own
+        db = service_database(settings, url, pool_size=2)  # the relay's; jobs have their own
         broker = broker_for(settings.broker_url)
 
         async def make_runner() -> Runner:
@@ -72,11 +72,12 @@ async def run_worker(settings: Settings, url: str, threads: int) -> None:
         log.info("worker: relay and in-process jobs (no BROKER_URL)")
     try:
         await relay.run(stop)
-    finally:
+    finally:  # SIGTERM: no new jobs; those running get the grace period to finish
+        grace = settings.shutdown_grace_seconds
         if worker is not None:
-            await asyncio.to_thread(worker.stop)
+            await asyncio.to_thread(worker.stop, timeout=grace * 1000)
         if executor is not None:
-            await executor.drain()
+            await executor.drain(grace)
         if hub is not None:
             await hub.disconnect()
         await db.engine.dispose()

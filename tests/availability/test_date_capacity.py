@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from infra.db import Database
-from tests.bookings.test_booking_concurrency import call
 from tests.calendar_days import dst_changes
 from tests.helpers import (
     CLOCK,
@@ -34,7 +33,7 @@ from tests.helpers import (
     token,
     weekly,
 )
-from tests.processes import servers_on_a_new_database
+from tests.processes import call, servers_on_a_new_database
 
 # On the awkward days CI picks too (tests/calendar_days.py).
 pytestmark = pytest.mark.calendar

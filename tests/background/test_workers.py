@@ -93,6 +93,19 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
     raise AssertionError("timed out")
 
 
+async def a_worker_amid_an_email(
+    gql: GraphQLClient, inbox: Inbox, env: dict[str, str], workers: list[subprocess.Popen[bytes]]
+) -> None:
+    """A booking's two emails due, and a worker started on them while the SMTP server holds
+    every message at RCPT: it is mid-job once this returns."""
+    ada, service, sam = await setup_lessons(gql)
+    made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
+    assert made["__typename"] == "BookingCreated"
+    inbox.open.clear()
+    workers.append(start_worker(env))
+    assert await asyncio.to_thread(inbox.stalled.wait, 60), "the worker never reached SMTP"
+
+
 async def test_a_worker_killed_mid_job_finishes_it_once_after_a_restart(
     broker_url: str | None,
     gql: GraphQLClient,
@@ -101,14 +114,8 @@ async def test_a_worker_killed_mid_job_finishes_it_once_after_a_restart(
     database_url: str,
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
-    ada, service, sam = await setup_lessons(gql)
-    made = await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
-    assert made["__typename"] == "BookingCreated"
     env = worker_env(database_url, inbox, broker_url)
-
-    inbox.open.clear()  # the SMTP server holds every message at RCPT
-    workers.append(start_worker(env))
-    assert await asyncio.to_thread(inbox.stalled.wait, 60), "the worker never reached SMTP"
+    await a_worker_amid_an_email(gql, inbox, env, workers)
     workers[0].send_signal(signal.SIGKILL)
     workers[0].wait(timeout=10)
     inbox.open.set()
@@ -122,6 +129,26 @@ async def test_a_worker_killed_mid_job_finishes_it_once_after_a_restart(
     await eventually(both_sent)
     await asyncio.sleep(LEASE_SECONDS + 2)  # another lease, and the broker's redelivery
     assert sorted(r.to[0] for r in inbox.received) == sorted([SAM, ADA])
+
+
+async def test_a_worker_told_to_stop_finishes_its_jobs_in_flight_and_exits_0(
+    broker_url: str | None,
+    gql: GraphQLClient,
+    db: Database,
+    inbox: Inbox,
+    database_url: str,
+    workers: list[subprocess.Popen[bytes]],
+) -> None:
+    env = worker_env(database_url, inbox, broker_url, SHUTDOWN_GRACE_SECONDS="60")
+    await a_worker_amid_an_email(gql, inbox, env, workers)
+    workers[0].send_signal(signal.SIGTERM)
+    await asyncio.sleep(1)
+    assert workers[0].poll() is None  # waiting for its job
+    inbox.open.set()
+    assert await asyncio.to_thread(workers[0].wait, 60) == 0
+    # What it had begun it finished: sent and recorded as done (a job not begun stays due).
+    assert len(inbox.received) >= 1
+    assert await done_emails(db) == len(inbox.received)
 
 
 async def test_two_workers_schedule_each_periodic_job_once_per_period(
@@ -155,6 +182,7 @@ async def test_a_workers_hold_sweep_reaches_live_subscribers(
     db: Database,
     inbox: Inbox,
     database_url: str,
+    session_url: str,
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
     """Events from jobs in a worker process are published like any other (after commit)."""
@@ -167,7 +195,7 @@ async def test_a_workers_hold_sweep_reaches_live_subscribers(
         booking.hold_expires_at = datetime.now(UTC) - timedelta(minutes=1)
         session.add(booking)
     heard: asyncio.Queue[str] = asyncio.Queue()
-    listener = await asyncpg.connect(database_url)
+    listener = await asyncpg.connect(session_url)
     try:
         channel = slots_channel(pk(ada.id))
         await listener.add_listener(channel, lambda *args: heard.put_nowait(args[3]))

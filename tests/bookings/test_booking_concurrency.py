@@ -24,7 +24,7 @@ from tests.helpers import (
     token,
     weekly,
 )
-from tests.processes import servers_on_a_new_database
+from tests.processes import call, servers_on_a_new_database, tutor_with_service
 
 ATTEMPTS = 50
 
@@ -34,37 +34,6 @@ def ports() -> Iterator[list[int]]:
     """Two servers on one fresh database of the suite's PostgreSQL (embedded or not)."""
     with servers_on_a_new_database("booking_race") as started:
         yield started
-
-
-async def call(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any], who: str | None
-) -> Any:
-    response = await client.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {who}"} if who else {},
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body["errors"]
-    return body["data"]
-
-
-async def tutor_with_service(client: httpx.AsyncClient, sub: str, capacity: int) -> tuple[str, str]:
-    who = token(sub)
-    tutor = (await call(client, CREATE_TUTOR, {"name": sub, "tz": "UTC"}, who))[
-        "createTutorProfile"
-    ]
-    await call(
-        client,
-        CREATE_SCHEDULE,
-        {"input": {"name": "H", "timeZone": "UTC", "rules": weekly("00:00", "00:00")}},
-        who,
-    )
-    input = {"title": "Group", "durations": [{"minutes": 60}], "capacity": capacity}
-    service = (await call(client, CREATE_SERVICE, {"input": input}, who))["createService"]
-    return tutor["tutor"]["id"], service["service"]["id"]
 
 
 @pytest.mark.parametrize("capacity", [1, 3])

@@ -144,9 +144,9 @@ async def postgres_survives_a_kill(url: str, backend: BroadcastBackend, ours: bo
         await stop(broadcast)
 
 
-async def test_bug2_a_dropped_postgresql_connection_is_reconnected(database_url: str) -> None:
-    assert not await postgres_survives_a_kill(database_url, StockPostgres(database_url), False)
-    assert await postgres_survives_a_kill(database_url, PostgresBackend(database_url), True)
+async def test_bug2_a_dropped_postgresql_connection_is_reconnected(session_url: str) -> None:
+    assert not await postgres_survives_a_kill(session_url, StockPostgres(session_url), False)
+    assert await postgres_survives_a_kill(session_url, PostgresBackend(session_url), True)
 
 
 # ---------------------------------------------------------------- bug 3
@@ -163,9 +163,9 @@ async def publish_failures(backend: BroadcastBackend, ours: bool) -> list[BaseEx
         await stop(broadcast)
 
 
-async def test_bug3_concurrent_publishes_on_postgresql(database_url: str) -> None:
-    assert await publish_failures(StockPostgres(database_url), ours=False)
-    assert await publish_failures(PostgresBackend(database_url), ours=True) == []
+async def test_bug3_concurrent_publishes_on_postgresql(session_url: str) -> None:
+    assert await publish_failures(StockPostgres(session_url), ours=False)
+    assert await publish_failures(PostgresBackend(session_url), ours=True) == []
 
 
 # ---------------------------------------------------------------- bug 4
@@ -196,10 +196,10 @@ async def two_first_subscribers(broadcast: Broadcast) -> list[bool]:
     return got
 
 
-async def test_bug4_two_first_subscribers_at_once(database_url: str) -> None:
+async def test_bug4_two_first_subscribers_at_once(session_url: str) -> None:
     # The same backend under both (one whose subscribe really awaits): the bug is Broadcast's.
     for ours, expected in ((False, [False, True]), (True, [True, True])):
-        broadcast = await connected(PostgresBackend(database_url), ours)
+        broadcast = await connected(PostgresBackend(session_url), ours)
         try:
             assert sorted(await two_first_subscribers(broadcast)) == expected
         finally:

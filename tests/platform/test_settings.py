@@ -51,6 +51,23 @@ def test_refusals_name_the_variable() -> None:
         Settings.from_env({"GRAPHQL_MAX_DEPTH": "deep"})
 
 
+def test_a_direct_url_beside_a_pooler_and_the_shutdown_grace() -> None:
+    production = {**PRODUCTION, "DATA_ENCRYPTION_KEY": new_key()}
+    plain = Settings.from_env(production)
+    assert (plain.database_direct_url, plain.shutdown_grace_seconds) == (None, 20)
+    direct = "postgresql://db.example:5432/booking"
+    pooled = Settings.from_env(
+        {**production, "DATABASE_DIRECT_URL": direct, "SHUTDOWN_GRACE_SECONDS": "0"}
+    )
+    assert (pooled.database_direct_url, pooled.shutdown_grace_seconds) == (direct, 0)
+    with pytest.raises(SettingsError, match="DATABASE_DIRECT_URL"):
+        Settings.from_env({"DATABASE_DIRECT_URL": direct})  # no DATABASE_URL
+    with pytest.raises(SettingsError, match="DATABASE_DIRECT_URL"):
+        Settings.from_env({**production, "DATABASE_DIRECT_URL": "mysql://x/y"})
+    with pytest.raises(SettingsError, match="SHUTDOWN_GRACE_SECONDS"):
+        Settings.from_env({**production, "SHUTDOWN_GRACE_SECONDS": "-1"})
+
+
 def test_defaults_and_overrides(tmp_path: Path) -> None:
     settings = Settings.from_env(
         {
