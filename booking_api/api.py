@@ -31,6 +31,7 @@ from booking_api.error_codes import (
 )
 from booking_api.metrics import OperationMetrics
 from booking_api.persisted import MemoryStore, PersistedQueries, QueryStore
+from booking_api.plain_lists import PlainListExecutor
 from booking_api.ratelimit import RateLimitGate
 from booking_api.read_only import QueriesNeverWrite
 from booking_api.text_guard import FieldHooks, StorableText
@@ -147,6 +148,7 @@ def build_schema(
             ),
             *tracing.schema_extensions(),
         ],
+        execution_context_class=PlainListExecutor,
         timeout_seconds=limits.timeout_seconds,
     )
     # The cost analysis prices every list by its declared bound: a list without one is a bug.
