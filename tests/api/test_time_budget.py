@@ -124,8 +124,14 @@ async def test_a_commit_slower_than_the_whole_budget_answers_the_stored_booking(
 
 
 async def test_a_tutor_locked_past_the_budget_answers_timeout_and_stores_nothing(
-    settings: Settings, db: Database, lesson: tuple[Tutor, str], database_url: str, admin: Any
+    settings: Settings,
+    db: Database,
+    lesson: tuple[Tutor, str],
+    database_url: str,
+    admin: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The server's lock_timeout stops the wait (not asyncio): TIMEOUT, never Internal error."""
     await admin.execute("BEGIN")
     await admin.execute("SELECT 1 FROM tutors WHERE id = $1 FOR UPDATE", pk(lesson[0].id))
     try:
@@ -133,4 +139,5 @@ async def test_a_tutor_locked_past_the_budget_answers_timeout_and_stores_nothing
     finally:
         await admin.execute("ROLLBACK")
     timed_out(answer)
+    assert "stopped by the time budget at ['createBooking']: rolled back" in caplog.text
     assert await stored_bookings(database_url) == 0
