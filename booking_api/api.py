@@ -27,6 +27,7 @@ from booking_api.error_codes import (
     ErrorCodes,
     MaskInternalErrors,
     ReportingParserCache,
+    timed_out,
     too_complex,
 )
 from booking_api.metrics import OperationMetrics
@@ -35,6 +36,7 @@ from booking_api.plain_lists import PlainListExecutor
 from booking_api.ratelimit import RateLimitGate
 from booking_api.read_only import QueriesNeverWrite
 from booking_api.text_guard import FieldHooks, StorableText
+from infra.db import BUDGET, Budget, out_of_time
 from infra.settings import HttpApi, QueryLimits
 from resolvers import Mutation, Query, Subscription
 from schema.context import Context, unauthenticated
@@ -62,13 +64,6 @@ def is_unexpected(error: GraphQLError) -> bool:
     )
 
 
-def timed_out(seconds: float) -> GraphQLError:
-    return GraphQLError(
-        f"The operation took longer than {seconds:g} seconds and was stopped: ask for less.",
-        extensions={"code": "TIMEOUT", "seconds": seconds},
-    )
-
-
 class Schema(strawberry.Schema):
     def __init__(self, *args: Any, timeout_seconds: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,10 +71,17 @@ class Schema(strawberry.Schema):
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """Queries and mutations, over GET or POST, within the time budget. Cancellation lands at
-        the next await: the cost limit keeps what runs between awaits short."""
+        the next await: the cost limit keeps what runs between awaits short. A write transaction
+        takes the rest of the budget to the database instead (infra.db.BUDGET), so a commit is
+        never followed by a TIMEOUT answer."""
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                return await super().execute(*args, **kwargs)
+            async with asyncio.timeout(self.timeout_seconds) as timeout:
+                ends = asyncio.get_running_loop().time() + self.timeout_seconds
+                token = BUDGET.set(Budget(timeout, ends))
+                try:
+                    return await super().execute(*args, **kwargs)
+                finally:
+                    BUDGET.reset(token)
         except TimeoutError:
             log.warning("operation stopped after %s s", self.timeout_seconds)
             return ExecutionResult(data=None, errors=[timed_out(self.timeout_seconds)])
@@ -98,7 +100,9 @@ class Schema(strawberry.Schema):
     ) -> None:
         # Refused queries and auth failures are the client's business; only bugs are errors here.
         for error in errors:
-            if is_unexpected(error):
+            if out_of_time(error.original_error):
+                log.warning("stopped by the time budget at %s: rolled back", error.path)
+            elif is_unexpected(error):
                 log.error("unexpected error at %s", error.path, exc_info=error.original_error)
             else:
                 log.debug("refused: %s", error.message)
@@ -144,7 +148,9 @@ def build_schema(
             RateLimitGate,
             # Never show a client the text of an internal exception.
             lambda: MaskInternalErrors(
-                should_mask_error=is_unexpected, error_message="Internal error."
+                limits.timeout_seconds,
+                should_mask_error=is_unexpected,
+                error_message="Internal error.",
             ),
             *tracing.schema_extensions(),
         ],

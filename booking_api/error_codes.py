@@ -14,6 +14,8 @@ from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 
+from infra.db import out_of_time
+
 INTERNAL = "INTERNAL_SERVER_ERROR"
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 # graphql-core's own words when MaxTokensLimiter stops the parser: a syntax error, no other mark.
@@ -94,10 +96,25 @@ class ErrorCodes(SchemaExtension):
         yield
 
 
+def timed_out(seconds: float, path: list[str | int] | None = None) -> GraphQLError:
+    return GraphQLError(
+        f"The operation took longer than {seconds:g} seconds and was stopped: ask for less.",
+        path=path,
+        extensions={"code": "TIMEOUT", "seconds": seconds},
+    )
+
+
 class MaskInternalErrors(MaskErrors):
-    """MaskErrors' replacement error, with its code."""
+    """MaskErrors' replacement error, with its code; a write transaction the database stopped
+    for the time budget (rolled back: nothing written) answers TIMEOUT, as the budget does."""
+
+    def __init__(self, timeout_seconds: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.timeout_seconds = timeout_seconds
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if out_of_time(error.original_error):
+            return timed_out(self.timeout_seconds, error.path)
         masked = super().anonymise_error(error)
         masked.extensions = {"code": INTERNAL}
         return masked

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import func
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,6 +37,36 @@ OUTBOX_CHANNEL = "booking_outbox"
 # True while a GraphQL query runs (booking_api.read_only): queries never write, so a unit of work
 # opened then is a bug, refused rather than committed.
 READ_ONLY: ContextVar[bool] = ContextVar("read_only", default=False)
+# lock_not_available (lock_timeout), query_canceled (statement_timeout): the server stopped a
+# statement of a write transaction for the operation's budget, and rolled it back.
+STOPPED_BY_SERVER: Final = frozenset({"55P03", "57014"})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The time an operation has: the app's running asyncio timeout (`async with
+    asyncio.timeout(...) as timeout`) and when the budget ends, in loop time."""
+
+    timeout: asyncio.Timeout
+    ends: float
+
+
+# Set by the app around each query and mutation (booking_api.api): write transactions hand what
+# is left of it to the database (Database.transaction).
+BUDGET: ContextVar[Budget | None] = ContextVar("budget", default=None)
+
+
+class OutOfTime(TimeoutError):
+    """A write transaction was to start after its operation's budget ran out: nothing written."""
+
+
+def out_of_time(error: BaseException | None) -> bool:
+    """Whether `error` is the budget's: OutOfTime, or the server's lock/statement timeout."""
+    if isinstance(error, OutOfTime):
+        return True
+    return isinstance(error, DBAPIError) and (
+        getattr(error.orig, "sqlstate", None) in STOPPED_BY_SERVER
+    )
 
 
 class WriteInQuery(RuntimeError):
@@ -175,6 +208,7 @@ class Database:
         if READ_ONLY.get():
             raise WriteInQuery("A query may not write: only mutations open a unit of work")
         async with self.units() as unit, unit.begin():
+            await _bound_by_server(unit)
             yield unit
             if unit.wakes_relay:  # NOTIFY is transactional: heard once this commits
                 await unit.exec(select(func.pg_notify(OUTBOX_CHANNEL, "")))
@@ -183,6 +217,31 @@ class Database:
                 await self.publish(unit.messages)
             except Exception:  # at-most-once: the change stands; subscribers refetch
                 log.exception("could not publish %d live update(s)", len(unit.messages))
+
+
+async def _bound_by_server(unit: UnitOfWork) -> None:
+    """Within an operation's budget, the transaction's time limit moves from asyncio to the
+    server: a cancellation could land after the commit (the client told a write failed that
+    stood), a server timeout rolls the transaction back. Set for what is left now; the asyncio
+    deadline is then off for the rest of the operation, whose later transactions do the same."""
+    budget = BUDGET.get()
+    if budget is None:
+        return
+    left = budget.ends - asyncio.get_running_loop().time()
+    if left <= 0 or budget.timeout.expired():
+        raise OutOfTime("the operation's time budget ran out before its transaction")
+    ms = str(max(1, int(left * 1000)))
+    # One statement, transaction-scoped: fine behind a transaction-mode pooler.
+    await unit.exec(
+        select(
+            func.set_config("lock_timeout", ms, True),
+            func.set_config("statement_timeout", ms, True),
+        )
+    )
+    # Still asyncio's until here: a cancellation during the SET wrote nothing.
+    if budget.timeout.expired():  # fired as the SET returned: its cancellation is on its way
+        raise OutOfTime("the operation's time budget ran out as its transaction began")
+    budget.timeout.reschedule(None)
 
 
 def service_database(
