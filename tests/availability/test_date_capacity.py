@@ -35,8 +35,8 @@ from tests.helpers import (
 )
 from tests.processes import call, servers_on_a_new_database
 
-# On the awkward days CI picks too (tests/calendar_days.py).
-pytestmark = pytest.mark.calendar
+# The in-process tests run again on CI's awkward days (`calendar`, tests/calendar_days.py); the
+# race below runs real server processes on the wall clock, which those days do not reach.
 
 ADD_OVERRIDE = """mutation($input: AddOverrideInput!) { addOverride(input: $input) {
   __typename ... on OverrideAdded { override { id date start end available capacity } }
@@ -70,6 +70,7 @@ async def book_at(
     return str(made["__typename"])
 
 
+@pytest.mark.calendar
 async def test_extra_hours_with_capacity_seat_three_on_a_one_to_one_service(
     gql: GraphQLClient,
 ) -> None:
@@ -101,6 +102,7 @@ async def test_extra_hours_with_capacity_seat_three_on_a_one_to_one_service(
     assert [o["capacity"] for o in listed["tutor"]["schedules"][0]["overrides"]] == [3]
 
 
+@pytest.mark.calendar
 async def test_a_whole_date_capacity_takes_a_group_of_ten_to_two_that_date_only(
     gql: GraphQLClient,
 ) -> None:
@@ -127,6 +129,7 @@ async def test_a_whole_date_capacity_takes_a_group_of_ten_to_two_that_date_only(
         assert await book_at(gql, ada, group, next_day, token(student)) == "BookingCreated"
 
 
+@pytest.mark.calendar
 async def test_a_tutor_booking_outside_hours_honours_the_dates_seats(
     gql: GraphQLClient, db: Database
 ) -> None:
@@ -143,6 +146,7 @@ async def test_a_tutor_booking_outside_hours_honours_the_dates_seats(
     assert outcomes == ["BookingCreated", "BookingCreated", "SlotUnavailable"]
 
 
+@pytest.mark.calendar
 async def test_a_whole_date_on_a_dst_change_date_in_new_york(gql: GraphQLClient) -> None:
     zone = "America/New_York"
     change = next(dst_changes(zone, CLOCK() + timedelta(days=2)))
@@ -164,6 +168,7 @@ async def test_a_whole_date_on_a_dst_change_date_in_new_york(gql: GraphQLClient)
     assert by_date[day + timedelta(days=1)] == [1] * 24
 
 
+@pytest.mark.calendar
 @pytest.mark.parametrize(
     ("input", "field"),
     [
