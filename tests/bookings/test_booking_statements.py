@@ -16,6 +16,8 @@ BOOK = """mutation($input: CreateBookingInput!) { createBooking(input: $input) {
 # Every statement of a signed-in student's booking on a service with no features configured
 # (no package, form, webhook, calendar, meeting link, waitlist, schedule-later request).
 EXPECTED = [
+    # The transaction's lock and statement timeouts: what is left of the operation's time budget.
+    "SELECT set_config",
     "SELECT services",  # the service, its lengths and its tutors (services_info)
     "SELECT service_durations",
     "SELECT service_tutors",
@@ -41,12 +43,12 @@ def _kind(statement: str) -> str:
         return " ".join(words[:3])
     if words[0] == "UPDATE":
         return " ".join(words[:2])
-    if words[1].startswith(("chosen.", "pg_notify")):
+    if words[1].startswith(("chosen.", "pg_notify", "set_config")):
         return f"SELECT {words[1].split('(')[0].rstrip(',')}"
     return f"SELECT {words[words.index('FROM') + 1]}"
 
 
-async def test_one_booking_is_twelve_statements_with_the_locks_first(
+async def test_one_booking_is_thirteen_statements_with_the_locks_first(
     gql: GraphQLClient, db: Database
 ) -> None:
     ada, service, sam = await setup_lessons(gql)
@@ -60,7 +62,7 @@ async def test_one_booking_is_twelve_statements_with_the_locks_first(
     assert made["createBooking"]["__typename"] == "BookingCreated"
     assert [_kind(s) for s in statements] == EXPECTED
     # Locks in order (tutor, then student), and the re-check reads after both.
-    assert "FOR NO KEY UPDATE" in statements[3] and "FOR NO KEY UPDATE" in statements[5]
+    assert "FOR NO KEY UPDATE" in statements[4] and "FOR NO KEY UPDATE" in statements[6]
 
 
 async def test_one_booking_writes_only_the_outbox_rows_its_features_need(
