@@ -10,7 +10,8 @@ first `--requests` bookings of distinct (tutor, hour) pairs, then `--searches` o
 one-week `availableSlots` searches. Prints the rates, the servers' CPU per request (which the
 machine's other load does not move), the peak connections the processes held (pg_stat_activity),
 and per booking the rows stored and the WAL written (the whole server's WAL: on a shared server
-other work counts too).
+other work counts too). With DATABASE_URL at PgBouncer and DATABASE_DIRECT_URL set, the servers
+go through the pooler and the connections counted are the pooler's to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import httpx
 from bench.bookings import MUTATION, TUTORS, cpu_seconds, load
 from bench.summary import Row, emit
 from booking_api.migrate import upgrade
-from tests.helpers import create_database, drop_database, server_admin_url, token
+from tests.helpers import create_database, direct_of, drop_database, server_admin_url, token
 from tests.processes import PIDS, production_env, servers
 
 Request = tuple[str | None, str, dict[str, object]]  # (token, document, variables)
@@ -112,9 +113,10 @@ async def rows_written(url: str) -> dict[str, int]:
 def run(processes: int, requests: int, searches: int, concurrency: int) -> None:
     admin = server_admin_url()
     url = create_database(admin, prefix="booking_scaling")
+    direct = direct_of(url) or url  # past PgBouncer, when DATABASE_DIRECT_URL is set
     try:
-        upgrade(url)
-        tutors, services = asyncio.run(load(url, requests))
+        upgrade(direct)
+        tutors, services = asyncio.run(load(direct, requests))
         day = (datetime.now(UTC) + timedelta(days=7)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
@@ -150,9 +152,11 @@ def run(processes: int, requests: int, searches: int, concurrency: int) -> None:
             for i in range(searches)
         ]
         with servers(production_env(url), count=processes) as ports:
-            took, outcomes, cpu, peak, wal = asyncio.run(measured(url, ports, books, concurrency))
+            took, outcomes, cpu, peak, wal = asyncio.run(
+                measured(direct, ports, books, concurrency)
+            )
             made = outcomes["BookingCreated"]
-            rows = asyncio.run(rows_written(url))
+            rows = asyncio.run(rows_written(direct))
             print(
                 f"{processes} process(es), {concurrency} clients: {made / took:6.1f} bookings/s "
                 f"({dict(outcomes)}), {cpu / requests * 1000:.1f} ms server CPU/booking, peak "
@@ -161,7 +165,7 @@ def run(processes: int, requests: int, searches: int, concurrency: int) -> None:
                 flush=True,
             )
             emit(Row("scaling", f"bookings/s, {processes} process(es)", f"{made / took:.1f}/s"))
-            took, outcomes, cpu, peak, _ = asyncio.run(measured(url, ports, looks, concurrency))
+            took, outcomes, cpu, peak, _ = asyncio.run(measured(direct, ports, looks, concurrency))
             print(
                 f"{processes} process(es), {concurrency} clients: "
                 f"{outcomes['SlotSearch'] / took:6.1f} searches/s ({dict(outcomes)}), "
