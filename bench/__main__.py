@@ -40,10 +40,14 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
         ["--events", "100000", "--runs", "5"],
         ["--events", "1000", "--runs", "1"],
     ),
+    "scaling": (
+        ["--processes", "1,2,4", "--requests", "500", "--searches", "500"],
+        ["--processes", "1,2", "--requests", "4", "--searches", "4", "--concurrency", "2"],
+    ),
 }
 
 
-NO_PORT = {"funnel"}  # benchmarks that serve nothing
+NO_PORT = {"funnel", "scaling"}  # benchmarks that serve nothing, or on free ports
 
 
 def run(name: str, arguments: list[str], port: int) -> list[Row]:
