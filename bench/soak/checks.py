@@ -24,7 +24,7 @@ async def over_capacity(conn: Connection, now: Any) -> list[str]:
     rows = await conn.fetch(
         f"""
         WITH active AS (SELECT b.* FROM bookings b WHERE {ACTIVE})
-        SELECT a.tutor_id, a.service_id, a.start_at, s.capacity, count(*) AS n
+        SELECT DISTINCT a.tutor_id, a.service_id, a.start_at, s.capacity, count(*) AS n
         FROM active a
         JOIN active o ON o.tutor_id = a.tutor_id AND o.service_id = a.service_id
           AND o.start_at <= a.start_at AND a.start_at < o.end_at

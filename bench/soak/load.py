@@ -35,6 +35,7 @@ from tests.helpers import (
 )
 
 HOURS = range(8, 16)  # the contended hours of each contended day, UTC
+RUSH = 6  # students asking for one slot at the same moment
 CREATE = f"""mutation($input: CreateBookingInput!) {{ createBooking(input: $input) {{
   __typename ... on BookingCreated {{ booking {{ id status start }} }} {ERRORS} }} }}"""
 RESCHEDULE = f"""mutation($input: RescheduleBookingInput!) {{ rescheduleBooking(input: $input) {{
@@ -64,6 +65,7 @@ ACTIONS = {
     "book a group seat": 12,
     "book with package credit": 8,
     "book and pay by card": 8,
+    "rush a slot": 4,
     "reschedule": 10,
     "cancel": 10,
 }
@@ -285,8 +287,20 @@ class Load:
             await self.book(student, tutor, tutor.lesson, packageId=student.packages[tutor.id])
         elif action == "book and pay by card":
             await self.card(student, tutor)
+        elif action == "rush a slot":
+            await self.rush(tutor)
         elif action in ("reschedule", "cancel"):
             await self.change(action, student)
+
+    async def rush(self, tutor: Tutor) -> None:
+        """A popular slot opens: several students at once ask for one lesson or group seat."""
+        service = self.rng.choice([tutor.lesson, tutor.group])
+        start = self.rng.choice(self.starts)
+        students = self.rng.sample(self.students, RUSH)
+        await asyncio.gather(
+            *(self.book(s, tutor, service, start=start) for s in students),
+            return_exceptions=True,  # a Lost one is counted; the others stand
+        )
 
     async def book(self, student: Student, tutor: Tutor, service: str, **more: Any) -> str | None:
         input = {
