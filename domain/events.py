@@ -11,8 +11,11 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from infra.db import UnitOfWork
+from domain import outbox
+from domain.outbox import JobContext
+from infra.db import LIVE_UPDATES, UnitOfWork
 from models import Booking
 
 
@@ -65,6 +68,7 @@ def slot_changed(
     session: UnitOfWork,
     kind: str,
     booking: Booking,
+    now: datetime,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> None:
@@ -76,13 +80,23 @@ def slot_changed(
         "start": (start or booking.start_at).isoformat(),
         "end": (end or booking.end_at).isoformat(),
     }
-    session.publish_after_commit(slots_channel(booking.tutor_id), json.dumps(message))
+    session.publish_after_commit(slots_channel(booking.tutor_id), json.dumps(message), now)
 
 
 def booking_changed(session: UnitOfWork, booking: Booking, action: str, at: datetime) -> None:
     message = {"action": action, "booking": str(booking.id), "at": at.isoformat()}
-    session.publish_after_commit(bookings_channel(booking.tutor_id), json.dumps(message))
+    session.publish_after_commit(bookings_channel(booking.tutor_id), json.dumps(message), at)
 
 
-def members_changed(session: UnitOfWork, organization_id: uuid.UUID) -> None:
-    session.publish_after_commit(members_channel(organization_id), str(organization_id))
+def members_changed(session: UnitOfWork, organization_id: uuid.UUID, now: datetime) -> None:
+    session.publish_after_commit(members_channel(organization_id), str(organization_id), now)
+
+
+async def _publish_again(ctx: JobContext, session: UnitOfWork, payload: dict[str, Any]) -> None:
+    """A change's live updates its process did not get out (it died, or the broker was away)."""
+    if ctx.db.publish is None:
+        raise RuntimeError("this process has no pub/sub to publish live updates on")
+    await ctx.db.publish([(channel, message) for channel, message in payload["messages"]])
+
+
+outbox.register(LIVE_UPDATES, _publish_again)

@@ -154,7 +154,7 @@ async def accept_invitation(
             session.add(member)
             invitation.accepted_at, invitation.accepted_by = now, me.id
             session.add(invitation)
-            events.members_changed(session, organization.id)
+            events.members_changed(session, organization.id, now)
     except IntegrityError:
         raise InvalidInput(ALREADY_MEMBER, "input.token") from None
     return organization, member

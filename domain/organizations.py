@@ -155,7 +155,11 @@ async def caller_role(
 
 
 async def remove_member(
-    db: Database, identity: Identity, organization_id: uuid.UUID, tutor_id: uuid.UUID
+    db: Database,
+    identity: Identity,
+    organization_id: uuid.UUID,
+    tutor_id: uuid.UUID,
+    now: datetime,
 ) -> Organization:
     """An owner or admin removes a member (only an owner removes an owner); anyone may leave.
     The last owner stays. The tutor leaves the organization's services; their bookings stay."""
@@ -194,7 +198,7 @@ async def remove_member(
             delete(OrganizationMember).where(col(OrganizationMember.tutor_id) == tutor_id)
         )
         await _leave_services(session, organization_id, tutor_id)
-        events.members_changed(session, organization_id)
+        events.members_changed(session, organization_id, now)
     return organization
 
 

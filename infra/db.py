@@ -10,17 +10,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from infra.settings import Settings
+from models import OutboxJob
 
 log = logging.getLogger("booking_api.db")
 
@@ -34,6 +36,12 @@ Messages = list[tuple[str, str]]
 Publish = Callable[[Messages], Awaitable[None]]
 # NOTIFY is transactional: relays listening here hear of new work the moment it commits.
 OUTBOX_CHANNEL = "booking_outbox"
+# Live updates are published as their change commits, and kept as an outbox row of this kind
+# (handled in domain/events.py) that is marked done once they are. Should the process die, or
+# the broker be away, in between, the relay publishes them from the row after LIVE_GRACE: a
+# change committed is never lost to the subscribers of other processes.
+LIVE_UPDATES = "live_updates"
+LIVE_GRACE = timedelta(seconds=10)
 # True while a GraphQL query runs (booking_api.read_only): queries never write, so a unit of work
 # opened then is a bug, refused rather than committed.
 READ_ONLY: ContextVar[bool] = ContextVar("read_only", default=False)
@@ -159,11 +167,13 @@ class UnitOfWork(AsyncSession):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.messages: Messages = []
+        self.messages_at: datetime | None = None  # the change's `now`, for their outbox row
         self.wakes_relay = False
 
-    def publish_after_commit(self, channel: str, message: str) -> None:
+    def publish_after_commit(self, channel: str, message: str, now: datetime) -> None:
         """A live update, told to subscribers only once the change it announces has committed."""
         self.messages.append((channel, message))
+        self.messages_at = now
 
     def wake_relay_on_commit(self) -> None:
         """Outbox rows were written: relays hear of them the moment they commit."""
@@ -210,13 +220,43 @@ class Database:
         async with self.units() as unit, unit.begin():
             await _bound_by_server(unit)
             yield unit
+            kept = self._keep(unit)
             if unit.wakes_relay:  # NOTIFY is transactional: heard once this commits
                 await unit.exec(select(func.pg_notify(OUTBOX_CHANNEL, "")))
-        if unit.messages and self.publish is not None:
+        if kept is not None and self.publish is not None:
             try:
                 await self.publish(unit.messages)
-            except Exception:  # at-most-once: the change stands; subscribers refetch
+            except Exception:  # the relay publishes them from their row after LIVE_GRACE
                 log.exception("could not publish %d live update(s)", len(unit.messages))
+                return
+            await self._published(kept)
+
+    def _keep(self, unit: UnitOfWork) -> OutboxJob | None:
+        """The unit's live updates as an outbox row in its transaction (when this process
+        publishes any)."""
+        if not unit.messages or unit.messages_at is None or self.publish is None:
+            return None
+        row = OutboxJob(
+            kind=LIVE_UPDATES,
+            payload={"messages": unit.messages},
+            due_at=unit.messages_at + LIVE_GRACE,
+            created_at=unit.messages_at,
+        )
+        unit.add(row)
+        return row
+
+    async def _published(self, row: OutboxJob) -> None:
+        """The row's updates went out: done, so the relay does not send them again. Should
+        this fail, they go twice, which subscribers take (an event carries the whole state)."""
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    update(OutboxJob)
+                    .where(col(OutboxJob.id) == row.id)
+                    .values(done_at=row.created_at)
+                )
+        except Exception:
+            log.warning("could not mark live update %s sent; it will go again", row.id)
 
 
 async def _bound_by_server(unit: UnitOfWork) -> None:

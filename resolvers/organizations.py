@@ -149,7 +149,9 @@ class Mutation:
                 raise NotFound("No such organization")
             if tutor_id is None:
                 raise NotFound("No such member")
-            row = await organizations.remove_member(context.db, identity, organization_id, tutor_id)
+            row = await organizations.remove_member(
+                context.db, identity, organization_id, tutor_id, context.now()
+            )
             # As the caller sees it now: having left, what any member sees, no more.
             shown = await visible_organization(info, row.id)
             return shown or organization_of(row, OrganizationRole.MEMBER)

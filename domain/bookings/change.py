@@ -103,8 +103,8 @@ async def reschedule_booking(
             was,
             meeting_provider,
         )
-        events.slot_changed(session, "RELEASED", booking, was, was_end)
-        events.slot_changed(session, "TAKEN", booking)
+        events.slot_changed(session, "RELEASED", booking, now, was, was_end)
+        events.slot_changed(session, "TAKEN", booking, now)
         await waitlist_offers.time_freed(session, booking.tutor_id, *was_block, now)
         await waitlist_offers.booking_written(session, [booking], now)
     return booking
@@ -150,7 +150,7 @@ async def cancel_booking(
             reason,
             meeting_provider=meeting_provider,
         )
-        events.slot_changed(session, "RELEASED", booking)
+        events.slot_changed(session, "RELEASED", booking, now)
         await waitlist_offers.time_freed(
             session, booking.tutor_id, booking.block_start, booking.block_end, now
         )

@@ -341,7 +341,7 @@ async def _write(
         await record(
             session, booking, BookingAction.CREATED, now, actor, meeting_provider=meeting_provider
         )
-        events.slot_changed(session, "TAKEN", booking)
+        events.slot_changed(session, "TAKEN", booking, now)
         if package is not None and booking.package_credit:
             line = packages.ledger_line(
                 package, "REDEMPTION", -booking.package_credit, now, actor, "booked", booking.id

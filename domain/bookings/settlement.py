@@ -144,7 +144,7 @@ async def expire_unpaid(
         booking.hold_expires_at = None
         session.add(booking)
         await record(session, booking, BookingAction.EXPIRED, now, None, reason)
-        events.slot_changed(session, "RELEASED", booking)
+        events.slot_changed(session, "RELEASED", booking, now)
         await waitlist_offers.time_freed(
             session, booking.tutor_id, booking.block_start, booking.block_end, now
         )
@@ -211,7 +211,7 @@ async def confirm_paid(
             await _confirm(
                 session, booking, now, "paid by card after the hold lapsed", meeting_provider
             )
-            events.slot_changed(session, "TAKEN", booking)
+            events.slot_changed(session, "TAKEN", booking, now)
         else:
             reason = "paid after the hold lapsed and the time was taken: refunded"
             if booking.status == "PENDING_PAYMENT":

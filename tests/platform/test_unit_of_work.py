@@ -9,12 +9,24 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
+from sqlmodel import select
 
 from domain import outbox
-from infra.db import OUTBOX_CHANNEL, Database, Messages
+from infra.db import LIVE_GRACE, LIVE_UPDATES, OUTBOX_CHANNEL, Database, Messages
 from infra.settings import Settings
+from models import OutboxJob
 from tests.conftest import app_client
-from tests.helpers import CLOCK, GraphQLClient, at, book, make_tutor, monday, token, weekly
+from tests.helpers import (
+    CLOCK,
+    Background,
+    GraphQLClient,
+    at,
+    book,
+    make_tutor,
+    monday,
+    token,
+    weekly,
+)
 from workers.jobs import SWEEP_OUTBOX
 
 
@@ -67,7 +79,7 @@ async def test_a_rolled_back_unit_of_work_wakes_and_publishes_nothing(db: Databa
     async def fails() -> None:
         async with published.db.transaction() as unit:
             outbox.add(unit, SWEEP_OUTBOX, {}, CLOCK())
-            unit.publish_after_commit("slots:x", "{}")
+            unit.publish_after_commit("slots:x", "{}", CLOCK())
             raise RuntimeError("rolled back")
 
     async with wakes(db) as heard:
@@ -78,3 +90,53 @@ async def test_a_rolled_back_unit_of_work_wakes_and_publishes_nothing(db: Databa
         await asyncio.wait_for(heard.get(), timeout=10)  # the committed one only
         assert heard.empty()
     assert published.messages == []
+
+
+async def live_row(db: Database) -> OutboxJob | None:
+    async with db.session() as session:
+        found: OutboxJob | None = (
+            await session.exec(select(OutboxJob).where(OutboxJob.kind == LIVE_UPDATES))
+        ).one_or_none()
+        return found
+
+
+async def test_live_updates_a_process_did_not_get_out_go_from_their_row(
+    settings: Settings, db: Database
+) -> None:
+    """The process committed, then could not publish (it died, or the broker was away): the
+    relay publishes the updates from their outbox row once LIVE_GRACE has passed."""
+
+    async def broker_away(messages: Messages) -> None:
+        raise ConnectionError("the broker is away")
+
+    now = CLOCK()
+    async with Database(db.engine, publish=broker_away).transaction() as unit:
+        unit.publish_after_commit("slots:x", '{"kind": "TAKEN"}', now)
+        unit.publish_after_commit("bookings:x", '{"action": "CREATED"}', now)
+    row = await live_row(db)
+    assert row is not None and row.done_at is None and row.due_at == now + LIVE_GRACE
+    elsewhere = Published(db)
+    background = Background(settings, elsewhere.db)
+    await background.run(now + LIVE_GRACE / 2)
+    assert elsewhere.messages == []
+    await background.run(now + LIVE_GRACE)
+    assert elsewhere.messages == [
+        ("slots:x", '{"kind": "TAKEN"}'),
+        ("bookings:x", '{"action": "CREATED"}'),
+    ]
+    row = await live_row(db)
+    assert row is not None and row.done_at is not None
+
+
+async def test_live_updates_published_at_commit_are_not_sent_again(
+    settings: Settings, db: Database
+) -> None:
+    published = Published(db)
+    now = CLOCK()
+    async with published.db.transaction() as unit:
+        unit.publish_after_commit("slots:x", "{}", now)
+    assert published.messages == [("slots:x", "{}")]
+    row = await live_row(db)
+    assert row is not None and row.done_at is not None
+    await Background(settings, published.db).run(now + 2 * LIVE_GRACE)
+    assert published.messages == [("slots:x", "{}")]
