@@ -5,7 +5,8 @@ caller, resolvers/live.py, builds the key: document, variables and the viewer's 
 class); its leader runs the subscription once and hands each result, serialized once, to
 every member. Each member has its own bounded queue (infra.pubsub's, QUEUE_SIZE frames): a
 member that falls behind is cut off with SubscriberTooSlow, as a subscriber of the hub is,
-and never delays the others. The cohort ends when its leader's stream ends (its members then
+and never delays the others. The hub's EventsMissed ends the leader's stream: its error
+reaches every member. The cohort ends when its leader's stream ends (its members then
 end too) or when its last member leaves (the leader is stopped).
 """
 

@@ -1,7 +1,7 @@
 """Pub/sub for live updates, through broadcaster, with the parts of it we own.
 
 broadcaster 0.3.1 has four bugs that bite (../shared/STACK-NOTES.md); each has a test in
-tests/test_pubsub.py that fails on the stock class and passes on ours:
+tests/live/test_pubsub.py that fails on the stock class and passes on ours:
 
 1. Its Redis backend marks itself ready before SUBSCRIBE completes; with redis-py 8 its listener
    leaves at once and nothing is ever delivered. Ours reads with `get_message` in one loop.
@@ -13,8 +13,12 @@ tests/test_pubsub.py that fails on the stock class and passes on ours:
    never receives. Our Hub registers every queue before it awaits anything.
 
 Also: each subscriber's queue is bounded. One that falls behind is dropped from its channel at
-once (so a slow client can't grow the server's memory) and is told why on its next read.
-Delivery is at-most-once: a client that reconnects refetches (README, "Live updates").
+once (so a slow client can't grow the server's memory) and is told why on its next read
+(SubscriberTooSlow). Delivery is at-most-once: what is published while a backend's connection
+is down is lost, so once the backend is subscribed to every channel again, the Hub ends every
+subscriber it has then, those who joined during the outage too, with EventsMissed. A client
+told so subscribes again, then refetches (README, "Live updates"): each commit reaches it in
+its refetch or as an event.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import urlparse
 
 import asyncpg
@@ -41,8 +45,31 @@ RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)  # then every 2 s while the broker sta
 HEALTH_CHECK_SECONDS = 5.0
 
 
-class SubscriberTooSlow(Exception):
+class FeedEnded(Exception):
+    """The server ended a subscriber's feed; the client subscribes again, then refetches."""
+
+    message: ClassVar[str]  # each kind's words to the client
+
+    def __init__(self) -> None:
+        super().__init__(self.message)
+
+
+class SubscriberTooSlow(FeedEnded):
     """The subscriber fell more than QUEUE_SIZE events behind and was dropped."""
+
+    message = (
+        f"More than {QUEUE_SIZE} events were waiting for this subscriber: it was closed. "
+        "Refetch what you show, then subscribe again."
+    )
+
+
+class EventsMissed(FeedEnded):
+    """The server's broker connection was lost and is back: events may have been lost."""
+
+    message = (
+        "Live updates were interrupted on the server; events may have been missed. "
+        "Subscribe again, then refetch what you show."
+    )
 
 
 T = TypeVar("T")
@@ -51,25 +78,31 @@ T = TypeVar("T")
 class Bounded(asyncio.Queue[T | None], Generic[T]):
     """One subscriber's queue (QUEUE_SIZE): events here, a cohort's frames in infra.cohorts."""
 
-    overflowed = False  # then None is put last, to wake a reader parked on get()
+    ended: type[FeedEnded] | None = None  # then None is put last, to wake a reader on get()
+
+
+def end(queue: Bounded[T], why: type[FeedEnded]) -> None:
+    """Empty the queue of what its reader will never read, mark it, and wake its reader, who
+    then learns why."""
+    queue.ended = why
+    while not queue.empty():
+        queue.get_nowait()
+    queue.put_nowait(None)
 
 
 def offer(queue: Bounded[T], item: T) -> bool:
-    """Put without waiting for anyone. A full queue is cut off instead (False): emptied of what
-    its reader will never read, marked, and woken, so that its reader learns it was too slow."""
+    """Put without waiting for anyone. A full queue is ended instead (False): its reader was
+    too slow."""
     try:
         queue.put_nowait(item)
     except asyncio.QueueFull:
-        queue.overflowed = True
-        while not queue.empty():
-            queue.get_nowait()
-        queue.put_nowait(None)
+        end(queue, SubscriberTooSlow)
         return False
     return True
 
 
 class Feed(Generic[T]):
-    """One subscriber's items, in order, until it unsubscribes or falls behind."""
+    """One subscriber's items, in order, until it unsubscribes or is ended (FeedEnded)."""
 
     def __init__(self, queue: Bounded[T]) -> None:
         self._queue = queue
@@ -78,23 +111,35 @@ class Feed(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        event = None if self._queue.overflowed else await self._queue.get()
-        if event is None:
-            raise SubscriberTooSlow(
-                f"More than {QUEUE_SIZE} events were waiting for this subscriber: it was "
-                "closed. Refetch what you show, then subscribe again."
-            )
-        return event
+        item = None if self._queue.ended else await self._queue.get()
+        if item is not None:
+            return item
+        why = self._queue.ended
+        assert why is not None  # only `end` puts None, after marking the queue
+        raise why()
 
 
 class Hub(Broadcast):
-    """broadcaster's Broadcast with bounded queues and a safe first subscription (bug 4)."""
+    """broadcaster's Broadcast with bounded queues and a safe first subscription (bug 4), that
+    tells its subscribers when its backend may have lost events."""
 
     def __init__(self, backend: BroadcastBackend, queue_size: int = QUEUE_SIZE) -> None:
         super().__init__(backend=backend)
         self.queue_size = queue_size
         self._ready: dict[str, asyncio.Event] = {}
         self._subscribers: dict[str, set[Bounded[Event]]] = {}  # type: ignore[assignment]
+        if isinstance(backend, Reconnecting):
+            backend.on_resubscribed = self._interrupted
+
+    def _interrupted(self) -> None:
+        """Every subscriber now may have missed events: each is ended (EventsMissed). Called
+        once every channel is subscribed again, so that what a client refetches after this
+        notice and the events of its next subscription leave no gap."""
+        queues = {queue for subscribers in self._subscribers.values() for queue in subscribers}
+        for subscribers in self._subscribers.values():
+            subscribers.clear()  # each leaves its channels as it ends; a new one joins them
+        for queue in queues:
+            end(queue, EventsMissed)
 
     async def _listener(self) -> None:
         while True:
@@ -146,7 +191,19 @@ async def _backoff(attempt: int) -> None:
     await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
 
 
-class PostgresBackend(BroadcastBackend):
+class Reconnecting(BroadcastBackend):
+    """A backend that re-makes its lost broker connection (ours, bug 2). Once it is subscribed
+    to every channel again it calls `_resubscribed`, which calls the Hub's hook."""
+
+    on_resubscribed: Callable[[], None] | None = None
+
+    def _resubscribed(self, channels: int) -> None:
+        log.warning("pub/sub: subscribed again to %d channel(s)", channels)
+        if self.on_resubscribed is not None:
+            self.on_resubscribed()
+
+
+class PostgresBackend(Reconnecting):
     """LISTEN on one connection that is watched and re-made when lost (bug 2); NOTIFY through a
     pool of other connections, so publishes never share the listener's (bug 3)."""
 
@@ -178,10 +235,17 @@ class PostgresBackend(BroadcastBackend):
         listen = await asyncpg.connect(
             self._url, server_settings={"application_name": "booking_api_listener"}
         )
-        listen.add_termination_listener(lambda _: self._lost.set())
+        listen.add_termination_listener(self._terminated)
         for channel in self._channels:
             await listen.add_listener(channel, self._deliver)
         self._listen = listen
+
+    def _terminated(self, connection: Any) -> None:
+        # asyncpg calls this soon after the end, when the watchdog may have replaced the
+        # connection already (its health check failed first): an old connection's end must not
+        # cost the new one a reconnect, nor subscribers a second notice.
+        if connection is self._listen:
+            self._lost.set()
 
     async def _healthy(self) -> bool:
         if self._listen is None or self._listen.is_closed():
@@ -213,7 +277,7 @@ class PostgresBackend(BroadcastBackend):
                     log.warning("pub/sub: reconnect failed: %s", error)
                     await _backoff(attempt)
                     attempt += 1
-            log.warning("pub/sub: listening again on %d channel(s)", len(self._channels))
+            self._resubscribed(len(self._channels))
 
     async def subscribe(self, channel: str) -> None:
         async with self._lock:
@@ -236,7 +300,7 @@ class PostgresBackend(BroadcastBackend):
         return await self._events.get()
 
 
-class RedisBackend(BroadcastBackend):
+class RedisBackend(Reconnecting):
     """One reader loop on a pub/sub connection: subscribes first, then reads (bug 1); on a lost
     connection it reconnects and subscribes to every channel again (bug 2)."""
 
@@ -265,12 +329,15 @@ class RedisBackend(BroadcastBackend):
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.ping()
-                if self._channels:
-                    await pubsub.subscribe(*self._channels)
+                # Until none is missing: one added meanwhile had no connection to subscribe on.
+                subscribed: set[str] = set()
+                while missing := self._channels - subscribed:
+                    await pubsub.subscribe(*missing)
+                    subscribed |= missing
                 self._pubsub = pubsub
+                if self._connected.is_set():
+                    self._resubscribed(len(self._channels))
                 self._connected.set()
-                if attempt:
-                    log.warning("pub/sub: Redis is back; %d channel(s)", len(self._channels))
                 attempt = 0
                 while True:
                     message = await pubsub.get_message(timeout=1.0)

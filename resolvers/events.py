@@ -22,9 +22,9 @@ from domain.events import (
     slots_channel,
 )
 from infra.auth import Identity
-from infra.pubsub import SubscriberTooSlow
+from infra.pubsub import FeedEnded
 from models import BookingAction
-from resolvers.live import EVERYONE, shared, too_slow
+from resolvers.live import EVERYONE, ended, shared
 from schema.bookings import Booking
 from schema.context import Context, forbidden
 from schema.events import BookingEvent, SlotEvent, SlotEventKind
@@ -36,8 +36,8 @@ async def _follow(context: Context, channel: str, *more: str) -> AsyncGenerator[
         async with context.live().subscribe(channel, *more) as feed:
             async for event in feed:
                 yield event
-    except SubscriberTooSlow as error:
-        raise too_slow(error) from None
+    except FeedEnded as error:
+        raise ended(error) from None
 
 
 @strawberry.type

@@ -22,7 +22,7 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionResult, Info
 
 from infra.cohorts import END, SEAT, Cohort, Lead, Seat
-from infra.pubsub import SubscriberTooSlow
+from infra.pubsub import EventsMissed, FeedEnded, SubscriberTooSlow
 from schema.context import Context
 
 T = TypeVar("T")
@@ -31,8 +31,15 @@ T = TypeVar("T")
 EVERYONE = "everyone"
 
 
-def too_slow(error: SubscriberTooSlow) -> GraphQLError:
-    return GraphQLError(str(error), extensions={"code": "SUBSCRIBER_TOO_SLOW"})
+# Why the server ended a subscription, as its error's extensions.code.
+ENDED_CODES: dict[type[FeedEnded], str] = {
+    SubscriberTooSlow: "SUBSCRIBER_TOO_SLOW",
+    EventsMissed: "EVENTS_MISSED",
+}
+
+
+def ended(error: FeedEnded) -> GraphQLError:
+    return GraphQLError(str(error), extensions={"code": ENDED_CODES[type(error)]})
 
 
 async def shared(
@@ -60,8 +67,8 @@ async def shared(
                 if frame == END:
                     return
                 await seat.send(frame)
-    except SubscriberTooSlow as error:
-        raise too_slow(error) from None
+    except FeedEnded as error:
+        raise ended(error) from None
 
 
 def _leader(info: Info[Context, None], seat: Seat, document: str) -> Lead:

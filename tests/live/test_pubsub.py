@@ -1,4 +1,5 @@
-"""broadcaster 0.3.1's four bugs, each reproduced on the stock library and shown fixed in ours.
+"""broadcaster 0.3.1's four bugs, each reproduced on the stock library and shown fixed in ours,
+and how our Hub tells its subscribers that a lost connection may have lost them events.
 
 Each scenario reports what a subscriber saw. The stock class must show the bug (if upstream
 fixes one, its assertion fails here and our patch can go) and ours must not.
@@ -18,8 +19,9 @@ from broadcaster._backends.base import BroadcastBackend
 from broadcaster._backends.postgres import PostgresBackend as StockPostgres
 from broadcaster._backends.redis import RedisBackend as StockRedis
 from redis import asyncio as aioredis
+from redis.asyncio.client import PubSub
 
-from infra.pubsub import Hub, PostgresBackend, RedisBackend
+from infra.pubsub import EventsMissed, Hub, PostgresBackend, Reconnecting, RedisBackend
 from tests.helpers import REDIS_URL
 from tests.processes import service_up
 
@@ -83,6 +85,18 @@ async def terminate_listeners(url: str) -> int:
         await connection.close()
 
 
+async def told_events_missed(feed: Any) -> None:
+    """The feed ends with EventsMissed once the backend is back (events still on their way
+    when the connection was lost may come first)."""
+
+    async def drain() -> None:
+        async for _ in feed:
+            pass
+
+    with pytest.raises(EventsMissed):
+        await asyncio.wait_for(drain(), 10)
+
+
 async def kill_redis_subscribers() -> None:
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
@@ -113,7 +127,7 @@ async def test_bug1_redis_py_8_delivers_nothing_on_stock() -> None:
 
 
 @needs_redis
-async def test_bug2_a_dropped_redis_connection_is_reconnected() -> None:
+async def test_bug2_a_dropped_redis_connection_is_reconnected_and_subscribers_told() -> None:
     # The stock backend cannot be shown here: on redis-py 8 it delivers nothing at all (bug 1).
     ours = await connected(RedisBackend(REDIS_URL), ours=True)
     publisher = aioredis.Redis.from_url(REDIS_URL)
@@ -125,26 +139,75 @@ async def test_bug2_a_dropped_redis_connection_is_reconnected() -> None:
         async with ours.subscribe("bug2") as feed:
             assert await arrives(reader(feed), lambda: publish("before"), "before")
             await kill_redis_subscribers()
+            await told_events_missed(feed)
+        async with ours.subscribe("bug2") as feed:
             assert await arrives(reader(feed), lambda: publish("after"), "after")
     finally:
         await publisher.aclose()
         await stop(ours)
 
 
+@needs_redis
+async def test_a_channel_added_while_redis_subscribes_again_is_subscribed_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backend = RedisBackend(REDIS_URL)
+    back = asyncio.Event()
+    backend.on_resubscribed = back.set
+    publisher = aioredis.Redis.from_url(REDIS_URL)
+    subscribe = PubSub.subscribe
+    armed = asyncio.Event()
+
+    async def with_one_more(pubsub: PubSub, *channels: str) -> None:
+        # A subscriber arrives while the reader, on a new connection, subscribes again.
+        if armed.is_set() and backend._pubsub is None:
+            armed.clear()
+            await backend.subscribe("late")
+        await subscribe(pubsub, *channels)
+
+    monkeypatch.setattr(PubSub, "subscribe", with_one_more)
+    await backend.connect()
+    try:
+        await backend.subscribe("early")
+        armed.set()
+        await kill_redis_subscribers()
+        await asyncio.wait_for(back.wait(), 10)
+        assert not armed.is_set()
+        event = None
+        for _ in range(30):
+            await publisher.publish("late", "here")
+            with contextlib.suppress(TimeoutError):
+                event = await asyncio.wait_for(backend.next_published(), 0.1)
+                break
+        assert event is not None and event.channel == "late"
+    finally:
+        await publisher.aclose()
+        await backend.disconnect()
+
+
 async def postgres_survives_a_kill(url: str, backend: BroadcastBackend, ours: bool) -> bool:
+    """Whether a subscription made after the LISTEN connection was killed receives; ours also
+    tells the subscriber of before the kill that it may have missed events."""
     broadcast = await connected(backend, ours)
     try:
         async with broadcast.subscribe("bug2pg") as feed:
             assert await arrives(reader(feed), lambda: notify(url, "bug2pg", "x"), "x")
             assert await terminate_listeners(url) >= 1
+            if ours:
+                await told_events_missed(feed)
+        async with broadcast.subscribe("bug2pg") as feed:
             return await arrives(reader(feed), lambda: notify(url, "bug2pg", "y"), "y")
-    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
-        return False  # the stock backend then fails to UNLISTEN on its dead connection
+    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, KeyError):
+        # The stock backend fails on its dead connection (its Broadcast, on a failed
+        # subscribe, then also fails to leave).
+        return False
     finally:
         await stop(broadcast)
 
 
-async def test_bug2_a_dropped_postgresql_connection_is_reconnected(session_url: str) -> None:
+async def test_bug2_a_dropped_postgresql_connection_is_reconnected_and_subscribers_told(
+    session_url: str,
+) -> None:
     assert not await postgres_survives_a_kill(session_url, StockPostgres(session_url), False)
     assert await postgres_survives_a_kill(session_url, PostgresBackend(session_url), True)
 
@@ -204,3 +267,56 @@ async def test_bug4_two_first_subscribers_at_once(session_url: str) -> None:
             assert sorted(await two_first_subscribers(broadcast)) == expected
         finally:
             await stop(broadcast)
+
+
+# ---------------------------------------------------------------- events missed
+
+
+class Flaky(Reconnecting):
+    """A backend in memory whose connection the test says came back."""
+
+    def __init__(self) -> None:
+        self.channels: set[str] = set()
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+
+    async def connect(self) -> None:
+        pass
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def subscribe(self, channel: str) -> None:
+        self.channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self.channels.discard(channel)
+
+    async def publish(self, channel: str, message: Any) -> None:
+        self._events.put_nowait(Event(channel, message))
+
+    async def next_published(self) -> Event:
+        return await self._events.get()
+
+
+async def test_every_subscriber_is_told_and_a_new_one_receives() -> None:
+    backend = Flaky()
+    hub = Hub(backend)
+    await hub.connect()
+    try:
+        async with contextlib.AsyncExitStack() as told:
+            before = await told.enter_async_context(hub.subscribe("a"))
+            both = await told.enter_async_context(hub.subscribe("a", "b"))
+            backend._resubscribed(2)
+            async with hub.subscribe("a") as after:
+                for feed in (before, both):
+                    with pytest.raises(EventsMissed):
+                        await asyncio.wait_for(anext(feed), 1)
+                await hub.publish("a", "one")
+                assert (await asyncio.wait_for(anext(after), 1)).message == "one"
+                await told.aclose()
+                # The told have left: "a" is still followed, for the one who stays.
+                assert backend.channels == {"a"}
+                await hub.publish("a", "two")
+                assert (await asyncio.wait_for(anext(after), 1)).message == "two"
+    finally:
+        await stop(hub)
