@@ -61,9 +61,13 @@ async def load(url: str, students: int) -> tuple[list[str], list[str]]:
     db = Database(create_engine(url, pool_size=2))
     tutor_ids = [uuid.uuid4() for _ in range(TUTORS)]
     service_ids = [uuid.uuid4() for _ in range(TUTORS)]
+    now = datetime.now(UTC)  # the served app's clock
     async with db.transaction() as session:
         for i, (tutor_id, service_id) in enumerate(zip(tutor_ids, service_ids, strict=True)):
-            session.add(Tutor(id=tutor_id, user_id=f"t{i}", display_name=f"T{i}", time_zone="UTC"))
+            tutor = Tutor(
+                id=tutor_id, user_id=f"t{i}", display_name=f"T{i}", time_zone="UTC", created_at=now
+            )
+            session.add(tutor)
             session.add(
                 Service(
                     id=service_id,
@@ -71,12 +75,13 @@ async def load(url: str, students: int) -> tuple[list[str], list[str]]:
                     kind="SESSION",
                     slot_interval_minutes=60,
                     booking_window_days=365,
+                    created_at=now,
                 )
             )
         await session.flush()
         for tutor_id, service_id in zip(tutor_ids, service_ids, strict=True):
             schedule = Schedule(
-                tutor_id=tutor_id, name="All week", time_zone="UTC", is_default=True
+                tutor_id=tutor_id, name="All week", time_zone="UTC", is_default=True, created_at=now
             )
             session.add(schedule)
             session.add(ServiceDuration(service_id=service_id, minutes=60, position=0))
@@ -92,7 +97,9 @@ async def load(url: str, students: int) -> tuple[list[str], list[str]]:
                 for d in range(7)
             )
         session.add_all(
-            Student(user_id=f"s{i}", display_name=f"S{i}", email=f"s{i}@example.com")
+            Student(
+                user_id=f"s{i}", display_name=f"S{i}", email=f"s{i}@example.com", created_at=now
+            )
             for i in range(students)
         )
     await db.engine.dispose()

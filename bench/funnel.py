@@ -67,10 +67,11 @@ async def load(url: str, events: int, tutor_count: int, until: datetime) -> tupl
     db = Database(create_engine(url, pool_size=1))
     tutor_ids = [uuid.uuid4() for _ in range(tutor_count)]
     organization_id = uuid.uuid4()
+    now = datetime.now(UTC)
     async with db.transaction() as session:
-        session.add(Organization(id=organization_id, name="Studio"))
+        session.add(Organization(id=organization_id, name="Studio", created_at=now))
         session.add_all(
-            Tutor(id=t, user_id=f"t{i}", display_name=f"T{i}", time_zone="UTC")
+            Tutor(id=t, user_id=f"t{i}", display_name=f"T{i}", time_zone="UTC", created_at=now)
             for i, t in enumerate(tutor_ids)
         )
         await session.flush()

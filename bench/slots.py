@@ -158,11 +158,18 @@ async def load(url: str, data: Input) -> tuple[str, list[str]]:
     """The input as rows: ten tutors on one service, their bookings on a zero-buffer service."""
     db = Database(create_engine(url, pool_size=2))
     tutor_ids = [uuid.uuid4() for _ in data.bookings]
+    now = datetime.now(UTC)  # the served app's clock
     async with db.transaction() as session:
-        student = Student(display_name="Bench", email="bench@example.com")
+        student = Student(display_name="Bench", email="bench@example.com", created_at=now)
         session.add(student)
         session.add_all(
-            Tutor(id=t, user_id=f"bench-{i}", display_name=f"Tutor {i}", time_zone=data.zone)
+            Tutor(
+                id=t,
+                user_id=f"bench-{i}",
+                display_name=f"Tutor {i}",
+                time_zone=data.zone,
+                created_at=now,
+            )
             for i, t in enumerate(tutor_ids)
         )
         offer = data.offer
@@ -174,8 +181,9 @@ async def load(url: str, data: Input) -> tuple[str, list[str]]:
             slot_interval_minutes=offer.interval_minutes,
             minimum_notice_minutes=offer.notice_minutes,
             booking_window_days=offer.window_days,
+            created_at=now,
         )
-        blocker = Service(title="Elsewhere", kind="SESSION")
+        blocker = Service(title="Elsewhere", kind="SESSION", created_at=now)
         session.add_all([service, blocker])
         await session.flush()
         session.add(
@@ -185,7 +193,11 @@ async def load(url: str, data: Input) -> tuple[str, list[str]]:
         for i, tutor_id in enumerate(tutor_ids):
             session.add(ServiceTutor(service_id=service.id, tutor_id=tutor_id, position=i))
             schedule = Schedule(
-                tutor_id=tutor_id, name="Hours", time_zone=data.zone, is_default=True
+                tutor_id=tutor_id,
+                name="Hours",
+                time_zone=data.zone,
+                is_default=True,
+                created_at=now,
             )
             session.add(schedule)
             await session.flush()
@@ -202,6 +214,7 @@ async def load(url: str, data: Input) -> tuple[str, list[str]]:
                     start_time=o.start,
                     end_time=o.end,
                     available=o.available,
+                    created_at=now,
                 )
                 for o in data.overrides
             )
@@ -215,6 +228,7 @@ async def load(url: str, data: Input) -> tuple[str, list[str]]:
                     end_at=b,
                     block_start=a,
                     block_end=b,
+                    created_at=now,
                 )
                 for a, b in data.bookings[i]
             )

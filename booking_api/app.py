@@ -31,6 +31,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from booking_api import graphiql, logs, metrics, pages, tracing
 from booking_api.api import build_schema
+from booking_api.clock import utcnow
 from booking_api.health import health, readiness
 from booking_api.live import CohortHandler
 from booking_api.media import (
@@ -49,7 +50,7 @@ from infra.cohorts import Cohorts
 from infra.db import Database, direct_url, server_url, service_database
 from infra.pubsub import Hub, backend_for
 from infra.settings import MeetingProvider, Settings
-from models.base import Clock, utcnow
+from models.base import Clock
 from schema.context import Context
 from schema.node import decode_id_of
 from workers.service import in_process
@@ -473,7 +474,7 @@ def create_app() -> Starlette:
         async with contextlib.AsyncExitStack() as stack:
             if settings.broker_url is None:
                 # No broker: this process runs background work itself (workers.service).
-                await stack.enter_async_context(in_process(settings, db))
+                await stack.enter_async_context(in_process(settings, db, utcnow))
             yield
         await hub.disconnect()
         await db.engine.dispose()

@@ -143,6 +143,7 @@ def cmd_settle_refunds(args: argparse.Namespace) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from booking_api import logs
+    from booking_api.clock import utcnow
     from booking_api.migrate import upgrade
     from booking_api.startup import database
     from infra.db import direct_url
@@ -152,13 +153,13 @@ def cmd_worker(args: argparse.Namespace) -> None:
     logs.configure(settings)
     url = database(settings)
     upgrade(direct_url(settings, url))
-    asyncio.run(run_worker(settings, url, args.threads))
+    asyncio.run(run_worker(settings, url, args.threads, utcnow))
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
+    from booking_api.clock import utcnow
     from domain import outbox
     from infra.db import server_url, service_database
-    from models.base import utcnow
 
     settings = _settings()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 
+from booking_api.clock import utcnow
 from domain import availability, people, service_rules, services
 from infra.auth import Identity, mint_token
 from infra.db import service_database
@@ -15,16 +16,17 @@ DEMO_STUDENT = Identity(sub="demo-student", name="Sam Student", email="sam@examp
 
 async def seed_demo(settings: Settings, url: str, base_url: str) -> str:
     db = service_database(settings, url, pool_size=2)
+    now = utcnow()
     try:
         tutor = await people.get_tutor_of_user(db, DEMO_TUTOR.sub)
         if tutor is None:  # first run: make everything; later runs only print the tokens
             tutor = await people.create_tutor_profile(
-                db, DEMO_TUTOR, DEMO_TUTOR.name or "", "Europe/London"
+                db, DEMO_TUTOR, DEMO_TUTOR.name or "", "Europe/London", now
             )
             # Weekdays 09:00-17:00 London time, and a free 30 or 60 minute lesson.
             rules = [availability.RuleInput(day, time(9), time(17)) for day in range(5)]
             await availability.create_schedule(
-                db, DEMO_TUTOR, "Teaching hours", "Europe/London", rules, True
+                db, DEMO_TUTOR, "Teaching hours", "Europe/London", rules, True, now
             )
             await services.create_service(
                 db,
@@ -34,8 +36,9 @@ async def seed_demo(settings: Settings, url: str, base_url: str) -> str:
                     durations=[service_rules.DurationInput(60), service_rules.DurationInput(30)],
                     minimum_notice_minutes=120,
                 ),
+                now,
             )
-        await people.ensure_student(db, DEMO_STUDENT)
+        await people.ensure_student(db, DEMO_STUDENT, now)
     finally:
         await db.engine.dispose()
     secret = settings.jwt_secret()

@@ -112,6 +112,7 @@ async def create_schedule(
     time_zone: str,
     rules: Sequence[RuleInput],
     is_default: bool | None,
+    now: datetime,
 ) -> Schedule:
     clean = clean_name(name, "input.name")
     checked = validate_rules(rules)
@@ -130,7 +131,11 @@ async def create_schedule(
                 update(Schedule).where(col(Schedule.tutor_id) == tutor.id).values(is_default=False)
             )
         schedule = Schedule(
-            tutor_id=tutor.id, name=clean, time_zone=time_zone, is_default=make_default
+            tutor_id=tutor.id,
+            name=clean,
+            time_zone=time_zone,
+            is_default=make_default,
+            created_at=now,
         )
         session.add(schedule)
         await session.flush()
@@ -204,6 +209,7 @@ async def add_override(
             end_time=end,
             available=available,
             capacity=capacity,
+            created_at=now,
         )
         session.add(override)
         if available:

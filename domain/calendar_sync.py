@@ -137,7 +137,11 @@ async def connect(
         link = await session.get(CalendarLink, tutor.id, with_for_update=True)
         if link is None:
             link = CalendarLink(
-                tutor_id=tutor.id, provider=which, calendar_id=calendar_id, refresh_token=""
+                tutor_id=tutor.id,
+                provider=which,
+                calendar_id=calendar_id,
+                refresh_token="",
+                created_at=now,
             )
         elif link.provider != which:
             # The other service's events are out of reach now: forget them (they stay there).
@@ -159,7 +163,7 @@ async def connect(
         )
         for booking_id, status in upcoming:
             if status == BookingStatus.CONFIRMED:
-                outbox.add(session, CALENDAR_SYNC, {"booking": str(booking_id)}, now)
+                outbox.add(session, CALENDAR_SYNC, {"booking": str(booking_id)}, now, now=now)
     return link
 
 
@@ -220,7 +224,7 @@ async def booking_changed(
     with session.no_autoflush:  # a read of another row: the change's own rows flush together
         tutor = await session.get(Tutor, booking.tutor_id)
     if tutor is not None and tutor.calendar_connected:
-        outbox.add(session, CALENDAR_SYNC, {"booking": str(booking.id)}, at)
+        outbox.add(session, CALENDAR_SYNC, {"booking": str(booking.id)}, at, now=at)
 
 
 def wants_meet(settings: Settings, parts: ics.BookingParts, link: CalendarLink) -> bool:

@@ -36,7 +36,7 @@ async def submitted(
     session: UnitOfWork, booking: Booking, answers: dict[uuid.UUID, list[str]], now: datetime
 ) -> None:
     """The answers emailed to the tutor, and the FORM_SUBMITTED webhook."""
-    outbox.add(session, FORM_ANSWERS, {"booking": str(booking.id)}, now)
+    outbox.add(session, FORM_ANSWERS, {"booking": str(booking.id)}, now, now=now)
     await webhooks.form_submitted(session, booking, answers, now)
 
 

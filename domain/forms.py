@@ -139,7 +139,12 @@ async def set_service_questions(
             at = f"input.questions[{position}]"
             if question.id is None:
                 row = FormQuestion(
-                    service_id=service_id, type=question.type, position=0, prompt="", options=[]
+                    service_id=service_id,
+                    type=question.type,
+                    position=0,
+                    prompt="",
+                    options=[],
+                    created_at=now,
                 )
             elif (found := existing.get(question.id)) is None or question.id in kept:
                 raise InvalidInput(
@@ -278,7 +283,13 @@ async def answers_of(
         .join(FormQuestion, col(FormQuestion.id) == FormAnswer.question_id)
         .join(Booking, col(Booking.id) == FormAnswer.booking_id)
         .where(col(FormAnswer.booking_id).in_(booking_ids), *where)
-        .order_by(col(FormQuestion.position), col(FormQuestion.created_at))
+        # Where a retired question stood, ahead of one moved there since: the questions of one
+        # save share its `now`, so creation time alone does not tell them apart.
+        .order_by(
+            col(FormQuestion.position),
+            col(FormQuestion.created_at),
+            col(FormQuestion.retired_at).asc().nulls_last(),
+        )
     ):
         found[answer.booking_id].append(Answer(question, list(answer.values)))
     return found

@@ -269,7 +269,7 @@ def _row(
 def _add(session: UnitOfWork, rows: list[FunnelEvent], forward: bool, now: datetime) -> None:
     session.add_all(rows)
     if forward and rows:
-        outbox.add(session, FORWARD, {"events": [str(row.id) for row in rows]}, now)
+        outbox.add(session, FORWARD, {"events": [str(row.id) for row in rows]}, now, now=now)
 
 
 # ---------------------------------------------------------------- recording

@@ -202,7 +202,7 @@ def tutor_invited(
     """The invitation email, with its token: encrypted while it waits, since the invitation
     itself keeps only the token's hash."""
     payload = {"invitation": str(invitation.id), outbox.ENCRYPTED_TOKEN: cipher.encrypt(token)}
-    outbox.add(session, INVITATION_EMAIL, payload, now)
+    outbox.add(session, INVITATION_EMAIL, payload, now, now=now)
 
 
 async def send_invitation(ctx: JobContext, session: AsyncSession, job: dict[str, Any]) -> None:

@@ -68,7 +68,7 @@ async def booking_changed(
             service = await session.get(Service, booking.service_id)
         if service is None or not service.meeting_links:
             return
-    outbox.add(session, MEETING_LINK, {"booking": str(booking.id)}, at)
+    outbox.add(session, MEETING_LINK, {"booking": str(booking.id)}, at, now=at)
 
 
 async def _room(ctx: JobContext, parts: ics.BookingParts) -> bool:
@@ -105,7 +105,13 @@ async def assign_link(ctx: JobContext, session: UnitOfWork, job: dict[str, Any])
         session.add(parts.booking)
         # The tutor's calendar shows the link as the event's location.
         if parts.tutor.calendar_connected:
-            outbox.add(session, calendar_sync.CALENDAR_SYNC, {"booking": str(booking_id)}, ctx.now)
+            outbox.add(
+                session,
+                calendar_sync.CALENDAR_SYNC,
+                {"booking": str(booking_id)},
+                ctx.now,
+                now=ctx.now,
+            )
 
 
 MEETING_LINK = outbox.register("meeting.link", assign_link)

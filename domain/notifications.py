@@ -55,7 +55,7 @@ def booking_changed(
         email = {"booking": str(booking.id), "action": action, "to": to}
         if moved_from is not None:
             email["from"] = moved_from.isoformat()
-        outbox.add(session, BOOKING_EMAIL, email, at)
+        outbox.add(session, BOOKING_EMAIL, email, at, now=at)
 
 
 # A guest's manage token waits here for the confirmation email; never run.
@@ -72,7 +72,7 @@ def park_manage_token(
     """A guest's manage token, kept (parked, never run) until the confirmation email takes it:
     encrypted, since the booking itself keeps only its hash."""
     payload = {outbox.ENCRYPTED_TOKEN: cipher.encrypt(token)}
-    outbox.add(session, PARKED_TOKEN, payload, None, key=_token_key(booking.id), created_at=now)
+    outbox.add(session, PARKED_TOKEN, payload, None, now=now, key=_token_key(booking.id))
 
 
 # ---------------------------------------------------------------- periodic sweeps

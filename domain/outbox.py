@@ -75,27 +75,40 @@ def add(
     job: Job,
     payload: dict[str, Any],
     due_at: datetime | None,
+    *,
+    now: datetime,
     key: str | None = None,
-    created_at: datetime | None = None,
 ) -> None:
-    """Work to do once this transaction commits (at `due_at`; None parks it). A parked row
-    gives `created_at` (now): its age decides when it is dropped."""
+    """Work to do once this transaction commits (at `due_at`; None parks it), written `now`:
+    a parked row's age decides when it is dropped."""
     row = OutboxJob(
-        kind=job.kind, payload=payload, due_at=due_at, key=key, request_id=correlation_id.get()
+        kind=job.kind,
+        payload=payload,
+        due_at=due_at,
+        key=key,
+        request_id=correlation_id.get(),
+        created_at=now,
     )
-    if created_at is not None:
-        row.created_at = created_at
     session.add(row)
     session.wake_relay_on_commit()
 
 
 async def add_once(
-    session: AsyncSession, job: Job, key: str, payload: dict[str, Any], due_at: datetime
+    session: AsyncSession, job: Job, key: str, payload: dict[str, Any], now: datetime
 ) -> None:
-    """Like `add`, unless a row with this key exists already (from this or another worker)."""
+    """Like `add`, due `now`, unless a row with this key exists already (from this or another
+    worker)."""
     await session.exec(
         insert(OutboxJob)
-        .values(id=uuid.uuid4(), kind=job.kind, key=key, payload=payload, due_at=due_at, attempts=0)
+        .values(
+            id=uuid.uuid4(),
+            kind=job.kind,
+            key=key,
+            payload=payload,
+            due_at=now,
+            attempts=0,
+            created_at=now,
+        )
         .on_conflict_do_nothing(index_elements=["key"])
     )
 

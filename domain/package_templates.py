@@ -34,7 +34,7 @@ class TemplateInput:
 
 
 async def create_template(
-    db: Database, identity: Identity, template: TemplateInput
+    db: Database, identity: Identity, template: TemplateInput, now: datetime
 ) -> PackageTemplate:
     name = template.name.strip()
     if not 1 <= len(name) <= 200:
@@ -57,6 +57,7 @@ async def create_template(
             valid_days=template.valid_days,
             price_amount_minor=template.price_amount_minor,
             price_currency=currency,
+            created_at=now,
         )
         session.add(row)
     return row

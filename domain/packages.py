@@ -121,6 +121,7 @@ async def add_package(
         expires_at=grant.expires_at,
         notes=grant.notes,
         template_id=template_id,
+        created_at=now,
     )
     session.add(package)
     await session.flush()
@@ -224,7 +225,7 @@ def spend(package: Package, total: int) -> None:
 
 
 async def enroll(
-    db: Database, identity: Identity, service_id: uuid.UUID, student_id: uuid.UUID
+    db: Database, identity: Identity, service_id: uuid.UUID, student_id: uuid.UUID, now: datetime
 ) -> tuple[Service, Student]:
     async with db.transaction() as session:
         service = await session.get(Service, service_id)
@@ -248,7 +249,7 @@ async def enroll(
         if student is None:
             raise NotFound("No such student")
         if await session.get(Enrollment, (service_id, student_id)) is None:
-            session.add(Enrollment(service_id=service_id, student_id=student_id))
+            session.add(Enrollment(service_id=service_id, student_id=student_id, created_at=now))
     return service, student
 
 

@@ -49,7 +49,7 @@ async def handle_event(
     async with db.transaction() as session:
         claimed = await session.exec(
             insert(StripeEvent)
-            .values(id=event.id, type=event.type, outcome="")
+            .values(id=event.id, type=event.type, outcome="", received_at=now)
             .on_conflict_do_nothing()
             .returning(col(StripeEvent.id))
         )
@@ -130,13 +130,14 @@ async def buy_package(
             raise NotFound("No such package template (input.templateId)")
         if template.price_amount_minor is None or template.price_currency is None:
             raise InvalidInput("This package is not for sale", "input.templateId")
-        student = await student_of_user(session, identity)
+        student = await student_of_user(session, identity, now)
         payment = Payment(
             id=uuid.uuid4(),
             purpose="PACKAGE",
             status="OPEN",
             student_id=student.id,
             tutor_id=template.tutor_id,
+            created_at=now,
             amount_minor=template.price_amount_minor,
             currency=template.price_currency,
             template_id=template.id,

@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.dialects.postgresql import insert
@@ -31,13 +32,14 @@ def student_id_of(sub: str) -> uuid.UUID:
     return uuid.uuid5(STUDENT_IDS, sub)
 
 
-def student_from_claims(identity: Identity) -> Student:
+def student_from_claims(identity: Identity, now: datetime) -> Student:
     """The profile a signed-in student has until a mutation stores it, and what it stores."""
     return Student(
         id=student_id_of(identity.sub),
         user_id=identity.sub,
         display_name=(identity.name or identity.sub)[:MAX_NAME],
         email=(identity.email or "")[:320],
+        created_at=now,
     )
 
 
@@ -77,7 +79,12 @@ async def tutor_of_user(session: AsyncSession, user_id: str) -> Tutor | None:
 
 
 async def create_tutor_profile(
-    db: Database, identity: Identity, display_name: str, time_zone: str, email: str | None = None
+    db: Database,
+    identity: Identity,
+    display_name: str,
+    time_zone: str,
+    now: datetime,
+    email: str | None = None,
 ) -> Tutor:
     name = clean_name(display_name, "input.displayName")
     # Without one given, booking emails go to the address the sign-in vouches for.
@@ -87,7 +94,11 @@ async def create_tutor_profile(
             if await tutor_of_user(session, identity.sub) is not None:
                 raise InvalidInput("You already have a tutor profile")
             tutor = Tutor(
-                user_id=identity.sub, display_name=name, time_zone=time_zone, email=address
+                user_id=identity.sub,
+                display_name=name,
+                time_zone=time_zone,
+                email=address,
+                created_at=now,
             )
             session.add(tutor)
     except IntegrityError:
@@ -149,12 +160,12 @@ class StudentChanges:
 
 
 async def update_student_profile(
-    db: Database, identity: Identity, changes: StudentChanges
+    db: Database, identity: Identity, changes: StudentChanges, now: datetime
 ) -> Student:
     """The signed-in user's student profile (stored now if it was not yet). Its zone is the one
     reminders and emails show from then on; bookings keep the phone they were made with."""
     async with db.transaction() as session:
-        student = await student_of_user(session, identity, lock=True)
+        student = await student_of_user(session, identity, now, lock=True)
         if changes.display_name is not None:
             student.display_name = clean_name(changes.display_name, "input.displayName")
         if changes.time_zone is not None:
@@ -165,23 +176,25 @@ async def update_student_profile(
     return student
 
 
-async def ensure_student(db: Database, identity: Identity) -> Student:
+async def ensure_student(db: Database, identity: Identity, now: datetime) -> Student:
     """The signed-in user's student profile, stored from the token's claims if it is not yet."""
     async with db.transaction() as session:
-        return await student_of_user(session, identity)
+        return await student_of_user(session, identity, now)
 
 
-async def viewer_student(db: Database, identity: Identity) -> Student:
+async def viewer_student(db: Database, identity: Identity, now: datetime) -> Student:
     """The signed-in user's student profile, read only: before any mutation stored it, the one
     the token's claims describe, with the id it will be stored under. Queries never write."""
     async with db.session() as session:
         stored = (
             await session.exec(select(Student).where(Student.user_id == identity.sub))
         ).first()
-    return stored or student_from_claims(identity)
+    return stored or student_from_claims(identity, now)
 
 
-async def student_of_user(session: AsyncSession, identity: Identity, lock: bool = False) -> Student:
+async def student_of_user(
+    session: AsyncSession, identity: Identity, now: datetime, lock: bool = False
+) -> Student:
     """ensure_student, inside a unit of work that is already open (`lock`: hold its row)."""
     query = select(Student).where(Student.user_id == identity.sub)
     if lock:
@@ -189,7 +202,7 @@ async def student_of_user(session: AsyncSession, identity: Identity, lock: bool 
     existing = (await session.exec(query)).first()
     if existing is not None:
         return existing
-    claimed = student_from_claims(identity)
+    claimed = student_from_claims(identity, now)
     await session.exec(
         insert(Student)
         .values(
@@ -197,6 +210,7 @@ async def student_of_user(session: AsyncSession, identity: Identity, lock: bool 
             user_id=claimed.user_id,
             display_name=claimed.display_name,
             email=claimed.email,
+            created_at=now,
         )
         # Any conflict: a concurrent first use stored the same row (same user_id, same id).
         .on_conflict_do_nothing()
@@ -215,7 +229,7 @@ async def get_tutor_of_user(db: Database, user_id: str) -> Tutor | None:
 
 
 async def visible_student(
-    db: Database, identity: Identity | None, student_id: uuid.UUID
+    db: Database, identity: Identity | None, student_id: uuid.UUID, now: datetime
 ) -> Student | None:
     """The viewer's own student profile (bookings.visible_student adds their tutors')."""
     if identity is None:
@@ -223,7 +237,9 @@ async def visible_student(
     async with db.session() as session:
         student = await session.get(Student, student_id)
     if student is None and student_id == student_id_of(identity.sub):
-        student = await viewer_student(db, identity)  # not stored yet, or stored under an old id
+        student = await viewer_student(
+            db, identity, now
+        )  # not stored yet, or stored under an old id
         return student if student.id == student_id else None
     if student is None or student.user_id != identity.sub:
         return None

@@ -145,7 +145,7 @@ async def booking_changed(
     ]
     if action == BookingAction.CONFIRMED:
         for key, payload, due in rows:
-            outbox.add(session, REMINDER, payload, due, key=key)
+            outbox.add(session, REMINDER, payload, due, now=at, key=key)
     elif rows:
         new_rows = [
             {"id": uuid.uuid4(), "kind": REMINDER.kind, "key": key, "payload": payload,

@@ -42,7 +42,7 @@ def park_token(
 ) -> None:
     payload = {outbox.ENCRYPTED_TOKEN: cipher.encrypt(token), "booking": str(booking.id)}
     key = _token_key(booking.id)
-    outbox.add(session, PARKED_REVIEW_TOKEN, payload, None, key=key, created_at=now)
+    outbox.add(session, PARKED_REVIEW_TOKEN, payload, None, now=now, key=key)
 
 
 async def booking_changed(

@@ -185,7 +185,7 @@ async def request_schedule_later(
                 await _check_tutor(session, tutor_id)
                 _check_offers(info, tutor_id)
             # Locked, as a booking locks it: the student's requests and bookings take turns.
-            student = await student_of_user(session, identity, lock=True)
+            student = await student_of_user(session, identity, now, lock=True)
             await packages.check_enrolled(session, info, student, as_tutor=False)
             row = ScheduleRequest(
                 service_id=service_id,
@@ -224,7 +224,9 @@ async def assign_request(
         _check_offers(info, tutor_id)
         row.status, row.tutor_id = ScheduleRequestStatus.ASSIGNED, tutor_id
         session.add(row)
-        outbox.add(session, ASSIGNED_EMAIL, {"request": str(row.id), "tutor": str(tutor_id)}, now)
+        outbox.add(
+            session, ASSIGNED_EMAIL, {"request": str(row.id), "tutor": str(tutor_id)}, now, now=now
+        )
     return row
 
 

@@ -140,7 +140,9 @@ async def _write_children(
         )
 
 
-async def create_service(db: Database, identity: Identity, rules: ServiceRules) -> ServiceInfo:
+async def create_service(
+    db: Database, identity: Identity, rules: ServiceRules, now: datetime
+) -> ServiceInfo:
     title = clean_name(rules.title or "", "input.title")
     durations = check_durations(rules.durations or [])
     check_numbers(rules)
@@ -157,7 +159,7 @@ async def create_service(db: Database, identity: Identity, rules: ServiceRules) 
         await _check_consent(session, me, tutor_ids, rules.organization_id, rules.tutor_ids)
         if rules.schedule_id is not None:
             await _check_schedule(session, rules.schedule_id, tutor_ids)
-        row = Service(title=title, kind="SESSION")
+        row = Service(title=title, kind="SESSION", created_at=now)
         _apply(row, DEFAULTS)
         _apply(row, replace(rules, title=title))
         custom_durations.apply(row, rules, durations)

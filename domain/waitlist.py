@@ -83,7 +83,7 @@ async def join(
                 )
         option = choose_duration(info, request.duration_minutes, "input.durationMinutes")
         # Locked: one student's joins run one at a time, so the checks below hold.
-        student = await student_of_user(session, identity, lock=True)
+        student = await student_of_user(session, identity, now, lock=True)
         await check_enrolled(session, info, student, as_tutor=False)
         active = list(
             await session.exec(

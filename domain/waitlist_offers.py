@@ -89,7 +89,7 @@ def _near(span: Span, now: datetime) -> Any:
 
 def _job(session: UnitOfWork, tutor_id: uuid.UUID, span: Span, now: datetime) -> None:
     payload = {"tutor": str(tutor_id), "from": span[0].isoformat(), "to": span[1].isoformat()}
-    outbox.add(session, OFFER, payload, now)
+    outbox.add(session, OFFER, payload, now, now=now)
 
 
 async def time_freed(
@@ -275,7 +275,13 @@ async def _offer(
     session.add(
         WaitlistOffer(entry_id=entry.id, tutor_id=tutor.id, start_at=slot.start, offered_at=now)
     )
-    outbox.add(session, OFFER_EMAIL, {"entry": str(entry.id), "start": slot.start.isoformat()}, now)
+    outbox.add(
+        session,
+        OFFER_EMAIL,
+        {"entry": str(entry.id), "start": slot.start.isoformat()},
+        now,
+        now=now,
+    )
     data = await offer_data(session, entry, tutor)
     await webhooks.emit(
         session, [tutor.id], WebhookEventType.WAITLIST_OFFERED, data, now, subject_id=entry.id

@@ -83,7 +83,7 @@ async def queue(
     ]
     await session.exec(insert(WebhookDelivery).values(rows))
     for delivery_id in ids:
-        outbox.add(session, DELIVER, {"delivery": str(delivery_id)}, at)
+        outbox.add(session, DELIVER, {"delivery": str(delivery_id)}, at, now=at)
     return ids
 
 
@@ -225,7 +225,7 @@ async def deliver(ctx: JobContext, session: UnitOfWork, job: dict[str, Any]) -> 
         delivery.error = outcome.error
         session.add(delivery)
         due = ctx.now + outbox.backoff(delivery.attempts)
-        outbox.add(session, DELIVER, {"delivery": str(delivery.id)}, due)
+        outbox.add(session, DELIVER, {"delivery": str(delivery.id)}, due, now=ctx.now)
     await _failed(session, endpoint.id, ctx.now)
 
 
@@ -289,7 +289,7 @@ async def _finish(
     if following is not None and following.waiting:
         following.waiting = False
         session.add(following)
-        outbox.add(session, DELIVER, {"delivery": str(following.id)}, now)
+        outbox.add(session, DELIVER, {"delivery": str(following.id)}, now, now=now)
 
 
 async def _succeeded(session: AsyncSession, endpoint_id: uuid.UUID, reactivate: bool) -> None:
@@ -321,7 +321,7 @@ async def _failed(session: UnitOfWork, endpoint_id: uuid.UUID, now: datetime) ->
         .returning(col(WebhookEndpoint.id))
     )
     if turned_off.first() is not None:
-        outbox.add(session, DEACTIVATED_EMAIL, {"endpoint": str(endpoint_id)}, now)
+        outbox.add(session, DEACTIVATED_EMAIL, {"endpoint": str(endpoint_id)}, now, now=now)
 
 
 DELIVER = outbox.register("webhook.deliver", deliver)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import date, time
 
 from sqlalchemy import (
     CheckConstraint,
@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, id_field
+from models.base import CreatedAt, id_field
 
 
 def _fk(target: str) -> Column[uuid.UUID]:
@@ -42,7 +42,7 @@ class Schedule(SQLModel, table=True):
     name: str = Field(max_length=200)
     time_zone: str = Field(max_length=64)
     is_default: bool = False
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class AvailabilityRule(SQLModel, table=True):
@@ -80,4 +80,4 @@ class AvailabilityOverride(SQLModel, table=True):
     end_time: time | None = Field(default=None, sa_type=Time)
     available: bool
     capacity: int | None = Field(default=None, sa_type=Integer)
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt

@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Text, Un
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, enum_field, id_field
+from models.base import CreatedAt, enum_field, id_field
 
 
 class BookingStatus(StrEnum):
@@ -101,7 +101,7 @@ class Booking(SQLModel, table=True):
     # The phone the student or guest gave, as it was when booked (their profile's, for a
     # signed-in student): shown to the tutor and the guest, not changed by later profile edits.
     contact_phone: str | None = Field(default=None, max_length=40)
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class LessonNote(SQLModel, table=True):
@@ -146,4 +146,4 @@ class IdempotencyKey(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     request_hash: str = Field(max_length=64)
     booking_ids: list[str] = Field(sa_column=Column(JSONB, nullable=False))
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt

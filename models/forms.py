@@ -14,7 +14,7 @@ from sqlalchemy import Column, DateTime, ForeignKey, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, enum_field, id_field
+from models.base import CreatedAt, enum_field, id_field
 
 
 class QuestionType(StrEnum):
@@ -45,7 +45,7 @@ class FormQuestion(SQLModel, table=True):
     retired_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class FormAnswer(SQLModel, table=True):

@@ -10,7 +10,7 @@ from enum import StrEnum
 from sqlalchemy import Column, DateTime, ForeignKey, Text, Uuid
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, enum_field
+from models.base import CreatedAt, enum_field
 
 
 class CalendarProvider(StrEnum):
@@ -35,7 +35,7 @@ class CalendarLink(SQLModel, table=True):
     access_expires_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class SyncedEvent(SQLModel, table=True):

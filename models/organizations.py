@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Uuid, false
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, enum_field, id_field
+from models.base import CreatedAt, enum_field, id_field
 
 
 class OrganizationRole(StrEnum):
@@ -32,7 +32,7 @@ class Organization(SQLModel, table=True):
 
     id: uuid.UUID = id_field()
     name: str = Field(max_length=200)
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class OrganizationMember(SQLModel, table=True):
@@ -88,4 +88,4 @@ class OrganizationInvitation(SQLModel, table=True):
         default=None,
         sa_column=Column(Uuid, ForeignKey("tutors.id", ondelete="SET NULL"), nullable=True),
     )
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt

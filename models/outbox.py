@@ -15,7 +15,7 @@ from sqlalchemy import Column, DateTime, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, id_field
+from models.base import CreatedAt, id_field
 
 
 def _ts() -> Any:
@@ -48,4 +48,4 @@ class OutboxJob(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     # The request that wrote it (X-Request-ID): the job logs under the same id.
     request_id: str | None = Field(default=None, max_length=128)
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Text, Uuid
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, id_field
+from models.base import CreatedAt, id_field
 
 
 def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Column[uuid.UUID]:
@@ -34,7 +34,7 @@ class Package(SQLModel, table=True):
     template_id: uuid.UUID | None = Field(
         default=None, sa_column=_fk("package_templates.id", nullable=True, index=False)
     )
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class PackageAdjustment(SQLModel, table=True):
@@ -72,7 +72,7 @@ class PackageTemplate(SQLModel, table=True):
     archived_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class Enrollment(SQLModel, table=True):
@@ -88,4 +88,4 @@ class Enrollment(SQLModel, table=True):
             Uuid, ForeignKey("students.id", ondelete="CASCADE"), primary_key=True, nullable=False
         )
     )
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt

@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, id_field
+from models.base import CreatedAt, id_field
 
 
 def _ts(*, nullable: bool = True) -> Any:
@@ -51,7 +51,7 @@ class Payment(SQLModel, table=True):
     checkout_expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     payment_intent_id: str | None = Field(default=None, max_length=255)
     paid_at: datetime | None = _ts()
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class PaymentRefund(SQLModel, table=True):
@@ -72,7 +72,7 @@ class PaymentRefund(SQLModel, table=True):
     stripe_refund_id: str | None = Field(default=None, max_length=255)
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_type=Text)
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class StripeEvent(SQLModel, table=True):
@@ -84,4 +84,4 @@ class StripeEvent(SQLModel, table=True):
     type: str = Field(max_length=100)
     payment_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True))
     outcome: str = Field(max_length=200)
-    received_at: datetime = created_at_field()
+    received_at: CreatedAt

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
 
 from sqlalchemy import Column, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, id_field
+from models.base import CreatedAt, id_field
 
 
 def new_feed_token() -> str:
@@ -42,7 +41,7 @@ class Tutor(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(JSONB, nullable=False, server_default="[]"),
     )
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class Student(SQLModel, table=True):
@@ -57,4 +56,4 @@ class Student(SQLModel, table=True):
     time_zone: str | None = Field(default=None, max_length=64)
     # E.164 (domain/people.py clean_phone); rows from before 0018 may hold what a guest typed.
     phone: str | None = Field(default=None, max_length=40)
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, id_field
+from models.base import CreatedAt, id_field
 
 
 class Review(SQLModel, table=True):
@@ -53,7 +53,7 @@ class Review(SQLModel, table=True):
     replied_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class TutorReviewStats(SQLModel, table=True):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, id_field
+from models.base import CreatedAt, id_field
 
 # A custom length is all of min, max and step, or none of them.
 CUSTOM_DURATION_WHOLE = (
@@ -63,7 +62,7 @@ class Service(SQLModel, table=True):
     custom_step_minutes: int | None = None
     custom_price_per_hour_minor: int | None = Field(default=None, sa_type=BigInteger)
     custom_price_currency: str | None = Field(default=None, max_length=3)
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class ServiceDuration(SQLModel, table=True):

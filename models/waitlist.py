@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, enum_field, id_field
+from models.base import CreatedAt, enum_field, id_field
 
 
 class WaitlistStatus(StrEnum):
@@ -97,7 +97,7 @@ class WaitlistEntry(SQLModel, table=True):
     offered_start: datetime | None = Field(default=None, sa_column=_ts())
     offered_end: datetime | None = Field(default=None, sa_column=_ts())
     offer_expires_at: datetime | None = Field(default=None, sa_column=_ts())
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class WaitlistOffer(SQLModel, table=True):

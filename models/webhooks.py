@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from models.base import created_at_field, enum_field, id_field
+from models.base import CreatedAt, enum_field, id_field
 
 
 class WebhookEventType(StrEnum):
@@ -84,7 +84,7 @@ class WebhookEndpoint(SQLModel, table=True):
     )
     # The first failed attempt since the last success; three days of it deactivates.
     failing_since: datetime | None = Field(default=None, sa_column=_ts())
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
 
 
 class WebhookDelivery(SQLModel, table=True):
@@ -125,5 +125,5 @@ class WebhookDelivery(SQLModel, table=True):
     waiting: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
     )
-    created_at: datetime = created_at_field()
+    created_at: CreatedAt
     delivered_at: datetime | None = Field(default=None, sa_column=_ts())

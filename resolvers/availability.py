@@ -49,6 +49,7 @@ class Mutation:
             input.time_zone,
             [r.to_domain() for r in input.rules],
             input.is_default,
+            info.context.now(),
         )
         return await mutate(work, lambda row: ScheduleSaved(schedule=Schedule.from_row(row)))
 

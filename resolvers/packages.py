@@ -144,8 +144,9 @@ class Mutation:
 
         async def work() -> tuple[ServiceInfo, StudentRow]:
             service_id = _known(input.service_id, "Service")
+            student_id = _known(input.student_id, "Student")
             _, student = await packages.enroll(
-                info.context.db, identity, service_id, _known(input.student_id, "Student")
+                info.context.db, identity, service_id, student_id, info.context.now()
             )
             found = await services.get_service(info.context.db, service_id)
             return present(found, "enrolled service"), student
@@ -171,7 +172,9 @@ class Mutation:
             price_amount_minor=input.price.amount_minor if input.price else None,
             price_currency=input.price.currency if input.price else None,
         )
-        work = package_templates.create_template(info.context.db, identity, template)
+        work = package_templates.create_template(
+            info.context.db, identity, template, info.context.now()
+        )
         return await mutate(work, _template_saved)
 
     @strawberry.mutation(description="Stop offering a template; packages made from it stay.")

@@ -37,7 +37,8 @@ async def tutor_by_pk(info: Info[Context, None], pk: UUID) -> Tutor | None:
 
 
 async def student_by_pk(info: Info[Context, None], pk: UUID) -> Student | None:
-    row = await bookings.visible_student(info.context.db, info.context.identity, pk)
+    context = info.context
+    row = await bookings.visible_student(context.db, context.identity, pk, context.now())
     return Student.from_row(row) if row else None
 
 
@@ -61,7 +62,12 @@ class Mutation:
     ) -> CreateTutorProfileResult:
         identity = info.context.require_identity()
         work = people.create_tutor_profile(
-            info.context.db, identity, input.display_name, input.time_zone, input.email
+            info.context.db,
+            identity,
+            input.display_name,
+            input.time_zone,
+            info.context.now(),
+            input.email,
         )
         return await mutate(work, lambda row: TutorProfileCreated(tutor=Tutor.from_row(row)))
 

@@ -35,7 +35,7 @@ class Mutation:
         changes = people.StudentChanges(
             display_name=input.display_name, time_zone=input.time_zone, phone=given(input.phone)
         )
-        work = people.update_student_profile(info.context.db, identity, changes)
+        work = people.update_student_profile(info.context.db, identity, changes, info.context.now())
         return await mutate(work, lambda row: StudentProfileUpdated(student=Student.from_row(row)))
 
     @strawberry.mutation(

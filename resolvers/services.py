@@ -85,7 +85,10 @@ class Mutation:
         identity = info.context.require_identity()
 
         async def work() -> ServiceInfo:
-            return await services.create_service(info.context.db, identity, rules_from(input))
+            context = info.context
+            return await services.create_service(
+                context.db, identity, rules_from(input), context.now()
+            )
 
         return await mutate(work(), _saved)
 

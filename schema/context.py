@@ -18,7 +18,7 @@ from infra.crypto import Cipher
 from infra.db import Database
 from infra.pubsub import Hub
 from infra.settings import Settings
-from models.base import Clock, utcnow
+from models.base import Clock
 from schema.loaders import Loaders
 
 
@@ -46,6 +46,7 @@ class Context:
     db: Database
     settings: Settings
     cipher: Cipher  # secrets at rest (a guest's manage token, a Google refresh token)
+    clock: Clock  # the app's: what `now` is for every resolver
     secret: str = ""  # the signing secret (tokens, calendar links)
     cards: Cards | None = None  # card payments, when Stripe is configured
     hub: Hub | None = None  # live updates
@@ -58,7 +59,6 @@ class Context:
     auth_error: str | None = None
     # Set by Strawberry from graphql-transport-ws connection_init.
     connection_params: dict[str, Any] = field(default_factory=dict)
-    clock: Clock = utcnow
     # A cohort's leader: the one execution its members share, not a client's own operation.
     leads_cohort: bool = False
     _loaders: Loaders | None = None

@@ -311,7 +311,8 @@ class Viewer:
     async def student(self, info: Info[Context, None]) -> Student | None:
         if self.identity is None:
             return None
-        return Student.from_row(await people.viewer_student(info.context.db, self.identity))
+        viewer = await people.viewer_student(info.context.db, self.identity, info.context.now())
+        return Student.from_row(viewer)
 
     @strawberry.field(
         description="The viewer's own packages, as a student.", extensions=[AtMost(100)]

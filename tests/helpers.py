@@ -257,7 +257,7 @@ async def add_booking(
     block_start, block_end = occupied(start, end, *buffers)
     async with db.transaction() as session:
         if student_id is None:
-            student = Student(display_name="Busy", email="busy@example.com")
+            student = Student(display_name="Busy", email="busy@example.com", created_at=CLOCK())
             session.add(student)
             await session.flush()
             student_id = student.id
@@ -272,6 +272,7 @@ async def add_booking(
             block_end=block_end,
             hold_expires_at=hold_expires_at,
             duration_minutes=minutes,
+            created_at=CLOCK(),
         )
         session.add(booking)
     return booking.id
@@ -281,7 +282,7 @@ async def stored_student(db: Database, who: str) -> str:
     """A signed-in student's global id, their profile stored as their first booking stores it:
     a tutor grants to, enrolls or books for stored students only, and queries store nothing.
     (updateStudentProfile stores one too.)"""
-    row = await ensure_student(db, decode_token(TEST_SECRET, who))
+    row = await ensure_student(db, decode_token(TEST_SECRET, who), CLOCK())
     return str(encode_id("Student", row.id))
 
 

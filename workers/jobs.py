@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from asgi_correlation_id import correlation_id
@@ -35,7 +34,7 @@ from domain.stripe import Cards
 from infra.db import Database, UnitOfWork
 from infra.mailer import Mailer
 from infra.settings import JobSettings, Settings
-from models.base import utcnow
+from models.base import Clock
 
 log = logging.getLogger("booking_api.jobs")
 
@@ -108,9 +107,7 @@ class Runner:
     """Runs jobs by id. The row stays locked while its work runs, so a second delivery waits
     and then finds it done; work and the done mark commit together."""
 
-    def __init__(
-        self, settings: Settings, db: Database, clock: Callable[[], datetime] = utcnow
-    ) -> None:
+    def __init__(self, settings: Settings, db: Database, clock: Clock) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock

@@ -20,7 +20,7 @@ from domain import outbox
 from domain.outbox import Job
 from infra.db import OUTBOX_CHANNEL, Database
 from infra.settings import Settings
-from models.base import utcnow
+from models.base import Clock
 from workers.jobs import Runner, periodic
 
 log = logging.getLogger("booking_api.relay")
@@ -39,7 +39,7 @@ class Relay:
         db: Database,
         settings: Settings,
         hand_off: HandOff,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         self.db = db
         self.settings = settings

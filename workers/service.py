@@ -12,6 +12,7 @@ from typing import Any
 from infra.db import Database, direct_url, service_database
 from infra.pubsub import Hub, backend_for
 from infra.settings import Settings
+from models.base import Clock
 from workers.broker import broker_for, outbox_actor, sender
 from workers.jobs import Runner
 from workers.relay import LocalExecutor, Relay
@@ -27,10 +28,10 @@ async def _publishing(settings: Settings, url: str, pool_size: int) -> tuple[Dat
 
 
 @contextlib.asynccontextmanager
-async def in_process(settings: Settings, db: Database) -> AsyncIterator[None]:
+async def in_process(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[None]:
     """The relay and the jobs on this event loop (the default run, with no broker)."""
-    executor = LocalExecutor(Runner(settings, db))
-    relay = Relay(db, settings, executor.hand_off)
+    executor = LocalExecutor(Runner(settings, db, clock))
+    relay = Relay(db, settings, executor.hand_off, clock)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:
@@ -41,7 +42,7 @@ async def in_process(settings: Settings, db: Database) -> AsyncIterator[None]:
         await executor.drain(settings.shutdown_grace_seconds)
 
 
-async def run_worker(settings: Settings, url: str, threads: int) -> None:
+async def run_worker(settings: Settings, url: str, threads: int, clock: Clock) -> None:
     """Until SIGTERM or SIGINT: the relay, plus Dramatiq's worker threads (or the in-process
     executor when no BROKER_URL is set)."""
     stop = asyncio.Event()
@@ -58,17 +59,17 @@ async def run_worker(settings: Settings, url: str, threads: int) -> None:
         broker = broker_for(settings.broker_url)
 
         async def make_runner() -> Runner:
-            return Runner(settings, (await _publishing(settings, url, threads))[0])
+            return Runner(settings, (await _publishing(settings, url, threads))[0], clock)
 
         actor = outbox_actor(broker, make_runner)
         worker = dramatiq.Worker(broker, worker_threads=threads)
         worker.start()
-        relay = Relay(db, settings, sender(actor))
+        relay = Relay(db, settings, sender(actor), clock)
         log.info("worker: relay and %d Dramatiq threads on %s", threads, broker.__class__.__name__)
     else:
         db, hub = await _publishing(settings, url, pool_size=threads)
-        executor = LocalExecutor(Runner(settings, db), concurrency=threads)
-        relay = Relay(db, settings, executor.hand_off)
+        executor = LocalExecutor(Runner(settings, db, clock), concurrency=threads)
+        relay = Relay(db, settings, executor.hand_off, clock)
         log.info("worker: relay and in-process jobs (no BROKER_URL)")
     try:
         await relay.run(stop)

@@ -178,7 +178,7 @@ async def cancel_booking(
             session.add(package)
             credit = booking.package_credit
         elif refunds and was == "CONFIRMED" and payment is not None and payment.status == "PAID":
-            refund = refund_for(payment, booking, "cancelled")
+            refund = refund_for(payment, booking, "cancelled", now)
             session.add(refund)
     # After the commit, whichever way it was refunded: no return inside the transaction skips
     # these.

@@ -88,14 +88,14 @@ async def _book(
     notes = checked_text(request.notes, "input.notes")
     owner = identity.sub if identity else f"guest:{_guest_email(request)}"
     async with db.transaction() as session:
-        replay = await idempotency.replay(session, owner, request)
+        replay = await idempotency.replay(session, owner, request, now)
         if replay is not None:
             return replay
         info = await _service(session, request)
         answers = await forms.at_booking(session, info.row.id, request.answers)
         lengths = _lengths(info, request)
         tutor = await _tutor(session, identity, info, request, lengths, now)
-        student, as_tutor = await student_for(session, identity, tutor, request)
+        student, as_tutor = await student_for(session, identity, tutor, request, now)
         await packages.check_enrolled(session, info, student, as_tutor)
         package = await _package_for(session, info, request, student, tutor, as_tutor)
         # A priced length is paid by card unless a package pays, or a tutor books it (and
@@ -285,6 +285,7 @@ def _booking(
         reminders_enabled=request.reminders_enabled,
         # The guest's phone, or the student's profile phone: kept as it was when booked.
         contact_phone=student.phone,
+        created_at=free.now,
     )
 
 

@@ -4,6 +4,7 @@ second booking. The key is claimed in the booking transaction, so concurrent ret
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select
@@ -15,7 +16,9 @@ from infra.db import present
 from models import Booking, IdempotencyKey
 
 
-async def replay(session: AsyncSession, owner: str, request: BookingRequest) -> Booked | None:
+async def replay(
+    session: AsyncSession, owner: str, request: BookingRequest, now: datetime
+) -> Booked | None:
     """Claim the idempotency key; when it was used already, the first answer."""
     key = request.idempotency_key
     if key is None:
@@ -25,7 +28,13 @@ async def replay(session: AsyncSession, owner: str, request: BookingRequest) -> 
     # A concurrent request with the same key waits here until the first one commits or fails.
     claimed = await session.exec(
         insert(IdempotencyKey)
-        .values(owner=owner, key=key, request_hash=request.fingerprint(), booking_ids=[])
+        .values(
+            owner=owner,
+            key=key,
+            request_hash=request.fingerprint(),
+            booking_ids=[],
+            created_at=now,
+        )
         .on_conflict_do_nothing()
         .returning(col(IdempotencyKey.owner))
     )

@@ -89,11 +89,11 @@ async def visible_bookings(
 
 
 async def visible_student(
-    db: Database, identity: Identity | None, student_id: uuid.UUID
+    db: Database, identity: Identity | None, student_id: uuid.UUID, now: datetime
 ) -> Student | None:
     """A student profile: the student's own, or one whose bookings the viewer may see (their
     tutor's, and the tutor's organization's owners and admins), with its email."""
-    own = await people.visible_student(db, identity, student_id)
+    own = await people.visible_student(db, identity, student_id, now)
     if own is not None or identity is None:
         return own
     async with db.session() as session:

@@ -50,6 +50,7 @@ async def hold_for_payment(
         currency=owed[0].price_currency or "",
         booking_amounts={str(b.id): b.price_amount_minor or 0 for b in owed},
         checkout_expires_at=checkout_expiry(hold_until, now),
+        created_at=now,
     )
     session.add(payment)
     await session.flush()  # the bookings refer to it
@@ -96,7 +97,7 @@ async def open_checkout(
 # ---------------------------------------------------------------- when a booking stops waiting
 
 
-def refund_for(payment: Payment, booking: Booking, reason: str) -> PaymentRefund:
+def refund_for(payment: Payment, booking: Booking, reason: str, now: datetime) -> PaymentRefund:
     return PaymentRefund(
         id=uuid.uuid4(),
         payment_id=payment.id,
@@ -104,6 +105,7 @@ def refund_for(payment: Payment, booking: Booking, reason: str) -> PaymentRefund
         amount_minor=payment.booking_amounts.get(str(booking.id), 0),
         reason=reason,
         status="PENDING",
+        created_at=now,
     )
 
 
@@ -221,7 +223,7 @@ async def confirm_paid(
                 reason = f"paid by card while {booking.status.lower()}: refunded"
             booking.hold_expires_at = None
             session.add(booking)
-            refunds.append(refund_for(payment, booking, reason))
+            refunds.append(refund_for(payment, booking, reason, now))
     session.add_all(refunds)
     return refunds
 

@@ -3,6 +3,8 @@ book the service is `packages.check_enrolled`, asked of schedule-later requests 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain import organizations, profiles
@@ -21,7 +23,11 @@ def _check_guest(guest: Guest) -> Guest:
 
 
 async def student_for(
-    session: AsyncSession, identity: Identity | None, tutor: Tutor, request: BookingRequest
+    session: AsyncSession,
+    identity: Identity | None,
+    tutor: Tutor,
+    request: BookingRequest,
+    now: datetime,
 ) -> tuple[Student, bool]:
     """The student the booking is for (locked, after the tutor), and whether the caller books
     as that student's tutor: the tutor themselves, or an owner or admin of the tutor's
@@ -48,10 +54,11 @@ async def student_for(
             email=guest.email,
             phone=guest.phone,
             time_zone=request.time_zone,
+            created_at=now,
         )
         session.add(student)
         await session.flush()
         return student, as_tutor
     if identity is None:
         raise InvalidInput("Sign in, or give the guest's name and email", "input.guest")
-    return await student_of_user(session, identity, lock=True), False
+    return await student_of_user(session, identity, now, lock=True), False

@@ -407,7 +407,7 @@ async def test_a_job_delivered_twice_does_its_work_once(
     """Two deliveries of every job at once, as a broker redelivering would: one email each."""
     ada, service, sam = await setup_lessons(gql)
     await book(gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), 9))
-    runner = Runner(mail_settings, db)
+    runner = Runner(mail_settings, db, CLOCK)
     async with db.session() as session:
         ids = list(
             await session.exec(select(OutboxJob.id).where(OutboxJob.kind == "email.booking"))
@@ -467,7 +467,10 @@ async def test_finished_rows_are_pruned_after_a_week_and_given_up_ones_after_a_m
 
     gave_up_at = start + timedelta(days=8)
     async with db.transaction() as session:
-        session.add(OutboxJob(kind="email.booking", payload={}, due_at=t0, failed_at=gave_up_at))
+        gave_up = OutboxJob(
+            kind="email.booking", payload={}, due_at=t0, failed_at=gave_up_at, created_at=t0
+        )
+        session.add(gave_up)
     await background.run(gave_up_at + timedelta(days=29))
     assert (await kinds())["email.booking"] == 1
     await background.run(gave_up_at + timedelta(days=30, minutes=10))
@@ -478,11 +481,16 @@ async def test_a_parked_or_unknown_job_is_never_run(db: Database, settings: Sett
     """A parked row (a guest's manage token) is never run, even when handed a direct id."""
     async with db.transaction() as session:
         outbox.add(
-            session, notifications.PARKED_TOKEN, {"token": "secret"}, None, key="manage-token:x"
+            session,
+            notifications.PARKED_TOKEN,
+            {"token": "secret"},
+            None,
+            now=CLOCK(),
+            key="manage-token:x",
         )
     async with db.session() as session:
         [row] = list(await session.exec(select(OutboxJob)))
-    runner = Runner(settings, db)
+    runner = Runner(settings, db, CLOCK)
     assert await runner.run(row.id) == "parked"
     assert await runner.run(uuid.uuid4()) == "missing"
 

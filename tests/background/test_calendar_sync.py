@@ -130,11 +130,13 @@ async def test_a_revoked_access_token_is_refreshed_once_and_a_repeated_insert_up
         [job] = list(
             await session.exec(select(OutboxJob.id).where(OutboxJob.kind == "calendar.sync"))
         )
-    runner = Runner(hooks_settings, db)
+    runner = Runner(hooks_settings, db, CLOCK)
     async with db.transaction() as session:
         first = await session.get(OutboxJob, job)
         assert first is not None
-        again = OutboxJob(kind="calendar.sync", payload=first.payload, due_at=CLOCK())
+        again = OutboxJob(
+            kind="calendar.sync", payload=first.payload, due_at=CLOCK(), created_at=CLOCK()
+        )
         session.add(again)
     outcomes = await asyncio.gather(runner.run(again.id), runner.run(again.id))
     assert sorted(outcomes) == ["already done", "done"]

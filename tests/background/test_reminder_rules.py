@@ -287,6 +287,7 @@ async def test_reminders_written_before_rules_still_go_to_the_student_once(
                     kind="email.reminder",
                     payload={**payload, "minutes": minutes},
                     due_at=start - timedelta(minutes=minutes),
+                    created_at=CLOCK(),
                 )
             )
     await background.run(start - timedelta(minutes=60))

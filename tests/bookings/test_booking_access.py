@@ -26,18 +26,21 @@ from tests.helpers import CLOCK
 
 
 async def test_the_sql_condition_and_the_check_of_one_booking_agree(db: Database) -> None:
-    start = CLOCK() + timedelta(days=3)
+    now = CLOCK()
+    start = now + timedelta(days=3)
     async with db.transaction() as session:
-        ada = Tutor(user_id="ada", display_name="Ada", time_zone="UTC")
-        bob = Tutor(user_id="bob", display_name="Bob", time_zone="UTC")
+        ada = Tutor(user_id="ada", display_name="Ada", time_zone="UTC", created_at=now)
+        bob = Tutor(user_id="bob", display_name="Bob", time_zone="UTC", created_at=now)
         # Bob also studies with Ada: one user, a tutor and a student profile.
-        bob_student = Student(user_id="bob", display_name="Bob", email="bob@example.com")
-        cy = Student(user_id="cy", display_name="Cy", email="cy@example.com")
-        guest = Student(display_name="Guest", email="guest@example.com")
+        bob_student = Student(
+            user_id="bob", display_name="Bob", email="bob@example.com", created_at=now
+        )
+        cy = Student(user_id="cy", display_name="Cy", email="cy@example.com", created_at=now)
+        guest = Student(display_name="Guest", email="guest@example.com", created_at=now)
         # Dee owns a studio Ada works in; Bob is not in it.
-        dee = Tutor(user_id="dee", display_name="Dee", time_zone="UTC")
-        studio = Organization(name="Studio", created_at=start)
-        service = Service(title="Piano", kind="ONE_ON_ONE")
+        dee = Tutor(user_id="dee", display_name="Dee", time_zone="UTC", created_at=now)
+        studio = Organization(name="Studio", created_at=now)
+        service = Service(title="Piano", kind="ONE_ON_ONE", created_at=now)
         session.add_all([ada, bob, dee, bob_student, cy, guest, service, studio])
         await session.flush()
         session.add_all(
@@ -60,6 +63,7 @@ async def test_the_sql_condition_and_the_check_of_one_booking_agree(db: Database
                     block_end=start + timedelta(hours=hour, minutes=30),
                     duration_minutes=30,
                     manage_token_hash=token_hash(f"token-{hour}") if student is guest else None,
+                    created_at=now,
                 )
             )
 
@@ -99,6 +103,7 @@ def test_a_token_speaks_first_and_a_tutor_acts_as_tutor() -> None:
         block_end=CLOCK(),
         duration_minutes=30,
         manage_token_hash=token_hash("t"),
+        created_at=CLOCK(),
     )
     tutor, student = frozenset({booking.tutor_id}), booking.student_id
     none: frozenset[uuid.UUID] = frozenset()

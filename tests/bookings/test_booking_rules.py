@@ -46,7 +46,9 @@ def at(hour: int, minute: int = 0, days: int = 0) -> datetime:
 
 
 def service(**rules: int) -> ServiceInfo:
-    row = Service(id=SERVICE, title="Piano", kind="ONE_ON_ONE", slot_interval_minutes=30)
+    row = Service(
+        id=SERVICE, title="Piano", kind="ONE_ON_ONE", slot_interval_minutes=30, created_at=NOW
+    )
     for name, value in rules.items():
         setattr(row, name, value)
     lengths = [
@@ -64,7 +66,7 @@ def free_time(
     as_tutor: bool = False,
     hours: Hours | None = None,
 ) -> FreeTime:
-    tutor = Tutor(id=TUTOR, user_id="tutor", display_name="Ada", time_zone="UTC")
+    tutor = Tutor(id=TUTOR, user_id="tutor", display_name="Ada", time_zone="UTC", created_at=NOW)
     weekdays = Hours("UTC", [Rule(d, time(9), time(17)) for d in range(5)])
     return FreeTime(
         tutor,
@@ -213,6 +215,7 @@ def test_a_booking_placed_earlier_in_the_transaction_counts() -> None:
             block_end=end + timedelta(minutes=30),
             duration_minutes=60,
             student_time_zone="UTC",
+            created_at=NOW,
         )
     )
     assert table.busy[-1] == Busy(at(9), at(10, 30), SERVICE, BookingStatus.CONFIRMED)
@@ -261,7 +264,12 @@ def test_choose_a_length() -> None:
 
 def package(**fields: object) -> Package:
     credit = Package(
-        student_id=uuid.UUID(int=9), tutor_id=TUTOR, unit="SESSIONS", total=5, remaining=3
+        student_id=uuid.UUID(int=9),
+        tutor_id=TUTOR,
+        unit="SESSIONS",
+        total=5,
+        remaining=3,
+        created_at=NOW,
     )
     for name, value in fields.items():
         setattr(credit, name, value)

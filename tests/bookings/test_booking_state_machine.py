@@ -59,8 +59,13 @@ class BookingMachine(RuleBasedStateMachine):
                 await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
             every_day = [availability.RuleInput(d, time(9), time(16)) for d in range(7)]
             for identity in TUTORS:
-                tutor = await people.create_tutor_profile(self.db, identity, identity.sub, "UTC")
-                await availability.create_schedule(self.db, identity, "H", "UTC", every_day, True)
+                now = CLOCK()
+                tutor = await people.create_tutor_profile(
+                    self.db, identity, identity.sub, "UTC", now
+                )
+                await availability.create_schedule(
+                    self.db, identity, "H", "UTC", every_day, True, now
+                )
                 for capacity, before, after in ((2, 0, 15), (1, 10, 0)):
                     info = await services.create_service(
                         self.db,
@@ -76,6 +81,7 @@ class BookingMachine(RuleBasedStateMachine):
                             buffer_after_minutes=after,
                             booking_window_days=365,
                         ),
+                        now,
                     )
                     self.offers.append((identity, tutor.id, info.row.id))
 
@@ -102,7 +108,7 @@ class BookingMachine(RuleBasedStateMachine):
                 time_zone="UTC",
             )
             if as_tutor:
-                profile = await people.ensure_student(self.db, student)
+                profile = await people.ensure_student(self.db, student, CLOCK())
                 request = bookings.BookingRequest(**{**request.__dict__, "student_id": profile.id})
                 return await bookings.create_bookings(
                     self.db, tutor, request, CLOCK(), CIPHER, meeting_provider=None

@@ -21,6 +21,7 @@ from infra.db import Database
 from models import Service, ServiceDuration
 from tests.fakes.stripe_server import FakeStripe, session_of
 from tests.helpers import (
+    CLOCK,
     CREATE_MANY,
     PAID,
     RESCHEDULE,
@@ -318,7 +319,7 @@ def grids(draw: st.DrawFn) -> CustomGrid:
 def test_every_grid_length_and_no_other_is_accepted_at_its_rounded_price(
     grid: CustomGrid, minutes: int
 ) -> None:
-    row = Service(id=uuid.uuid4(), title="Coaching", kind="SESSION")
+    row = Service(id=uuid.uuid4(), title="Coaching", kind="SESSION", created_at=CLOCK())
     apply(row, ServiceRules(custom_duration=grid), [])
     listed = ServiceDuration(service_id=row.id, minutes=LISTED, position=0)
     info = ServiceInfo(row=row, durations=[listed], tutor_ids=[])

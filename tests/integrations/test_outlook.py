@@ -236,7 +236,12 @@ async def test_an_insert_repeated_after_a_lost_commit_finds_the_event_graph_made
         assert synced is not None
         await session.delete(synced)
         session.add(
-            OutboxJob(kind=SYNC, payload={"booking": str(synced.booking_id)}, due_at=CLOCK())
+            OutboxJob(
+                kind=SYNC,
+                payload={"booking": str(synced.booking_id)},
+                due_at=CLOCK(),
+                created_at=CLOCK(),
+            )
         )
     await background.run()
     assert list(graph_fake.events) == [remote_id]  # the transactionId found it: no second one

@@ -156,7 +156,10 @@ async def test_a_pending_job_written_before_tutors_had_notices_is_the_students(
     _, _, _, package = await lessons_with_package(gql, db, 2, later(60))
     payload: dict[str, Any] = {"package": str(pk(package))}
     async with db.transaction() as session:
-        session.add(OutboxJob(kind="email.package_low", payload=payload, due_at=CLOCK()))
+        job = OutboxJob(
+            kind="email.package_low", payload=payload, due_at=CLOCK(), created_at=CLOCK()
+        )
+        session.add(job)
     await background.run()
     assert subjects(inbox, SAM, LOW_TO_SAM) == ["2 sessions left with Ada"]
     assert subjects(inbox, ADA, LOW_TO_ADA) == []

@@ -422,7 +422,8 @@ async def test_a_page_of_students_takes_the_same_statements_for_5_or_50(
     monday = CLOCK().date() - timedelta(days=CLOCK().weekday() + 7)
     async with db.transaction() as session:
         students = [
-            Student(display_name=f"Student {n:02}", email=f"s{n}@example.com") for n in range(50)
+            Student(display_name=f"Student {n:02}", email=f"s{n}@example.com", created_at=CLOCK())
+            for n in range(50)
         ]
         session.add_all(students)
     for n, student in enumerate(students):

@@ -17,9 +17,9 @@ import websockets
 from websockets.typing import Subprotocol
 
 from booking_api.cli import main
+from booking_api.clock import utcnow
 from infra.db import Database, create_engine
 from models import OutboxJob
-from models.base import utcnow
 from tests.helpers import WEEKDAYS
 from tests.processes import BIN, base_env, free_port, production_env, servers, start, wait_healthy
 
@@ -171,6 +171,7 @@ def test_the_jobs_command_lists_given_up_work_and_retries_it(database_url: str) 
                     payload={},
                     due_at=utcnow(),
                     failed_at=utcnow(),
+                    created_at=utcnow(),
                     attempts=8,
                     last_error="SMTPRecipientsRefused: nope",
                 )

@@ -78,7 +78,7 @@ async def test_a_rolled_back_unit_of_work_wakes_and_publishes_nothing(db: Databa
 
     async def fails() -> None:
         async with published.db.transaction() as unit:
-            outbox.add(unit, SWEEP_OUTBOX, {}, CLOCK())
+            outbox.add(unit, SWEEP_OUTBOX, {}, CLOCK(), now=CLOCK())
             unit.publish_after_commit("slots:x", "{}", CLOCK())
             raise RuntimeError("rolled back")
 
@@ -86,7 +86,7 @@ async def test_a_rolled_back_unit_of_work_wakes_and_publishes_nothing(db: Databa
         with pytest.raises(RuntimeError):
             await fails()
         async with published.db.transaction() as unit:
-            outbox.add(unit, SWEEP_OUTBOX, {}, CLOCK())
+            outbox.add(unit, SWEEP_OUTBOX, {}, CLOCK(), now=CLOCK())
         await asyncio.wait_for(heard.get(), timeout=10)  # the committed one only
         assert heard.empty()
     assert published.messages == []
