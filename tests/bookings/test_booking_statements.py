@@ -7,8 +7,10 @@ from collections import Counter
 
 from sqlmodel import select
 
-from infra.db import Database
+from infra.db import LIVE_UPDATES, Database, Messages
+from infra.settings import Settings
 from models import OutboxJob
+from tests.conftest import app_client
 from tests.helpers import GraphQLClient, at, count_statements, monday, setup_lessons
 
 BOOK = """mutation($input: CreateBookingInput!) { createBooking(input: $input) { __typename } }"""
@@ -78,3 +80,30 @@ async def test_one_booking_writes_only_the_outbox_rows_its_features_need(
     async with db.session() as session:
         kinds = Counter(await session.exec(select(OutboxJob.kind)))
     assert kinds == {"email.booking": 2, "email.reminder": 3}
+
+
+async def test_a_publishing_process_adds_one_statement_after_the_commit(
+    settings: Settings, db: Database
+) -> None:
+    """Where live updates are published (every `serve` and worker), the booking's live updates
+    are kept as an outbox row too: it joins the emails' INSERT, and one UPDATE after the commit
+    marks it sent (infra/db.py, LIVE_UPDATES)."""
+
+    async def publish(messages: Messages) -> None:
+        sent.extend(messages)
+
+    sent: Messages = []
+    publishing = Database(db.engine, publish=publish)
+    async with app_client(settings, publishing) as http:
+        gql = GraphQLClient(http)
+        ada, service, sam = await setup_lessons(gql)
+        input = {"serviceId": service, "tutorId": ada.id, "timeZone": "UTC"}
+        await gql(BOOK, {"input": {**input, "start": at(monday(), 9)}}, sam)  # stores Sam
+        with count_statements(db) as statements:
+            made = await gql(BOOK, {"input": {**input, "start": at(monday(), 11)}}, sam)
+    assert made["createBooking"]["__typename"] == "BookingCreated"
+    assert [_kind(s) for s in statements] == [*EXPECTED, "UPDATE outbox"]
+    assert {channel.split(":")[0] for channel, _ in sent} == {"bookings", "slots"}
+    async with db.session() as session:
+        rows = (await session.exec(select(OutboxJob).where(OutboxJob.kind == LIVE_UPDATES))).all()
+    assert len(rows) == 2 and all(row.done_at is not None for row in rows)
