@@ -1,6 +1,6 @@
 """The pages against a real served app: one server per test module (uvicorn in a thread, live
-updates through an in-memory hub), Chromium through Playwright, the data made through the
-served API, and the SMTP and Stripe fakes of the suite."""
+updates through an in-memory hub unless the module's `broker` names another), Chromium through
+Playwright, the data made through the served API, and the SMTP and Stripe fakes of the suite."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from broadcaster._backends.memory import MemoryBackend
 from playwright.async_api import Browser, BrowserContext, Page
 from starlette.applications import Starlette
 
 from booking_api.app import build_app
 from infra.db import Database, create_engine
-from infra.pubsub import Hub
+from infra.pubsub import Hub, backend_for
 from infra.settings import Settings, SmtpSettings, StripeSettings
 from tests.fakes import stripe_server
 from tests.fakes.smtp_server import Inbox
@@ -48,8 +47,18 @@ class Site:
 
 
 @pytest.fixture(scope="module")
+def broker() -> str:
+    """The served app's BROADCAST_URL; a module that needs a real broker overrides it."""
+    return "memory://"
+
+
+@pytest.fixture(scope="module")
 def site(
-    settings: Settings, smtp_server: Inbox, stripe_fake_server: stripe_server.FakeStripe
+    settings: Settings,
+    session_url: str,
+    broker: str,
+    smtp_server: Inbox,
+    stripe_fake_server: stripe_server.FakeStripe,
 ) -> Iterator[Site]:
     """The app on a loopback port, with email (the SMTP fake) and cards (the Stripe fake)."""
     port = free_port()
@@ -69,7 +78,7 @@ def site(
         ),
     )
     assert settings.database_url is not None
-    hub = Hub(MemoryBackend("memory://"))
+    hub = Hub(backend_for(broker, lambda: session_url))
     db = Database(create_engine(settings.database_url, pool_size=4), publish=hub.publish_all)
 
     @asynccontextmanager

@@ -208,16 +208,16 @@ async function main() {
     el("section", { id: "form" }));
   restart();
   funnel("PAGE_VIEW");
-  const live = new Live({ onReconnect: () => picker.refresh(), onState: (s) => (document.body.dataset.live = s) });
-  for (const t of service.tutors) {
-    live.subscribe(SLOT_EVENTS, { tutorId: t.id }, async () => {
-      if (state.done) return;
-      const gone = await picker.refresh();
-      if (state.slot && gone && gone.includes(state.slot.start) && $("#booking-form")) {
-        showError($("#form-error"), "Someone else just booked this time. Choose another.");
-      }
-    });
-  }
+  // A time others took, announced; or the visitor's own choice gone.
+  const fresh = async () => {
+    if (state.done) return;
+    const gone = await picker.refresh();
+    if (state.slot && gone && gone.includes(state.slot.start) && $("#booking-form")) {
+      showError($("#form-error"), "Someone else just booked this time. Choose another.");
+    }
+  };
+  const live = new Live({ onResync: fresh, onState: (s) => (document.body.dataset.live = s) });
+  for (const t of service.tutors) live.subscribe(SLOT_EVENTS, { tutorId: t.id }, fresh);
 }
 
 main();

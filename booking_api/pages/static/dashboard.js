@@ -219,6 +219,7 @@ async function start() {
   app.removeAttribute("aria-busy");
   clear(app,
     el("div", { class: "month-head" }, el("h1", {}, `${me.displayName}'s bookings`),
+      el("p", { id: "live-note", class: "muted", role: "status" }),
       el("button", { type: "button", onclick: () => { sessionStorage.removeItem(KEY); location.reload(); } }, "Sign out")),
     el("section", { id: "soon", "aria-label": "Today and tomorrow" }),
     controls(), tabs(),
@@ -227,7 +228,22 @@ async function start() {
     mine && ["OWNER", "ADMIN"].includes(mine.role) ? el("section", { id: "agenda", "aria-label": "Everyone's agenda" }) : null,
     el("section", { id: "hours", "aria-label": "Your hours" }));
   await Promise.all([refresh(), hours($("#hours"), token)]);
-  const live = new Live({ token, onReconnect: refresh, onState: (s) => (document.body.dataset.live = s) });
+  // Live updates were interrupted (our socket, or the server's broker): the lists are fetched
+  // again once the subscription is back, then events apply as before.
+  const note = $("#live-note");
+  const resync = async () => {
+    try {
+      await refresh();
+      note.textContent = "Reconnected: up to date.";
+    } catch (error) {
+      note.textContent = `Reconnected, but the bookings could not be refreshed: ${error.message}`;
+    }
+  };
+  const onState = (s) => {
+    document.body.dataset.live = s;
+    if (s === "offline") note.textContent = "Reconnecting…";
+  };
+  const live = new Live({ token, onResync: resync, onState });
   const onEvent = (data) => {
     const event = data.bookingEvents || data.organizationBookingEvents;
     const b = event.booking;

@@ -27,19 +27,26 @@ export async function request(query, variables = {}, token = null) {
   return body.data;
 }
 
-// One websocket for the page's subscriptions, reconnected with backoff. After a reconnect every
-// subscription is sent again and `onReconnect` runs (delivery is at-most-once: refetch then).
+// Codes with which the server ends a subscription that may have missed events (README, "Live
+// updates"): the client subscribes again, then refetches.
+const RESUBSCRIBE = new Set(["EVENTS_MISSED", "SUBSCRIBER_TOO_SLOW"]);
+
+// One websocket for the page's subscriptions, reconnected with backoff (0.5 s doubling, at most
+// 15 s). Delivery is at-most-once, so after every gap (a socket lost, even before its first
+// acknowledgement, or a subscription ended by one of RESUBSCRIBE) the subscriptions are sent
+// again first and `onResync` runs next, for the page to refetch what it shows.
 export class Live {
-  constructor({ token = null, onReconnect = () => {}, onState = () => {} } = {}) {
+  constructor({ token = null, onResync = () => {}, onState = () => {} } = {}) {
     this.token = token;
-    this.onReconnect = onReconnect;
+    this.onResync = onResync;
     this.onState = onState;
     this.subscriptions = new Map();
     this.next = 1;
     this.delay = 500;
     this.socket = null;
     this.ready = false;
-    this.opened = false;
+    this.gap = false;
+    this.resyncTimer = null;
     this.connect();
   }
 
@@ -54,6 +61,7 @@ export class Live {
     socket.addEventListener("message", (event) => this.receive(JSON.parse(event.data)));
     socket.addEventListener("close", () => {
       this.ready = false;
+      this.gap = true;
       this.onState("offline");
       setTimeout(() => this.connect(), this.delay);
       this.delay = Math.min(this.delay * 2, 15000);
@@ -61,39 +69,59 @@ export class Live {
   }
 
   receive(message) {
+    const sub = this.subscriptions.get(message.id);
     if (message.type === "connection_ack") {
       this.ready = true;
       this.delay = 500;
-      for (const [id, sub] of this.subscriptions) this.send(id, sub);
+      for (const each of this.subscriptions.values()) this.send(each);
       this.onState("live");
-      if (this.opened) this.onReconnect();
-      this.opened = true;
+      if (this.gap) this.resynced();
+      this.gap = false;
     } else if (message.type === "ping") {
       this.socket.send(JSON.stringify({ type: "pong" }));
-    } else if (message.type === "next") {
-      const sub = this.subscriptions.get(message.id);
-      if (!sub) return;
-      if (message.payload.errors) sub.onError(message.payload.errors.map((e) => e.message).join(" "));
+    } else if (message.type === "next" && sub) {
+      const errors = message.payload.errors;
+      // Its `complete` follows: subscribed again then.
+      if (errors && errors.some((e) => RESUBSCRIBE.has(e.extensions?.code))) sub.again = true;
+      else if (errors) sub.onError(errors.map((e) => e.message).join(" "));
       else sub.onData(message.payload.data);
-    } else if (message.type === "error") {
-      const sub = this.subscriptions.get(message.id);
-      if (sub) sub.onError(message.payload.map((e) => e.message).join(" "));
+    } else if (message.type === "complete" && sub) {
+      this.subscriptions.delete(sub.id);
+      if (!sub.again) return;
+      this.add(sub);
+      this.resynced();
+    } else if (message.type === "error" && sub) {
+      this.subscriptions.delete(sub.id);
+      sub.onError(message.payload.map((e) => e.message).join(" "));
     }
   }
 
-  send(id, sub) {
+  // Several subscriptions end at once when the server's broker comes back: one refetch for all.
+  resynced() {
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => this.onResync(), 50);
+  }
+
+  send(sub) {
+    sub.again = false;
     const payload = { query: sub.query, variables: sub.variables };
-    this.socket.send(JSON.stringify({ id, type: "subscribe", payload }));
+    this.socket.send(JSON.stringify({ id: sub.id, type: "subscribe", payload }));
+  }
+
+  // A fresh id each time: the server may still hold the ended operation's.
+  add(sub) {
+    sub.id = String(this.next++);
+    this.subscriptions.set(sub.id, sub);
+    if (this.ready) this.send(sub);
   }
 
   subscribe(query, variables, onData, onError = () => {}) {
-    const id = String(this.next++);
     const sub = { query, variables, onData, onError };
-    this.subscriptions.set(id, sub);
-    if (this.ready) this.send(id, sub);
+    this.add(sub);
     return () => {
-      this.subscriptions.delete(id);
-      if (this.ready) this.socket.send(JSON.stringify({ id, type: "complete" }));
+      if (this.subscriptions.delete(sub.id) && this.ready) {
+        this.socket.send(JSON.stringify({ id: sub.id, type: "complete" }));
+      }
     };
   }
 }
