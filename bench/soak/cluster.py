@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import httpx
-
 from tests.fakes import smtp_server, stripe_server, webhook_receiver
 from tests.helpers import REPO, create_database, drop_database
 from tests.processes import BIN, free_port, production_env, start, wait_healthy
@@ -39,7 +37,6 @@ class Process:
     name: str
     port: int | None
     process: subprocess.Popen[bytes] | None = None
-    kills: int = 0
 
 
 @dataclass
@@ -85,7 +82,6 @@ class Cluster:
         assert proc.process is not None
         proc.process.send_signal(signal.SIGKILL)
         proc.process.wait()
-        proc.kills += 1
         self.log(f"kill -9 {proc.name}")
         self.launch(proc)
         self.log(f"{proc.name} is back")
@@ -221,10 +217,3 @@ def started(admin_url: str, api: int = 4, workers: int = 2) -> Iterator[Cluster]
         receiver_server.should_exit = True
         smtp.stop()
         drop_database(admin_url, direct)
-
-
-def healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
