@@ -1,6 +1,6 @@
 """Every benchmark at a modest size, then one table of what each measured against its floor.
 
-    python -m bench [--smoke] [--only slots,bookings] [--port 18600]
+    python -m bench [--smoke] [--only slots,bookings]
 
 Each benchmark runs as its own process (`python -m bench.NAME ...`, output shown as it comes)
 and its `summary:` lines (`bench/summary.py`) make the table's rows; each ratio is measured in
@@ -18,7 +18,7 @@ import time
 
 from bench.summary import Row, parse, table
 
-# name -> (modest arguments, smoke arguments); ports are added per benchmark.
+# name -> (modest arguments, smoke arguments).
 BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "slots": (
         ["--runs", "20", "--requests", "50", "--concurrency", "8"],
@@ -47,13 +47,9 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-NO_PORT = {"funnel", "scaling"}  # benchmarks that serve nothing, or on free ports
-
-
-def run(name: str, arguments: list[str], port: int) -> list[Row]:
+def run(name: str, arguments: list[str]) -> list[Row]:
+    # Each benchmark serves on free ports of its own choosing: fixed ones met other processes.
     command = [sys.executable, "-m", f"bench.{name}", *arguments]
-    if name not in NO_PORT:
-        command += ["--port", str(port)]
     began = time.monotonic()
     print(f"\n$ {' '.join(command[1:])}", flush=True)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -72,12 +68,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: do they all work")
     parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated names")
-    parser.add_argument("--port", type=int, default=18600, help="first port; each bench +10")
     args = parser.parse_args()
     rows: list[Row] = []
-    for index, name in enumerate(args.only.split(",")):
+    for name in args.only.split(","):
         modest, smoke = BENCHES[name]
-        rows += run(name, smoke if args.smoke else modest, args.port + 10 * index)
+        rows += run(name, smoke if args.smoke else modest)
     load = ", ".join(f"{figure:.2f}" for figure in os.getloadavg())
     print(f"\nload average {load} ({os.cpu_count()} cores)\n{table(rows)}")
     if any(row.what.startswith("failed") for row in rows):

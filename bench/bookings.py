@@ -49,6 +49,7 @@ from models import (
 )
 from schema.node import encode_id
 from tests.helpers import create_database, drop_database
+from tests.processes import free_port
 
 SECRET = "bench-secret-" + "b" * 40
 TUTORS = 100
@@ -214,7 +215,7 @@ async def prepare_pgbench(url: str) -> None:
     await db.engine.dispose()
 
 
-def run(requests: int, concurrency: int, seconds: int, port: int, with_pgbench: bool) -> None:
+def run(requests: int, concurrency: int, seconds: int, with_pgbench: bool) -> None:
     settings = Settings.from_env()
     admin = settings.database_url or server_url(settings)
     url = create_database(admin, prefix="booking_bench")
@@ -242,6 +243,7 @@ def run(requests: int, concurrency: int, seconds: int, port: int, with_pgbench: 
             f"{requests} requests each"
         )
         ours = ours_cpu = 0.0
+        port = free_port()
         server = serve(url, port)
         try:
             for name, inputs in (
@@ -262,7 +264,7 @@ def run(requests: int, concurrency: int, seconds: int, port: int, with_pgbench: 
         finally:
             server.terminate()
             server.wait(timeout=30)
-        floor_rate, floor_cpu = measure_floor(url, port + 1, distinct, concurrency)
+        floor_rate, floor_cpu = measure_floor(url, distinct, concurrency)
         print(f"ours / floor (distinct slots vs trivial mutation): {ours / floor_rate:.1%}")
         emit(
             Row(
@@ -292,10 +294,11 @@ def run(requests: int, concurrency: int, seconds: int, port: int, with_pgbench: 
 
 
 def measure_floor(
-    url: str, port: int, inputs: list[tuple[str, dict[str, object]]], concurrency: int
+    url: str, inputs: list[tuple[str, dict[str, object]]], concurrency: int
 ) -> tuple[float, float]:
     """Requests/s of the trivial mutation (`bench.mutation_floor`) given the same inputs, and its
     server's CPU milliseconds per request."""
+    port = free_port()
     server = floor.serve(url, port)
     try:
         used = cpu_seconds(server.pid)
@@ -339,9 +342,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10, help="pgbench run length")
     parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench comparison")
-    parser.add_argument("--port", type=int, default=8766, help="ours; the floor's is the next")
     args = parser.parse_args()
-    run(args.requests, args.concurrency, args.seconds, args.port, not args.no_pgbench)
+    run(args.requests, args.concurrency, args.seconds, not args.no_pgbench)
 
 
 if __name__ == "__main__":

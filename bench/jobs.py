@@ -36,6 +36,7 @@ from infra.db import server_url
 from infra.settings import Settings
 from tests.fakes import smtp_server
 from tests.helpers import create_database, drop_database
+from tests.processes import free_port
 
 BROKERS = {
     "inprocess": None,
@@ -108,7 +109,7 @@ def phase(
 
 
 def run_mode(
-    mode: str, count: int, paced_count: int, rate: float, port: int, inbox: smtp_server.Inbox
+    mode: str, count: int, paced_count: int, rate: float, inbox: smtp_server.Inbox
 ) -> dict[str, Any]:
     admin = server_url(Settings.from_env())
     url = create_database(admin, prefix="booking_jobs")
@@ -121,6 +122,7 @@ def run_mode(
         os.environ.pop("BROKER_URL", None)
         if broker is not None:
             os.environ["BROKER_URL"] = broker
+        port = free_port()
         processes.append(serve(url, port))
         if broker is not None:
             env = production_env(url)
@@ -164,7 +166,6 @@ def main() -> None:
     parser.add_argument("--paced", type=int, default=100, help="bookings at --rate first (100)")
     parser.add_argument("--rate", type=float, default=10, help="paced bookings a second (10)")
     parser.add_argument("--modes", default="inprocess,redis,rabbitmq")
-    parser.add_argument("--port", type=int, default=8766)
     args = parser.parse_args()
     inbox, controller = smtp_server.start()
     try:
@@ -177,7 +178,7 @@ def main() -> None:
             f"{'p50 ms':>8} {'p99 ms':>8} {'all sent':>9}"
         )
         for mode in args.modes.split(","):
-            result = run_mode(mode, args.bookings, args.paced, args.rate, args.port, inbox)
+            result = run_mode(mode, args.bookings, args.paced, args.rate, inbox)
             for name, r in result.items():
                 print(
                     f"{mode:<10} {name:<6} {r['booked_in']:>7.2f}s {r['emails']:>7} "

@@ -43,6 +43,7 @@ from infra.settings import Settings
 from schema.node import decode_id
 from tests.helpers import create_database, drop_database
 from tests.live_client import PROTOCOL, SLOTS, broker_publish
+from tests.processes import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PROBE = "2000-01-01T00:00:00+00:00"
@@ -240,7 +241,7 @@ def measure(
     tutor_pk = decode_id(tutor)
     assert tutor_pk is not None
     channel = slots_channel(tutor_pk[1])
-    floor_ports = [port + 100 for port in ports]
+    floor_ports = [free_port() for _ in ports]
     command = [sys.executable, "-m", "bench.floor", "--broker", broker, "--channel", channel]
     commands = [[*command, "--port", str(port)] for port in floor_ports]
     # Other times than ours: the broker clock keys events by their start.
@@ -268,7 +269,6 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--bookings", type=int, default=100)
     parser.add_argument("--backends", default="postgresql,redis")
-    parser.add_argument("--port", type=int, default=8770)
     args = parser.parse_args()
 
     settings = Settings.from_env()
@@ -288,7 +288,7 @@ def main() -> None:
                 hour=0, minute=0, second=0, microsecond=0
             )
             starts = [(day + timedelta(hours=h)).isoformat() for h in range(args.bookings)]
-            ports = [args.port + 2 * index, args.port + 2 * index + 1]
+            ports = [free_port(), free_port()]
             ours, floor = measure(
                 url, backend, ports, tutors[index], services[index], args.subscribers, starts
             )

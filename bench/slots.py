@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from models import (
 )
 from schema.node import encode_id
 from tests.helpers import create_database, drop_database
+from tests.processes import free_port
 
 DEFAULT_INPUT = Path(__file__).resolve().parents[2] / "shared" / "bench" / "slot-bench-input.json"
 SECRET = "bench-secret-" + "b" * 40
@@ -279,13 +279,6 @@ def production_env(url: str) -> dict[str, str]:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:
     env = production_env(url)
     process = subprocess.Popen(
@@ -309,7 +302,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200, help="engine runs per case (200)")
     parser.add_argument("--requests", type=int, default=200, help="HTTP requests per case (200)")
     parser.add_argument("--concurrency", type=int, default=8, help="HTTP clients for throughput")
-    parser.add_argument("--port", type=int, default=0, help="default: any free port")
     args = parser.parse_args()
     data = read_input(args.input)
 
@@ -331,7 +323,7 @@ def main() -> None:
     settings = Settings.from_env()
     admin = settings.database_url or server_url(settings)
     url = create_database(admin, prefix="booking_bench")
-    port = args.port or free_port()
+    port = free_port()
     try:
         upgrade(url)
         service_id, tutor_ids = asyncio.run(load(url, data))

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime, timedelta
 
 from bench.bookings import load
 from bench.live import measure
 from booking_api.migrate import upgrade
 from tests.helpers import create_database, drop_database, server_admin_url
-
-
-def free_port() -> int:
-    """A free port whose floor port (100 above) is free too."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port: int = probe.getsockname()[1]
-        if port + 101 < 65536:
-            with socket.socket() as floor:
-                try:
-                    floor.bind(("127.0.0.1", port + 100))
-                except OSError:
-                    continue
-            return port
+from tests.processes import free_port
 
 
 def test_ours_and_the_floor_deliver_every_event() -> None:

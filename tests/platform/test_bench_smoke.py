@@ -11,20 +11,16 @@ import sys
 import pytest
 
 from bench.__main__ import BENCHES
-from tests.processes import free_port
 
 
 @pytest.mark.parametrize("name", sorted(BENCHES))
 def test_each_benchmark_runs_at_a_tiny_size_and_reports_its_rows(name: str) -> None:
-    # A free port as the base: the benchmark serves on it and the few after it.
-    command = [sys.executable, "-m", "bench", "--smoke", "--only", name, "--port"]
+    command = [sys.executable, "-m", "bench", "--smoke", "--only", name]
     # On the embedded server, as a developer runs them: with DATABASE_URL set (CI's pass on the
     # system server) a benchmark's own settings are production's, which want its secrets.
     server = ("DATABASE_URL", "DATABASE_DIRECT_URL", "TEST_DATABASE_URL")
     env = {k: v for k, v in os.environ.items() if k not in server}
-    done = subprocess.run(
-        [*command, str(free_port())], capture_output=True, text=True, timeout=300, env=env
-    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     print(done.stdout)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = done.stdout.rsplit("load average", 1)[1].splitlines()[1:]
