@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import or_
+from sqlmodel import col, select
+
 from domain import outbox
+from domain.errors import UserError
 from domain.outbox import JobContext
-from infra.db import LIVE_UPDATES, UnitOfWork
-from models import Booking
+from infra.db import LIVE_UPDATES, Database, UnitOfWork
+from models import Booking, OutboxJob
+
+# Resuming a subscription (`since`): what its subscriber missed is read back from the live
+# updates' outbox rows (kept a week once sent, domain/outbox.py), from at most this far back.
+REPLAY_WINDOW = timedelta(hours=1)
+# An event's `at` is its change's `now`, taken before it commits: a change that began before an
+# event already seen can commit after it. Rows are read back from this much earlier (the API's
+# transactions end within their operation's budget, seconds); a change twice is harmless.
+REPLAY_SLACK = timedelta(minutes=1)
+# More missed than this and a refetch is cheaper, for both sides.
+REPLAY_LIMIT = 500
 
 
 def slots_channel(tutor_id: uuid.UUID) -> str:
@@ -100,3 +115,37 @@ async def _publish_again(ctx: JobContext, session: UnitOfWork, payload: dict[str
 
 
 outbox.register(LIVE_UPDATES, _publish_again)
+
+
+class CannotReplay(UserError):
+    """What a subscriber missed since then cannot be sent: it should refetch instead."""
+
+
+async def missed(
+    db: Database, channels: Sequence[str], since: datetime, now: datetime
+) -> list[tuple[str, str]]:
+    """The live updates on `channels` of every change at or after `since` (from REPLAY_SLACK
+    before it), in the order they were made, as (channel, message)."""
+    if since < now - REPLAY_WINDOW:
+        raise CannotReplay(
+            "since is more than an hour ago: fetch again, then subscribe with the list's asOf"
+        )
+    wanted = set(channels)
+    async with db.session() as session:
+        rows = await session.exec(
+            select(OutboxJob.payload)
+            .where(
+                col(OutboxJob.kind) == LIVE_UPDATES,
+                col(OutboxJob.created_at) >= since - REPLAY_SLACK,
+                or_(*(col(OutboxJob.payload).contains({"messages": [[c]]}) for c in wanted)),
+            )
+            .order_by(col(OutboxJob.created_at), col(OutboxJob.id))
+            .limit(REPLAY_LIMIT + 1)
+        )
+        found = [(c, m) for payload in rows for c, m in payload["messages"] if c in wanted]
+    if len(found) > REPLAY_LIMIT:
+        raise CannotReplay(
+            f"more than {REPLAY_LIMIT} changes since then: fetch again, then subscribe with the "
+            "list's asOf"
+        )
+    return found

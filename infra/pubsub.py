@@ -19,6 +19,10 @@ is down is lost, so once the backend is subscribed to every channel again, the H
 subscriber it has then, those who joined during the outage too, with EventsMissed. A client
 told so subscribes again, then refetches (README, "Live updates"): each commit reaches it in
 its refetch or as an event.
+
+A backend's `subscribe` returns once the broker listens on the channel (PostgreSQL answers
+LISTEN; Redis confirms SUBSCRIBE), or once it is known to be away: a subscription that replays
+what it missed (`since`) reads its past only then, so what commits after that read is heard.
 """
 
 from __future__ import annotations
@@ -302,11 +306,13 @@ class PostgresBackend(Reconnecting):
 
 class RedisBackend(Reconnecting):
     """One reader loop on a pub/sub connection: subscribes first, then reads (bug 1); on a lost
-    connection it reconnects and subscribes to every channel again (bug 2)."""
+    connection it reconnects and subscribes to every channel again (bug 2). `subscribe` waits
+    for Redis's confirmation, which the reader hears (redis-py's own `subscribe` only sends)."""
 
     def __init__(self, url: str) -> None:
         self._url = url
         self._channels: set[str] = set()
+        self._confirmed: dict[str, asyncio.Event] = {}
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._pubsub: Any = None
         self._connected = asyncio.Event()
@@ -326,7 +332,7 @@ class RedisBackend(Reconnecting):
         attempt = 0
         while True:
             client = aioredis.Redis.from_url(self._url, health_check_interval=HEALTH_CHECK_SECONDS)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub = client.pubsub()
             try:
                 await pubsub.ping()
                 # Until none is missing: one added meanwhile had no connection to subscribe on.
@@ -341,10 +347,14 @@ class RedisBackend(Reconnecting):
                 attempt = 0
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] == "message":
-                        self._events.put_nowait(
-                            Event(message["channel"].decode(), message["data"].decode())
-                        )
+                    kind = message and message["type"]
+                    if kind == "message":
+                        channel, data = message["channel"].decode(), message["data"].decode()
+                        self._events.put_nowait(Event(channel, data))
+                    elif kind == "subscribe":
+                        confirmed = self._confirmed.get(message["channel"].decode())
+                        if confirmed is not None:
+                            confirmed.set()
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
                 self._pubsub = None
                 log.warning("pub/sub: Redis connection lost (%s); reconnecting", error)
@@ -357,9 +367,19 @@ class RedisBackend(Reconnecting):
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
-        if self._pubsub is not None:
-            with suppress(RedisConnectionError, OSError):  # the reader subscribes on reconnect
+        if self._pubsub is None:
+            return  # the reader subscribes on reconnect; subscribers then hear EventsMissed
+        confirmed = self._confirmed[channel] = asyncio.Event()
+        try:
+            with suppress(RedisConnectionError, OSError):
                 await self._pubsub.subscribe(channel)
+                # Bounded: should the connection drop now, EventsMissed follows its return.
+                await asyncio.wait_for(confirmed.wait(), HEALTH_CHECK_SECONDS)
+        except TimeoutError:
+            log.warning("pub/sub: Redis did not confirm SUBSCRIBE %s in time", channel)
+        finally:
+            if self._confirmed.get(channel) is confirmed:
+                del self._confirmed[channel]
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)

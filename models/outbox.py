@@ -31,6 +31,14 @@ class OutboxJob(SQLModel, table=True):
             "due_at",
             postgresql_where=text("done_at IS NULL AND failed_at IS NULL"),
         ),
+        # What a resumed subscription reads back (domain/events.py): live updates by channel.
+        Index(
+            "ix_outbox_live_updates",
+            "payload",
+            postgresql_using="gin",
+            postgresql_ops={"payload": "jsonb_path_ops"},
+            postgresql_where=text("kind = 'live_updates'"),
+        ),
     )
 
     id: uuid.UUID = id_field()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import overload
 
@@ -104,7 +105,7 @@ def _filter(where: BookingFilter | None) -> bookings.BookingFilter:
     )
 
 
-def _connection(page: bookings.Page, order: BookingOrder) -> BookingConnection:
+def _connection(page: bookings.Page, order: BookingOrder, now: dt.datetime) -> BookingConnection:
     edges = [
         BookingEdge(cursor=bookings.encode_cursor(b, order), node=Booking.from_row(b))
         for b in page.rows
@@ -113,6 +114,7 @@ def _connection(page: bookings.Page, order: BookingOrder) -> BookingConnection:
         edges=edges,
         page_info=PageInfo.of([e.cursor for e in edges], page.has_next, page.has_previous),
         total_count=page.total,
+        as_of=now,
     )
 
 
@@ -148,6 +150,7 @@ class Query:
         identity = info.context.require_identity()
         # An explicit null is the default order.
         order = order_by or BookingOrder.START_ASC
+        now = info.context.now()
 
         async def work() -> bookings.Page:
             backward = last is not None or before is not None
@@ -159,12 +162,12 @@ class Query:
                 _filter(filter),
                 size if (size := last if backward else first) is not None else DEFAULT_PAGE,
                 before if backward else after,
-                info.context.now(),
+                now,
                 backward=backward,
                 order=order,
             )
 
-        return _connection(await query(work()), order)
+        return _connection(await query(work()), order, now)
 
     @strawberry.field(
         description=(

@@ -1,12 +1,16 @@
 """Subscriptions: slot and booking changes of one tutor, or of every member of an organization,
 as they are committed. Each states its visibility class for cohorts (resolvers/live.py): what
-of its events depends on the viewer."""
+of its events depends on the viewer. A booking subscription given `since` resumes: it first
+sends what it missed since then (domain.events.missed), on its own rather than in a cohort."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from functools import partial
+from typing import Annotated
 
 import strawberry
 from broadcaster import Event
@@ -16,9 +20,11 @@ from strawberry.types import Info
 from domain import bookings, organizations, people
 from domain.events import (
     BookingChange,
+    CannotReplay,
     SlotChange,
     bookings_channel,
     members_channel,
+    missed,
     slots_channel,
 )
 from infra.auth import Identity
@@ -30,14 +36,36 @@ from schema.context import Context, forbidden
 from schema.events import BookingEvent, SlotEvent, SlotEventKind
 from schema.node import decode_id_of, encode_id
 
+Since = Annotated[
+    dt.datetime | None,
+    strawberry.argument(
+        description="Resume from here: the `at` of the last event received, or the `asOf` of "
+        "the list fetched. The events of every change since then (within the last hour, at "
+        "most 500) are sent first, then live ones, so nothing is missed between; some may come "
+        "twice. When they cannot be, the subscription ends with REFETCH_NEEDED."
+    ),
+]
 
-async def _follow(context: Context, channel: str, *more: str) -> AsyncGenerator[Event, None]:
+
+async def _follow(
+    context: Context,
+    *channels: str,
+    since: dt.datetime | None = None,
+    replay: Sequence[str] = (),
+) -> AsyncGenerator[Event, None]:
+    """Every event on `channels`; with `since`, first what was published on `replay` since
+    then, read once the broker listens (so what commits after that read is heard live)."""
     try:
-        async with context.live().subscribe(channel, *more) as feed:
+        async with context.live().subscribe(*channels) as feed:
+            if since is not None:
+                for channel, message in await missed(context.db, replay, since, context.now()):
+                    yield Event(channel, message)
             async for event in feed:
                 yield event
     except FeedEnded as error:
         raise ended(error) from None
+    except CannotReplay as error:
+        raise GraphQLError(error.message, extensions={"code": "REFETCH_NEEDED"}) from None
 
 
 @strawberry.type
@@ -61,7 +89,7 @@ class Subscription:
         "subscribe."
     )
     async def booking_events(
-        self, info: Info[Context, None], tutor_id: strawberry.ID
+        self, info: Info[Context, None], tutor_id: strawberry.ID, since: Since = None
     ) -> AsyncGenerator[BookingEvent, None]:
         context = info.context
         identity = context.require_identity()
@@ -72,7 +100,8 @@ class Subscription:
         # The booking is loaded and resolved under the viewer's identity (the access rule, the
         # loaders): the identity is the visibility class. Only one user gets this far.
         channel = bookings_channel(tutor.id)
-        async for seen in shared(info, identity, lambda: _booking_events(context, channel)):
+        own = partial(_booking_events, context, channel, since)
+        async for seen in shared(info, identity, own, alone=since is not None):
             yield seen
 
     @strawberry.subscription(
@@ -80,7 +109,7 @@ class Subscription:
         "admins only."
     )
     async def organization_booking_events(
-        self, info: Info[Context, None], organization_id: strawberry.ID
+        self, info: Info[Context, None], organization_id: strawberry.ID, since: Since = None
     ) -> AsyncGenerator[BookingEvent, None]:
         context = info.context
         identity = context.require_identity()
@@ -88,9 +117,8 @@ class Subscription:
         organization, members = await _members(context, identity, pk)
         # Owners and admins each see a booking as the access rule lets them (with the tutor's
         # rights, and more where they are its tutor or student): the identity is the class.
-        async for seen in shared(
-            info, identity, lambda: _organization_events(context, organization, members)
-        ):
+        own = partial(_organization_events, context, organization, members, since)
+        async for seen in shared(info, identity, own, alone=since is not None):
             yield seen
 
 
@@ -106,23 +134,31 @@ async def _slot_events(context: Context, tutor_id: uuid.UUID) -> AsyncGenerator[
         )
 
 
-async def _booking_events(context: Context, channel: str) -> AsyncGenerator[BookingEvent, None]:
-    async for event in _follow(context, channel):
+async def _booking_events(
+    context: Context, channel: str, since: dt.datetime | None
+) -> AsyncGenerator[BookingEvent, None]:
+    async for event in _follow(context, channel, since=since, replay=[channel]):
         seen = await _seen(context, event)
         if seen is not None:
             yield seen
 
 
 async def _organization_events(
-    context: Context, organization: uuid.UUID, members: list[uuid.UUID]
+    context: Context,
+    organization: uuid.UUID,
+    members: list[uuid.UUID],
+    since: dt.datetime | None,
 ) -> AsyncGenerator[BookingEvent, None]:
     """Follows each member's channel and the organization's own; when its members change, the
-    role is asked again and the members followed are the ones it has then. Each event is also
-    shown only as the access rule lets this viewer see it at that moment."""
+    role is asked again and the members followed are the ones it has then (what the members'
+    channels missed is replayed once, at the start). Each event is also shown only as the
+    access rule lets this viewer see it at that moment."""
     while True:
         changed = members_channel(organization)
         channels = [bookings_channel(m) for m in members]
-        async with aclosing(_follow(context, changed, *channels)) as feed:
+        follow = _follow(context, changed, *channels, since=since, replay=channels)
+        since = None
+        async with aclosing(follow) as feed:
             async for event in feed:
                 if event.channel == changed:
                     break

@@ -46,14 +46,16 @@ async def shared(
     info: Info[Context, None],
     visibility: Hashable,
     own: Callable[[], AsyncGenerator[T, None]],
+    alone: bool = False,
 ) -> AsyncGenerator[T, None]:
-    """The subscription's events: `own()` executed for this subscriber alone, or, for a
-    websocket operation, its cohort's frames written to its socket here (nothing is yielded;
-    the stream ends when the cohort's does)."""
+    """The subscription's events: `own()` executed for this subscriber alone (over HTTP, or
+    `alone`: what it sends first is its own), or, for a websocket operation, its cohort's
+    frames written to its socket here (nothing is yielded; the stream ends when the cohort's
+    does)."""
     seat = SEAT.get()
     location = info.operation.loc
     cohorts = info.context.cohorts
-    if seat is None or location is None or cohorts is None:
+    if alone or seat is None or location is None or cohorts is None:
         async with aclosing(own()) as events:
             async for event in events:
                 yield event

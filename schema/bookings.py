@@ -262,6 +262,10 @@ class BookingConnection:
     edges: list[BookingEdge] = strawberry.field(extensions=[PageOf(MAX_PAGE, DEFAULT_PAGE)])
     page_info: PageInfo
     total_count: int
+    as_of: dt.datetime = strawberry.field(
+        description="The server's time as it read this list: pass it as `since` to "
+        "bookingEvents or organizationBookingEvents, and no change after the read is missed."
+    )
 
 
 @strawberry.enum

@@ -1,9 +1,11 @@
 """A tutor's dashboard over graphql-transport-ws, as the README tells clients to keep one.
 
-It follows `bookingEvents` and keeps every booking of its tutor. When its connection drops (its
-process was killed) it connects to another; when the server ends the subscription with an error
-(its broker connection was lost), it subscribes again. Either way it then refetches the whole
-list, and applies events from then on. At the end its view must equal the database.
+It fetches the list of its tutor's bookings once, then follows `bookingEvents` resumed from the
+list's `asOf`, and from then on from the `at` of the last event it received: when its
+connection drops (its process was killed) it connects to another server, when the server ends
+the subscription with an error (its broker connection was lost) it subscribes again, and in
+neither case refetches. Only `REFETCH_NEEDED` makes it fetch the list again. At the end its
+view must equal the database: every change reached it as an event, live or replayed.
 """
 
 from __future__ import annotations
@@ -14,36 +16,32 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import websockets
-from redis import asyncio as aioredis
 
 from bench.soak.load import Api, Tutor
-from domain.events import bookings_channel
-from tests.helpers import pk
 from tests.live_client import PROTOCOL
 
-EVENTS = """subscription($tutorId: ID!) { bookingEvents(tutorId: $tutorId) {
-  at booking { id status start } } }"""
+EVENTS = """subscription($tutorId: ID!, $since: DateTime) {
+  bookingEvents(tutorId: $tutorId, since: $since) { at booking { id status start } } }"""
 LIST = """query($tutorId: ID!, $after: String) {
   bookings(filter: {tutorId: $tutorId, range: ALL}, first: 100, after: $after) {
-    edges { node { id status start } } pageInfo { hasNextPage endCursor } } }"""
-# A probe's event carries this instant; the booking it names is real (the tutor's probe booking).
-PROBE_AT = "1999-01-01T00:00:00+00:00"
+    asOf edges { node { id status start } } pageInfo { hasNextPage endCursor } } }"""
 
 
 class Interrupted(Exception):
-    """The server ended the subscription with an error: subscribe again and refetch."""
+    """The server ended the subscription with an error: subscribe again (resumed)."""
 
 
 @dataclass
 class Subscriber:
     tutor: Tutor
     api: Api
-    redis_url: str
     rng: random.Random
     view: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (status, start)
+    since: str | None = None  # where the next subscription resumes; None: fetch the list
     counts: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)  # what ended subscriptions, by code
 
@@ -76,22 +74,16 @@ class Subscriber:
         op = 0
         while not stop.is_set():
             op += 1
-            await ws.send(
-                json.dumps(
-                    {
-                        "id": str(op),
-                        "type": "subscribe",
-                        "payload": {"query": EVENTS, "variables": {"tutorId": self.tutor.id}},
-                    }
-                )
-            )
-            try:
-                await self._ready(ws, str(op))
+            if self.since is None:
                 await self._refetch()
-                self.counts["resyncs"] += 1
+            variables = {"tutorId": self.tutor.id, "since": self.since}
+            payload = {"query": EVENTS, "variables": variables}
+            await ws.send(json.dumps({"id": str(op), "type": "subscribe", "payload": payload}))
+            self.counts["subscriptions"] += 1
+            try:
                 await self._events(ws, str(op), stop)
             except Interrupted:
-                self.counts["resubscribed"] += 1
+                self.counts["resumed"] += 1
 
     async def _receive(self, ws: Any, op: str, timeout: float) -> dict[str, Any] | None:  # noqa: ASYNC109
         """The next event for `op` (None when none came in time); raises Interrupted when the
@@ -118,27 +110,10 @@ class Subscriber:
         payload = message.get("payload")
         errors = payload if isinstance(payload, list) else (payload or {}).get("errors") or []
         for error in errors:
-            self.errors[str((error.get("extensions") or {}).get("code"))] += 1
-
-    async def _ready(self, ws: Any, op: str) -> None:
-        """Until the server listens: probes through the broker until one comes back (the
-        protocol has no acknowledgement of a subscription)."""
-        probe = json.dumps(
-            {"action": "CREATED", "booking": str(pk(self.tutor.probe)), "at": PROBE_AT}
-        )
-        for _ in range(120):
-            with contextlib.suppress(OSError, aioredis.ConnectionError):
-                client = aioredis.Redis.from_url(self.redis_url)
-                try:
-                    await client.publish(bookings_channel(pk(self.tutor.id)), probe)
-                finally:
-                    await client.aclose()
-            event = await self._receive(ws, op, 0.5)
-            if event is not None:
-                self._apply(event)
-                if event["at"] == PROBE_AT:
-                    return
-        raise Interrupted
+            code = str((error.get("extensions") or {}).get("code"))
+            self.errors[code] += 1
+            if code == "REFETCH_NEEDED":
+                self.since = None
 
     async def _refetch(self) -> None:
         view: dict[str, tuple[str, str]] = {}
@@ -148,6 +123,7 @@ class Subscriber:
                 LIST, {"tutorId": self.tutor.id, "after": after}, self.tutor.token
             )
             page = data["bookings"]
+            self.since = self.since or page["asOf"]  # the first page's: the list's oldest read
             for edge in page["edges"]:
                 node = edge["node"]
                 view[node["id"]] = (node["status"], node["start"])
@@ -155,6 +131,7 @@ class Subscriber:
                 break
             after = page["pageInfo"]["endCursor"]
         self.view = view
+        self.counts["lists fetched"] += 1
 
     async def _events(self, ws: Any, op: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -165,4 +142,8 @@ class Subscriber:
     def _apply(self, event: dict[str, Any]) -> None:
         booking = event["booking"]
         self.view[booking["id"]] = (booking["status"], booking["start"])
-        self.counts["events"] += event["at"] != PROBE_AT
+        self.counts["events"] += 1
+        if self.since is None or datetime.fromisoformat(event["at"]) > datetime.fromisoformat(
+            self.since
+        ):
+            self.since = event["at"]

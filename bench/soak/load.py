@@ -78,7 +78,6 @@ class Tutor:
     lesson: str  # capacity 1
     group: str  # capacity 3
     paid: str  # capacity 1, priced
-    probe: str = ""  # a booking outside the contended hours, for live-update readiness probes
 
 
 @dataclass
@@ -234,14 +233,6 @@ async def make_world(
             granted = await api.must(GRANT, {"input": input}, tutor.token)
             student.packages[tutor.id] = granted["grantPackage"]["package"]["id"]
         people.append(student)
-    # The probes' bookings: far from the contended days, by a student of their own.
-    prober = token("soak-prober")
-    far = today + timedelta(days=20)
-    for n, tutor in enumerate(made):
-        start = datetime(far.year, far.month, far.day, n, tzinfo=UTC).isoformat()
-        input = {"serviceId": tutor.lesson, "tutorId": tutor.id, "start": start, "timeZone": "UTC"}
-        booked = await api.must(CREATE, {"input": input}, prober)
-        tutor.probe = booked["createBooking"]["booking"]["id"]
     return made, people
 
 

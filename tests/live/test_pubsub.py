@@ -326,3 +326,25 @@ async def test_every_subscriber_is_told_and_a_new_one_receives() -> None:
                 assert (await asyncio.wait_for(anext(after), 1)).message == "two"
     finally:
         await stop(hub)
+
+
+@needs_redis
+async def test_a_redis_subscribe_returns_once_redis_has_confirmed_it() -> None:
+    """redis-py only sends SUBSCRIBE; ours waits for Redis's confirmation, so a subscription
+    that then reads what it missed (`since`) hears everything published after that read."""
+    backend = RedisBackend(REDIS_URL)
+    admin = aioredis.Redis.from_url(REDIS_URL)
+    await backend.connect()
+    try:
+        # Redis holds every client's commands for a while: the SUBSCRIBE waits there too.
+        await admin.client_pause(700, all=True)
+        subscribing = asyncio.create_task(backend.subscribe("confirmed"))
+        await asyncio.sleep(0.3)
+        assert not subscribing.done()
+        await asyncio.wait_for(subscribing, 5)
+        await admin.publish("confirmed", "first")
+        event = await asyncio.wait_for(backend.next_published(), 5)
+        assert (event.channel, event.message) == ("confirmed", "first")
+    finally:
+        await admin.aclose()
+        await backend.disconnect()

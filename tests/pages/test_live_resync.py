@@ -79,7 +79,8 @@ async def listening(
     """The dashboard, loaded, follows the tutor's bookings: an event for a booking written
     silently is published until the page, refetching on the event, shows it."""
     booking = await silently(db, tutor_id, service, hour)
-    event = {"action": "CREATED", "booking": str(booking), "at": at(monday(2), 0)}
+    # Long past: a page resuming from its last event's `at` (since) reads back from its list.
+    event = {"action": "CREATED", "booking": str(booking), "at": "2000-01-01T00:00:00+00:00"}
     await heard(
         session_url, bookings_channel(pk(tutor_id)), event, lambda: row(page, booking).is_visible()
     )
@@ -208,3 +209,79 @@ async def test_a_subscription_refused_stays_ended_after_a_reconnect(
     await sockets[0].close(code=1012)
     await expect(page.locator("#live-note")).to_contain_text("Reconnected")
     assert (len(sockets), sent) == (2, ["connection_init"])
+
+
+async def test_a_token_refused_on_reconnecting_is_not_tried_again(
+    page: Page, site: Site, api: GraphQLClient, db: Database, session_url: str
+) -> None:
+    secret, ada, service = await piano(api)
+    sockets: list[WebSocketRoute] = []
+
+    def through(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+        sockets.append(socket)
+        if len(sockets) == 1:
+            return
+        # From the second socket on, the token is one the server no longer accepts (as when it
+        # expired): the server itself refuses the connection (4403).
+
+        def forward(message: str | bytes) -> None:
+            sent = json.loads(message)
+            if sent["type"] == "connection_init":
+                sent["payload"] = {"Authorization": "Bearer expired"}
+            server.send(json.dumps(sent))
+
+        socket.on_message(forward)
+
+    await page.route_web_socket(re.compile(r"/graphql$"), through)
+    await sign_in(page, site, secret)
+    await expect(page.locator("#count")).to_have_text("0 bookings")
+    await listening(page, session_url, db, ada, service, 8)
+    await sockets[0].close(code=1012)
+    await expect(page.locator("#live-note")).to_contain_text("no longer accepts this access token")
+    assert await page.evaluate("document.body.dataset.live") == "refused"
+    # Retrying would have opened a third socket within a second (the backoff starts at 0.5 s).
+    await asyncio.sleep(3)
+    assert len(sockets) == 2
+
+
+async def test_the_dashboard_resumes_from_its_last_event_and_shows_what_it_missed(
+    page: Page, site: Site, api: GraphQLClient, db: Database, session_url: str
+) -> None:
+    secret, ada, service = await piano(api)
+    sockets: list[WebSocketRoute] = []
+
+    def through(socket: WebSocketRoute) -> None:
+        # The second socket opens but never hears from the server (held here): the page has
+        # no subscription while a booking is made.
+        if len(sockets) != 1:
+            socket.connect_to_server()
+        sockets.append(socket)
+
+    await page.route_web_socket(re.compile(r"/graphql$"), through)
+    await sign_in(page, site, secret)
+    await expect(page.locator("#count")).to_have_text("0 bookings")
+    await listening(page, session_url, db, ada, service, 8)
+    await page.evaluate(
+        """() => { window.shown = []; new MutationObserver((changes) => changes.forEach((c) =>
+          c.addedNodes.forEach((n) => window.shown.push(n.textContent)))
+        ).observe(document.querySelector("#toasts"), { childList: true }); }"""
+    )
+    await sockets[0].close(code=1012)
+
+    async def held() -> bool:
+        return len(sockets) == 2
+
+    await eventually(held)
+    made = await book(api, None, serviceId=service, start=at(monday(2), 9), guest=GUEST)
+    assert made["__typename"] == "BookingCreated", made
+    await sockets[1].close(code=1012)
+    # Resumed with `since`, the subscription replays the booking: its toast, as if live.
+    missed = page.locator(".toast", has_text="New booking: Gus Guest")
+    await expect(missed).to_have_count(1)
+    await expect(page.locator(f'tr[data-booking="{made["booking"]["id"]}"]')).to_be_visible()
+    await booked_live(page, api, service, 10)
+    # Each once, though the replay may send an event again.
+    shown = await page.evaluate("window.shown")
+    assert sum("New booking: Gus Guest" in text for text in shown) == 2, shown
+    assert len(sockets) == 3

@@ -12,14 +12,15 @@ const ROW = `id status start end durationMinutes studentTimeZone cancellationRea
   service { id title } tutor { id displayName } student { displayName email }`;
 const LIST = `query List($filter: BookingFilter, $after: String, $order: BookingOrder) {
   bookings(filter: $filter, first: 20, after: $after, orderBy: $order) {
-    totalCount pageInfo { hasNextPage endCursor } edges { node { ${ROW} } } } }`;
+    asOf totalCount pageInfo { hasNextPage endCursor } edges { node { ${ROW} } } } }`;
 const ERRORS = "... on UserError { message }";
 const ATTEND = `mutation Attend($input: MarkAttendanceInput!) { markAttendance(input: $input) { __typename ${ERRORS} } }`;
 const CANCEL = `mutation Cancel($input: CancelBookingInput!) { cancelBooking(input: $input) { __typename ${ERRORS} } }`;
 const MOVE = `mutation Move($input: RescheduleBookingInput!) { rescheduleBooking(input: $input) { __typename ${ERRORS} } }`;
 const EVENT = `{ action at booking { ${ROW} } }`;
-const MINE = `subscription Mine($tutorId: ID!) { bookingEvents(tutorId: $tutorId) ${EVENT} }`;
-const ORG = `subscription Org($organizationId: ID!) { organizationBookingEvents(organizationId: $organizationId) ${EVENT} }`;
+const MINE = `subscription Mine($tutorId: ID!, $since: DateTime) { bookingEvents(tutorId: $tutorId, since: $since) ${EVENT} }`;
+const ORG = `subscription Org($organizationId: ID!, $since: DateTime) {
+  organizationBookingEvents(organizationId: $organizationId, since: $since) ${EVENT} }`;
 
 const TABS = [
   { id: "upcoming", label: "Upcoming", filter: { range: "UPCOMING", status: ["CONFIRMED", "PENDING_PAYMENT"] }, order: "START_ASC" },
@@ -35,7 +36,10 @@ const ACTIONS = { CREATED: "New booking", CONFIRMED: "Paid", RESCHEDULED: "Moved
   COMPLETED: "Completed", NO_SHOW: "No-show", EXPIRED: "Expired" };
 
 const app = $("#app");
-const state = { tab: TABS[0], search: "", tutorId: null, zoneMode: "tutor", rows: [], after: null };
+// `since`: where a (re)subscription resumes, the later of the last list's asOf and the last
+// event's at; `seen`: events already shown, as a resumed subscription may send some again.
+const state = { tab: TABS[0], search: "", tutorId: null, zoneMode: "tutor", rows: [], after: null, since: null, seen: new Set() };
+const later = (a, b) => (a && Date.parse(a) > Date.parse(b) ? a : b);
 let token = sessionStorage.getItem(KEY);
 let me;
 
@@ -73,6 +77,7 @@ function filter(extra = {}) {
 async function loadList(more = false) {
   const data = await call(LIST, { filter: filter(), after: more ? state.after : null, order: state.tab.order });
   const page = data.bookings;
+  state.since = later(state.since, page.asOf);
   state.rows = more ? [...state.rows, ...page.edges.map((e) => e.node)] : page.edges.map((e) => e.node);
   state.after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
   renderList(page.totalCount);
@@ -242,17 +247,31 @@ async function start() {
   const onState = (s) => {
     document.body.dataset.live = s;
     if (s === "offline") note.textContent = "Reconnecting…";
+    if (s === "refused") note.textContent = "Live updates stopped: the server no longer accepts this access token. Sign out, then in again.";
   };
   const live = new Live({ token, onResync: resync, onState });
+  const opened = state.since;
   const onEvent = (data) => {
     const event = data.bookingEvents || data.organizationBookingEvents;
     const b = event.booking;
+    state.since = later(state.since, event.at);
+    const key = `${event.action} ${b.id} ${event.at}`;
+    if (state.seen.has(key)) return;
+    if (state.seen.size > 1000) state.seen.clear();
+    state.seen.add(key);
+    // A change from before the page opened (a resume reads back a minute before its list) is
+    // no news: no toast, and no refetch when the list already shows the booking as it is.
+    if (Date.parse(event.at) < Date.parse(opened)) {
+      const shown = state.rows.find((row) => row.id === b.id);
+      if (!shown || shown.status !== b.status || shown.start !== b.start) refresh();
+      return;
+    }
     toast(`${ACTIONS[event.action]}: ${b.student.displayName}, ${span(b)}`);
     refresh();
   };
   const onError = (message) => toast(`Live updates stopped: ${message}`);
-  if (mine && ["OWNER", "ADMIN"].includes(mine.role)) live.subscribe(ORG, { organizationId: org.id }, onEvent, onError);
-  else live.subscribe(MINE, { tutorId: me.id }, onEvent, onError);
+  if (mine && ["OWNER", "ADMIN"].includes(mine.role)) live.subscribe(ORG, () => ({ organizationId: org.id, since: state.since }), onEvent, onError);
+  else live.subscribe(MINE, () => ({ tutorId: me.id, since: state.since }), onEvent, onError);
 }
 
 if (token) start();

@@ -30,11 +30,19 @@ export async function request(query, variables = {}, token = null) {
 // Codes with which the server ends a subscription that may have missed events (README, "Live
 // updates"): the client subscribes again, then refetches.
 const RESUBSCRIBE = new Set(["EVENTS_MISSED", "SUBSCRIBER_TOO_SLOW"]);
+// A resumed subscription (`since`) whose missed events the server cannot send: the page
+// refetches first (which moves its `since` on), then subscribes again.
+const REFETCH = "REFETCH_NEEDED";
+// Close codes after which connecting again would be refused again (graphql-transport-ws): 4403,
+// the server refused the token of connection_init (expired, say); 4400 and 4429, this client's
+// own mistake. The page is told ("refused") instead of retrying forever.
+const REFUSED = new Set([4400, 4403, 4429]);
 
 // One websocket for the page's subscriptions, reconnected with backoff (0.5 s doubling, at most
 // 15 s). Delivery is at-most-once, so after every gap (a socket lost, even before its first
 // acknowledgement, or a subscription ended by one of RESUBSCRIBE) the subscriptions are sent
-// again first and `onResync` runs next, for the page to refetch what it shows.
+// again first and `onResync` runs next, for the page to refetch what it shows. `onState` hears
+// "live", "offline" (reconnecting) and "refused" (given up: see REFUSED).
 export class Live {
   constructor({ token = null, onResync = () => {}, onState = () => {} } = {}) {
     this.token = token;
@@ -59,8 +67,9 @@ export class Live {
       socket.send(JSON.stringify({ type: "connection_init", payload }));
     });
     socket.addEventListener("message", (event) => this.receive(JSON.parse(event.data)));
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       this.ready = false;
+      if (REFUSED.has(event.code)) return this.onState("refused", event.reason);
       this.gap = true;
       this.onState("offline");
       setTimeout(() => this.connect(), this.delay);
@@ -82,11 +91,14 @@ export class Live {
     } else if (message.type === "next" && sub) {
       const errors = message.payload.errors;
       // Its `complete` follows: subscribed again then.
-      if (errors && errors.some((e) => RESUBSCRIBE.has(e.extensions?.code))) sub.again = true;
+      const codes = (errors || []).map((e) => e.extensions?.code);
+      if (codes.some((code) => RESUBSCRIBE.has(code))) sub.again = true;
+      else if (codes.includes(REFETCH)) sub.refetch = true;
       else if (errors) sub.onError(errors.map((e) => e.message).join(" "));
       else sub.onData(message.payload.data);
     } else if (message.type === "complete" && sub) {
       this.subscriptions.delete(sub.id);
+      if (sub.refetch) Promise.resolve(this.onResync()).finally(() => this.add(sub));
       if (!sub.again) return;
       this.add(sub);
       this.resynced();
@@ -103,8 +115,10 @@ export class Live {
   }
 
   send(sub) {
-    sub.again = false;
-    const payload = { query: sub.query, variables: sub.variables };
+    sub.again = sub.refetch = false;
+    // A function: variables as they are at each (re)subscription, a `since` that moves on.
+    const variables = typeof sub.variables === "function" ? sub.variables() : sub.variables;
+    const payload = { query: sub.query, variables };
     this.socket.send(JSON.stringify({ id: sub.id, type: "subscribe", payload }));
   }
 
