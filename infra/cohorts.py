@@ -56,6 +56,10 @@ class Cohort:
             if not offer(queue, frame):
                 self._leave(queue)
 
+    def close(self) -> None:
+        """No one joins it from now on (its end is near): a new subscriber starts a new one."""
+        self._cohorts._forget(self._key, self)
+
     def _start(self, lead: Lead) -> None:
         self._leader = asyncio.create_task(lead(self))
         self._leader.add_done_callback(self._ended)

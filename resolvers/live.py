@@ -87,6 +87,10 @@ def _leader(info: Info[Context, None], seat: Seat, document: str) -> Lead:
         )
         async with aclosing(results):
             async for result in results:
+                if result.errors:
+                    # As a rule its last frame (an error ends a subscription): one who subscribes
+                    # between it and the cohort's end would get that end and nothing else.
+                    cohort.close()
                 cohort.deliver(seat.encode(_payload(result)))
 
     return lead

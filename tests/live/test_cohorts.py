@@ -8,6 +8,7 @@ graphql-core's per-event executor, which every subscription event's execution bu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -270,3 +271,38 @@ async def test_the_leader_stops_when_its_last_member_leaves() -> None:
         await asyncio.sleep(0)
     await asyncio.wait_for(stopped.wait(), 5)
     assert len(cohorts) == 0
+
+
+async def test_a_subscriber_arriving_as_its_cohort_ends_gets_a_cohort_of_its_own(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cohort's error (EVENTS_MISSED) reaches its members a moment before the cohort ends; one
+    who subscribes in that moment must not join it and end at once with nothing."""
+    s, app, hub = world.s, world.app, world.hub
+    ended = Cohort._ended
+
+    def later(self: Cohort, leader: asyncio.Task[None]) -> None:
+        asyncio.get_running_loop().call_later(0.5, ended, self, leader)  # the moment, widened
+
+    monkeypatch.setattr(Cohort, "_ended", later)
+    channel = slots_channel(pk(s.cy.id))
+
+    async def probe() -> None:
+        await hub.publish(channel, slot(s.cy.id, PROBE_AT))
+
+    async with AsyncExitStack() as stack:
+        first, op = await follow(stack, app, None, SLOTS, {"tutorId": s.cy.id})
+        await ready(first, op, probe)
+        hub._interrupted()  # the broker came back: every subscriber may have missed events
+        told = await first.message()
+        assert told["payload"]["errors"][0]["extensions"]["code"] == "EVENTS_MISSED", told
+        # Before the cohort has ended (its `complete` to the first is still to come).
+        second, op = await follow(stack, app, None, SLOTS, {"tutorId": s.cy.id})
+        message: dict[str, Any] = {}
+        for _ in range(20):
+            await probe()
+            with contextlib.suppress(TimeoutError):
+                message = await second.message(timeout=0.25)
+                break
+        assert (message["id"], message["type"]) == (op, "next"), message
+        assert message["payload"]["data"]["slotEvents"]["start"] == PROBE_AT
