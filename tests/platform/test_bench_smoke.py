@@ -12,6 +12,8 @@ import pytest
 
 from bench.__main__ import BENCHES
 
+pytestmark = pytest.mark.embedded
+
 
 @pytest.mark.parametrize("name", sorted(BENCHES))
 def test_each_benchmark_runs_at_a_tiny_size_and_reports_its_rows(name: str) -> None:

@@ -74,6 +74,7 @@ def post(port: int, query: str, token: str | None = None) -> dict[str, object]:
     return body
 
 
+@pytest.mark.embedded
 def test_two_servers_share_one_embedded_database(
     two_servers: tuple[dict[str, str], list[int]],
 ) -> None:
@@ -95,6 +96,7 @@ def test_two_servers_share_one_embedded_database(
     assert forged["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"  # type: ignore[index]
 
 
+@pytest.mark.embedded
 def test_seed_demo_prints_tokens_that_work(
     two_servers: tuple[dict[str, str], list[int]],
 ) -> None:
@@ -123,6 +125,7 @@ def init(authorization: str) -> str:
     return json.dumps({"type": "connection_init", "payload": {"Authorization": authorization}})
 
 
+@pytest.mark.embedded
 async def test_websocket_connection_init_takes_the_token(
     two_servers: tuple[dict[str, str], list[int]],
 ) -> None:
@@ -144,6 +147,7 @@ async def test_websocket_connection_init_takes_the_token(
         assert closed.value.rcvd.code == 4403
 
 
+@pytest.mark.embedded
 def test_embedded_server_stops_with_its_last_process(tmp_path: Path) -> None:
     env = embedded_env(tmp_path / "data")
     port = free_port()
