@@ -40,6 +40,7 @@ from infra.db import BUDGET, Budget, out_of_time
 from infra.settings import HttpApi, QueryLimits
 from resolvers import Mutation, Query, Subscription
 from schema.context import Context, unauthenticated
+from schema.errors import TimedOut
 from schema.scalars import SCALARS
 
 
@@ -126,6 +127,8 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        # A UserError no union lists: a bulk change's per-item failure (BookingUpdateFailure).
+        types=[TimedOut],
         config=StrawberryConfig(
             scalar_map=SCALARS, batching_config={"max_operations": api.max_batch}
         ),

@@ -74,6 +74,11 @@ class StudentBusy(UserError):
     pass
 
 
+class TimedOut(UserError):
+    """Not done: the operation's time budget ran out before or during this change, which was
+    rolled back (one item of a bulk change; a single change answers TIMEOUT instead)."""
+
+
 class PolicyViolation(UserError):
     def __init__(self, message: str, policy: Policy) -> None:
         super().__init__(message)

@@ -45,6 +45,14 @@ class StudentBusy(UserError):
     pass
 
 
+@strawberry.type(
+    description="Not done: the operation's time budget ran out before or during this change, "
+    "which was rolled back. One item of a bulk change (a single change answers TIMEOUT)."
+)
+class TimedOut(UserError):
+    pass
+
+
 # The GraphQL enums are the domain's own: a member the domain raises is one the schema has.
 strawberry.enum(Policy)
 strawberry.enum(NotEligibleReason)
@@ -105,6 +113,11 @@ def _(error: errors.OverlappingRules) -> UserError:
 @user_error.register
 def _(error: errors.StudentBusy) -> UserError:
     return StudentBusy(message=error.message)
+
+
+@user_error.register
+def _(error: errors.TimedOut) -> UserError:
+    return TimedOut(message=error.message)
 
 
 @user_error.register

@@ -3,6 +3,8 @@
 Each booking goes through the single change's own function (`change.mark_attendance`,
 `change.cancel_booking`) in its own transaction, so its rules, history, events, emails and
 refunds are exactly those of the single mutation; one booking failing leaves the others done.
+Should the operation's time budget run out, the booking being changed is rolled back and the
+rest are not tried: each is reported TimedOut, so the answer still says what changed.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from enum import StrEnum
 
 from domain.bookings.change import cancel_booking, mark_attendance
 from domain.bookings.requests import Caller, checked_text
-from domain.errors import Forbidden, InvalidInput, Policy, PolicyViolation, UserError
+from domain.errors import Forbidden, InvalidInput, Policy, PolicyViolation, TimedOut, UserError
 from domain.stripe import Cards
 from infra.auth import Identity
-from infra.db import Database
+from infra.db import Database, out_of_time
 from infra.settings import MeetingProvider
 from models import Booking
 from models.bookings import BookingStatus
@@ -46,6 +48,7 @@ class BulkOutcome:
 
     updated: list[Booking] = field(default_factory=list)
     failed: list[tuple[int, UserError]] = field(default_factory=list)
+    timed_out: TimedOut | None = None  # once set, the rest are not tried
 
 
 async def update_bookings(
@@ -73,6 +76,9 @@ async def update_bookings(
         if isinstance(pk, InvalidInput):
             outcome.failed.append((index, pk))
             continue
+        if outcome.timed_out:
+            outcome.failed.append((index, outcome.timed_out))
+            continue
         try:
             if action is BulkAction.CANCEL:
                 cancelled = await cancel_booking(
@@ -97,4 +103,14 @@ async def update_bookings(
             outcome.failed.append(
                 (index, PolicyViolation(error.message, Policy.INVALID_TRANSITION))
             )
+        except Exception as error:
+            if not out_of_time(error):
+                raise
+            # Rolled back by the server, or not begun: the bookings before it stay changed, and
+            # a top-level TIMEOUT would hide which those are.
+            outcome.timed_out = TimedOut(
+                "Not changed: the operation's time ran out before or during this booking's "
+                "change (rolled back); the bookings listed as updated were changed"
+            )
+            outcome.failed.append((index, outcome.timed_out))
     return outcome

@@ -14,7 +14,8 @@ import pytest
 from booking_api.app import build_app
 from infra.db import Database, Messages, Publish
 from infra.settings import QueryLimits, Settings
-from tests.helpers import CREATE, GraphQLClient, Tutor, at, make_tutor, monday, pk, token
+from tests.bookings.test_bulk import BULK
+from tests.helpers import CREATE, GraphQLClient, Tutor, at, book, make_tutor, monday, pk, token
 
 # Room for a booking's own work on a loaded machine (at 1 s, one ran out before its transaction).
 BUDGET = 2.0
@@ -33,29 +34,39 @@ async def lesson(gql: GraphQLClient) -> tuple[Tutor, str]:
     return ada, (await ada.service(slotIntervalMinutes=60))["service"]["id"]
 
 
+async def hasty(
+    settings: Settings,
+    db: Database,
+    query: str,
+    variables: dict[str, Any],
+    who: str,
+    publish: Publish | None = None,
+) -> dict[str, Any]:
+    """One operation through an app whose budget is BUDGET: its whole answer."""
+    limited = Settings(
+        database_url=settings.database_url,
+        auth_jwt_secret=settings.auth_jwt_secret,
+        limits=QueryLimits(timeout_seconds=BUDGET),
+    )
+    app = build_app(limited, Database(db.engine, publish) if publish else db)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        return await GraphQLClient(client).raw(query, variables, who)
+
+
 async def create_booking(
     settings: Settings, db: Database, lesson: tuple[Tutor, str], publish: Publish | None = None
 ) -> dict[str, Any]:
     """One createBooking through an app whose budget is BUDGET: its whole answer."""
     tutor, service_id = lesson
-    hasty = Settings(
-        database_url=settings.database_url,
-        auth_jwt_secret=settings.auth_jwt_secret,
-        limits=QueryLimits(timeout_seconds=BUDGET),
-    )
-    app = build_app(hasty, Database(db.engine, publish) if publish else db)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as client:
-        variables = {
-            "input": {
-                "serviceId": service_id,
-                "tutorId": tutor.id,
-                "start": at(monday(3), 10),
-                "timeZone": "UTC",
-            }
-        }
-        return await GraphQLClient(client).raw(CREATE, variables, token("sam"))
+    input = {
+        "serviceId": service_id,
+        "tutorId": tutor.id,
+        "start": at(monday(3), 10),
+        "timeZone": "UTC",
+    }
+    return await hasty(settings, db, CREATE, {"input": input}, token("sam"), publish)
 
 
 async def stored_bookings(database_url: str) -> int:
@@ -142,3 +153,49 @@ async def test_a_tutor_locked_past_the_budget_answers_timeout_and_stores_nothing
     timed_out(answer)
     assert "stopped by the time budget at ['createBooking']: rolled back" in caplog.text
     assert await stored_bookings(database_url) == 0
+
+
+async def test_a_bulk_change_out_of_time_says_which_bookings_changed(
+    settings: Settings,
+    gql: GraphQLClient,
+    db: Database,
+    lesson: tuple[Tutor, str],
+    database_url: str,
+    admin: Any,
+) -> None:
+    """updateBookings runs a transaction per booking: when the budget runs out in one, that one
+    is rolled back and the rest are not tried; each is reported TimedOut, and the answer still
+    lists the bookings that did change (a top-level TIMEOUT would hide them)."""
+    tutor, service_id = lesson
+    made = [
+        await book(
+            gql,
+            token(f"s{hour}"),
+            serviceId=service_id,
+            tutorId=tutor.id,
+            start=at(monday(3), hour),
+        )
+        for hour in (10, 11, 12)
+    ]
+    ids = [m["booking"]["id"] for m in made]
+    await admin.execute("BEGIN")
+    await admin.execute("SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE", pk(ids[1]))
+    try:
+        input = {"bookingIds": ids, "action": "CANCEL", "reason": "Closed"}
+        answer = await hasty(settings, db, BULK, {"input": input}, tutor.token)
+    finally:
+        await admin.execute("ROLLBACK")
+    assert "errors" not in answer, answer
+    result = answer["data"]["updateBookings"]
+    assert [b["id"] for b in result["updated"]] == ids[:1]
+    assert [(f["bookingId"], f["error"]["__typename"]) for f in result["failed"]] == [
+        (ids[1], "TimedOut"),
+        (ids[2], "TimedOut"),
+    ]
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT id, status FROM bookings")
+    finally:
+        await conn.close()
+    statuses = {str(row["id"]): row["status"] for row in rows}
+    assert [statuses[str(pk(i))] for i in ids] == ["CANCELLED", "CONFIRMED", "CONFIRMED"]
