@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -152,6 +153,12 @@ async def expire_unpaid(
         )
 
 
+# Payments a hold sweep expires at most, the longest lapsed first; the next sweep takes the rest.
+# Every change of a sweep carries the sweep's `now`: bounded, the last commits well within a
+# resumed subscription's REPLAY_SLACK of it (domain/events.py), and the job within its lease.
+SWEEP_BATCH = 200
+
+
 async def expire_lapsed_holds(db: Database, now: datetime) -> None:
     """Bookings whose payment hold lapsed become EXPIRED, with their history and RELEASED event.
 
@@ -166,7 +173,9 @@ async def expire_lapsed_holds(db: Database, now: datetime) -> None:
                 col(Booking.hold_expires_at) <= now,
                 col(Booking.payment_id).is_not(None),
             )
-            .distinct()
+            .group_by(col(Booking.payment_id))
+            .order_by(func.min(Booking.hold_expires_at), col(Booking.payment_id))
+            .limit(SWEEP_BATCH)
         )
         payment_ids = [pid for pid in lapsed if pid is not None]
     for payment_id in payment_ids:

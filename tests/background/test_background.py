@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from domain import notifications, outbox, reminders
+from domain.bookings import settlement
 from infra.db import Database
 from infra.settings import Settings, SmtpSettings
 from models import Booking, BookingHistory, OutboxJob
@@ -343,6 +344,35 @@ async def test_a_hold_that_lapses_is_expired_by_the_sweep_with_its_released_even
         assert list(history) == ["CREATED", "EXPIRED"]
     released = [m for channel, m in published if channel.startswith("slots:")]
     assert len(released) == 1 and '"RELEASED"' in released[0]
+
+
+async def test_a_hold_sweep_expires_a_bounded_batch_the_longest_lapsed_first(
+    card_gql: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each change of a sweep carries the sweep's `now`; bounded, its last commits soon after
+    that (what a resumed subscription's replay counts on), and the next sweep takes the rest."""
+    ada, service, sam = await setup_card_lessons(card_gql)
+    held = [
+        await reserve(card_gql, sam, serviceId=service, tutorId=ada.id, start=at(monday(), hour))
+        for hour in (9, 10)
+    ]
+    ids = [pk(h["booking"]["id"]) for h in held]
+    monkeypatch.setattr(settlement, "SWEEP_BATCH", 1)
+
+    async def statuses() -> list[str]:
+        async with db.session() as session:
+            rows = {b.id: b for b in await session.exec(select(Booking))}
+        return [rows[i].status for i in ids]
+
+    async with db.session() as session:
+        first, second = [await session.get(Booking, i) for i in ids]
+    assert first is not None and second is not None and second.hold_expires_at is not None
+    assert first.hold_expires_at is not None and first.hold_expires_at < second.hold_expires_at
+    after = second.hold_expires_at + timedelta(minutes=1)
+    await settlement.expire_lapsed_holds(db, after)
+    assert await statuses() == ["EXPIRED", "PENDING_PAYMENT"]
+    await settlement.expire_lapsed_holds(db, after)
+    assert await statuses() == ["EXPIRED", "EXPIRED"]
 
 
 async def test_a_failed_send_is_retried_with_backoff_then_given_up(
