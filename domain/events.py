@@ -130,7 +130,7 @@ async def missed(
         raise CannotReplay(
             "since is more than an hour ago: fetch again, then subscribe with the list's asOf"
         )
-    wanted = set(channels)
+    wanted = set(channels)  # never empty: an organization's feed follows its manager too
     async with db.session() as session:
         rows = await session.exec(
             select(OutboxJob.payload)

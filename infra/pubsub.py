@@ -17,8 +17,8 @@ once (so a slow client can't grow the server's memory) and is told why on its ne
 (SubscriberTooSlow). Delivery is at-most-once: what is published while a backend's connection
 is down is lost, so once the backend is subscribed to every channel again, the Hub ends every
 subscriber it has then, those who joined during the outage too, with EventsMissed. A client
-told so subscribes again, then refetches (README, "Live updates"): each commit reaches it in
-its refetch or as an event.
+told so subscribes again, resumed from its last event (`since`) or followed by a refetch
+(README, "Live updates"): each commit reaches it in the replay, the refetch or as an event.
 
 A backend's `subscribe` returns once the broker listens on the channel (PostgreSQL answers
 LISTEN; Redis confirms SUBSCRIBE), or once it is known to be away: a subscription that replays
